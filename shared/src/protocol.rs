@@ -1,0 +1,195 @@
+//! The two frame enums, one per direction, and the error frame's codes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::model::{ChatMessage, Conversation, ConversationListItem, MessageStatus, UserRef};
+
+/// A frame a client sends to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum ClientMsg {
+    #[serde(rename = "chat.message")]
+    Message { conversation_id: i64, content: String },
+    #[serde(rename = "chat.typing")]
+    Typing { receiver_id: i64, is_typing: bool },
+    #[serde(rename = "chat.read")]
+    Read { conversation_id: i64 },
+    #[serde(rename = "chat.search_user")]
+    SearchUser { keyword: String },
+    #[serde(rename = "chat.start_conversation")]
+    StartConversation {
+        /// Existing clients also send this as `user_id`.
+        #[serde(alias = "user_id")]
+        receiver_id: i64,
+    },
+    #[serde(rename = "chat.get_conversations")]
+    GetConversations {},
+    #[serde(rename = "chat.get_messages")]
+    GetMessages {
+        conversation_id: i64,
+        /// Addition: only messages older than this id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before_id: Option<i64>,
+        /// Addition: at most this many messages (the newest of the range).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<i64>,
+    },
+    /// Addition: the client has received this message.
+    #[serde(rename = "chat.delivered")]
+    Delivered { message_id: i64 },
+    /// Any `type` this enum does not know; never sent.
+    #[serde(other, skip_serializing)]
+    Unknown,
+}
+
+/// A frame the server sends to a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum ServerMsg {
+    #[serde(rename = "chat.message")]
+    Message { message: ChatMessage },
+    #[serde(rename = "chat.typing")]
+    Typing { sender_id: i64, is_typing: bool },
+    #[serde(rename = "chat.read")]
+    Read { conversation_id: i64, reader_id: i64 },
+    #[serde(rename = "chat.search_results")]
+    SearchResults { results: Vec<UserRef> },
+    #[serde(rename = "chat.conversation_started")]
+    ConversationStarted { conversation: Conversation },
+    #[serde(rename = "chat.conversations")]
+    Conversations {
+        conversations: Vec<ConversationListItem>,
+    },
+    #[serde(rename = "chat.messages")]
+    Messages {
+        messages: Vec<ChatMessage>,
+        /// Addition: the conversation these messages belong to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conversation_id: Option<i64>,
+        /// Addition: whether older messages exist before the first one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        has_more: Option<bool>,
+    },
+    /// Addition: a message of ours was delivered to or seen by the other side.
+    #[serde(rename = "chat.message_status")]
+    MessageStatus {
+        message_id: i64,
+        status: MessageStatus,
+    },
+    /// Addition: the request could not be carried out; the connection stays open.
+    #[serde(rename = "chat.error")]
+    Error {
+        code: ErrorCode,
+        message: String,
+        request_type: Option<String>,
+    },
+}
+
+impl ServerMsg {
+    /// The frame as JSON text. Serializing these types cannot fail: every key is a string.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server frames always serialize")
+    }
+}
+
+/// What went wrong, as `chat.error` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not JSON.
+    InvalidJson,
+    /// The frame is JSON but not an object with a string `type`.
+    InvalidFrame,
+    /// The `type` is not one the server knows.
+    UnknownType,
+    /// A field is missing, of the wrong type, or out of range.
+    InvalidField,
+    /// Message content is empty after trimming, or too long.
+    InvalidContent,
+    /// The receiver is the sender.
+    InvalidReceiver,
+    /// No such conversation, message or user (or not one the caller may see).
+    NotFound,
+    /// Too many frames too fast.
+    RateLimited,
+    /// The server failed; nothing was stored.
+    Internal,
+}
+
+/// Why a text frame could not become a [`ClientMsg`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// The frame's `type`, when it had a string one.
+    pub request_type: Option<String>,
+}
+
+impl FrameError {
+    fn new(code: ErrorCode, message: impl Into<String>, request_type: Option<String>) -> Self {
+        FrameError {
+            code,
+            message: message.into(),
+            request_type,
+        }
+    }
+}
+
+impl From<FrameError> for ServerMsg {
+    fn from(e: FrameError) -> Self {
+        ServerMsg::Error {
+            code: e.code,
+            message: e.message,
+            request_type: e.request_type,
+        }
+    }
+}
+
+impl ClientMsg {
+    /// Reads one text frame, returning its `type` beside the message.
+    ///
+    /// The text is read as a JSON value first so that even a frame with bad fields
+    /// yields its `type` for the error's `request_type`.
+    pub fn parse(text: &str) -> Result<(String, ClientMsg), FrameError> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| FrameError::new(ErrorCode::InvalidJson, format!("not JSON: {e}"), None))?;
+        let kind = match value.get("type") {
+            _ if !value.is_object() => {
+                return Err(FrameError::new(
+                    ErrorCode::InvalidFrame,
+                    "a frame must be a JSON object",
+                    None,
+                ));
+            }
+            Some(Value::String(kind)) => kind.clone(),
+            Some(_) => {
+                return Err(FrameError::new(
+                    ErrorCode::InvalidFrame,
+                    "`type` must be a string",
+                    None,
+                ));
+            }
+            None => {
+                return Err(FrameError::new(
+                    ErrorCode::InvalidFrame,
+                    "missing `type`",
+                    None,
+                ));
+            }
+        };
+        match ClientMsg::deserialize(value) {
+            Ok(ClientMsg::Unknown) => Err(FrameError::new(
+                ErrorCode::UnknownType,
+                format!("unknown type {kind:?}"),
+                Some(kind),
+            )),
+            Ok(msg) => Ok((kind, msg)),
+            Err(e) => Err(FrameError::new(
+                ErrorCode::InvalidField,
+                e.to_string(),
+                Some(kind),
+            )),
+        }
+    }
+}
