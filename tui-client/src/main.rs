@@ -1,1 +1,3 @@
+//! `chat`: with no subcommand, the terminal UI; with one, a scripting command.
+
 fn main() {}

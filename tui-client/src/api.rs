@@ -1,0 +1,1 @@
+//! REST calls to the server: register, log in, refresh, who am I; and the WebSocket URL.

@@ -1,0 +1,1 @@
+//! The terminal UI: state, update, view, and the network task.
