@@ -1,0 +1,190 @@
+// Two people in two browser contexts: they register, find each other, chat, see each other
+// typing and reading; a message sent by a non-browser client shows up in the page.
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  BASE_URL,
+  ChatClient,
+  PASSWORD,
+  SCREENSHOT_DIR,
+  launchBrowser,
+  openPage,
+  registerInPage,
+  rest,
+  screenshotPath,
+  uniqueName,
+} from '../lib/harness.mjs';
+import {
+  messageTexts,
+  openConversationWith,
+  receiptUnder,
+  recordSentFrames,
+  waitForMessage,
+  waitForReceipt,
+} from '../lib/page.mjs';
+
+describe('two people chatting in the browser', () => {
+  const aliceName = uniqueName('alice');
+  const bobName = uniqueName('bob');
+  let browser;
+  let alice;
+  let bob;
+  let bobFrames;
+
+  before(async () => {
+    browser = await launchBrowser();
+    alice = await openPage(browser);
+    bob = await openPage(browser);
+    bobFrames = recordSentFrames(bob.page);
+  });
+
+  after(async () => {
+    await browser?.close();
+  });
+
+  test('both register through the page and land in the chat view', async () => {
+    await registerInPage(alice.page, aliceName);
+    await registerInPage(bob.page, bobName);
+    assert.equal(await alice.page.textContent('#me-name'), aliceName);
+    assert.equal(await bob.page.textContent('#me-name'), bobName);
+    const stored = await alice.page.evaluate(() => JSON.parse(localStorage.getItem('chat.tokens')));
+    assert.ok(stored.access && stored.refresh, 'tokens are kept in localStorage');
+    assert.ok(await alice.page.isVisible('#conversations-empty'));
+  });
+
+  test('alice finds bob and starts a conversation', async () => {
+    const { page } = alice;
+    await page.getByLabel('Find people').fill(bobName.slice(0, -2));
+    const result = page.getByRole('button', { name: `Start a conversation with ${bobName}` });
+    await result.waitFor();
+    // Alice herself is never offered.
+    assert.equal(await page.getByRole('button', { name: `Start a conversation with ${aliceName}` }).count(), 0);
+    await result.click();
+    await page.locator('#conversation-title', { hasText: bobName }).waitFor();
+    assert.ok(await page.isVisible('#composer'));
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'composer-input');
+  });
+
+  test('a message sent with Enter reaches bob, with a preview and an unread count', async () => {
+    await alice.page.locator('#composer-input').fill('Hello Bob');
+    await alice.page.locator('#composer-input').press('Enter');
+    await waitForMessage(alice.page, 'Hello Bob');
+    assert.equal(await alice.page.inputValue('#composer-input'), '', 'the composer is cleared');
+
+    const item = bob.page.locator('.conversation-item', { hasText: aliceName });
+    await item.waitFor();
+    await item.locator('.unread', { hasText: '1' }).waitFor();
+    assert.equal(await item.locator('.preview').textContent(), 'Hello Bob');
+    assert.equal(await item.locator('.unread').getAttribute('aria-label'), '1 unread');
+    await bob.page.screenshot({ path: screenshotPath('bob-unread') });
+  });
+
+  test('bob opens it, alice sees "Seen" under her message', async () => {
+    await openConversationWith(bob.page, aliceName);
+    await waitForMessage(bob.page, 'Hello Bob');
+    await bob.page.locator('.conversation-item', { hasText: aliceName }).locator('.unread').waitFor({ state: 'detached' });
+    await waitForReceipt(alice.page, 'Hello Bob', 'Seen');
+  });
+
+  test('bob typing shows on alice\'s side, throttled, and goes away when he stops', async () => {
+    const typing = alice.page.locator('#typing-indicator');
+    const before = bobFrames.length;
+    await bob.page.locator('#composer-input').focus();
+    await bob.page.keyboard.type('Hi alice, how are you doing?', { delay: 60 });
+    await typing.filter({ hasText: `${bobName} is typing…` }).waitFor();
+    const sent = bobFrames.slice(before).filter((f) => f.type === 'chat.typing' && f.is_typing);
+    // About 1.7 s of typing: one frame at the first key, then at most one a second.
+    assert.ok(sent.length >= 1 && sent.length <= 3, `typing frames sent: ${sent.length}`);
+    assert.ok(sent.every((f) => typeof f.receiver_id === 'number'));
+    // Bob stops: 2 s later his page says so, or alice's indicator expires on its own.
+    const stoppedAt = Date.now();
+    await alice.page.waitForFunction(() => document.getElementById('typing-indicator').textContent === '', null, {
+      timeout: 5_000,
+    });
+    assert.ok(Date.now() - stoppedAt >= 1_000, 'the indicator lingers while the pause is short');
+    const stop = bobFrames.slice(before).filter((f) => f.type === 'chat.typing' && !f.is_typing);
+    assert.equal(stop.length, 1, 'bob says he stopped once');
+  });
+
+  test('Shift+Enter makes a new line; Enter sends; alice reads and bob sees "Seen"', async () => {
+    const { page } = bob;
+    await page.locator('#composer-input').press('Shift+Enter');
+    await page.keyboard.type('second line');
+    assert.equal(await page.inputValue('#composer-input'), 'Hi alice, how are you doing?\nsecond line');
+    await page.keyboard.press('Enter');
+    const text = 'Hi alice, how are you doing?\nsecond line';
+    await waitForMessage(alice.page, text);
+    await waitForReceipt(bob.page, text, 'Seen');
+    // Alice's own newest message still shows that bob read it.
+    assert.equal(await receiptUnder(alice.page, 'Hello Bob'), 'Seen');
+  });
+
+  test('a message from a terminal client appears in both browsers, as text', async () => {
+    const tokens = await rest('POST', '/api/token/', { username: bobName, password: PASSWORD });
+    assert.equal(tokens.status, 200);
+    const terminal = await ChatClient.connect(tokens.data.access);
+    try {
+      terminal.send({ type: 'chat.get_conversations' });
+      const list = await terminal.next((f) => f.type === 'chat.conversations');
+      assert.equal(list.conversations.length, 1);
+      const conversationId = list.conversations[0].id;
+      const text = 'from the terminal: <b>not bold</b> & <script>alert(1)</script>';
+      await terminal.say(conversationId, text);
+      await waitForMessage(alice.page, text);
+      await waitForMessage(bob.page, text); // bob's own other connection gets it too
+      for (const { page } of [alice, bob]) {
+        assert.equal(await page.locator('#message-list b, #message-list script').count(), 0, 'no markup made');
+      }
+      // Each message is shown once, in order.
+      const texts = await messageTexts(alice.page);
+      assert.deepEqual(texts, ['Hello Bob', 'Hi alice, how are you doing?\nsecond line', text]);
+      // Alice's page tells the server it received the message from the other side.
+      const delivered = await terminal.next((f) => f.type === 'chat.message_status', 10_000);
+      assert.ok(['delivered', 'seen'].includes(delivered.status));
+    } finally {
+      await terminal.close();
+    }
+  });
+
+  test('screenshots of both sides', async () => {
+    await alice.page.screenshot({ path: screenshotPath('alice-chat') });
+    await bob.page.screenshot({ path: screenshotPath('bob-chat') });
+    if (process.env.UPDATE_DOCS_SCREENSHOT) {
+      const docs = path.resolve(SCREENSHOT_DIR, '..', '..', '..', 'docs', 'browser-chat.png');
+      copyFileSync(screenshotPath('alice-chat'), docs);
+    }
+    assert.ok(existsSync(screenshotPath('alice-chat')));
+  });
+
+  test('on a phone-sized screen one pane shows at a time, and Escape goes back', async () => {
+    const { page } = alice;
+    await page.setViewportSize({ width: 390, height: 844 });
+    assert.ok(await page.isVisible('#conversation'));
+    assert.ok(!(await page.isVisible('#sidebar')), 'the list is hidden while a conversation is open');
+    assert.ok(await page.isVisible('#back-button'));
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 390, `no sideways scrolling (${width}px)`);
+    await page.screenshot({ path: screenshotPath('alice-phone-conversation') });
+    await page.keyboard.press('Escape');
+    await page.locator('#sidebar').waitFor({ state: 'visible' });
+    assert.ok(!(await page.isVisible('#conversation')));
+    assert.equal(await page.evaluate(() => document.activeElement.classList.contains('conversation-item')), true);
+    await page.screenshot({ path: screenshotPath('alice-phone-list') });
+    await page.keyboard.press('Enter'); // the focused conversation opens again from the keyboard
+    await page.locator('#conversation').waitFor({ state: 'visible' });
+    await page.setViewportSize({ width: 1100, height: 720 });
+  });
+
+  test('nothing went wrong unseen and nothing left the origin', async () => {
+    const origin = new URL(BASE_URL);
+    for (const { problems, urls } of [alice, bob]) {
+      assert.deepEqual(problems, []);
+      for (const url of urls) {
+        assert.equal(new URL(url).host, origin.host, url);
+      }
+      assert.ok(urls.some((u) => u.startsWith(`ws://${origin.host}/ws/chat/?token=`)));
+    }
+  });
+});
