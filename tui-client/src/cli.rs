@@ -1,1 +1,0 @@
-//! Non-interactive subcommands for scripts and QA.

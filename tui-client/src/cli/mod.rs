@@ -1,0 +1,188 @@
+//! Non-interactive subcommands for scripts and QA: the clap definitions and the dispatch.
+//!
+//! Every command prints plain text, or JSON with `--json`; every network wait has a timeout.
+
+mod account;
+// pub mod check;
+mod chat;
+mod socket;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::api::Api;
+use crate::session::{ConfigDir, Settings};
+
+/// Exit code when a check script failed.
+pub const EXIT_CHECK_FAILED: u8 = 1;
+/// Exit code for usage, configuration, server or connection errors.
+pub const EXIT_ERROR: u8 = 2;
+
+/// The command line of `chat`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "chat",
+    version,
+    about = "Terminal chat client; with a subcommand, a scripting tool for the chat protocol",
+    after_help = "Exit codes: 0 ok, 1 a check failed, 2 usage or connection error.\n\
+                  Without a subcommand, opens the terminal UI."
+)]
+pub struct Args {
+    /// Server base URL (default: `server` in config.toml, else http://127.0.0.1:8000).
+    #[arg(long, global = true, env = "CHAT_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options every subcommand sees.
+#[derive(Debug, Clone)]
+pub struct Global {
+    pub server: Option<String>,
+    pub json: bool,
+}
+
+/// How a password reaches `register` and `login`: never as an argument.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PasswordSource {
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an account, then log in and store the session.
+    Register {
+        /// The new username (letters, digits and @.+-_; up to 150 characters).
+        #[arg(env = "CHAT_USERNAME")]
+        username: String,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// Log in and store the session (a refresh token, mode 0600) for the UI and other commands.
+    Login {
+        #[arg(env = "CHAT_USERNAME")]
+        username: String,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// Forget the stored session.
+    Logout,
+    /// Show the logged-in account, checked with the server.
+    Whoami,
+    /// Send a message to USER (starting the conversation if needed); prints it once stored.
+    Send {
+        /// The recipient's username (exact, case-insensitive).
+        #[arg(long, value_name = "USER")]
+        to: String,
+        /// The message text; several words are joined with spaces.
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
+        /// How long to wait for each server answer, in milliseconds.
+        #[arg(long, default_value_t = 10_000, value_name = "MS")]
+        timeout_ms: u64,
+    },
+    /// List your conversations, most recent first.
+    Conversations {
+        #[arg(long, default_value_t = 10_000, value_name = "MS")]
+        timeout_ms: u64,
+    },
+    /// Show the messages of your conversation with USER, oldest first.
+    History {
+        #[arg(long = "with", value_name = "USER")]
+        with: String,
+        /// Only the newest N messages.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=1000))]
+        limit: Option<i64>,
+        #[arg(long, default_value_t = 10_000, value_name = "MS")]
+        timeout_ms: u64,
+    },
+    /// Send JSON frames from standard input (one a line) and print every server frame as a line.
+    Pipe {
+        /// After standard input ends, wait until the server has been quiet this long, then exit.
+        #[arg(long, default_value_t = 1_000, value_name = "MS")]
+        linger_ms: u64,
+    },
+    /// Run protocol check scripts (TOML) against the server; exit 1 if any step fails.
+    Check {
+        /// Script files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Also write a JUnit XML report here.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+    },
+}
+
+/// How a command that did not error ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    CheckFailed,
+}
+
+/// What commands need: where the config lives, the settings and a REST client for the server.
+pub(crate) struct Context {
+    pub dir: ConfigDir,
+    pub settings: Settings,
+    pub api: Api,
+    pub json: bool,
+}
+
+impl Context {
+    fn new(global: &Global) -> anyhow::Result<Self> {
+        let dir = ConfigDir::locate()?;
+        let settings = dir.settings(global.server.as_deref())?;
+        let api = Api::new(&settings.server)?;
+        Ok(Context {
+            dir,
+            settings,
+            api,
+            json: global.json,
+        })
+    }
+}
+
+/// Runs one subcommand.
+pub async fn run(global: Global, command: Command) -> anyhow::Result<Outcome> {
+    let ctx = Context::new(&global)?;
+    match command {
+        Command::Register { username, password } => {
+            account::register(&ctx, &username, &password).await?
+        }
+        Command::Login { username, password } => {
+            account::login(&ctx, &username, &password).await?
+        }
+        Command::Logout => account::logout(&ctx)?,
+        Command::Whoami => account::whoami(&ctx).await?,
+        Command::Send {
+            to,
+            text,
+            timeout_ms,
+        } => chat::send(&ctx, &to, &text.join(" "), timeout_ms).await?,
+        Command::Conversations { timeout_ms } => chat::conversations(&ctx, timeout_ms).await?,
+        Command::History {
+            with,
+            limit,
+            timeout_ms,
+        } => chat::history(&ctx, &with, limit, timeout_ms).await?,
+        Command::Pipe { linger_ms } => chat::pipe(&ctx, linger_ms).await?,
+        Command::Check { files, junit } => {
+            let _ = (files, junit);
+            anyhow::bail!("`chat check` lands in the next commit");
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Prints a value as one line of JSON.
+pub(crate) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(value)?);
+    Ok(())
+}
