@@ -1,1 +1,0 @@
-//! The terminal UI: state, update, view, and the network task.

@@ -1,0 +1,357 @@
+//! The whole state of the terminal UI as plain data: screens, conversations, open messages,
+//! composer, who is typing until when, connection state. No channels, sockets or clock here.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chat_shared::{ChatMessage, MessageStatus, Timestamp, UserRef};
+use chrono::FixedOffset;
+
+/// Messages asked for per `chat.get_messages` page.
+pub const PAGE: i64 = 50;
+/// The longest message the server accepts, in characters.
+pub const MAX_CONTENT: usize = 4000;
+/// An incoming typing indicator lasts this long after the last `true`.
+pub const TYPING_TTL: Duration = Duration::from_secs(2);
+/// Our own `is_typing: true` is repeated at most this often while keys come in.
+pub const TYPING_REPEAT: Duration = Duration::from_secs(1);
+/// Our own typing stops (`is_typing: false`) after this long without a key.
+pub const TYPING_IDLE: Duration = Duration::from_secs(2);
+/// Search waits this long after the last key before asking the server.
+pub const SEARCH_DEBOUNCE: Duration = Duration::from_millis(250);
+/// A status-bar notice (for example a `chat.error`) stays this long.
+pub const NOTICE_TTL: Duration = Duration::from_secs(5);
+/// At most this many search results are kept (the server sends at most 20).
+pub const MAX_RESULTS: usize = 50;
+
+/// Which screen is showing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    SignIn,
+    Chat,
+}
+
+/// A field of the sign-in form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Server,
+    Username,
+    Password,
+}
+
+/// The sign-in form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInForm {
+    pub server: String,
+    pub username: String,
+    pub password: String,
+    pub field: Field,
+    /// Register a new account (then log in) instead of logging in.
+    pub register: bool,
+    /// A request is under way; keys are ignored until it answers.
+    pub busy: bool,
+    /// Why the last attempt failed, or why the user is here (session expired).
+    pub message: Option<String>,
+}
+
+/// A sign-in the UI wants carried out; the run loop takes it and answers with `Event::Auth`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthRequest {
+    pub server: String,
+    pub username: String,
+    pub password: String,
+    pub register: bool,
+}
+
+impl std::fmt::Debug for AuthRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthRequest")
+            .field("server", &self.server)
+            .field("username", &self.username)
+            .field("register", &self.register)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The state of the WebSocket connection, as the network task last reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conn {
+    /// Not started (sign-in screen).
+    Offline,
+    Connecting,
+    Connected,
+    /// Dropped; the network task retries after `retry_in`.
+    Disconnected {
+        reason: String,
+        retry_in: Duration,
+    },
+}
+
+/// Which pane has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    List,
+    Messages,
+    Composer,
+}
+
+/// One conversation in the left pane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvItem {
+    pub id: i64,
+    /// The other participant (ourselves for a conversation with nobody else).
+    pub peer: UserRef,
+    /// The newest message's text, if any.
+    pub preview: Option<String>,
+    /// The newest message's id, to keep the preview from going backwards.
+    pub last_id: Option<i64>,
+    pub unread: u32,
+}
+
+/// What an outstanding `chat.get_messages` of a thread is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fetch {
+    /// The newest page. `floor` is the newest id we already had: while a page's oldest message
+    /// is newer than it and the server has more, the next older page is fetched too, so a
+    /// catch-up after a disconnect leaves no gap.
+    Latest { floor: Option<i64> },
+    /// The page before the oldest message we have (scrolling past the top).
+    Older,
+}
+
+/// The loaded messages of one conversation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Thread {
+    /// Sorted by id, no duplicates.
+    pub messages: Vec<ChatMessage>,
+    /// Whether older messages exist before `messages[0]`.
+    pub has_more: bool,
+    /// The request under way, if any (one at a time per thread).
+    pub fetch: Option<Fetch>,
+    /// How many lines the view is scrolled up from the bottom.
+    pub scroll: u16,
+    /// The newest message from someone else we sent `chat.read` for.
+    pub read_upto: Option<i64>,
+}
+
+impl Thread {
+    /// Adds a message in id order; returns false if it was already there (then it is updated).
+    pub fn merge(&mut self, message: ChatMessage) -> bool {
+        match self.messages.binary_search_by_key(&message.id, |m| m.id) {
+            Ok(i) => {
+                let old = &mut self.messages[i];
+                let status = old.status.max(message.status);
+                *old = message;
+                old.status = status;
+                false
+            }
+            Err(i) => {
+                self.messages.insert(i, message);
+                true
+            }
+        }
+    }
+
+    /// The newest message's id.
+    pub fn newest_id(&self) -> Option<i64> {
+        self.messages.last().map(|m| m.id)
+    }
+
+    /// The newest message of ours the other side has seen.
+    pub fn last_seen_own(&self, me: i64) -> Option<i64> {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.sender.id == me && m.status == Some(MessageStatus::Seen))
+            .map(|m| m.id)
+    }
+}
+
+/// A message we sent whose echo has not come back yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub conversation_id: i64,
+    pub content: String,
+}
+
+/// The line being written at the bottom.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Composer {
+    pub text: String,
+    /// Cursor position in characters.
+    pub cursor: usize,
+}
+
+/// Our own typing indicator towards one receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TypingOut {
+    pub receiver_id: i64,
+    /// When `is_typing: true` was last sent.
+    pub sent_at: Instant,
+    /// When the last key was pressed.
+    pub last_key: Instant,
+}
+
+/// The user search box.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Search {
+    pub query: String,
+    pub results: Vec<UserRef>,
+    pub selected: usize,
+    /// When to send the query (debounce), if it changed since the last one sent.
+    pub due: Option<Instant>,
+    /// The keyword of the last `chat.search_user` sent.
+    pub sent: Option<String>,
+}
+
+/// How serious a notice is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    Info,
+    Error,
+}
+
+/// A short message in the status bar that goes away at `until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub text: String,
+    pub kind: NoticeKind,
+    pub until: Instant,
+}
+
+/// Everything the UI shows and remembers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct App {
+    pub screen: Screen,
+    pub sign_in: SignInForm,
+    /// A sign-in for the run loop to carry out.
+    pub auth_request: Option<AuthRequest>,
+    /// Who we are, once signed in.
+    pub me: Option<UserRef>,
+    /// The server base URL in use.
+    pub server: String,
+    pub conn: Conn,
+    /// Most recent activity first.
+    pub conversations: Vec<ConvItem>,
+    /// Index into `conversations` of the highlighted row.
+    pub selected: usize,
+    /// The conversation shown on the right.
+    pub open: Option<i64>,
+    pub threads: HashMap<i64, Thread>,
+    pub pending: Vec<Pending>,
+    pub composer: Composer,
+    pub focus: Focus,
+    /// User id → when their typing indicator expires.
+    pub typing_in: HashMap<i64, Instant>,
+    pub typing_out: Option<TypingOut>,
+    pub search: Option<Search>,
+    /// The user we asked `chat.start_conversation` for, to open it when it comes.
+    pub starting: Option<i64>,
+    pub notice: Option<Notice>,
+    pub help: bool,
+    pub bell_enabled: bool,
+    /// A bell to ring; the run loop rings it and clears it.
+    pub bell: bool,
+    pub quit: bool,
+    /// The terminal size (columns, rows), for scrolling and mouse hit tests.
+    pub size: (u16, u16),
+    /// Time zone for message times; `None` means the local one.
+    pub utc_offset: Option<FixedOffset>,
+}
+
+impl App {
+    /// A fresh app on the sign-in screen for `server`.
+    pub fn new(server: &str) -> Self {
+        App {
+            screen: Screen::SignIn,
+            sign_in: SignInForm {
+                server: server.to_owned(),
+                username: String::new(),
+                password: String::new(),
+                field: Field::Username,
+                register: false,
+                busy: false,
+                message: None,
+            },
+            auth_request: None,
+            me: None,
+            server: server.to_owned(),
+            conn: Conn::Offline,
+            conversations: Vec::new(),
+            selected: 0,
+            open: None,
+            threads: HashMap::new(),
+            pending: Vec::new(),
+            composer: Composer::default(),
+            focus: Focus::List,
+            typing_in: HashMap::new(),
+            typing_out: None,
+            search: None,
+            starting: None,
+            notice: None,
+            help: false,
+            bell_enabled: true,
+            bell: false,
+            quit: false,
+            size: (80, 24),
+            utc_offset: None,
+        }
+    }
+
+    /// A fresh app already signed in as `me` (a stored session), waiting for the connection.
+    pub fn signed_in(server: &str, me: UserRef) -> Self {
+        let mut app = App::new(server);
+        app.sign_in.username = me.username.clone();
+        app.me = Some(me);
+        app.screen = Screen::Chat;
+        app.conn = Conn::Connecting;
+        app
+    }
+
+    /// Our user id (0 before sign-in, which no real user has).
+    pub fn my_id(&self) -> i64 {
+        self.me.as_ref().map_or(0, |u| u.id)
+    }
+
+    /// The list row of a conversation.
+    pub fn conversation(&self, id: i64) -> Option<&ConvItem> {
+        self.conversations.iter().find(|c| c.id == id)
+    }
+
+    /// The open conversation's list row.
+    pub fn open_conversation(&self) -> Option<&ConvItem> {
+        self.open.and_then(|id| self.conversation(id))
+    }
+
+    /// The open conversation's messages.
+    pub fn open_thread(&self) -> Option<&Thread> {
+        self.open.and_then(|id| self.threads.get(&id))
+    }
+
+    /// The name of whoever is typing in the open conversation, if anyone.
+    pub fn typing_peer(&self) -> Option<&str> {
+        let peer = &self.open_conversation()?.peer;
+        self.typing_in
+            .contains_key(&peer.id)
+            .then_some(peer.username.as_str())
+    }
+
+    /// Whether the server has the socket open.
+    pub fn is_connected(&self) -> bool {
+        self.conn == Conn::Connected
+    }
+
+    /// Takes the sign-in the run loop should carry out.
+    pub fn take_auth_request(&mut self) -> Option<AuthRequest> {
+        self.auth_request.take()
+    }
+}
+
+/// A message's time as the view shows it, in `offset` or else local time.
+pub fn local_time(ts: Timestamp, offset: Option<FixedOffset>) -> chrono::NaiveDateTime {
+    let utc = ts.to_datetime();
+    match offset {
+        Some(offset) => utc.with_timezone(&offset).naive_local(),
+        None => utc.with_timezone(&chrono::Local).naive_local(),
+    }
+}

@@ -1,0 +1,197 @@
+//! The glue between `update` and the outside world, without a terminal: it feeds events to
+//! `update`, hands the frames to the network task, starts that task after a sign-in, and runs
+//! sign-in requests. The terminal loop uses it, and so do the end-to-end tests, which drive
+//! two clients through it.
+
+use std::time::{Duration, Instant};
+
+use chat_shared::UserRef;
+use tokio::sync::mpsc;
+
+use super::app::{App, AuthRequest};
+use super::event::{Event, NetStatus, SignedIn};
+use super::net::Net;
+use super::update::update;
+use super::view;
+use crate::api::{self, Api};
+use crate::session::{ConfigDir, StoredSession};
+
+/// Events waiting for the UI: network frames and sign-in answers.
+const EVENTS: usize = 1024;
+
+/// An app wired to the network.
+#[derive(Debug)]
+pub struct Driver {
+    pub app: App,
+    net: Option<Net>,
+    events_tx: mpsc::Sender<Event>,
+    events_rx: mpsc::Receiver<Event>,
+    /// Where a sign-in stores its session; `None` keeps nothing on disk.
+    config: Option<ConfigDir>,
+}
+
+impl Driver {
+    /// A driver on the sign-in screen (or already signed in: see [`Driver::resume`]).
+    pub fn new(app: App, config: Option<ConfigDir>) -> Self {
+        let (events_tx, events_rx) = mpsc::channel(EVENTS);
+        Driver {
+            app,
+            net: None,
+            events_tx,
+            events_rx,
+            config,
+        }
+    }
+
+    /// A driver signed in as `user` with a stored refresh token; connects at once.
+    pub fn resume(
+        server: &str,
+        user: UserRef,
+        refresh: String,
+        config: Option<ConfigDir>,
+    ) -> Result<Self, api::Error> {
+        let api = Api::new(server)?;
+        let mut driver = Driver::new(App::signed_in(server, user), config);
+        driver.net = Some(Net::spawn(api, refresh, driver.events_tx.clone()));
+        Ok(driver)
+    }
+
+    /// Whether the network task is running.
+    pub fn is_online(&self) -> bool {
+        self.net.is_some()
+    }
+
+    /// The next event from the network or a sign-in; waits until there is one.
+    pub async fn next_event(&mut self) -> Event {
+        // The driver holds a sender itself, so the channel never closes.
+        self.events_rx.recv().await.unwrap_or(Event::Tick)
+    }
+
+    /// Applies an event at time `now` and carries out what it asks for.
+    pub fn handle(&mut self, event: Event, now: Instant) {
+        match &event {
+            Event::Auth(Ok(signed_in)) => match Api::new(&signed_in.server) {
+                Ok(api) => {
+                    let refresh = signed_in.refresh.clone();
+                    self.net = Some(Net::spawn(api, refresh, self.events_tx.clone()));
+                }
+                Err(e) => {
+                    let event = Event::Auth(Err(e.to_string()));
+                    update(&mut self.app, event, now);
+                    return;
+                }
+            },
+            Event::Net(NetStatus::AuthExpired) => {
+                self.net = None;
+                if let Some(config) = &self.config {
+                    // A refused refresh token is useless; a failure to delete it only means
+                    // the next start shows the sign-in screen again.
+                    let _ = config.clear_session();
+                }
+            }
+            _ => {}
+        }
+        let frames = update(&mut self.app, event, now);
+        if let Some(net) = &self.net {
+            for frame in frames {
+                if let Err(e) = net.send(frame) {
+                    update(&mut self.app, Event::Net(NetStatus::Warning(e)), now);
+                    break;
+                }
+            }
+        }
+        if let Some(request) = self.app.take_auth_request() {
+            let events = self.events_tx.clone();
+            let config = self.config.clone();
+            tokio::spawn(async move {
+                let answer = sign_in(request, config).await;
+                let _ = events.send(Event::Auth(answer)).await;
+            });
+        }
+    }
+
+    /// Handles events (and ticks) until `done` holds for the app or `timeout` passes; returns
+    /// whether it held. For tests and scripts.
+    pub async fn run_until(&mut self, timeout: Duration, done: impl Fn(&App) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        while !done(&self.app) {
+            let event = tokio::select! {
+                event = self.next_event() => event,
+                _ = tick.tick() => Event::Tick,
+                () = tokio::time::sleep_until(deadline) => return done(&self.app),
+            };
+            self.handle(event, Instant::now());
+        }
+        true
+    }
+
+    /// The screen as text at `width`×`height`.
+    pub fn screen(&self, width: u16, height: u16) -> String {
+        view::render_to_string(&self.app, width, height)
+    }
+}
+
+/// Registers (if asked) and logs in, finds out who we are, and stores the session.
+async fn sign_in(request: AuthRequest, config: Option<ConfigDir>) -> Result<SignedIn, String> {
+    let api = Api::new(&request.server).map_err(|e| explain(&e))?;
+    if request.register {
+        api.register(&request.username, &request.password)
+            .await
+            .map_err(|e| match e {
+                api::Error::Conflict(_) => {
+                    format!(
+                        "The username {:?} is taken: pick another.",
+                        request.username
+                    )
+                }
+                e => explain(&e),
+            })?;
+    }
+    let tokens = api
+        .login(&request.username, &request.password)
+        .await
+        .map_err(|e| match e {
+            api::Error::Unauthorized(_) => "Wrong username or password.".to_owned(),
+            e => explain(&e),
+        })?;
+    let user = api.me(&tokens.access).await.map_err(|e| explain(&e))?;
+    let server = api.base().as_str().trim_end_matches('/').to_owned();
+    if let Some(config) = config {
+        let session = StoredSession {
+            server: server.clone(),
+            username: user.username.clone(),
+            user_id: user.id,
+            refresh: tokens.refresh.clone(),
+        };
+        config
+            .save_session(&session)
+            .map_err(|e| format!("Signed in, but the session could not be saved: {e}"))?;
+    }
+    Ok(SignedIn {
+        user: UserRef {
+            id: user.id,
+            username: user.username,
+        },
+        server,
+        refresh: tokens.refresh,
+    })
+}
+
+/// A REST failure in words for the sign-in form.
+fn explain(error: &api::Error) -> String {
+    match error {
+        api::Error::Unreachable { url, reason } => {
+            format!("Cannot reach the server at {url} ({reason}). Is it running?")
+        }
+        api::Error::BadRequest(detail) => detail.clone(),
+        api::Error::Unauthorized(detail) => format!("Not authorized: {detail}"),
+        e => {
+            let mut text = e.to_string();
+            if let Some(first) = text.get(..1) {
+                text = first.to_uppercase() + &text[1..];
+            }
+            text
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The terminal UI: state (`app`), events (`event`), `update`, `view`, and the network task
+//! (`net`), wired together by `driver` and run in the real terminal by `run`.
+
+pub mod app;
+pub mod driver;
+pub mod event;
+mod input;
+pub mod lines;
+pub mod net;
+mod terminal;
+pub mod update;
+pub mod view;
+
+use std::time::{Duration, Instant};
+
+use chat_shared::UserRef;
+use futures_util::StreamExt;
+
+use crate::session::ConfigDir;
+use app::App;
+use driver::Driver;
+use event::Event;
+
+/// How often the clock ticks (typing and notice expiry, search debounce).
+const TICK: Duration = Duration::from_millis(200);
+
+/// Runs the terminal UI against `server` (else the stored session's server, the config file's,
+/// or the default) until the user quits.
+pub async fn run(server: Option<String>) -> anyhow::Result<()> {
+    let config = ConfigDir::locate()?;
+    let settings = config.settings(server.as_deref())?;
+    // An explicit --server wins; otherwise the server we were last signed in to.
+    let stored = match &server {
+        Some(_) => config.session_for(&settings.server).ok(),
+        None => config.load_session().ok().flatten(),
+    };
+    let mut driver = match stored {
+        Some(session) => {
+            let user = UserRef {
+                id: session.user_id,
+                username: session.username,
+            };
+            match Driver::resume(&session.server, user, session.refresh, Some(config.clone())) {
+                Ok(driver) => driver,
+                Err(_) => Driver::new(App::new(&settings.server), Some(config)),
+            }
+        }
+        None => Driver::new(App::new(&settings.server), Some(config)),
+    };
+    driver.app.bell_enabled = settings.bell;
+
+    let mut terminal = terminal::init()?;
+    let result = event_loop(&mut terminal, &mut driver).await;
+    terminal::restore();
+    result
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    driver: &mut Driver,
+) -> anyhow::Result<()> {
+    let size = terminal.size()?;
+    driver.app.size = (size.width, size.height);
+    let mut keys = crossterm::event::EventStream::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        terminal.draw(|frame| view::render(&driver.app, frame))?;
+        let event = tokio::select! {
+            input = keys.next() => match input {
+                Some(Ok(input)) => match from_terminal(input) {
+                    Some(event) => event,
+                    None => continue,
+                },
+                Some(Err(e)) => return Err(e.into()),
+                None => return Ok(()),
+            },
+            event = driver.next_event() => event,
+            _ = tick.tick() => Event::Tick,
+        };
+        driver.handle(event, Instant::now());
+        if driver.app.bell {
+            driver.app.bell = false;
+            terminal::bell();
+        }
+        if driver.app.quit {
+            return Ok(());
+        }
+    }
+}
+
+fn from_terminal(input: crossterm::event::Event) -> Option<Event> {
+    use crossterm::event::Event as Term;
+    match input {
+        Term::Key(key) => Some(Event::Key(key)),
+        Term::Mouse(mouse) => Some(Event::Mouse(mouse)),
+        Term::Paste(text) => Some(Event::Paste(text)),
+        Term::Resize(width, height) => Some(Event::Resize(width, height)),
+        Term::FocusGained | Term::FocusLost => None,
+    }
+}

@@ -1,0 +1,267 @@
+//! The network task: gets access tokens with the refresh token, keeps one WebSocket open, turns
+//! frames into `Event::Server`, sends the `ClientMsg`s it is handed, and reconnects with
+//! backoff. Nothing else in the UI touches the socket, so drawing never waits on the network.
+
+use std::time::{Duration, Instant};
+
+use chat_shared::{ClientMsg, ServerMsg};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::event::{Event, NetStatus};
+use crate::api::{self, Api};
+
+/// Frames waiting to go out; the UI never blocks on a full queue, it reports it.
+const OUTBOX: usize = 256;
+/// First and largest wait between connection attempts.
+const BACKOFF_MIN: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Access tokens live 5 minutes; get a new one before connecting when ours is older than this.
+const ACCESS_MAX_AGE: Duration = Duration::from_secs(240);
+/// A ping goes out after this long without any frame; the socket is dropped after `DEAD`.
+const PING_EVERY: Duration = Duration::from_secs(20);
+const DEAD: Duration = Duration::from_secs(50);
+/// How long to wait for the server to refuse a token before saying "connected".
+const GRACE: Duration = Duration::from_millis(150);
+/// A connection that lasted this long was healthy: the next attempt starts from the
+/// shortest wait again.
+const STABLE: Duration = Duration::from_secs(10);
+/// Close code the server uses for a missing, bad or expired token.
+const UNAUTHORIZED: u16 = 4001;
+
+/// Handle to the network task; dropping it stops the task.
+#[derive(Debug)]
+pub struct Net {
+    outbox: mpsc::Sender<ClientMsg>,
+    task: JoinHandle<()>,
+}
+
+impl Net {
+    /// Starts the task for the server `api` talks to, signing in with `refresh`.
+    pub fn spawn(api: Api, refresh: String, events: mpsc::Sender<Event>) -> Net {
+        let (outbox, rx) = mpsc::channel(OUTBOX);
+        let task = tokio::spawn(run(api, refresh, rx, events));
+        Net { outbox, task }
+    }
+
+    /// Queues a frame without waiting.
+    pub fn send(&self, msg: ClientMsg) -> Result<(), String> {
+        self.outbox.try_send(msg).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => "too many frames waiting to be sent".to_owned(),
+            mpsc::error::TrySendError::Closed(_) => "the network task has stopped".to_owned(),
+        })
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Doubling waits between attempts, with a little jitter so clients do not reconnect in step.
+#[derive(Debug)]
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        Backoff { next: BACKOFF_MIN }
+    }
+
+    fn reset(&mut self) {
+        self.next = BACKOFF_MIN;
+    }
+
+    fn next(&mut self) -> Duration {
+        let base = self.next;
+        self.next = (self.next * 2).min(BACKOFF_MAX);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        // Up to +20 %.
+        base + base.mul_f64(f64::from(nanos % 1000) / 5000.0)
+    }
+}
+
+/// Why one connection ended.
+enum End {
+    /// The UI is gone: stop.
+    Stopped,
+    /// The server refused the access token.
+    Unauthorized,
+    Lost(String),
+}
+
+async fn run(
+    api: Api,
+    refresh: String,
+    mut outbox: mpsc::Receiver<ClientMsg>,
+    events: mpsc::Sender<Event>,
+) {
+    let mut backoff = Backoff::new();
+    let mut access: Option<(String, Instant)> = None;
+    loop {
+        if events
+            .send(Event::Net(NetStatus::Connecting))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let fresh = access
+            .as_ref()
+            .filter(|(_, at)| at.elapsed() < ACCESS_MAX_AGE)
+            .map(|(token, _)| token.clone());
+        let reason = match fresh {
+            Some(token) => {
+                let started = Instant::now();
+                let end = connect(&api, &token, &mut outbox, &events).await;
+                if started.elapsed() > STABLE {
+                    backoff.reset();
+                }
+                match end {
+                    End::Stopped => return,
+                    End::Unauthorized => {
+                        access = None;
+                        "the server refused the access token".to_owned()
+                    }
+                    End::Lost(reason) => reason,
+                }
+            }
+            None => match api.refresh(&refresh).await {
+                Ok(token) => {
+                    access = Some((token, Instant::now()));
+                    // Connect straight away with the new token.
+                    continue;
+                }
+                Err(api::Error::Unauthorized(_)) => {
+                    let _ = events.send(Event::Net(NetStatus::AuthExpired)).await;
+                    return;
+                }
+                Err(e) => e.to_string(),
+            },
+        };
+        let wait = backoff.next();
+        let status = NetStatus::Disconnected {
+            reason,
+            retry_in: wait,
+        };
+        if events.send(Event::Net(status)).await.is_err() {
+            return;
+        }
+        // Frames queued while offline are stale; the UI resends what matters on connect.
+        let sleep = tokio::time::sleep(wait);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => break,
+                msg = outbox.recv() => if msg.is_none() { return },
+            }
+        }
+    }
+}
+
+/// One connection, from opening the socket until it ends.
+async fn connect(
+    api: &Api,
+    token: &str,
+    outbox: &mut mpsc::Receiver<ClientMsg>,
+    events: &mpsc::Sender<Event>,
+) -> End {
+    let (socket, _) = match tokio_tungstenite::connect_async(api.ws_url(token)).await {
+        Ok(pair) => pair,
+        Err(e) => return End::Lost(format!("cannot connect: {e}")),
+    };
+    let (mut sink, mut stream) = socket.split();
+    // The server refuses a bad token by closing at once with 4001: wait a moment for that, so
+    // a refused token never shows as connected.
+    let first = match tokio::time::timeout(GRACE, stream.next()).await {
+        Ok(frame) => match incoming(frame) {
+            Ok(event) => event,
+            Err(end) => return end,
+        },
+        Err(_) => None,
+    };
+    if events.send(Event::Net(NetStatus::Connected)).await.is_err() {
+        return End::Stopped;
+    }
+    if let Some(event) = first
+        && events.send(event).await.is_err()
+    {
+        return End::Stopped;
+    }
+    let mut last_heard = Instant::now();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            frame = stream.next() => {
+                last_heard = Instant::now();
+                match incoming(frame) {
+                    Ok(Some(event)) => {
+                        if events.send(event).await.is_err() {
+                            return End::Stopped;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(end) => return end,
+                }
+            }
+            msg = outbox.recv() => {
+                let Some(msg) = msg else { return End::Stopped };
+                let text = match serde_json::to_string(&msg) {
+                    Ok(text) => text,
+                    Err(e) => {
+                        let warning = NetStatus::Warning(format!("cannot encode a frame: {e}"));
+                        if events.send(Event::Net(warning)).await.is_err() {
+                            return End::Stopped;
+                        }
+                        continue;
+                    }
+                };
+                if let Err(e) = sink.send(Message::text(text)).await {
+                    return End::Lost(e.to_string());
+                }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > DEAD {
+                    return End::Lost("no answer from the server".into());
+                }
+                if let Err(e) = sink.send(Message::Ping(Vec::new().into())).await {
+                    return End::Lost(e.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// What one read from the socket means: an event for the UI, nothing, or the end.
+fn incoming(
+    frame: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+) -> Result<Option<Event>, End> {
+    match frame {
+        None => Err(End::Lost("the server closed the connection".into())),
+        Some(Err(e)) => Err(End::Lost(e.to_string())),
+        Some(Ok(Message::Close(close))) => {
+            let code = close.as_ref().map(|c| u16::from(c.code));
+            if code == Some(UNAUTHORIZED) {
+                return Err(End::Unauthorized);
+            }
+            Err(End::Lost(close.map_or_else(
+                || "closed by the server".to_owned(),
+                |c| format!("closed by the server ({} {})", u16::from(c.code), c.reason),
+            )))
+        }
+        Some(Ok(Message::Text(text))) => Ok(Some(match serde_json::from_str::<ServerMsg>(&text) {
+            Ok(frame) => Event::Server(frame),
+            Err(e) => Event::Net(NetStatus::Warning(format!(
+                "unreadable frame from the server: {e}"
+            ))),
+        })),
+        Some(Ok(_)) => Ok(None),
+    }
+}

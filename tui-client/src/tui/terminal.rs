@@ -1,0 +1,40 @@
+//! The real terminal: raw mode, alternate screen, mouse and bracketed paste on; everything put
+//! back on exit, on error and on panic.
+
+use std::io::{Write, stdout};
+
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+};
+use crossterm::execute;
+use ratatui::DefaultTerminal;
+
+/// Takes over the terminal. A panic restores it before the message is printed.
+pub fn init() -> std::io::Result<DefaultTerminal> {
+    let terminal = ratatui::try_init()?;
+    // ratatui's own hook (installed by `try_init`) leaves raw mode and the alternate screen;
+    // ours also turns the mouse and paste modes off, then hands over to it.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = execute!(stdout(), DisableMouseCapture, DisableBracketedPaste);
+        hook(info);
+    }));
+    if let Err(e) = execute!(stdout(), EnableMouseCapture, EnableBracketedPaste) {
+        restore();
+        return Err(e);
+    }
+    Ok(terminal)
+}
+
+/// Gives the terminal back as it was.
+pub fn restore() {
+    let _ = execute!(stdout(), DisableMouseCapture, DisableBracketedPaste);
+    ratatui::restore();
+}
+
+/// Rings the terminal bell.
+pub fn bell() {
+    let mut out = stdout();
+    let _ = out.write_all(b"\x07");
+    let _ = out.flush();
+}
