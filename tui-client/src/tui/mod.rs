@@ -4,6 +4,8 @@
 pub mod app;
 pub mod driver;
 pub mod event;
+#[cfg(test)]
+mod fixtures;
 mod input;
 pub mod lines;
 pub mod net;

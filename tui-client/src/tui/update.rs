@@ -569,3 +569,6 @@ pub(super) fn open(app: &mut App, conv: i64, out: &mut Vec<ClientMsg>) {
         item.unread = 0;
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -296,9 +296,9 @@ fn status_bar(app: &App, frame: &mut Frame, area: Rect) {
         Conn::Disconnected { reason, retry_in } => (
             "○",
             format!(
-                "disconnected ({}), retrying in {:.1}s",
-                sanitize(reason),
-                retry_in.as_secs_f32()
+                "disconnected: retrying in {:.1}s ({})",
+                retry_in.as_secs_f32(),
+                sanitize(reason)
             ),
             Color::Red,
         ),
@@ -332,10 +332,17 @@ fn status_bar(app: &App, frame: &mut Frame, area: Rect) {
             Style::default().fg(Color::DarkGray),
         ),
     };
-    let right_width = (right.width() as u16).min(area.width);
+    let left_width = left.width() as u16;
+    let mut right_width = right.width() as u16;
+    if app.notice.is_some() {
+        // A notice wins over the connection text, but leaves it a third of the bar.
+        right_width = right_width.min(area.width - area.width / 3);
+    } else if left_width + right_width > area.width {
+        right_width = 0;
+    }
     let left_width = area.width.saturating_sub(right_width);
     frame.render_widget(
-        Paragraph::new(left).style(Style::default().bg(Color::Black)),
+        Paragraph::new(left),
         Rect::new(area.x, area.y, left_width, 1),
     );
     frame.render_widget(
@@ -564,3 +571,6 @@ pub fn render_to_string(app: &App, width: u16, height: u16) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests;

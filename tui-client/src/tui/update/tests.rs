@@ -1,0 +1,678 @@
+//! `update` driven event by event with a controlled clock.
+
+use std::time::{Duration, Instant};
+
+use chat_shared::{ClientMsg, ErrorCode, MessageStatus, ServerMsg, UserRef};
+
+use super::super::app::{Conn, Fetch, Focus, PAGE, Screen};
+use super::super::event::{Event, KeyCode, KeyModifiers, NetStatus, SignedIn};
+use super::super::fixtures::*;
+use super::update;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn connecting_asks_for_conversations_and_fills_the_list() {
+    let now = Instant::now();
+    let app = connected(now);
+    assert_eq!(app.conn, Conn::Connected);
+    let names: Vec<_> = app
+        .conversations
+        .iter()
+        .map(|c| c.peer.username.as_str())
+        .collect();
+    assert_eq!(names, ["bob", "carol"]);
+    assert_eq!(app.conversations[0].preview.as_deref(), Some("hi alice"));
+}
+
+#[test]
+fn opening_a_conversation_loads_it_and_marks_it_read() {
+    let now = Instant::now();
+    let mut app = connected(now);
+    app.conversations[1].unread = 3;
+    update(&mut app, Event::char('j'), now);
+    let out = update(&mut app, Event::key(KeyCode::Enter), now);
+    assert_eq!(
+        out,
+        vec![
+            ClientMsg::GetMessages {
+                conversation_id: 11,
+                before_id: None,
+                limit: Some(PAGE)
+            },
+            ClientMsg::Read {
+                conversation_id: 11
+            }
+        ]
+    );
+    assert_eq!(app.open, Some(11));
+    assert_eq!(app.focus, Focus::Composer);
+    assert_eq!(app.conversations[1].unread, 0);
+}
+
+#[test]
+fn a_message_elsewhere_raises_unread_once_and_rings() {
+    let now = Instant::now();
+    let mut app = connected(now);
+    let m = message(20, 11, &carol(), "ping");
+    let out = update(
+        &mut app,
+        server(ServerMsg::Message { message: m.clone() }),
+        now,
+    );
+    assert_eq!(out, vec![ClientMsg::Delivered { message_id: 20 }]);
+    assert_eq!(app.conversations[0].id, 11, "moved to the top");
+    assert_eq!(app.conversations[0].unread, 1);
+    assert_eq!(app.conversations[0].preview.as_deref(), Some("ping"));
+    assert!(app.bell);
+    // The same message again (a replay after reconnecting) changes nothing.
+    app.bell = false;
+    update(&mut app, server(ServerMsg::Message { message: m }), now);
+    assert_eq!(app.conversations[0].unread, 1);
+    assert!(!app.bell);
+}
+
+#[test]
+fn the_bell_can_be_turned_off() {
+    let now = Instant::now();
+    let mut app = connected(now);
+    update(&mut app, Event::char('b'), now);
+    assert!(!app.bell_enabled);
+    let m = message(20, 11, &carol(), "ping");
+    update(&mut app, server(ServerMsg::Message { message: m }), now);
+    assert!(!app.bell);
+}
+
+#[test]
+fn a_message_in_the_open_conversation_is_marked_read_at_once() {
+    let now = Instant::now();
+    let mut app = chatting(now, vec![message(5, 10, &bob(), "hi alice")]);
+    let out = update(
+        &mut app,
+        server(ServerMsg::Message {
+            message: message(21, 10, &bob(), "how are you"),
+        }),
+        now,
+    );
+    assert_eq!(
+        out,
+        vec![
+            ClientMsg::Delivered { message_id: 21 },
+            ClientMsg::Read {
+                conversation_id: 10
+            }
+        ]
+    );
+    assert_eq!(app.conversation(10).map(|c| c.unread), Some(0));
+    let ids: Vec<_> = app
+        .open_thread()
+        .map(|t| t.messages.iter().map(|m| m.id).collect())
+        .unwrap_or_default();
+    assert_eq!(ids, [5, 21]);
+    assert!(!app.bell);
+}
+
+#[test]
+fn incoming_typing_lasts_two_seconds_after_the_last_true() {
+    let t0 = Instant::now();
+    let mut app = chatting(t0, vec![]);
+    let typing = |on| {
+        server(ServerMsg::Typing {
+            sender_id: 2,
+            is_typing: on,
+        })
+    };
+    update(&mut app, typing(true), t0);
+    assert_eq!(app.typing_peer(), Some("bob"));
+    update(&mut app, Event::Tick, t0 + ms(1900));
+    assert_eq!(app.typing_peer(), Some("bob"));
+    update(&mut app, typing(true), t0 + ms(1500));
+    update(&mut app, Event::Tick, t0 + ms(3000));
+    assert_eq!(app.typing_peer(), Some("bob"), "renewed by the second true");
+    update(&mut app, Event::Tick, t0 + ms(3500));
+    assert_eq!(app.typing_peer(), None);
+    // An explicit false ends it at once, and so does a message from the typer.
+    update(&mut app, typing(true), t0 + ms(4000));
+    update(&mut app, typing(false), t0 + ms(4100));
+    assert_eq!(app.typing_peer(), None);
+    update(&mut app, typing(true), t0 + ms(4200));
+    update(
+        &mut app,
+        server(ServerMsg::Message {
+            message: message(30, 10, &bob(), "done"),
+        }),
+        t0 + ms(4300),
+    );
+    assert_eq!(app.typing_peer(), None);
+}
+
+#[test]
+fn our_typing_is_sent_at_most_once_a_second_and_stops_after_two_idle_seconds() {
+    let t0 = Instant::now();
+    let mut app = chatting(t0, vec![]);
+    let on = ClientMsg::Typing {
+        receiver_id: 2,
+        is_typing: true,
+    };
+    let off = ClientMsg::Typing {
+        receiver_id: 2,
+        is_typing: false,
+    };
+    assert_eq!(type_text(&mut app, "he", t0), vec![on.clone()]);
+    assert_eq!(type_text(&mut app, "l", t0 + ms(900)), vec![]);
+    assert_eq!(type_text(&mut app, "l", t0 + ms(1000)), vec![on.clone()]);
+    assert_eq!(update(&mut app, Event::Tick, t0 + ms(2900)), vec![]);
+    assert_eq!(
+        update(&mut app, Event::Tick, t0 + ms(3000)),
+        vec![off.clone()]
+    );
+    assert_eq!(
+        update(&mut app, Event::Tick, t0 + ms(4000)),
+        vec![],
+        "only once"
+    );
+    // Sending stops typing first.
+    assert_eq!(type_text(&mut app, "o", t0 + ms(5000)), vec![on]);
+    let out = update(&mut app, Event::key(KeyCode::Enter), t0 + ms(5100));
+    assert_eq!(
+        out,
+        vec![
+            off,
+            ClientMsg::Message {
+                conversation_id: 10,
+                content: "hello".into()
+            }
+        ]
+    );
+}
+
+#[test]
+fn enter_sends_and_the_echo_confirms_without_duplicates() {
+    let now = Instant::now();
+    let mut app = chatting(now, vec![]);
+    type_text(&mut app, "two", now);
+    update(
+        &mut app,
+        Event::key_with(KeyCode::Enter, KeyModifiers::ALT),
+        now,
+    );
+    type_text(&mut app, "lines  ", now);
+    let out = update(&mut app, Event::key(KeyCode::Enter), now);
+    assert_eq!(
+        out.last(),
+        Some(&ClientMsg::Message {
+            conversation_id: 10,
+            content: "two\nlines".into()
+        })
+    );
+    assert_eq!(app.composer.text, "");
+    assert_eq!(app.pending.len(), 1);
+    let echo = message(40, 10, &alice(), "two\nlines");
+    let out = update(
+        &mut app,
+        server(ServerMsg::Message {
+            message: echo.clone(),
+        }),
+        now,
+    );
+    assert_eq!(out, vec![], "no read or delivered for our own message");
+    assert!(app.pending.is_empty());
+    update(&mut app, server(ServerMsg::Message { message: echo }), now);
+    assert_eq!(app.open_thread().map(|t| t.messages.len()), Some(1));
+}
+
+#[test]
+fn blank_too_long_and_offline_messages_are_not_sent() {
+    let now = Instant::now();
+    let mut app = chatting(now, vec![]);
+    type_text(&mut app, "   ", now);
+    assert_eq!(update(&mut app, Event::key(KeyCode::Enter), now), vec![]);
+
+    app.composer.text = "x".repeat(4001);
+    app.composer.cursor = 4001;
+    assert_eq!(update(&mut app, Event::key(KeyCode::Enter), now), vec![]);
+    let notice = app.notice.clone().map(|n| n.text).unwrap_or_default();
+    assert!(notice.contains("too long: 4001"), "{notice}");
+    assert_eq!(app.composer.text.len(), 4001, "kept for editing");
+
+    app.composer.text = "later".into();
+    app.composer.cursor = 5;
+    update(
+        &mut app,
+        Event::Net(NetStatus::Disconnected {
+            reason: "gone".into(),
+            retry_in: ms(500),
+        }),
+        now,
+    );
+    assert_eq!(update(&mut app, Event::key(KeyCode::Enter), now), vec![]);
+    assert_eq!(app.composer.text, "later");
+}
+
+#[test]
+fn being_read_marks_our_messages_seen() {
+    let now = Instant::now();
+    let mut app = chatting(
+        now,
+        vec![
+            message(5, 10, &bob(), "hi"),
+            message(6, 10, &alice(), "hey"),
+            message(7, 10, &alice(), "you there?"),
+        ],
+    );
+    let thread = app.open_thread().cloned().unwrap_or_default();
+    assert_eq!(thread.last_seen_own(1), None);
+    update(
+        &mut app,
+        server(ServerMsg::MessageStatus {
+            message_id: 6,
+            status: MessageStatus::Seen,
+        }),
+        now,
+    );
+    assert_eq!(app.open_thread().and_then(|t| t.last_seen_own(1)), Some(6));
+    update(
+        &mut app,
+        server(ServerMsg::Read {
+            conversation_id: 10,
+            reader_id: 2,
+        }),
+        now,
+    );
+    assert_eq!(app.open_thread().and_then(|t| t.last_seen_own(1)), Some(7));
+    // A late "delivered" never lowers a status.
+    update(
+        &mut app,
+        server(ServerMsg::MessageStatus {
+            message_id: 7,
+            status: MessageStatus::Delivered,
+        }),
+        now,
+    );
+    assert_eq!(app.open_thread().and_then(|t| t.last_seen_own(1)), Some(7));
+}
+
+#[test]
+fn our_own_read_on_another_device_clears_unread() {
+    let now = Instant::now();
+    let mut app = connected(now);
+    update(
+        &mut app,
+        server(ServerMsg::Message {
+            message: message(20, 11, &carol(), "x"),
+        }),
+        now,
+    );
+    assert_eq!(app.conversation(11).map(|c| c.unread), Some(1));
+    update(
+        &mut app,
+        server(ServerMsg::Read {
+            conversation_id: 11,
+            reader_id: 1,
+        }),
+        now,
+    );
+    assert_eq!(app.conversation(11).map(|c| c.unread), Some(0));
+}
+
+#[test]
+fn search_is_debounced_and_starts_a_conversation() {
+    let t0 = Instant::now();
+    let mut app = connected(t0);
+    update(&mut app, Event::char('/'), t0);
+    assert!(app.search.is_some());
+    assert_eq!(type_text(&mut app, "da", t0), vec![]);
+    assert_eq!(update(&mut app, Event::Tick, t0 + ms(200)), vec![]);
+    type_text(&mut app, "v", t0 + ms(200));
+    assert_eq!(
+        update(&mut app, Event::Tick, t0 + ms(300)),
+        vec![],
+        "the last key restarts the wait"
+    );
+    assert_eq!(
+        update(&mut app, Event::Tick, t0 + ms(450)),
+        vec![ClientMsg::SearchUser {
+            keyword: "dav".into()
+        }]
+    );
+    assert_eq!(update(&mut app, Event::Tick, t0 + ms(900)), vec![]);
+    let dave = UserRef {
+        id: 4,
+        username: "dave".into(),
+    };
+    update(
+        &mut app,
+        server(ServerMsg::SearchResults {
+            results: vec![dave.clone()],
+        }),
+        t0,
+    );
+    let out = update(&mut app, Event::key(KeyCode::Enter), t0);
+    assert_eq!(out, vec![ClientMsg::StartConversation { receiver_id: 4 }]);
+    let conversation = chat_shared::Conversation {
+        id: 12,
+        participants: vec![alice(), dave],
+    };
+    let out = update(
+        &mut app,
+        server(ServerMsg::ConversationStarted { conversation }),
+        t0,
+    );
+    assert!(app.search.is_none());
+    assert_eq!(app.open, Some(12));
+    assert_eq!(app.conversations[0].peer.username, "dave");
+    assert_eq!(
+        out[0],
+        ClientMsg::GetMessages {
+            conversation_id: 12,
+            before_id: None,
+            limit: Some(PAGE)
+        }
+    );
+}
+
+#[test]
+fn searching_for_someone_we_already_talk_to_opens_that_conversation() {
+    let now = Instant::now();
+    let mut app = connected(now);
+    update(&mut app, Event::ctrl('f'), now);
+    update(
+        &mut app,
+        server(ServerMsg::SearchResults {
+            results: vec![carol()],
+        }),
+        now,
+    );
+    let out = update(&mut app, Event::key(KeyCode::Enter), now);
+    assert_eq!(app.open, Some(11));
+    assert!(
+        !out.iter()
+            .any(|m| matches!(m, ClientMsg::StartConversation { .. }))
+    );
+}
+
+#[test]
+fn an_error_frame_shows_for_five_seconds() {
+    let t0 = Instant::now();
+    let mut app = connected(t0);
+    let error = ServerMsg::Error {
+        code: ErrorCode::NotFound,
+        message: "no such user".into(),
+        request_type: Some("chat.start_conversation".into()),
+    };
+    update(&mut app, server(error), t0);
+    let text = app.notice.clone().map(|n| n.text);
+    assert_eq!(text.as_deref(), Some("error: no such user (not_found)"));
+    update(&mut app, Event::Tick, t0 + ms(4900));
+    assert!(app.notice.is_some());
+    update(&mut app, Event::Tick, t0 + ms(5000));
+    assert!(app.notice.is_none());
+}
+
+#[test]
+fn reconnecting_catches_up_without_gaps_or_duplicates() {
+    let now = Instant::now();
+    let mut app = chatting(
+        now,
+        vec![
+            message(5, 10, &bob(), "hi"),
+            message(6, 10, &alice(), "hey"),
+        ],
+    );
+    type_text(&mut app, "lost", now);
+    update(&mut app, Event::key(KeyCode::Enter), now);
+    update(
+        &mut app,
+        Event::Net(NetStatus::Disconnected {
+            reason: "reset".into(),
+            retry_in: ms(500),
+        }),
+        now,
+    );
+    assert!(matches!(app.conn, Conn::Disconnected { .. }));
+    assert_eq!(
+        app.composer.text, "lost",
+        "an unconfirmed message comes back to the composer"
+    );
+    assert!(app.pending.is_empty());
+
+    let out = update(&mut app, Event::Net(NetStatus::Connected), now);
+    assert_eq!(
+        out,
+        vec![
+            ClientMsg::GetConversations {},
+            ClientMsg::GetMessages {
+                conversation_id: 10,
+                before_id: None,
+                limit: Some(PAGE)
+            }
+        ]
+    );
+    assert_eq!(
+        app.open_thread().and_then(|t| t.fetch),
+        Some(Fetch::Latest { floor: Some(6) })
+    );
+    // The newest page does not reach back to message 6 and the server has more: fetch on.
+    let page = (60..110).map(|id| message(id, 10, &bob(), "m")).collect();
+    let out = update(
+        &mut app,
+        server(ServerMsg::Messages {
+            messages: page,
+            conversation_id: Some(10),
+            has_more: Some(true),
+        }),
+        now,
+    );
+    assert_eq!(
+        out[0],
+        ClientMsg::GetMessages {
+            conversation_id: 10,
+            before_id: Some(60),
+            limit: Some(PAGE)
+        }
+    );
+    assert!(out.contains(&ClientMsg::Read {
+        conversation_id: 10
+    }));
+    // The next page overlaps what we had (5, 6): the gap is filled, nothing twice.
+    let page = [5, 6].into_iter().chain(7..60).map(|id| match id {
+        5 => message(5, 10, &bob(), "hi"),
+        6 => message(6, 10, &alice(), "hey"),
+        id => message(id, 10, &bob(), "m"),
+    });
+    let out = update(
+        &mut app,
+        server(ServerMsg::Messages {
+            messages: page.collect(),
+            conversation_id: Some(10),
+            has_more: Some(false),
+        }),
+        now,
+    );
+    assert!(
+        !out.iter()
+            .any(|m| matches!(m, ClientMsg::GetMessages { .. }))
+    );
+    let thread = app.open_thread().cloned().unwrap_or_default();
+    let ids: Vec<i64> = thread.messages.iter().map(|m| m.id).collect();
+    assert_eq!(ids, (5..110).collect::<Vec<_>>());
+    assert_eq!(thread.fetch, None);
+}
+
+#[test]
+fn scrolling_past_the_top_loads_older_messages_once() {
+    let now = Instant::now();
+    let mut app = connected(now);
+    update(&mut app, Event::key(KeyCode::Enter), now);
+    let page = (100..110)
+        .map(|id| message(id, 10, &bob(), "line"))
+        .collect();
+    update(
+        &mut app,
+        server(ServerMsg::Messages {
+            messages: page,
+            conversation_id: Some(10),
+            has_more: Some(true),
+        }),
+        now,
+    );
+    let out = update(&mut app, Event::key(KeyCode::PageUp), now);
+    assert_eq!(
+        out,
+        vec![ClientMsg::GetMessages {
+            conversation_id: 10,
+            before_id: Some(100),
+            limit: Some(PAGE)
+        }]
+    );
+    assert_eq!(
+        update(&mut app, Event::key(KeyCode::PageUp), now),
+        vec![],
+        "one request at a time"
+    );
+    let older = (90..100).map(|id| message(id, 10, &bob(), "old")).collect();
+    update(
+        &mut app,
+        server(ServerMsg::Messages {
+            messages: older,
+            conversation_id: Some(10),
+            has_more: Some(false),
+        }),
+        now,
+    );
+    let thread = app.open_thread().cloned().unwrap_or_default();
+    assert_eq!(thread.messages.first().map(|m| m.id), Some(90));
+    assert!(!thread.has_more);
+    assert_eq!(
+        update(&mut app, Event::key(KeyCode::PageUp), now),
+        vec![],
+        "nothing older"
+    );
+}
+
+#[test]
+fn an_expired_session_goes_back_to_sign_in() {
+    let now = Instant::now();
+    let mut app = connected(now);
+    update(&mut app, Event::Net(NetStatus::AuthExpired), now);
+    assert_eq!(app.screen, Screen::SignIn);
+    assert_eq!(app.sign_in.username, "alice");
+    assert!(app.conversations.is_empty());
+    assert!(
+        app.sign_in
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("expired"))
+    );
+}
+
+#[test]
+fn the_sign_in_form_checks_fields_and_asks_for_a_sign_in() {
+    let now = Instant::now();
+    let mut app = super::super::app::App::new("http://127.0.0.1:9");
+    update(&mut app, Event::key(KeyCode::Enter), now);
+    assert_eq!(
+        app.sign_in.message.as_deref(),
+        Some("Please enter a username.")
+    );
+    assert!(app.auth_request.is_none());
+    type_text(&mut app, "bob", now);
+    update(&mut app, Event::key(KeyCode::Tab), now);
+    type_text(&mut app, "short", now);
+    update(&mut app, Event::ctrl('r'), now);
+    update(&mut app, Event::key(KeyCode::Enter), now);
+    assert!(
+        app.sign_in
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("8 characters"))
+    );
+    type_text(&mut app, "enough", now);
+    update(&mut app, Event::key(KeyCode::Enter), now);
+    let request = app.take_auth_request().expect("a sign-in request");
+    assert_eq!(
+        (request.username.as_str(), request.password.as_str()),
+        ("bob", "shortenough")
+    );
+    assert!(request.register);
+    assert!(app.sign_in.busy);
+    // Typing while busy does nothing; the answer comes as an event.
+    type_text(&mut app, "x", now);
+    assert_eq!(app.sign_in.password, "shortenough");
+    update(
+        &mut app,
+        Event::Auth(Err("The username \"bob\" is taken: pick another.".into())),
+        now,
+    );
+    assert!(!app.sign_in.busy);
+    assert!(
+        app.sign_in
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("taken"))
+    );
+    let signed_in = SignedIn {
+        user: bob(),
+        server: "http://127.0.0.1:9".into(),
+        refresh: "r".into(),
+    };
+    update(&mut app, Event::Auth(Ok(signed_in)), now);
+    assert_eq!(app.screen, Screen::Chat);
+    assert_eq!(app.sign_in.password, "", "the password is not kept");
+    assert_eq!(app.conn, Conn::Connecting);
+}
+
+#[test]
+fn q_quits_from_the_list_but_is_text_in_the_composer() {
+    let now = Instant::now();
+    let mut app = chatting(now, vec![]);
+    type_text(&mut app, "q?", now);
+    assert_eq!(app.composer.text, "q?");
+    assert!(!app.quit && !app.help);
+    update(&mut app, Event::key(KeyCode::Esc), now);
+    update(&mut app, Event::char('?'), now);
+    assert!(app.help);
+    update(&mut app, Event::key(KeyCode::Esc), now);
+    assert!(!app.help);
+    update(&mut app, Event::char('q'), now);
+    assert!(app.quit);
+    let mut app = chatting(now, vec![]);
+    update(&mut app, Event::ctrl('c'), now);
+    assert!(app.quit, "Ctrl-C quits from anywhere");
+}
+
+#[test]
+fn composer_editing_keys() {
+    let now = Instant::now();
+    let mut app = chatting(now, vec![]);
+    type_text(&mut app, "héllo wörld", now);
+    update(&mut app, Event::ctrl('w'), now);
+    assert_eq!(app.composer.text, "héllo ");
+    update(&mut app, Event::key(KeyCode::Home), now);
+    update(&mut app, Event::key(KeyCode::Delete), now);
+    update(&mut app, Event::key(KeyCode::Right), now);
+    type_text(&mut app, "é", now);
+    assert_eq!(app.composer.text, "éé".to_owned() + "llo ");
+    update(&mut app, Event::key(KeyCode::Backspace), now);
+    assert_eq!(app.composer.text, "éllo ");
+    update(&mut app, Event::Paste("a\r\nb".into()), now);
+    assert_eq!(app.composer.text, "éa\nbllo ");
+}
+
+#[test]
+fn a_rejected_message_comes_back_to_the_composer() {
+    let now = Instant::now();
+    let mut app = chatting(now, vec![]);
+    type_text(&mut app, "spam", now);
+    update(&mut app, Event::key(KeyCode::Enter), now);
+    let error = ServerMsg::Error {
+        code: ErrorCode::RateLimited,
+        message: "slow down".into(),
+        request_type: Some("chat.message".into()),
+    };
+    update(&mut app, server(error), now);
+    assert!(app.pending.is_empty());
+    assert_eq!(app.composer.text, "spam");
+}
