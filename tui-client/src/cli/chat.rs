@@ -3,9 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
-use chat_shared::{
-    ChatMessage, ClientMsg, Conversation, ConversationListItem, ServerMsg, UserRef,
-};
+use chat_shared::{ChatMessage, ClientMsg, Conversation, ConversationListItem, ServerMsg, UserRef};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::time::Instant;

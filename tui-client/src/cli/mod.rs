@@ -3,7 +3,7 @@
 //! Every command prints plain text, or JSON with `--json`; every network wait has a timeout.
 
 mod account;
-// pub mod check;
+pub mod check;
 mod chat;
 mod socket;
 
@@ -156,9 +156,7 @@ pub async fn run(global: Global, command: Command) -> anyhow::Result<Outcome> {
         Command::Register { username, password } => {
             account::register(&ctx, &username, &password).await?
         }
-        Command::Login { username, password } => {
-            account::login(&ctx, &username, &password).await?
-        }
+        Command::Login { username, password } => account::login(&ctx, &username, &password).await?,
         Command::Logout => account::logout(&ctx)?,
         Command::Whoami => account::whoami(&ctx).await?,
         Command::Send {
@@ -174,8 +172,7 @@ pub async fn run(global: Global, command: Command) -> anyhow::Result<Outcome> {
         } => chat::history(&ctx, &with, limit, timeout_ms).await?,
         Command::Pipe { linger_ms } => chat::pipe(&ctx, linger_ms).await?,
         Command::Check { files, junit } => {
-            let _ = (files, junit);
-            anyhow::bail!("`chat check` lands in the next commit");
+            return check::run_files(&ctx.api, &files, junit.as_deref(), ctx.json).await;
         }
     }
     Ok(Outcome::Ok)
