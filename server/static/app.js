@@ -95,15 +95,21 @@
     localStorage.removeItem(TOKENS_KEY);
   }
 
-  /** Seconds since the epoch at which a JWT expires, or 0 when it cannot be read. */
-  function tokenExpiry(token) {
+  /** The claims of a JWT, unverified (the server checks them); {} when it cannot be read. */
+  function tokenClaims(token) {
     try {
       const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
       const claims = JSON.parse(atob(payload));
-      return typeof claims.exp === 'number' ? claims.exp : 0;
+      return claims && typeof claims === 'object' ? claims : {};
     } catch (_) {
-      return 0;
+      return {};
     }
+  }
+
+  /** Seconds since the epoch at which a JWT expires, or 0 when it cannot be read. */
+  function tokenExpiry(token) {
+    const { exp } = tokenClaims(token);
+    return typeof exp === 'number' ? exp : 0;
   }
 
   class ApiError extends Error {
@@ -246,10 +252,12 @@
     showAuth('You are logged out.');
   });
 
-  // Another tab logged out (or in as someone else): follow it.
+  // Another tab logged out, or in as someone else: follow it.
   window.addEventListener('storage', (event) => {
     if (event.key !== TOKENS_KEY || !state.me) return;
-    if (!event.newValue) showAuth('You logged out in another window.');
+    const tokens = loadTokens();
+    if (!tokens) showAuth('You logged out in another window.');
+    else if (tokenClaims(tokens.access).user_id !== state.me.id) enterChat();
   });
 
   /** Loads the user behind the stored tokens and opens the chat, or shows the login form. */
@@ -1055,6 +1063,18 @@
       ui.searchInput.value = '';
       clearSearch();
     }
+  });
+
+  // Up and down move between the results; Up from the first goes back to the search box.
+  ui.searchResults.addEventListener('keydown', (event) => {
+    if (event.key !== 'ArrowDown' && event.key !== 'ArrowUp') return;
+    const buttons = [...ui.searchResults.querySelectorAll('button')];
+    const at = buttons.indexOf(document.activeElement);
+    if (at < 0) return;
+    event.preventDefault();
+    const to = event.key === 'ArrowDown' ? Math.min(at + 1, buttons.length - 1) : at - 1;
+    if (to < 0) ui.searchInput.focus();
+    else buttons[to].focus();
   });
 
   function renderSearchResults(results) {

@@ -1,6 +1,6 @@
 // Shared pieces of the browser tests: the server's address, Debian's Chromium, a protocol
 // client in node, and a TCP proxy that can cut the browser's connection.
-import { mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,6 +65,12 @@ export async function openPage(browser, { viewport = { width: 1100, height: 720 
 export function screenshotPath(name) {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   return path.join(SCREENSHOT_DIR, `${name}.png`);
+}
+
+/** With UPDATE_DOCS_SCREENSHOTS set, copies a screenshot taken by the tests into docs/. */
+export function publishScreenshot(name, docsName) {
+  if (!process.env.UPDATE_DOCS_SCREENSHOTS) return;
+  copyFileSync(screenshotPath(name), path.resolve(here, '..', '..', '..', 'docs', docsName));
 }
 
 /** Registers through the page's form and waits for the chat view. */

@@ -46,18 +46,40 @@ export async function waitForReceipt(page, text, receipt, timeout = 15_000) {
   );
 }
 
-/** Frames the page sent over its WebSockets, parsed, in order. */
+/**
+ * Frames the page sends over its WebSockets, parsed, in order: `frames`, and `next(pred, ms)`
+ * resolving to the first frame sent from now on that `pred` accepts.
+ */
 export function recordSentFrames(page) {
   const frames = [];
+  const waiters = new Set();
   page.on('websocket', (ws) => {
     ws.on('framesent', (event) => {
+      let frame;
       try {
-        frames.push(JSON.parse(event.payload));
+        frame = JSON.parse(event.payload);
       } catch (_) {
-        /* not ours */
+        return;
       }
+      frames.push(frame);
       if (frames.length > 5000) frames.shift();
+      for (const w of [...waiters]) w(frame);
     });
   });
-  return frames;
+  function next(pred, ms = 10_000) {
+    return new Promise((resolve, reject) => {
+      const waiter = (frame) => {
+        if (!pred(frame)) return;
+        clearTimeout(timer);
+        waiters.delete(waiter);
+        resolve(frame);
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(waiter);
+        reject(new Error(`the page sent no matching frame within ${ms} ms`));
+      }, ms);
+      waiters.add(waiter);
+    });
+  }
+  return { frames, next };
 }

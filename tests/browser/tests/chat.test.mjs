@@ -1,16 +1,15 @@
 // Two people in two browser contexts: they register, find each other, chat, see each other
 // typing and reading; a message sent by a non-browser client shows up in the page.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync } from 'node:fs';
-import path from 'node:path';
+import { statSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import {
   BASE_URL,
   ChatClient,
   PASSWORD,
-  SCREENSHOT_DIR,
   launchBrowser,
   openPage,
+  publishScreenshot,
   registerInPage,
   rest,
   screenshotPath,
@@ -31,13 +30,13 @@ describe('two people chatting in the browser', () => {
   let browser;
   let alice;
   let bob;
-  let bobFrames;
+  let bobSent;
 
   before(async () => {
     browser = await launchBrowser();
     alice = await openPage(browser);
     bob = await openPage(browser);
-    bobFrames = recordSentFrames(bob.page);
+    bobSent = recordSentFrames(bob.page);
   });
 
   after(async () => {
@@ -61,7 +60,10 @@ describe('two people chatting in the browser', () => {
     await result.waitFor();
     // Alice herself is never offered.
     assert.equal(await page.getByRole('button', { name: `Start a conversation with ${aliceName}` }).count(), 0);
-    await result.click();
+    // From the keyboard: down into the results, Enter on the one wanted.
+    await page.getByLabel('Find people').press('ArrowDown');
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), bobName);
+    await page.keyboard.press('Enter');
     await page.locator('#conversation-title', { hasText: bobName }).waitFor();
     assert.ok(await page.isVisible('#composer'));
     assert.equal(await page.evaluate(() => document.activeElement.id), 'composer-input');
@@ -90,22 +92,28 @@ describe('two people chatting in the browser', () => {
 
   test('bob typing shows on alice\'s side, throttled, and goes away when he stops', async () => {
     const typing = alice.page.locator('#typing-indicator');
-    const before = bobFrames.length;
+    const before = bobSent.frames.length;
+    const stopped = bobSent.next((f) => f.type === 'chat.typing' && f.is_typing === false, 10_000);
     await bob.page.locator('#composer-input').focus();
+    const firstKeyAt = Date.now();
     await bob.page.keyboard.type('Hi alice, how are you doing?', { delay: 60 });
+    const lastKeyAt = Date.now();
     await typing.filter({ hasText: `${bobName} is typing…` }).waitFor();
-    const sent = bobFrames.slice(before).filter((f) => f.type === 'chat.typing' && f.is_typing);
-    // About 1.7 s of typing: one frame at the first key, then at most one a second.
-    assert.ok(sent.length >= 1 && sent.length <= 3, `typing frames sent: ${sent.length}`);
-    assert.ok(sent.every((f) => typeof f.receiver_id === 'number'));
-    // Bob stops: 2 s later his page says so, or alice's indicator expires on its own.
-    const stoppedAt = Date.now();
+    await alice.page.screenshot({ path: screenshotPath('alice-sees-typing') });
+    const started = bobSent.frames.slice(before).filter((f) => f.type === 'chat.typing' && f.is_typing);
+    // One frame at the first key, then at most one a second (not one per key: 28 keys).
+    const most = Math.ceil((lastKeyAt - firstKeyAt) / 1000) + 1;
+    assert.ok(started.length >= 1 && started.length <= most, `typing frames sent: ${started.length}`);
+    assert.ok(started.every((f) => typeof f.receiver_id === 'number'));
+    // Bob pauses: after 2 s his page says he stopped, and alice's indicator goes away.
+    const stop = await stopped;
+    assert.ok(Date.now() - lastKeyAt >= 1_000, 'not before the pause is 2 s long');
+    assert.equal(stop.receiver_id, started[0].receiver_id);
     await alice.page.waitForFunction(() => document.getElementById('typing-indicator').textContent === '', null, {
       timeout: 5_000,
     });
-    assert.ok(Date.now() - stoppedAt >= 1_000, 'the indicator lingers while the pause is short');
-    const stop = bobFrames.slice(before).filter((f) => f.type === 'chat.typing' && !f.is_typing);
-    assert.equal(stop.length, 1, 'bob says he stopped once');
+    const stops = bobSent.frames.slice(before).filter((f) => f.type === 'chat.typing' && !f.is_typing);
+    assert.equal(stops.length, 1, 'bob says he stopped once');
   });
 
   test('Shift+Enter makes a new line; Enter sends; alice reads and bob sees "Seen"', async () => {
@@ -130,6 +138,19 @@ describe('two people chatting in the browser', () => {
       const list = await terminal.next((f) => f.type === 'chat.conversations');
       assert.equal(list.conversations.length, 1);
       const conversationId = list.conversations[0].id;
+      const aliceId = list.conversations[0].participants.find((p) => p.user__username === aliceName).user__id;
+
+      // A single "typing" with no "stopped" after it: alice's page lets it expire after 2 s.
+      const sentAt = Date.now();
+      terminal.send({ type: 'chat.typing', receiver_id: aliceId, is_typing: true });
+      await alice.page.locator('#typing-indicator', { hasText: `${bobName} is typing…` }).waitFor();
+      await alice.page.waitForFunction(() => document.getElementById('typing-indicator').textContent === '', null, {
+        timeout: 8_000,
+      });
+      // The page's 2 s clock starts when the frame arrives, after it was sent.
+      const shownFor = Date.now() - sentAt;
+      assert.ok(shownFor >= 1_950 && shownFor < 6_000, `indicator shown for ${shownFor} ms`);
+
       const text = 'from the terminal: <b>not bold</b> & <script>alert(1)</script>';
       await terminal.say(conversationId, text);
       await waitForMessage(alice.page, text);
@@ -151,11 +172,8 @@ describe('two people chatting in the browser', () => {
   test('screenshots of both sides', async () => {
     await alice.page.screenshot({ path: screenshotPath('alice-chat') });
     await bob.page.screenshot({ path: screenshotPath('bob-chat') });
-    if (process.env.UPDATE_DOCS_SCREENSHOT) {
-      const docs = path.resolve(SCREENSHOT_DIR, '..', '..', '..', 'docs', 'browser-chat.png');
-      copyFileSync(screenshotPath('alice-chat'), docs);
-    }
-    assert.ok(existsSync(screenshotPath('alice-chat')));
+    assert.ok(statSync(screenshotPath('alice-chat')).size > 10_000, 'a real picture');
+    publishScreenshot('alice-chat', 'browser-chat.png');
   });
 
   test('on a phone-sized screen one pane shows at a time, and Escape goes back', async () => {
@@ -167,6 +185,7 @@ describe('two people chatting in the browser', () => {
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 390, `no sideways scrolling (${width}px)`);
     await page.screenshot({ path: screenshotPath('alice-phone-conversation') });
+    publishScreenshot('alice-phone-conversation', 'browser-phone.png');
     await page.keyboard.press('Escape');
     await page.locator('#sidebar').waitFor({ state: 'visible' });
     assert.ok(!(await page.isVisible('#conversation')));
