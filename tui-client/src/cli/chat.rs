@@ -315,7 +315,10 @@ pub async fn pipe(ctx: &Context, linger_ms: u64) -> anyhow::Result<()> {
                 match incoming? {
                     Incoming::Text(text) => {
                         quiet_until = Instant::now() + linger;
+                        // Frames print as the server wrote them, unless that would not be
+                        // one line of JSON.
                         match serde_json::from_str::<serde_json::Value>(&text) {
+                            Ok(_) if !text.contains('\n') => println!("{text}"),
                             Ok(value) => println!("{value}"),
                             Err(_) => println!("{}", json!({ "non_json_frame": text })),
                         }

@@ -4,7 +4,7 @@
 //! text, so raw JSON in a string stays as written. `{{` and `}}` are a literal `{` and `}`. A
 //! string that is exactly one placeholder becomes the variable's JSON value (a number stays a
 //! number); inside longer text the value is written as text. The string `{*}` in a pattern
-//! matches any value.
+//! matches any value, and `{null}` is JSON `null` (which TOML cannot write).
 
 use std::collections::BTreeMap;
 
@@ -15,6 +15,8 @@ pub type Vars = BTreeMap<String, Value>;
 
 /// The pattern string that matches any value.
 pub const ANY: &str = "{*}";
+/// The string that stands for JSON `null`.
+pub const NULL: &str = "{null}";
 
 /// Fills placeholders in every string of `value` (object keys stay as written).
 pub fn fill(value: &Value, vars: &Vars) -> Result<Value, String> {
@@ -41,6 +43,9 @@ pub fn fill(value: &Value, vars: &Vars) -> Result<Value, String> {
 pub fn fill_string(text: &str, vars: &Vars) -> Result<Value, String> {
     if text == ANY {
         return Ok(Value::String(text.to_owned()));
+    }
+    if text == NULL {
+        return Ok(Value::Null);
     }
     let pieces = split(text);
     if let [Piece::Var(name)] = pieces.as_slice() {
@@ -201,6 +206,11 @@ mod tests {
         assert_eq!(fill_string("{{run}}", &vars()).unwrap(), json!("{run}"));
         assert_eq!(fill_string("{*}", &vars()).unwrap(), json!("{*}"));
         assert_eq!(fill_string("{}", &vars()).unwrap(), json!("{}"));
+        assert_eq!(fill_string("{null}", &vars()).unwrap(), Value::Null);
+        assert_eq!(
+            mismatch(&json!({"a": null}), &json!({"a": 0})).unwrap(),
+            "/a: expected null, got 0"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::pattern::{self, Vars};
-use super::script::{Action, Login, Script, Step};
+use super::script::{Check, Login, Script, Send, Step};
 use crate::api::Api;
 use crate::cli::socket::{Incoming, Socket};
 
@@ -261,22 +261,25 @@ async fn log_in(
     Ok(tokens.access)
 }
 
-/// Plays one step; the error is the failure message.
+/// Plays one step (send, then check); the error is the failure message.
 async fn play(step: &Step, actor: &mut Live, vars: &mut Vars) -> Result<(), String> {
-    match &step.action {
-        Action::Send(value) => {
+    match &step.send {
+        Some(Send::Json(value)) => {
             let frame = pattern::fill(value, vars)?;
-            send(actor, &frame.to_string()).await
+            send(actor, &frame.to_string()).await?;
         }
-        Action::SendRaw(text) => {
+        Some(Send::Raw(text)) => {
             let text = text_of(text, vars)?;
-            send(actor, &text).await
+            send(actor, &text).await?;
         }
-        Action::Expect {
+        None => {}
+    }
+    match &step.check {
+        Some(Check::Expect {
             pattern,
             capture,
             timeout,
-        } => {
+        }) => {
             let pattern = pattern::fill(pattern, vars)?;
             let frame = expect(actor, &pattern, *timeout).await?;
             for (name, pointer) in capture {
@@ -287,11 +290,14 @@ async fn play(step: &Step, actor: &mut Live, vars: &mut Vars) -> Result<(), Stri
             }
             Ok(())
         }
-        Action::ExpectNone { pattern, within } => {
+        Some(Check::ExpectNone { pattern, within }) => {
             let pattern = pattern::fill(pattern, vars)?;
             expect_none(actor, &pattern, *within).await
         }
-        Action::ExpectClose { code, timeout } => expect_close(actor, *code, *timeout).await,
+        Some(Check::ExpectClose { code, timeout }) => {
+            expect_close(actor, *code, *timeout).await
+        }
+        None => Ok(()),
     }
 }
 

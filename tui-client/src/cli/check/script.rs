@@ -62,7 +62,7 @@ pub enum Login {
     Token(String),
 }
 
-/// One numbered step.
+/// One numbered step: something to send, something to check, or both (send first).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
     /// 1-based position in the file.
@@ -71,16 +71,22 @@ pub struct Step {
     pub line: usize,
     pub name: Option<String>,
     pub actor: String,
-    pub action: Action,
+    pub send: Option<Send>,
+    pub check: Option<Check>,
 }
 
-/// What a step does.
+/// What a step sends.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    /// Send this JSON value as a text frame.
-    Send(Value),
-    /// Send this text as a text frame, as it is (it need not be JSON).
-    SendRaw(String),
+pub enum Send {
+    /// This JSON value as a text frame.
+    Json(Value),
+    /// This text as a text frame, as it is (it need not be JSON).
+    Raw(String),
+}
+
+/// What a step waits for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Check {
     /// Wait for a frame matching the pattern; then store values from it.
     Expect {
         pattern: Value,
@@ -100,22 +106,27 @@ impl Step {
             return name.clone();
         }
         let actor = &self.actor;
-        match &self.action {
-            Action::Send(value) => match value.get("type").and_then(Value::as_str) {
-                Some(kind) => format!("{actor} sends {kind}"),
-                None => format!("{actor} sends {value}"),
+        let sent = self.send.as_ref().map(|send| match send {
+            Send::Json(value) => match value.get("type").and_then(Value::as_str) {
+                Some(kind) => format!("sends {kind}"),
+                None => format!("sends {value}"),
             },
-            Action::SendRaw(_) => format!("{actor} sends raw text"),
-            Action::Expect { pattern, .. } => format!("{actor} expects {}", kind_of(pattern)),
-            Action::ExpectNone { pattern, within } => format!(
-                "{actor} expects no {} for {} ms",
-                kind_of(pattern),
-                within.as_millis()
-            ),
-            Action::ExpectClose { code, .. } => match code {
-                Some(code) => format!("{actor} expects the server to close with {code}"),
-                None => format!("{actor} expects the server to close"),
-            },
+            Send::Raw(_) => "sends raw text".to_owned(),
+        });
+        let checked = self.check.as_ref().map(|check| match check {
+            Check::Expect { pattern, .. } => format!("expects {}", kind_of(pattern)),
+            Check::ExpectNone { pattern, within } => {
+                format!("expects no {} for {} ms", kind_of(pattern), within.as_millis())
+            }
+            Check::ExpectClose { code: Some(code), .. } => {
+                format!("expects the server to close with {code}")
+            }
+            Check::ExpectClose { code: None, .. } => "expects the server to close".to_owned(),
+        });
+        match (sent, checked) {
+            (Some(sent), Some(checked)) => format!("{actor} {sent}, {checked}"),
+            (Some(one), None) | (None, Some(one)) => format!("{actor} {one}"),
+            (None, None) => format!("{actor} does nothing"),
         }
     }
 }
@@ -213,14 +224,15 @@ pub fn parse(text: &str) -> Result<Script, String> {
             .count()
             + 1;
         let number = i + 1;
-        let step = parse_step(spanned.get_ref(), &raw.actors, default_timeout)
+        let (send, check) = parse_step(spanned.get_ref(), &raw.actors, default_timeout)
             .map_err(|e| format!("step {number} (line {line}): {e}"))?;
         steps.push(Step {
             number,
             line,
             name: spanned.get_ref().name.clone(),
             actor: spanned.get_ref().actor.clone(),
-            action: step,
+            send,
+            check,
         });
     }
     Ok(Script {
@@ -279,7 +291,7 @@ fn parse_step(
     step: &RawStep,
     actors: &BTreeMap<String, RawActor>,
     default_timeout: Duration,
-) -> Result<Action, String> {
+) -> Result<(Option<Send>, Option<Check>), String> {
     if !actors.contains_key(&step.actor) {
         let known: Vec<&str> = actors.keys().map(String::as_str).collect();
         return Err(format!(
@@ -288,17 +300,26 @@ fn parse_step(
             known.join(", ")
         ));
     }
-    let actions = [
-        step.send.is_some(),
-        step.send_raw.is_some(),
+    let send = match (&step.send, &step.send_raw) {
+        (Some(_), Some(_)) => return Err("give send or send_raw, not both".to_owned()),
+        (Some(value), None) => Some(Send::Json(value.clone())),
+        (None, Some(text)) => Some(Send::Raw(text.clone())),
+        (None, None) => None,
+    };
+    let checks = [
         step.expect.is_some(),
         step.expect_none.is_some(),
         step.expect_close.is_some(),
     ];
-    if actions.iter().filter(|a| **a).count() != 1 {
-        return Err(
-            "give exactly one of send, send_raw, expect, expect_none, expect_close".to_owned(),
-        );
+    match checks.iter().filter(|c| **c).count() {
+        0 if send.is_none() => {
+            return Err(
+                "give send or send_raw, and/or one of expect, expect_none, expect_close"
+                    .to_owned(),
+            );
+        }
+        0 | 1 => {}
+        _ => return Err("give only one of expect, expect_none, expect_close".to_owned()),
     }
     if !step.capture.is_empty() && step.expect.is_none() {
         return Err("capture goes with expect".to_owned());
@@ -313,18 +334,12 @@ fn parse_step(
         Some(ms) => wait(ms, "timeout_ms")?,
         None => default_timeout,
     };
-    if let Some(value) = &step.send {
-        return Ok(Action::Send(value.clone()));
-    }
-    if let Some(text) = &step.send_raw {
-        return Ok(Action::SendRaw(text.clone()));
-    }
-    if let Some(pattern) = &step.expect {
+    let check = if let Some(pattern) = &step.expect {
         let mut capture = Vec::new();
         for (name, pointer) in &step.capture {
-            if !is_name(name) || name == "run" {
+            if !is_name(name) || name == "run" || name == "null" {
                 return Err(format!(
-                    "capture name {name:?}: use letters, digits and _ only (not \"run\")"
+                    "capture name {name:?}: use letters, digits and _ only (not run or null)"
                 ));
             }
             if actors.contains_key(name) {
@@ -337,25 +352,34 @@ fn parse_step(
             }
             capture.push((name.clone(), pointer.clone()));
         }
-        return Ok(Action::Expect {
+        Some(Check::Expect {
             pattern: pattern_of(pattern)?,
             capture,
             timeout,
-        });
-    }
-    if let Some(pattern) = &step.expect_none {
+        })
+    } else if let Some(pattern) = &step.expect_none {
         let within = wait(step.within_ms.unwrap_or(DEFAULT_WITHIN_MS), "within_ms")?;
-        return Ok(Action::ExpectNone {
+        Some(Check::ExpectNone {
             pattern: pattern_of(pattern)?,
             within,
-        });
-    }
-    let code = match &step.expect_close {
-        Some(CloseCode::Code(code)) => Some(*code),
-        Some(CloseCode::Any(true)) => None,
-        _ => return Err("expect_close takes a close code, or true for any".to_owned()),
+        })
+    } else {
+        match &step.expect_close {
+            Some(CloseCode::Code(code)) => Some(Check::ExpectClose {
+                code: Some(*code),
+                timeout,
+            }),
+            Some(CloseCode::Any(true)) => Some(Check::ExpectClose {
+                code: None,
+                timeout,
+            }),
+            Some(CloseCode::Any(false)) => {
+                return Err("expect_close takes a close code, or true for any".to_owned());
+            }
+            None => None,
+        }
     };
-    Ok(Action::ExpectClose { code, timeout })
+    Ok((send, check))
 }
 
 /// A pattern is a table, or a string naming just the frame type.
@@ -409,6 +433,7 @@ expect_close = 4001
 [[steps]]
 actor = "bob"
 send_raw = "{oops"
+expect = "chat.error"
 "#;
 
     #[test]
@@ -428,28 +453,35 @@ send_raw = "{oops"
         assert_eq!(phone.login, Login::SameAs("alice".into()));
         assert_eq!(script.steps.len(), 5);
         assert_eq!(
-            script.steps[0].action,
-            Action::Send(json!({"type": "chat.start_conversation", "receiver_id": "{bob.id}"}))
+            script.steps[0].send,
+            Some(Send::Json(
+                json!({"type": "chat.start_conversation", "receiver_id": "{bob.id}"})
+            ))
         );
+        assert_eq!(script.steps[0].check, None);
         assert_eq!(script.steps[0].title(), "alice sends chat.start_conversation");
         assert_eq!(
-            script.steps[1].action,
-            Action::Expect {
+            script.steps[1].check,
+            Some(Check::Expect {
                 pattern: json!({"type": "chat.conversation_started"}),
                 capture: vec![("conv".into(), "/conversation/id".into())],
                 timeout: Duration::from_millis(1500),
-            }
+            })
         );
         assert_eq!(script.steps[1].title(), "alice sees the conversation");
         assert_eq!(script.steps[2].title(), "bob expects no chat.typing for 200 ms");
         assert_eq!(
-            script.steps[3].action,
-            Action::ExpectClose {
+            script.steps[3].check,
+            Some(Check::ExpectClose {
                 code: Some(4001),
                 timeout: Duration::from_millis(1500)
-            }
+            })
         );
-        assert_eq!(script.steps[4].action, Action::SendRaw("{oops".into()));
+        assert_eq!(script.steps[4].send, Some(Send::Raw("{oops".into())));
+        assert_eq!(
+            script.steps[4].title(),
+            "bob sends raw text, expects chat.error"
+        );
         // Each step's line is within its own [[steps]] table, in order.
         let lines: Vec<usize> = script.steps.iter().map(|s| s.line).collect();
         let headers: Vec<usize> = GOOD
@@ -470,8 +502,10 @@ send_raw = "{oops"
         assert!(error.starts_with("step 1 (line "), "{error}");
         assert!(error.contains("no actor \"b\""), "{error}");
 
-        let two_actions = "[actors.a]\n[[steps]]\nactor = \"a\"\nsend = {}\nexpect = {}\n";
-        assert!(parse(two_actions).unwrap_err().contains("exactly one"));
+        let two_checks = "[actors.a]\n[[steps]]\nactor = \"a\"\nexpect = {}\nexpect_none = {}\n";
+        assert!(parse(two_checks).unwrap_err().contains("only one of expect"));
+        let nothing = "[actors.a]\n[[steps]]\nactor = \"a\"\n";
+        assert!(parse(nothing).unwrap_err().contains("and/or"));
 
         let stray = "[actors.a]\n[[steps]]\nactor = \"a\"\nsend = {}\ncapture = { x = \"/a\" }\n";
         assert!(parse(stray).unwrap_err().contains("capture goes with expect"));
