@@ -232,7 +232,12 @@ fn junit_report(reports: &[FileReport]) -> Report {
                         StepOutcome::Failed(message) => {
                             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
                             status
-                                .set_message(message.lines().next().unwrap_or_default())
+                                .set_message(format!(
+                                    "step {} (line {}): {}",
+                                    step.number,
+                                    step.line,
+                                    message.lines().next().unwrap_or_default()
+                                ))
                                 .set_description(format!("{path}:{}\n{message}", step.line));
                             status
                         }

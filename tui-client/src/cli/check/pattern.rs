@@ -114,6 +114,20 @@ fn split(text: &str) -> Vec<Piece> {
     pieces
 }
 
+/// A frame or pattern as one line of JSON with its `type` first, as people read frames.
+pub fn show(value: &Value) -> String {
+    match value {
+        Value::Object(map) if map.contains_key("type") => {
+            let mut parts = vec![format!("\"type\":{}", map["type"])];
+            for (key, v) in map.iter().filter(|(k, _)| *k != "type") {
+                parts.push(format!("{}:{v}", Value::String(key.clone())));
+            }
+            format!("{{{}}}", parts.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Why `actual` does not match `pattern`: the JSON Pointer of the first difference and what
 /// differs; `None` when it matches.
 ///
@@ -217,6 +231,13 @@ mod tests {
     fn an_unknown_variable_is_an_error_that_lists_the_known_ones() {
         let error = fill_string("{conv}", &vars()).unwrap_err();
         assert!(error.contains("{conv}") && error.contains("bob.id"), "{error}");
+    }
+
+    #[test]
+    fn frames_show_their_type_first() {
+        let frame = json!({"a": 1, "type": "chat.read", "z": [true]});
+        assert_eq!(show(&frame), r#"{"type":"chat.read","a":1,"z":[true]}"#);
+        assert_eq!(show(&json!([1])), "[1]");
     }
 
     #[test]

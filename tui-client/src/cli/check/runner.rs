@@ -332,7 +332,7 @@ async fn expect(actor: &mut Live, pattern: &Value, timeout: Duration) -> Result<
         Some(closed) => format!("{closed} before a matching frame arrived"),
         None => format!("no matching frame within {} ms", timeout.as_millis()),
     };
-    let _ = write!(message, "\nexpected: {pattern}");
+    let _ = write!(message, "\nexpected: {}", pattern::show(pattern));
     message.push_str(&describe_inbox(actor, pattern));
     Err(message)
 }
@@ -349,7 +349,7 @@ fn describe_inbox(actor: &Live, pattern: &Value) -> String {
     let mut text = format!("\narrived (not matching, {} frame(s)):", frames.len());
     for frame in frames.iter().take(SHOWN_FRAMES) {
         let reason = pattern::mismatch(pattern, frame).unwrap_or_default();
-        let _ = write!(text, "\n  {frame}\n    -> {reason}");
+        let _ = write!(text, "\n  {}\n    -> {reason}", pattern::show(frame));
     }
     if frames.len() > SHOWN_FRAMES {
         let _ = write!(text, "\n  ... and {} more", frames.len() - SHOWN_FRAMES);
@@ -364,15 +364,19 @@ async fn expect_none(actor: &mut Live, pattern: &Value, within: Duration) -> Res
         .find(|f| pattern::mismatch(pattern, f).is_none())
     {
         return Err(format!(
-            "a frame matching {pattern} had already arrived: {frame}"
+            "a frame matching {} had already arrived: {}",
+            pattern::show(pattern),
+            pattern::show(frame)
         ));
     }
     let deadline = Instant::now() + within;
     while let Some(frame) = actor.next(deadline).await? {
         if pattern::mismatch(pattern, &frame).is_none() {
             return Err(format!(
-                "expected no frame matching {pattern} within {} ms, but got: {frame}",
-                within.as_millis()
+                "expected no frame matching {} within {} ms, but got: {}",
+                pattern::show(pattern),
+                within.as_millis(),
+                pattern::show(&frame)
             ));
         }
         actor.keep(frame)?;
