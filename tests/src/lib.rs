@@ -1,0 +1,265 @@
+//! Test fixtures: a real server on a free loopback port (`TestServer`) and a WebSocket client
+//! that speaks the protocol types (`WsClient`). Tests wait for frames, never sleep to synchronise.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chat_server::{AppState, Config};
+use chat_shared::rest::{Credentials, TokenPair, UserInfo};
+use chat_shared::{ClientMsg, ServerMsg};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The JWT secret every test server signs with, so tests can forge tokens.
+pub const TEST_SECRET: &str = "end-to-end-test-secret";
+/// Password used by `register_and_login`.
+pub const PASSWORD: &str = "correct horse battery";
+/// How long a test waits for an expected frame before failing.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// A running server on 127.0.0.1 with its own SQLite file.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub database: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    /// A server with default settings on a new temporary database.
+    pub async fn start() -> TestServer {
+        TestServer::start_with(&[]).await
+    }
+
+    /// A server on a new temporary database, with extra `chat-server` flags.
+    pub async fn start_with(flags: &[&str]) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database = dir.path().join("chat.db");
+        let mut server = TestServer::start_on(&database, flags).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server on an existing (or new) database file, with extra flags.
+    pub async fn start_on(database: &Path, flags: &[&str]) -> TestServer {
+        let url = format!("sqlite://{}", database.display());
+        let mut args = vec![
+            "chat-server",
+            "--bind",
+            "127.0.0.1:0",
+            "--database-url",
+            &url,
+            "--jwt-secret",
+            TEST_SECRET,
+        ];
+        args.extend_from_slice(flags);
+        let config = Config::from_args(args).expect("valid test flags");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let state = chat_server::build_state(config).await.expect("server state");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(chat_server::serve(listener, state.clone(), async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            state,
+            database: database.to_path_buf(),
+            _dir: None,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The chat socket's URL for `token`.
+    pub fn ws_url(&self, token: &str) -> String {
+        format!("ws://{}/ws/chat/?token={}", self.addr, token)
+    }
+
+    /// Stops the server gracefully and waits until it has stopped.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server stopped cleanly");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A name no other test (or run) uses: `prefix` plus a counter and the process id.
+pub fn unique_name(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{prefix}{}_{}",
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        std::process::id()
+    )
+}
+
+/// `POST /api/register/` with a JSON body; the raw response.
+pub async fn post_json(server: &TestServer, path: &str, body: &serde_json::Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}{path}", server.http_url()))
+        .json(body)
+        .send()
+        .await
+        .expect("HTTP request")
+}
+
+/// Registers `name` with [`PASSWORD`] and logs in.
+pub async fn register_and_login(server: &TestServer, name: &str) -> (UserInfo, TokenPair) {
+    let body = serde_json::to_value(Credentials {
+        username: name.to_string(),
+        password: PASSWORD.to_string(),
+    })
+    .expect("json");
+    let response = post_json(server, "/api/register/", &body).await;
+    assert_eq!(response.status(), 201, "registering {name}");
+    let user: UserInfo = response.json().await.expect("user info");
+    let response = post_json(server, "/api/token/", &body).await;
+    assert_eq!(response.status(), 200, "logging in {name}");
+    let tokens: TokenPair = response.json().await.expect("token pair");
+    (user, tokens)
+}
+
+/// A registered user with an access token.
+pub struct Person {
+    pub id: i64,
+    pub name: String,
+    pub tokens: TokenPair,
+}
+
+impl Person {
+    /// Registers a fresh user whose name starts with `prefix`.
+    pub async fn new(server: &TestServer, prefix: &str) -> Person {
+        let name = unique_name(prefix);
+        let (user, tokens) = register_and_login(server, &name).await;
+        Person {
+            id: user.id,
+            name: user.username,
+            tokens,
+        }
+    }
+
+    /// Opens an authenticated chat connection.
+    pub async fn connect(&self, server: &TestServer) -> WsClient {
+        WsClient::connect(&server.ws_url(&self.tokens.access)).await
+    }
+}
+
+/// A protocol client over a real socket.
+pub struct WsClient {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl WsClient {
+    pub async fn connect(url: &str) -> WsClient {
+        let (stream, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("WebSocket handshake");
+        WsClient { stream }
+    }
+
+    pub async fn send(&mut self, msg: &ClientMsg) {
+        let text = serde_json::to_string(msg).expect("client frames serialize");
+        self.send_raw(&text).await;
+    }
+
+    /// Sends any text, valid or not.
+    pub async fn send_raw(&mut self, text: &str) {
+        self.stream
+            .send(Message::text(text))
+            .await
+            .expect("send frame");
+    }
+
+    /// The next raw WebSocket message, or `None` when the stream ended.
+    pub async fn next_message(&mut self) -> Option<Message> {
+        match tokio::time::timeout(WAIT, self.stream.next()).await {
+            Ok(Some(Ok(message))) => Some(message),
+            Ok(_) => None,
+            Err(_) => panic!("no message within {WAIT:?}"),
+        }
+    }
+
+    /// The next chat frame; fails the test if none arrives in time.
+    pub async fn recv(&mut self) -> ServerMsg {
+        loop {
+            match self.next_message().await {
+                Some(Message::Text(text)) => {
+                    return serde_json::from_str(text.as_str())
+                        .unwrap_or_else(|e| panic!("bad server frame {text}: {e}"));
+                }
+                Some(Message::Ping(_) | Message::Pong(_)) => continue,
+                other => panic!("expected a chat frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next frame as raw JSON.
+    pub async fn recv_json(&mut self) -> serde_json::Value {
+        serde_json::to_value(self.recv().await).expect("json")
+    }
+
+    /// Skips frames until one matches `pick`; fails after [`WAIT`].
+    pub async fn recv_until<T>(&mut self, mut pick: impl FnMut(ServerMsg) -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.recv())
+                .await
+                .expect("awaited frame did not arrive");
+            if let Some(found) = pick(frame) {
+                return found;
+            }
+        }
+    }
+
+    /// Fails if any chat frame arrives within `window`.
+    pub async fn expect_silence(&mut self, window: Duration) {
+        if let Ok(Some(Ok(message))) = tokio::time::timeout(window, self.stream.next()).await {
+            panic!("expected no frame, got {message:?}");
+        }
+    }
+
+    /// Waits for the server to close the connection; its close frame, if it sent one.
+    pub async fn closed(&mut self) -> Option<CloseFrame> {
+        loop {
+            match self.next_message().await {
+                Some(Message::Close(frame)) => return frame,
+                Some(Message::Ping(_) | Message::Pong(_)) => continue,
+                None => return None,
+                Some(other) => panic!("expected close, got {other:?}"),
+            }
+        }
+    }
+
+    /// Closes from our side.
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}

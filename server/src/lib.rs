@@ -1,0 +1,80 @@
+//! The chat server as a library: build the state, build the router, serve until told to stop.
+//!
+//! `main.rs` wires these to flags and signals; the end-to-end tests call them directly.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod hub;
+pub mod state;
+pub mod store;
+pub mod web;
+pub mod ws;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::Config;
+pub use state::AppState;
+
+use auth::Keys;
+use hub::Hub;
+use store::Store;
+
+/// Longest wait for connections to close after a stop, before the server exits anyway.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects the database (applying migrations), loads or creates the JWT secret.
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    let store = Store::connect(&config.database_url).await?;
+    let secret = auth::load_or_create_secret(
+        config.jwt_secret.as_deref(),
+        Store::sqlite_file(&config.database_url).as_deref(),
+    )?;
+    let keys = Keys::new(
+        &secret,
+        config.access_token_lifetime,
+        config.refresh_token_lifetime,
+    );
+    Ok(AppState {
+        store,
+        hub: Hub::default(),
+        keys: Arc::new(keys),
+        config: Arc::new(config),
+        shutdown: CancellationToken::new(),
+        connections: TaskTracker::new(),
+    })
+}
+
+/// Serves on `listener` until `stop` completes; then stops accepting, closes every WebSocket
+/// with 1001 after its queued frames, and closes the database.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = http::router(state.clone());
+    let shutdown = state.shutdown.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            stop.await;
+            shutdown.cancel();
+        })
+        .await?;
+    state.shutdown.cancel();
+    state.connections.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, state.connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not close in time");
+    }
+    state.store.close().await;
+    Ok(())
+}

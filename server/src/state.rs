@@ -1,0 +1,23 @@
+//! What every handler can reach: handles only, cheap to clone.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::Keys;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub hub: Hub,
+    pub keys: Arc<Keys>,
+    pub config: Arc<Config>,
+    /// Cancelled when the server stops: every connection closes with 1001.
+    pub shutdown: CancellationToken,
+    /// Every WebSocket connection's task, so that shutdown can wait for them.
+    pub connections: TaskTracker,
+}
