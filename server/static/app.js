@@ -63,6 +63,7 @@
     connected: false,
     attempt: 0, // reconnect attempts since the last good connection
     reconnectTimer: null,
+    connectGeneration: 0, // bumped by every connect and teardown: a stale attempt stops
     refreshedForSocket: false, // a 4001 right after a refresh means: log in again
     conversations: new Map(), // id -> {id, participants:[{id,username}], last: message|null, unread}
     order: [], // conversation ids, most recent activity first
@@ -288,6 +289,7 @@
 
   /** Forgets everything about the signed-in user and closes the socket. */
   function teardown() {
+    state.connectGeneration += 1;
     clearTimeout(state.reconnectTimer);
     state.reconnectTimer = null;
     if (state.ws) {
@@ -322,15 +324,17 @@
     clearTimeout(state.reconnectTimer);
     state.reconnectTimer = null;
     if (!state.me || state.ws) return;
+    const generation = ++state.connectGeneration;
     setConnection('Connecting…', 'connecting');
     let access;
     try {
       access = await freshAccess();
     } catch (_) {
-      scheduleReconnect(); // offline
+      if (generation === state.connectGeneration) scheduleReconnect(); // offline
       return;
     }
-    if (!state.me || state.ws) return; // logged out, or another connect won, while waiting
+    // Logged out, or a newer connect started, while we waited.
+    if (generation !== state.connectGeneration || !state.me || state.ws) return;
     if (!access) {
       showAuth('Your session has ended. Please log in again.');
       return;
@@ -339,11 +343,13 @@
     const ws = new WebSocket(`${scheme}//${location.host}/ws/chat/?token=${encodeURIComponent(access)}`);
     state.ws = ws;
     ws.onopen = () => {
+      if (state.ws !== ws) return;
       // Wait for the first frame before trusting the token: a bad one is closed with 4001 at once.
       send({ type: 'chat.get_conversations' });
       state.conversationsRequested = true;
     };
     ws.onmessage = (event) => {
+      if (state.ws !== ws) return;
       if (!state.connected) onConnected();
       let frame;
       try {
@@ -679,11 +685,14 @@
     const oldest = oldestId(open);
     const newest = newestId(open);
     const wasNearBottom = nearBottom();
-    const older = oldest !== null && messages.length > 0 && messages.every((m) => m.id < oldest);
+    // An older page (answering before_id) lies wholly before what we have; anything else is the
+    // newest page, first loaded or fetched again to catch up.
+    const firstLoad = !open.loaded;
+    const older = !firstLoad && oldest !== null && messages.length > 0 && messages.every((m) => m.id < oldest);
 
     if (messages.length === 0) {
       open.hasMore = false; // nothing before before_id, or an empty conversation
-    } else if (older) {
+    } else if (older || firstLoad) {
       open.hasMore = hasMore;
     } else if (newest !== null && hasMore && messages[0].id > newest) {
       // A gap between what we had and this newest page: start over from it.
@@ -691,8 +700,6 @@
       open.elements.clear();
       ui.messageList.replaceChildren();
       open.hasMore = true;
-    } else if (oldest === null) {
-      open.hasMore = hasMore;
     }
     if (older || messages.length === 0) open.loadingOlder = false;
 
@@ -708,7 +715,7 @@
     if (older) {
       // Keep what the reader was looking at in place above the new page.
       ui.scroller.scrollTop = topBefore + (ui.scroller.scrollHeight - heightBefore);
-    } else if (wasNearBottom || newest === null) {
+    } else if (wasNearBottom || firstLoad) {
       scrollToBottom();
     }
     markReadIfVisible();

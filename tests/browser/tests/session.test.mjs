@@ -155,6 +155,29 @@ describe('a connection that drops', () => {
     assert.equal(new Set(texts).size, texts.length, `duplicates: ${texts}`);
   });
 
+  test('after missing more than a page, it starts over from the newest and pages back', async () => {
+    const { page } = view;
+    const earlier = await messageTexts(page);
+    proxy.cut();
+    await page.locator('#connection-status[data-state="disconnected"]').waitFor();
+    const missed = Array.from({ length: 60 }, (_, i) => `missed ${i + 1}`);
+    for (const text of missed) await bobClient.say(conversationId, text);
+    proxy.restore();
+    await waitConnected(page);
+    await waitForMessage(page, 'missed 60');
+    const shown = await messageTexts(page);
+    assert.equal(new Set(shown).size, shown.length, 'no duplicates');
+    assert.deepEqual(shown, missed.slice(missed.length - shown.length), 'a contiguous run up to the newest');
+    for (let round = 0; round < 5 && (await messageTexts(page))[0] !== earlier[0]; round += 1) {
+      const count = (await messageTexts(page)).length;
+      await page.evaluate(() => {
+        document.getElementById('message-scroller').scrollTop = 0;
+      });
+      await page.waitForFunction((n) => document.querySelectorAll('#message-list .message').length > n, count);
+    }
+    assert.deepEqual(await messageTexts(page), [...earlier, ...missed]);
+  });
+
   test('a rejected token (close 4001) is refreshed silently', async () => {
     const { page } = view;
     const before = await page.evaluate(() => JSON.parse(localStorage.getItem('chat.tokens')));
