@@ -31,6 +31,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::CheckFailed) => ExitCode::from(cli::EXIT_CHECK_FAILED),
+        Ok(Outcome::InvalidScript) => ExitCode::from(cli::EXIT_ERROR),
         Err(e) => {
             eprintln!("chat: {e:#}");
             ExitCode::from(cli::EXIT_ERROR)

@@ -109,7 +109,8 @@ pub enum Command {
         #[arg(long, default_value_t = 1_000, value_name = "MS")]
         linger_ms: u64,
     },
-    /// Run protocol check scripts (TOML) against the server; exit 1 if any step fails.
+    /// Run protocol check scripts (TOML) against the server: exit 1 if a step fails, 2 if a
+    /// script is not valid.
     Check {
         /// Script files.
         #[arg(required = true, value_name = "FILE")]
@@ -125,6 +126,8 @@ pub enum Command {
 pub enum Outcome {
     Ok,
     CheckFailed,
+    /// A script could not be read or is not valid (a usage error, exit 2).
+    InvalidScript,
 }
 
 /// What commands need: where the config lives, the settings and a REST client for the server.

@@ -95,7 +95,9 @@ pub async fn run_files(
             .context("cannot build the JUnit report")?;
         std::fs::write(junit, xml).with_context(|| format!("cannot write {}", junit.display()))?;
     }
-    Ok(if failed == 0 {
+    Ok(if reports.iter().any(|r| r.result.is_err()) {
+        Outcome::InvalidScript
+    } else if failed == 0 {
         Outcome::Ok
     } else {
         Outcome::CheckFailed
