@@ -1,0 +1,306 @@
+//! The terminal UI end to end: a real server and two clients, alice and bob, driven through
+//! their event interface (`Driver`: keys in, `update`, frames out over real sockets) and
+//! checked on their rendered screens.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chat_e2e::{PASSWORD, TestServer, register_and_login, unique_name};
+use chat_shared::UserRef;
+use chat_tui::session::ConfigDir;
+use chat_tui::tui::app::{App, Conn, Screen};
+use chat_tui::tui::driver::Driver;
+use chat_tui::tui::event::{Event, KeyCode};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// How long any one expected change may take.
+const WAIT: Duration = Duration::from_secs(10);
+
+fn press(driver: &mut Driver, code: KeyCode) {
+    driver.handle(Event::key(code), Instant::now());
+}
+
+fn type_text(driver: &mut Driver, text: &str) {
+    for event in Event::typed(text) {
+        driver.handle(event, Instant::now());
+    }
+}
+
+/// Whether a line of the screen ends in the "seen" mark (right-aligned against the border).
+fn shows_seen(screen: &str) -> bool {
+    screen
+        .lines()
+        .any(|l| l.trim_end_matches('│').trim_end().ends_with("seen"))
+}
+
+async fn until(driver: &mut Driver, what: &str, done: impl Fn(&App) -> bool) {
+    if !driver.run_until(WAIT, done).await {
+        panic!(
+            "timed out waiting for {what}; screen:\n{}",
+            driver.screen(100, 30)
+        );
+    }
+}
+
+/// Bob, signed in with a stored refresh token as a returning user would be.
+async fn returning_user(server: &TestServer, base: &str, name: &str) -> Driver {
+    let (user, tokens) = register_and_login(server, name).await;
+    let user = UserRef {
+        id: user.id,
+        username: user.username,
+    };
+    let mut driver = Driver::resume(base, user, tokens.refresh, None).expect("valid server URL");
+    driver.app.size = (100, 30);
+    driver
+}
+
+/// Alice, a new user, registering through the sign-in screen.
+async fn new_user(base: &str, name: &str, config: &ConfigDir) -> Driver {
+    let mut driver = Driver::new(App::new(base), Some(config.clone()));
+    driver.app.size = (100, 30);
+    type_text(&mut driver, name);
+    press(&mut driver, KeyCode::Tab);
+    type_text(&mut driver, PASSWORD);
+    driver.handle(Event::ctrl('r'), Instant::now());
+    press(&mut driver, KeyCode::Enter);
+    until(&mut driver, "alice signed in and connected", |app| {
+        app.screen == Screen::Chat && app.conn == Conn::Connected
+    })
+    .await;
+    driver
+}
+
+#[tokio::test]
+async fn alice_and_bob_find_each_other_and_chat() {
+    let server = TestServer::start().await;
+    let base = server.http_url();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = ConfigDir::at(dir.path());
+    let alice_name = unique_name("alice");
+    let bob_name = unique_name("bob");
+
+    let mut alice = new_user(&base, &alice_name, &config).await;
+    // The session is stored for the next start, readable by the owner only.
+    let session = config.load_session().expect("readable").expect("stored");
+    assert_eq!(session.username, alice_name);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("session.toml"))
+            .expect("session file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let mut bob = returning_user(&server, &base, &bob_name).await;
+    until(&mut bob, "bob connected", |app| app.is_connected()).await;
+
+    // Alice searches for bob and starts a conversation.
+    type_text(&mut alice, "/");
+    type_text(&mut alice, &bob_name[..bob_name.len() - 2]);
+    until(&mut alice, "search results", |app| {
+        app.search
+            .as_ref()
+            .is_some_and(|s| s.results.iter().any(|u| u.username == bob_name))
+    })
+    .await;
+    assert!(alice.screen(100, 30).contains(&bob_name));
+    while alice
+        .app
+        .search
+        .as_ref()
+        .is_some_and(|s| s.results[s.selected].username != bob_name)
+    {
+        press(&mut alice, KeyCode::Down);
+    }
+    press(&mut alice, KeyCode::Enter);
+    until(&mut alice, "the conversation open", |app| {
+        app.open_conversation()
+            .is_some_and(|c| c.peer.username == bob_name)
+    })
+    .await;
+
+    // Alice writes; bob sees her typing, then the message lands as unread.
+    type_text(&mut alice, "hello bob 👋");
+    until(&mut bob, "alice typing", |app| !app.typing_in.is_empty()).await;
+    press(&mut alice, KeyCode::Enter);
+    until(&mut bob, "the message in bob's list", |app| {
+        app.conversations.first().is_some_and(|c| c.unread == 1)
+    })
+    .await;
+    let screen = bob.screen(100, 30);
+    assert!(screen.contains(&format!("{alice_name} (1)")), "{screen}");
+    assert!(screen.contains("hello bob 👋"), "{screen}");
+    until(&mut alice, "the echo", |app| app.pending.is_empty()).await;
+    assert!(!shows_seen(&alice.screen(100, 30)));
+
+    // Bob opens it: alice gets the read receipt and shows "seen".
+    press(&mut bob, KeyCode::Enter);
+    until(&mut bob, "bob's thread loaded", |app| {
+        app.open_thread().is_some_and(|t| t.messages.len() == 1)
+    })
+    .await;
+    until(&mut alice, "seen on alice's side", |app| {
+        app.open_thread()
+            .and_then(|t| t.last_seen_own(app.my_id()))
+            .is_some()
+    })
+    .await;
+    let screen = alice.screen(100, 30);
+    assert!(shows_seen(&screen), "{screen}");
+
+    // Bob types back: alice sees "bob is typing…", then his answer, then he sees "seen".
+    type_text(&mut bob, "hi alice");
+    until(&mut alice, "bob typing", |app| app.typing_peer().is_some()).await;
+    let screen = alice.screen(100, 30);
+    assert!(
+        screen.contains(&format!("{bob_name} is typing…")),
+        "{screen}"
+    );
+    press(&mut bob, KeyCode::Enter);
+    until(&mut alice, "bob's answer", |app| {
+        app.open_thread()
+            .is_some_and(|t| t.messages.iter().any(|m| m.content == "hi alice"))
+    })
+    .await;
+    assert_eq!(
+        alice.app.typing_peer(),
+        None,
+        "a message ends the indicator"
+    );
+    assert_eq!(
+        alice
+            .app
+            .conversation(alice.app.open.unwrap_or(0))
+            .map(|c| c.unread),
+        Some(0)
+    );
+    until(&mut bob, "seen on bob's side", |app| {
+        app.open_thread()
+            .and_then(|t| t.last_seen_own(app.my_id()))
+            .is_some()
+    })
+    .await;
+    let screen = bob.screen(100, 30);
+    assert!(screen.contains("hi alice"), "{screen}");
+    assert!(shows_seen(&screen), "{screen}");
+}
+
+/// A TCP relay whose open connections can be cut, to drop a client's socket on demand.
+struct Relay {
+    port: u16,
+    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    accept: JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(upstream: std::net::SocketAddr) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
+        let port = listener.local_addr().expect("relay addr").port();
+        let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let kept = links.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let link = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                let mut links = kept.lock().expect("links");
+                links.retain(|l| !l.is_finished());
+                links.push(link);
+            }
+        });
+        Relay {
+            port,
+            links,
+            accept,
+        }
+    }
+
+    /// Drops every connection open now (new ones are still accepted).
+    fn cut(&self) {
+        for link in self.links.lock().expect("links").drain(..) {
+            link.abort();
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_connection_reconnects_and_catches_up_without_duplicates() {
+    let server = TestServer::start().await;
+    let relay = Relay::start(server.addr).await;
+    let via_relay = format!("http://127.0.0.1:{}", relay.port);
+    let alice_name = unique_name("alice");
+    let bob_name = unique_name("bob");
+    let mut alice = returning_user(&server, &via_relay, &alice_name).await;
+    let mut bob = returning_user(&server, &server.http_url(), &bob_name).await;
+    until(&mut bob, "bob connected", |app| app.is_connected()).await;
+    until(&mut alice, "alice connected", |app| app.is_connected()).await;
+
+    // Bob starts the conversation and says hello; alice opens it.
+    type_text(&mut bob, "/");
+    type_text(&mut bob, &alice_name);
+    until(&mut bob, "search results", |app| {
+        app.search.as_ref().is_some_and(|s| s.results.len() == 1)
+    })
+    .await;
+    press(&mut bob, KeyCode::Enter);
+    until(&mut bob, "conversation open", |app| app.open.is_some()).await;
+    type_text(&mut bob, "one");
+    press(&mut bob, KeyCode::Enter);
+    until(&mut alice, "bob's first message", |app| {
+        !app.conversations.is_empty()
+    })
+    .await;
+    press(&mut alice, KeyCode::Enter);
+    until(&mut alice, "thread loaded", |app| {
+        app.open_thread().is_some_and(|t| t.messages.len() == 1)
+    })
+    .await;
+
+    // Alice's socket drops; bob writes while she is away.
+    relay.cut();
+    until(&mut alice, "alice disconnected", |app| {
+        matches!(app.conn, Conn::Disconnected { .. })
+    })
+    .await;
+    assert!(alice.screen(100, 30).contains("disconnected: retrying in"));
+    for text in ["two", "three"] {
+        type_text(&mut bob, text);
+        press(&mut bob, KeyCode::Enter);
+    }
+    until(&mut bob, "bob's echoes", |app| app.pending.is_empty()).await;
+
+    // She comes back by herself and catches up: every message once, in order, all read.
+    until(&mut alice, "caught up", |app| {
+        app.is_connected() && app.open_thread().is_some_and(|t| t.messages.len() >= 3)
+    })
+    .await;
+    let contents: Vec<String> = alice
+        .app
+        .open_thread()
+        .map(|t| t.messages.iter().map(|m| m.content.clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(contents, ["one", "two", "three"]);
+    until(&mut bob, "bob sees alice read the catch-up", |app| {
+        app.open_thread()
+            .and_then(|t| t.last_seen_own(app.my_id()))
+            .is_some_and(|id| app.open_thread().and_then(|t| t.newest_id()) == Some(id))
+    })
+    .await;
+    let screen = alice.screen(100, 30);
+    assert_eq!(
+        screen.matches("three").count(),
+        2,
+        "in the list and the thread:\n{screen}"
+    );
+}
