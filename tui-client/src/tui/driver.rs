@@ -178,11 +178,30 @@ async fn sign_in(request: AuthRequest, config: Option<ConfigDir>) -> Result<Sign
     })
 }
 
+/// The innermost cause of a chained error text ("…: tcp connect error: Connection refused
+/// (os error 111)" → "connection refused").
+fn root_cause(reason: &str) -> String {
+    let last = reason.rsplit(": ").next().unwrap_or(reason).trim();
+    let last = match last.find(" (os error") {
+        Some(at) => &last[..at],
+        None => last,
+    };
+    let mut chars = last.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => reason.to_owned(),
+    }
+}
+
 /// A REST failure in words for the sign-in form.
 fn explain(error: &api::Error) -> String {
     match error {
         api::Error::Unreachable { url, reason } => {
-            format!("Cannot reach the server at {url} ({reason}). Is it running?")
+            let url = url.trim_end_matches('/');
+            format!(
+                "Cannot reach the server at {url} ({}). Is it running?",
+                root_cause(reason)
+            )
         }
         api::Error::BadRequest(detail) => detail.clone(),
         api::Error::Unauthorized(detail) => format!("Not authorized: {detail}"),
@@ -193,5 +212,25 @@ fn explain(error: &api::Error) -> String {
             }
             text
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreachable_servers_are_explained_briefly() {
+        let error = api::Error::Unreachable {
+            url: "http://127.0.0.1:1/".into(),
+            reason: "error sending request: client error (Connect): tcp connect error: \
+                     Connection refused (os error 111)"
+                .into(),
+        };
+        assert_eq!(
+            explain(&error),
+            "Cannot reach the server at http://127.0.0.1:1 (connection refused). Is it running?"
+        );
+        assert_eq!(root_cause("timed out"), "timed out");
     }
 }

@@ -435,14 +435,14 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Esc", "leave the composer / close a box"),
     ("/  or Ctrl-F", "find someone, start a chat"),
     ("PgUp PgDn, wheel", "scroll messages (top: older ones)"),
-    ("g / G", "first / last (list), top / bottom (messages)"),
+    ("g / G", "first / last chat, oldest / newest message"),
     ("b", "bell on new messages: on / off"),
     ("?  or F1", "this help"),
     ("q / Ctrl-C", "quit"),
 ];
 
 fn help(frame: &mut Frame, area: Rect) {
-    let popup = centered(area, 62, KEYS.len() as u16 + 4);
+    let popup = centered(area, 66, KEYS.len() as u16 + 2);
     frame.render_widget(Clear, popup);
     let lines: Vec<Line> = KEYS
         .iter()
