@@ -1,0 +1,437 @@
+//! The `chat` binary's scripting subcommands end to end: the real binary as a child process
+//! against a real server, each person with their own config directory (`CHAT_CONFIG_DIR`).
+//!
+//! The binary is `$CHAT_BIN` when set; otherwise it is built once with the `cargo` that runs
+//! these tests, into the same target directory.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use chat_e2e::{PASSWORD, TestServer, register_and_login, unique_name};
+use serde_json::Value;
+
+/// How long one run of the binary may take.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+/// The `chat` binary, built on first use.
+fn chat_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("CHAT_BIN") {
+            return PathBuf::from(bin);
+        }
+        // This test runs from <target>/<profile>/deps/cli-<hash>.
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test executable inside <target>/<profile>/deps");
+        let target_dir = profile_dir.parent().expect("target dir");
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "chat-tui", "--bin", "chat"])
+            .arg("--target-dir")
+            .arg(target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build for the chat binary");
+        assert!(status.success(), "cargo build -p chat-tui --bin chat failed");
+        let binary = profile_dir.join(format!("chat{}", std::env::consts::EXE_SUFFIX));
+        assert!(binary.exists(), "{} was not built", binary.display());
+        binary
+    })
+}
+
+/// What one run of `chat` did.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}): {self:?}"))
+    }
+
+    fn lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+}
+
+/// One person at the command line: their own config directory, pointed at one server.
+struct User {
+    config: tempfile::TempDir,
+    server: String,
+}
+
+impl User {
+    fn new(server: &TestServer) -> User {
+        User {
+            config: tempfile::tempdir().expect("config dir"),
+            server: server.http_url(),
+        }
+    }
+
+    /// Runs `chat ARGS` with `stdin` as standard input.
+    async fn chat(&self, args: &[&str], stdin: &str) -> Run {
+        self.chat_env(args, stdin, &[]).await
+    }
+
+    /// Runs `chat ARGS` with extra environment variables; kills it past [`RUN_LIMIT`].
+    async fn chat_env(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
+        let mut command = Command::new(chat_binary());
+        command
+            .args(args)
+            .env("CHAT_CONFIG_DIR", self.config.path())
+            .env("CHAT_SERVER", &self.server)
+            .env_remove("CHAT_PASSWORD")
+            .env_remove("CHAT_USERNAME")
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let stdin = stdin.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut child = command.spawn().expect("start chat");
+            let mut input = child.stdin.take().expect("stdin");
+            let writer = std::thread::spawn(move || {
+                let _ = input.write_all(stdin.as_bytes());
+            });
+            let started = Instant::now();
+            // Poll for exit so a hung child fails the test instead of hanging it.
+            while child.try_wait().expect("wait for chat").is_none() {
+                if started.elapsed() > RUN_LIMIT {
+                    let _ = child.kill();
+                    panic!("chat {args:?} ran longer than {RUN_LIMIT:?}", args = command.get_args().collect::<Vec<_>>());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = writer.join();
+            let output = child.wait_with_output().expect("chat output");
+            Run {
+                code: output.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            }
+        })
+        .await
+        .expect("chat runner")
+    }
+
+    async fn register(&self, name: &str) -> Value {
+        let run = self
+            .chat(&["--json", "register", name, "--password-stdin"], "a-long-password\n")
+            .await;
+        assert_eq!(run.code, 0, "{run:?}");
+        run.json()
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_register_login_whoami_and_logout() {
+    let server = TestServer::start().await;
+    let alice = User::new(&server);
+    let name = unique_name("alice");
+
+    let me = alice.register(&name).await;
+    assert_eq!(me["username"], name.as_str());
+    assert!(me["id"].as_i64().is_some(), "{me}");
+
+    let whoami = alice.chat(&["--json", "whoami"], "").await;
+    assert_eq!(whoami.code, 0, "{whoami:?}");
+    assert_eq!(whoami.json()["id"], me["id"]);
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let session = alice.config.path().join("session.toml");
+        let mode = std::fs::metadata(&session).expect("session file").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let text = std::fs::read_to_string(&session).expect("session text");
+        assert!(!text.contains("a-long-password"), "the password must not be stored");
+    }
+
+    let taken = alice
+        .chat(&["register", &name.to_uppercase(), "--password-stdin"], "another-password\n")
+        .await;
+    assert_eq!(taken.code, 2, "{taken:?}");
+    assert!(taken.stderr.contains("taken"), "{taken:?}");
+
+    let bad_name = alice
+        .chat(&["register", "no spaces allowed", "--password-stdin"], "a-long-password\n")
+        .await;
+    assert_eq!(bad_name.code, 2, "{bad_name:?}");
+    assert!(bad_name.stderr.contains("rejected"), "{bad_name:?}");
+
+    let wrong = alice
+        .chat(&["login", &name, "--password-stdin"], "wrong-password\n")
+        .await;
+    assert_eq!(wrong.code, 2, "{wrong:?}");
+    assert!(wrong.stderr.contains("not authorized"), "{wrong:?}");
+
+    // Without --password-stdin and with no terminal, the password comes from the environment.
+    let no_source = alice.chat(&["login", &name], "").await;
+    assert_eq!(no_source.code, 2, "{no_source:?}");
+    assert!(no_source.stderr.contains("--password-stdin"), "{no_source:?}");
+    let from_env = alice
+        .chat_env(&["login", &name], "", &[("CHAT_PASSWORD", "a-long-password")])
+        .await;
+    assert_eq!(from_env.code, 0, "{from_env:?}");
+    assert!(from_env.stdout.contains(&name), "{from_env:?}");
+
+    let out = alice.chat(&["logout"], "").await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let gone = alice.chat(&["whoami"], "").await;
+    assert_eq!(gone.code, 2, "{gone:?}");
+    assert!(gone.stderr.contains("chat login"), "{gone:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_then_history_and_conversations_on_both_sides() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (User::new(&server), User::new(&server));
+    let (alice_name, bob_name) = (unique_name("alice"), unique_name("Bob"));
+    let alice_me = alice.register(&alice_name).await;
+    let bob_me = bob.register(&bob_name).await;
+
+    // The name matches case-insensitively; several words become one message.
+    let sent = alice
+        .chat(&["--json", "send", "--to", &bob_name.to_lowercase(), "hello", "there"], "")
+        .await;
+    assert_eq!(sent.code, 0, "{sent:?}");
+    let message = sent.json();
+    assert_eq!(message["content"], "hello there");
+    assert_eq!(message["sender"]["id"], alice_me["id"]);
+    let conversation_id = message["conversation_id"].clone();
+
+    let again = alice.chat(&["send", "--to", &bob_name, "second"], "").await;
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.stdout.contains(&format!("{alice_name}: second")), "{again:?}");
+
+    let history = bob
+        .chat(&["--json", "history", "--with", &alice_name], "")
+        .await;
+    assert_eq!(history.code, 0, "{history:?}");
+    let history = history.json();
+    assert_eq!(history["conversation_id"], conversation_id);
+    let contents: Vec<&str> = history["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["content"].as_str().expect("content"))
+        .collect();
+    assert_eq!(contents, ["hello there", "second"]);
+    assert_eq!(history["has_more"], false);
+
+    let newest = bob
+        .chat(&["--json", "history", "--with", &alice_name, "--limit", "1"], "")
+        .await;
+    let newest = newest.json();
+    assert_eq!(newest["messages"].as_array().map(Vec::len), Some(1));
+    assert_eq!(newest["messages"][0]["content"], "second");
+    assert_eq!(newest["has_more"], true);
+
+    let listed = bob.chat(&["--json", "conversations"], "").await;
+    assert_eq!(listed.code, 0, "{listed:?}");
+    let listed = listed.json();
+    assert_eq!(listed[0]["id"], conversation_id);
+    assert_eq!(listed[0]["unread_count"], 2);
+    assert_eq!(listed[0]["last_message"]["content"], "second");
+
+    let text = bob.chat(&["conversations"], "").await;
+    assert!(
+        text.stdout.contains(&format!("with {alice_name} [2 unread]")),
+        "{text:?}"
+    );
+
+    let nobody = alice.chat(&["send", "--to", "nobody-at-all", "hi"], "").await;
+    assert_eq!(nobody.code, 2, "{nobody:?}");
+    assert!(nobody.stderr.contains("no user named nobody-at-all"), "{nobody:?}");
+
+    let stranger = User::new(&server);
+    stranger.register(&unique_name("carol")).await;
+    let none = stranger
+        .chat(&["history", "--with", &bob_name], "")
+        .await;
+    assert_eq!(none.code, 2, "{none:?}");
+    assert!(none.stderr.contains("no conversation with"), "{none:?}");
+    let _ = bob_me;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipe_sends_lines_and_prints_every_frame_as_a_line() {
+    let server = TestServer::start().await;
+    let alice = User::new(&server);
+    alice.register(&unique_name("alice")).await;
+    let (bob, _) = register_and_login(&server, &unique_name("bob")).await;
+
+    let input = format!(
+        "{}\nnot json\n\n{}\n",
+        serde_json::json!({"type": "chat.search_user", "keyword": bob.username}),
+        serde_json::json!({"type": "chat.get_conversations"}),
+    );
+    let run = alice.chat(&["pipe", "--linger-ms", "500"], &input).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let frames = run.lines();
+    assert_eq!(frames.len(), 3, "{run:?}");
+    assert_eq!(frames[0]["type"], "chat.search_results");
+    assert_eq!(frames[0]["results"][0]["id"], bob.id);
+    assert_eq!(frames[1]["type"], "chat.error");
+    assert_eq!(frames[1]["code"], "invalid_json");
+    assert_eq!(frames[2]["type"], "chat.conversations");
+    let _ = PASSWORD;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_checks_pass_twice_and_write_junit() {
+    let server = TestServer::start().await;
+    let runner = User::new(&server);
+    let mut scripts: Vec<PathBuf> = std::fs::read_dir(workspace_root().join("examples/checks"))
+        .expect("examples/checks")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    scripts.sort();
+    assert!(scripts.len() >= 5, "{scripts:?}");
+    let junit = runner.config.path().join("junit.xml");
+    let mut args: Vec<String> = vec!["check".into(), "--junit".into(), junit.display().to_string()];
+    args.extend(scripts.iter().map(|p| p.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    for round in 0..2 {
+        // The second round proves the scripts re-run on the same server ({run} names).
+        let run = runner.chat(&args, "").await;
+        assert_eq!(run.code, 0, "round {round}: {}\n{}", run.stdout, run.stderr);
+        assert!(
+            run.stdout
+                .contains(&format!("check: {} passed, 0 failed", scripts.len())),
+            "{}",
+            run.stdout
+        );
+    }
+    let xml = std::fs::read_to_string(&junit).expect("junit file");
+    assert!(xml.contains("<testsuites"), "{xml}");
+    assert!(xml.contains("failures=\"0\""), "{xml}");
+    assert!(!xml.contains("<failure"), "{xml}");
+    assert_eq!(
+        xml.matches("<testsuite ").count(),
+        scripts.len(),
+        "one suite per script"
+    );
+}
+
+/// A script whose third step expects the wrong value of `is_typing`.
+const WRONG: &str = r#"name = "Deliberately wrong"
+
+[actors.alice]
+[actors.bob]
+
+[[steps]]
+actor = "alice"
+send = { type = "chat.start_conversation", receiver_id = "{bob.id}" }
+expect = "chat.conversation_started"
+
+[[steps]]
+actor = "alice"
+send = { type = "chat.typing", receiver_id = "{bob.id}", is_typing = true }
+
+[[steps]]
+name = "bob sees alice stop typing"
+actor = "bob"
+expect = { type = "chat.typing", sender_id = "{alice.id}", is_typing = false }
+timeout_ms = 700
+
+[[steps]]
+actor = "bob"
+send = { type = "chat.get_conversations" }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_script_fails_naming_its_step_with_expected_and_arrived() {
+    let server = TestServer::start().await;
+    let runner = User::new(&server);
+    let script = runner.config.path().join("wrong.toml");
+    std::fs::write(&script, WRONG).expect("write script");
+    let junit = runner.config.path().join("junit.xml");
+    let script_arg = script.display().to_string();
+    let junit_arg = junit.display().to_string();
+
+    let run = runner
+        .chat(&["check", &script_arg, "--junit", &junit_arg], "")
+        .await;
+    assert_eq!(run.code, 1, "{run:?}");
+    let out = &run.stdout;
+    assert!(
+        out.contains(&format!("FAIL    3 bob sees alice stop typing ({script_arg}:15)")),
+        "{out}"
+    );
+    assert!(out.contains("no matching frame within 700 ms"), "{out}");
+    assert!(out.contains(r#"expected: {"type":"chat.typing","is_typing":false"#), "{out}");
+    assert!(out.contains(r#"{"type":"chat.typing","is_typing":true"#), "{out}");
+    assert!(out.contains("/is_typing: expected false, got true"), "{out}");
+    assert!(out.contains("skip    4 bob sends chat.get_conversations"), "{out}");
+    assert!(out.contains("step 3 of 4 (line 15)"), "{out}");
+    assert!(out.contains("check: 0 passed, 1 failed"), "{out}");
+
+    let xml = std::fs::read_to_string(&junit).expect("junit file");
+    assert!(xml.contains(r#"failures="1""#), "{xml}");
+    assert!(xml.contains("step 3 (line 15): no matching frame within 700 ms"), "{xml}");
+    assert!(xml.contains("<skipped/>"), "{xml}");
+
+    let json = runner.chat(&["--json", "check", &script_arg], "").await;
+    assert_eq!(json.code, 1, "{json:?}");
+    let report = json.json();
+    assert_eq!(report["failed"], 1);
+    let steps = &report["files"][0]["steps"];
+    assert_eq!(steps[2]["status"], "failed");
+    assert_eq!(steps[2]["line"], 15);
+    assert_eq!(steps[3]["status"], "skipped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_and_connection_errors_exit_2() {
+    let server = TestServer::start().await;
+    let user = User::new(&server);
+
+    let invalid = user.config.path().join("invalid.toml");
+    std::fs::write(&invalid, "[actors.a]\n\n[[steps]]\nactor = \"zed\"\nsend = {}\n").expect("write");
+    let run = user.chat(&["check", &invalid.display().to_string()], "").await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stdout.contains("step 1 (line 3): no actor \"zed\""), "{run:?}");
+
+    let missing = user.chat(&["check", "/no/such/script.toml"], "").await;
+    assert_eq!(missing.code, 2, "{missing:?}");
+    assert!(missing.stdout.contains("cannot read /no/such/script.toml"), "{missing:?}");
+
+    let no_target = user.chat(&["send", "hello"], "").await;
+    assert_eq!(no_target.code, 2, "{no_target:?}");
+    assert!(no_target.stderr.contains("--to"), "{no_target:?}");
+
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let unreachable = user
+        .chat(
+            &["--server", &format!("http://127.0.0.1:{port}"), "login", "x", "--password-stdin"],
+            "a-long-password\n",
+        )
+        .await;
+    assert_eq!(unreachable.code, 2, "{unreachable:?}");
+    assert!(unreachable.stderr.contains("cannot reach the server"), "{unreachable:?}");
+}
