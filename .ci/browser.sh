@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Browser tests of the chat page: installs Chromium and the node packages when missing, builds the
-# server, and runs tests/browser/run.sh (which starts the server on a free loopback port with a
-# temporary database, runs the tests in headless Chromium and stops it). Exits non-zero on failure.
+# server and the `chat` command line, and runs tests/browser/run.sh (which starts the server on a
+# free loopback port with a temporary database, runs the tests in headless Chromium and stops it).
+# Exits non-zero on failure.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -32,6 +33,6 @@ fi
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 (cd tests/browser && npm ci --no-audit --no-fund)
 
-cargo build -p chat-server
+cargo build -p chat-server -p chat-tui
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 exec tests/browser/run.sh "$target_dir/debug/chat-server"

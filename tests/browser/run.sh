@@ -6,6 +6,8 @@
 # Starts the given server binary (default: $CHAT_SERVER_BIN, else the workspace's debug build) on
 # a free loopback port with a temporary database, waits for /healthz, runs `node --test`, then
 # stops the server. With CHAT_URL already set, tests that server instead and starts none.
+# CHAT_CLI names the terminal client's `chat` binary (default: beside the server binary); the
+# test that sends with `chat send` is skipped without it.
 # Needs node >= 20, `npm ci` done here, and Chromium at /usr/bin/chromium (or $CHROMIUM_PATH).
 set -euo pipefail
 
@@ -41,6 +43,10 @@ if [[ -z "${CHAT_URL:-}" ]]; then
     >"$workdir/server.log" 2>&1 &
   server_pid=$!
   export CHAT_URL="http://127.0.0.1:$port"
+  # The terminal client's `chat send` is used too when it has been built beside the server.
+  if [[ -z "${CHAT_CLI:-}" && -x "$(dirname "$bin")/chat" ]]; then
+    export CHAT_CLI="$(dirname "$bin")/chat"
+  fi
   for _ in $(seq 1 300); do
     if curl -fsS "$CHAT_URL/healthz" >/dev/null 2>&1; then break; fi
     if ! kill -0 "$server_pid" 2>/dev/null; then

@@ -1,7 +1,10 @@
 // Two people in two browser contexts: they register, find each other, chat, see each other
 // typing and reading; a message sent by a non-browser client shows up in the page.
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   BASE_URL,
@@ -166,6 +169,38 @@ describe('two people chatting in the browser', () => {
       assert.ok(['delivered', 'seen'].includes(delivered.status));
     } finally {
       await terminal.close();
+    }
+  });
+
+  test('a message sent with the `chat send` command line appears in both browsers', async (t) => {
+    const cli = process.env.CHAT_CLI;
+    if (!cli || !existsSync(cli)) {
+      t.skip('CHAT_CLI (the `chat` binary of tui-client) is not set');
+      return;
+    }
+    const configDir = mkdtempSync(path.join(os.tmpdir(), 'chat-cli-'));
+    const run = (args, input) =>
+      new Promise((resolve, reject) => {
+        const child = execFile(
+          cli,
+          ['--server', BASE_URL, ...args],
+          { env: { ...process.env, CHAT_CONFIG_DIR: configDir }, timeout: 30_000 },
+          (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)),
+        );
+        child.stdin.end(input ?? '');
+      });
+    try {
+      await run(['login', bobName, '--password-stdin'], `${PASSWORD}\n`);
+      const text = 'sent with chat send';
+      const out = JSON.parse(await run(['--json', 'send', '--to', aliceName, text]));
+      assert.equal(out.content, text);
+      await waitForMessage(alice.page, text);
+      await waitForMessage(bob.page, text);
+      const texts = await messageTexts(alice.page);
+      assert.equal(texts.at(-1), text);
+      assert.equal(texts.filter((x) => x === text).length, 1);
+    } finally {
+      rmSync(configDir, { recursive: true, force: true });
     }
   });
 
