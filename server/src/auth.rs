@@ -4,8 +4,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -101,7 +101,10 @@ impl Keys {
 
 /// The JWT secret: the configured one, or the one kept beside the SQLite database, created with
 /// mode 0600 on first start.
-pub fn load_or_create_secret(configured: Option<&str>, beside: Option<&Path>) -> anyhow::Result<Vec<u8>> {
+pub fn load_or_create_secret(
+    configured: Option<&str>,
+    beside: Option<&Path>,
+) -> anyhow::Result<Vec<u8>> {
     if let Some(secret) = configured {
         anyhow::ensure!(!secret.is_empty(), "JWT_SECRET is empty");
         return Ok(secret.as_bytes().to_vec());
@@ -120,7 +123,11 @@ pub fn load_or_create_secret(configured: Option<&str>, beside: Option<&Path>) ->
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     }
-    let secret = format!("{:032x}{:032x}", rand::rng().random::<u128>(), rand::rng().random::<u128>());
+    let secret = format!(
+        "{:032x}{:032x}",
+        rand::rng().random::<u128>(),
+        rand::rng().random::<u128>()
+    );
     write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
     tracing::info!(path = %path.display(), "generated a new JWT secret");
     Ok(secret.into_bytes())
@@ -177,7 +184,10 @@ impl FromRequestParts<AppState> for AuthUser {
                 code: "not_authenticated",
             })?;
         let token = header.strip_prefix("Bearer ").ok_or(INVALID)?;
-        let user_id = state.keys.verify(token.trim(), TokenType::Access).ok_or(INVALID)?;
+        let user_id = state
+            .keys
+            .verify(token.trim(), TokenType::Access)
+            .ok_or(INVALID)?;
         let user = state.store.user_by_id(user_id).await?.ok_or(INVALID)?;
         Ok(AuthUser(user))
     }

@@ -73,7 +73,9 @@ fn check_credentials(c: &Credentials) -> Result<(), AppError> {
 }
 
 /// Argon2 is slow on purpose; run it where it cannot stall the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| AppError::Internal(e.into()))
@@ -89,7 +91,9 @@ async fn register(
     let hash = blocking(move || auth::hash_password(&password)).await??;
     let user = match state.store.create_user(&body.username, &hash).await {
         Err(StoreError::Conflict) => {
-            return Err(AppError::Conflict("A user with that username already exists."));
+            return Err(AppError::Conflict(
+                "A user with that username already exists.",
+            ));
         }
         other => other?,
     };

@@ -34,7 +34,11 @@ impl ConnHandle {
     pub fn push(&self, frame: Utf8Bytes) {
         if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(frame) {
             if !self.too_slow.is_cancelled() {
-                tracing::warn!(conn = self.id, user = self.user_id, "send queue full; closing");
+                tracing::warn!(
+                    conn = self.id,
+                    user = self.user_id,
+                    "send queue full; closing"
+                );
             }
             self.too_slow.cancel();
         }

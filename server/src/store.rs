@@ -116,10 +116,11 @@ impl Store {
 
     /// The account named `username` (any letter case) and its password hash.
     pub async fn credentials(&self, username: &str) -> Result<Option<(UserRef, String)>> {
-        let row = sqlx::query("SELECT id, username, password_hash FROM users WHERE username_key = $1")
-            .bind(username.to_lowercase())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT id, username, password_hash FROM users WHERE username_key = $1")
+                .bind(username.to_lowercase())
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.map(|r| (user_at(&r, 0), r.get(2))))
     }
 
@@ -159,7 +160,11 @@ impl Store {
 
     /// The one conversation of the pair, created when missing. The unique pair key, not a
     /// prior lookup, keeps it one when both people ask at once.
-    pub async fn find_or_create_conversation(&self, me: &UserRef, other: &UserRef) -> Result<Conversation> {
+    pub async fn find_or_create_conversation(
+        &self,
+        me: &UserRef,
+        other: &UserRef,
+    ) -> Result<Conversation> {
         let (low, high) = (me.id.min(other.id), me.id.max(other.id));
         let now = Timestamp::now().0;
         let mut tx = self.pool.begin().await?;
@@ -172,11 +177,13 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let id: i64 = sqlx::query_scalar("SELECT id FROM conversations WHERE user_low = $1 AND user_high = $2")
-            .bind(low)
-            .bind(high)
-            .fetch_one(&mut *tx)
-            .await?;
+        let id: i64 = sqlx::query_scalar(
+            "SELECT id FROM conversations WHERE user_low = $1 AND user_high = $2",
+        )
+        .bind(low)
+        .bind(high)
+        .fetch_one(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO participants (conversation_id, user_id) VALUES ($1, $2), ($1, $3)
              ON CONFLICT (conversation_id, user_id) DO NOTHING",
@@ -221,7 +228,12 @@ impl Store {
     }
 
     /// Stores a message and makes it its conversation's newest activity.
-    pub async fn create_message(&self, conversation_id: i64, sender: &UserRef, content: &str) -> Result<ChatMessage> {
+    pub async fn create_message(
+        &self,
+        conversation_id: i64,
+        sender: &UserRef,
+        content: &str,
+    ) -> Result<ChatMessage> {
         let now = Timestamp::now();
         let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query_scalar(
@@ -234,12 +246,14 @@ impl Store {
         .bind(now.0)
         .fetch_one(&mut *tx)
         .await?;
-        sqlx::query("UPDATE conversations SET last_message_id = $1, last_activity_at = $2 WHERE id = $3")
-            .bind(id)
-            .bind(now.0)
-            .bind(conversation_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE conversations SET last_message_id = $1, last_activity_at = $2 WHERE id = $3",
+        )
+        .bind(id)
+        .bind(now.0)
+        .bind(conversation_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(ChatMessage {
             id,
@@ -336,7 +350,10 @@ impl Store {
         let mut last: HashMap<i64, ChatMessage> = HashMap::new();
         for r in &last_rows {
             let conversation_id: i64 = r.get(6);
-            let markers = people.get(&conversation_id).map(|p| p.1.as_slice()).unwrap_or(&[]);
+            let markers = people
+                .get(&conversation_id)
+                .map(|p| p.1.as_slice())
+                .unwrap_or(&[]);
             last.insert(conversation_id, message_at(r, conversation_id, markers));
         }
 
@@ -370,7 +387,11 @@ impl Store {
 
     /// Moves `reader`'s read (and delivery) marker to the newest message of the conversation.
     /// `None` when the reader is not in it.
-    pub async fn mark_read(&self, conversation_id: i64, reader: i64) -> Result<Option<ReadOutcome>> {
+    pub async fn mark_read(
+        &self,
+        conversation_id: i64,
+        reader: i64,
+    ) -> Result<Option<ReadOutcome>> {
         let mut tx = self.pool.begin().await?;
         let Some(old) = sqlx::query_scalar::<_, i64>(
             "SELECT last_read_id FROM participants WHERE conversation_id = $1 AND user_id = $2",
@@ -388,11 +409,12 @@ impl Store {
         .bind(conversation_id)
         .fetch_one(&mut *tx)
         .await?;
-        let participants: Vec<i64> =
-            sqlx::query_scalar("SELECT user_id FROM participants WHERE conversation_id = $1 ORDER BY user_id")
-                .bind(conversation_id)
-                .fetch_all(&mut *tx)
-                .await?;
+        let participants: Vec<i64> = sqlx::query_scalar(
+            "SELECT user_id FROM participants WHERE conversation_id = $1 ORDER BY user_id",
+        )
+        .bind(conversation_id)
+        .fetch_all(&mut *tx)
+        .await?;
         let mut seen = Vec::new();
         if newest > old {
             sqlx::query(
@@ -413,7 +435,11 @@ impl Store {
 
     /// Moves `reader`'s delivery marker up to `message_id`. `None` when there is no such
     /// message in a conversation of the reader's.
-    pub async fn mark_delivered(&self, message_id: i64, reader: i64) -> Result<Option<DeliveredOutcome>> {
+    pub async fn mark_delivered(
+        &self,
+        message_id: i64,
+        reader: i64,
+    ) -> Result<Option<DeliveredOutcome>> {
         let mut tx = self.pool.begin().await?;
         let Some(row) = sqlx::query(
             "SELECT p.conversation_id, MAX(p.last_delivered_id, p.last_read_id)
@@ -439,7 +465,8 @@ impl Store {
             .bind(reader)
             .execute(&mut *tx)
             .await?;
-            delivered = changed_from_others(&mut tx, conversation_id, reader, old, message_id).await?;
+            delivered =
+                changed_from_others(&mut tx, conversation_id, reader, old, message_id).await?;
         }
         tx.commit().await?;
         Ok(Some(DeliveredOutcome { delivered }))
@@ -478,7 +505,11 @@ fn user_at(row: &sqlx::sqlite::SqliteRow, first: usize) -> UserRef {
 
 /// A message from a row of `id, sender_id, username, content, created_at, is_system`, with its
 /// status as its sender sees it.
-fn message_at(row: &sqlx::sqlite::SqliteRow, conversation_id: i64, markers: &[Marker]) -> ChatMessage {
+fn message_at(
+    row: &sqlx::sqlite::SqliteRow,
+    conversation_id: i64,
+    markers: &[Marker],
+) -> ChatMessage {
     let id: i64 = row.get(0);
     let sender = user_at(row, 1);
     let status = status_of(id, sender.id, markers);
@@ -529,7 +560,11 @@ mod tests {
     use super::*;
 
     fn marker(user_id: i64, read: i64, delivered: i64) -> Marker {
-        Marker { user_id, read, delivered }
+        Marker {
+            user_id,
+            read,
+            delivered,
+        }
     }
 
     #[test]

@@ -10,7 +10,10 @@ use crate::model::{ChatMessage, Conversation, ConversationListItem, MessageStatu
 #[serde(tag = "type")]
 pub enum ClientMsg {
     #[serde(rename = "chat.message")]
-    Message { conversation_id: i64, content: String },
+    Message {
+        conversation_id: i64,
+        content: String,
+    },
     #[serde(rename = "chat.typing")]
     Typing { receiver_id: i64, is_typing: bool },
     #[serde(rename = "chat.read")]
@@ -52,7 +55,10 @@ pub enum ServerMsg {
     #[serde(rename = "chat.typing")]
     Typing { sender_id: i64, is_typing: bool },
     #[serde(rename = "chat.read")]
-    Read { conversation_id: i64, reader_id: i64 },
+    Read {
+        conversation_id: i64,
+        reader_id: i64,
+    },
     #[serde(rename = "chat.search_results")]
     SearchResults { results: Vec<UserRef> },
     #[serde(rename = "chat.conversation_started")]

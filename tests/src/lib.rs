@@ -67,7 +67,9 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let state = chat_server::build_state(config).await.expect("server state");
+        let state = chat_server::build_state(config)
+            .await
+            .expect("server state");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(chat_server::serve(listener, state.clone(), async {
             let _ = stopped.await;
@@ -98,7 +100,9 @@ impl TestServer {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await.expect("server task").expect("server stopped cleanly");
+            task.await
+                .expect("server task")
+                .expect("server stopped cleanly");
         }
     }
 }
@@ -122,7 +126,11 @@ pub fn unique_name(prefix: &str) -> String {
 }
 
 /// `POST /api/register/` with a JSON body; the raw response.
-pub async fn post_json(server: &TestServer, path: &str, body: &serde_json::Value) -> reqwest::Response {
+pub async fn post_json(
+    server: &TestServer,
+    path: &str,
+    body: &serde_json::Value,
+) -> reqwest::Response {
     reqwest::Client::new()
         .post(format!("{}{path}", server.http_url()))
         .json(body)

@@ -5,14 +5,22 @@ use chat_shared::rest::{AccessToken, ApiError, UserInfo};
 use serde_json::json;
 
 async fn error_of(response: reqwest::Response) -> ApiError {
-    response.json().await.expect("error body in {detail, code} shape")
+    response
+        .json()
+        .await
+        .expect("error body in {detail, code} shape")
 }
 
 #[tokio::test]
 async fn register_answers_201_with_the_account() {
     let server = TestServer::start().await;
     let name = unique_name("Alice.");
-    let response = post_json(&server, "/api/register/", &json!({"username": name, "password": PASSWORD})).await;
+    let response = post_json(
+        &server,
+        "/api/register/",
+        &json!({"username": name, "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(response.status(), 201);
     let user: UserInfo = response.json().await.unwrap();
     assert_eq!(user.username, name);
@@ -26,9 +34,18 @@ async fn register_refuses_bad_input_with_clear_messages() {
     let cases = [
         (json!({"username": "", "password": PASSWORD}), "1 to 150"),
         (json!({"username": long, "password": PASSWORD}), "1 to 150"),
-        (json!({"username": "bad name", "password": PASSWORD}), "letters, digits"),
-        (json!({"username": "bad!", "password": PASSWORD}), "letters, digits"),
-        (json!({"username": "shortpw", "password": "1234567"}), "at least 8"),
+        (
+            json!({"username": "bad name", "password": PASSWORD}),
+            "letters, digits",
+        ),
+        (
+            json!({"username": "bad!", "password": PASSWORD}),
+            "letters, digits",
+        ),
+        (
+            json!({"username": "shortpw", "password": "1234567"}),
+            "at least 8",
+        ),
         (json!({"username": "nopw"}), "password"),
         (json!({"username": 5, "password": PASSWORD}), "username"),
     ];
@@ -50,7 +67,12 @@ async fn register_refuses_bad_input_with_clear_messages() {
     // The longest name and all the allowed punctuation are fine.
     let ok = format!("{}@.+-_é", "b".repeat(144));
     assert_eq!(ok.chars().count(), 150);
-    let response = post_json(&server, "/api/register/", &json!({"username": ok, "password": PASSWORD})).await;
+    let response = post_json(
+        &server,
+        "/api/register/",
+        &json!({"username": ok, "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(response.status(), 201);
 }
 
@@ -59,7 +81,10 @@ async fn register_refuses_a_taken_name_in_any_case() {
     let server = TestServer::start().await;
     let name = unique_name("carol");
     let body = json!({"username": name, "password": PASSWORD});
-    assert_eq!(post_json(&server, "/api/register/", &body).await.status(), 201);
+    assert_eq!(
+        post_json(&server, "/api/register/", &body).await.status(),
+        201
+    );
     let upper = json!({"username": name.to_uppercase(), "password": PASSWORD});
     let response = post_json(&server, "/api/register/", &upper).await;
     assert_eq!(response.status(), 409);
@@ -81,19 +106,39 @@ async fn token_refresh_and_me() {
     let response = me(person.tokens.access.clone()).await.unwrap();
     assert_eq!(response.status(), 200);
     let info: UserInfo = response.json().await.unwrap();
-    assert_eq!((info.id, info.username.as_str()), (person.id, person.name.as_str()));
+    assert_eq!(
+        (info.id, info.username.as_str()),
+        (person.id, person.name.as_str())
+    );
 
     // A refresh token is not an access token, and vice versa.
-    assert_eq!(me(person.tokens.refresh.clone()).await.unwrap().status(), 401);
-    let refused = post_json(&server, "/api/token/refresh/", &json!({"refresh": person.tokens.access})).await;
+    assert_eq!(
+        me(person.tokens.refresh.clone()).await.unwrap().status(),
+        401
+    );
+    let refused = post_json(
+        &server,
+        "/api/token/refresh/",
+        &json!({"refresh": person.tokens.access}),
+    )
+    .await;
     assert_eq!(refused.status(), 401);
 
-    let response = post_json(&server, "/api/token/refresh/", &json!({"refresh": person.tokens.refresh})).await;
+    let response = post_json(
+        &server,
+        "/api/token/refresh/",
+        &json!({"refresh": person.tokens.refresh}),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let fresh: AccessToken = response.json().await.unwrap();
     assert_eq!(me(fresh.access).await.unwrap().status(), 200);
 
-    let missing = client.get(format!("{}/api/me/", server.http_url())).send().await.unwrap();
+    let missing = client
+        .get(format!("{}/api/me/", server.http_url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 401);
     assert_eq!(error_of(missing).await.code, "not_authenticated");
 }
@@ -102,14 +147,29 @@ async fn token_refresh_and_me() {
 async fn login_refuses_wrong_passwords_and_unknown_names_alike() {
     let server = TestServer::start().await;
     let person = Person::new(&server, "erin").await;
-    let wrong = post_json(&server, "/api/token/", &json!({"username": person.name, "password": "wrong password"})).await;
+    let wrong = post_json(
+        &server,
+        "/api/token/",
+        &json!({"username": person.name, "password": "wrong password"}),
+    )
+    .await;
     assert_eq!(wrong.status(), 401);
     let wrong = error_of(wrong).await;
-    let unknown = post_json(&server, "/api/token/", &json!({"username": "nobody_here", "password": PASSWORD})).await;
+    let unknown = post_json(
+        &server,
+        "/api/token/",
+        &json!({"username": "nobody_here", "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(unknown.status(), 401);
     assert_eq!(error_of(unknown).await, wrong);
     // Names are matched in any letter case.
-    let upper = post_json(&server, "/api/token/", &json!({"username": person.name.to_uppercase(), "password": PASSWORD})).await;
+    let upper = post_json(
+        &server,
+        "/api/token/",
+        &json!({"username": person.name.to_uppercase(), "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(upper.status(), 200);
 }
 
@@ -118,22 +178,28 @@ async fn generated_secret_is_private_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("chat.db");
     let url = format!("sqlite://{}", database.display());
-    let config = || {
-        chat_server::Config::from_args(["chat-server", "--database-url", url.as_str()]).unwrap()
-    };
+    let config =
+        || chat_server::Config::from_args(["chat-server", "--database-url", url.as_str()]).unwrap();
     let first = chat_server::build_state(config()).await.unwrap();
     let user = first.store.create_user("frank", "x").await.unwrap();
-    let token = first.keys.mint(user.id, chat_server::auth::TokenType::Access);
+    let token = first
+        .keys
+        .mint(user.id, chat_server::auth::TokenType::Access);
     first.store.close().await;
 
     let secret_file = dir.path().join("chat.db.jwt-secret");
     let mode = std::fs::metadata(&secret_file).unwrap().permissions();
     #[cfg(unix)]
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
 
     let second = chat_server::build_state(config()).await.unwrap();
     assert_eq!(
-        second.keys.verify(&token, chat_server::auth::TokenType::Access),
+        second
+            .keys
+            .verify(&token, chat_server::auth::TokenType::Access),
         Some(user.id)
     );
 }
@@ -141,6 +207,8 @@ async fn generated_secret_is_private_and_survives_a_restart() {
 #[tokio::test]
 async fn healthz_answers() {
     let server = TestServer::start().await;
-    let response = reqwest::get(format!("{}/healthz", server.http_url())).await.unwrap();
+    let response = reqwest::get(format!("{}/healthz", server.http_url()))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
 }

@@ -11,7 +11,9 @@ const QUIET: Duration = Duration::from_millis(300);
 
 /// Starts (or fetches) the conversation between `a` and `b` from `a`'s connection.
 async fn start(client: &mut WsClient, other: i64) -> i64 {
-    client.send(&ClientMsg::StartConversation { receiver_id: other }).await;
+    client
+        .send(&ClientMsg::StartConversation { receiver_id: other })
+        .await;
     match client.recv().await {
         ServerMsg::ConversationStarted { conversation } => conversation.id,
         other => panic!("expected conversation_started, got {other:?}"),
@@ -34,7 +36,11 @@ async fn expect_message(client: &mut WsClient) -> chat_shared::ChatMessage {
     }
 }
 
-async fn expect_error(client: &mut WsClient, code: ErrorCode, request_type: Option<&str>) -> String {
+async fn expect_error(
+    client: &mut WsClient,
+    code: ErrorCode,
+    request_type: Option<&str>,
+) -> String {
     match client.recv().await {
         ServerMsg::Error {
             code: got,
@@ -64,7 +70,13 @@ async fn pair(server: &TestServer) -> Pair {
     let mut a = alice.connect(server).await;
     let b = bob.connect(server).await;
     let conversation = start(&mut a, bob.id).await;
-    Pair { alice, bob, a, b, conversation }
+    Pair {
+        alice,
+        bob,
+        a,
+        b,
+        conversation,
+    }
 }
 
 #[tokio::test]
@@ -84,12 +96,23 @@ async fn a_message_is_echoed_to_every_connection_of_both_people() {
         assert!(!message.is_system);
     }
     // Stored: the history has it.
-    p.b.send(&ClientMsg::GetMessages { conversation_id: p.conversation, before_id: None, limit: None }).await;
+    p.b.send(&ClientMsg::GetMessages {
+        conversation_id: p.conversation,
+        before_id: None,
+        limit: None,
+    })
+    .await;
     let reply = p.b.recv_json().await;
     assert_eq!(reply["messages"][0]["content"], "Hello!");
-    let stamp = reply["messages"][0]["timestamp"].as_str().unwrap().to_string();
+    let stamp = reply["messages"][0]["timestamp"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(stamp.len(), 24, "{stamp}");
-    assert!(stamp.ends_with('Z') && stamp.as_bytes()[19] == b'.', "{stamp}");
+    assert!(
+        stamp.ends_with('Z') && stamp.as_bytes()[19] == b'.',
+        "{stamp}"
+    );
 }
 
 #[tokio::test]
@@ -124,16 +147,28 @@ async fn outsiders_cannot_write_read_or_see_a_conversation() {
     for conversation_id in [p.conversation, missing] {
         say(&mut e, conversation_id, "hi").await;
         answers.push(expect_error(&mut e, ErrorCode::NotFound, Some("chat.message")).await);
-        e.send(&ClientMsg::GetMessages { conversation_id, before_id: None, limit: None }).await;
+        e.send(&ClientMsg::GetMessages {
+            conversation_id,
+            before_id: None,
+            limit: None,
+        })
+        .await;
         answers.push(expect_error(&mut e, ErrorCode::NotFound, Some("chat.get_messages")).await);
         e.send(&ClientMsg::Read { conversation_id }).await;
         answers.push(expect_error(&mut e, ErrorCode::NotFound, Some("chat.read")).await);
     }
     // The conversation that exists looks exactly like the one that does not.
     assert_eq!(answers[..3], answers[3..]);
-    e.send(&ClientMsg::Delivered { message_id: secret.id }).await;
+    e.send(&ClientMsg::Delivered {
+        message_id: secret.id,
+    })
+    .await;
     expect_error(&mut e, ErrorCode::NotFound, Some("chat.delivered")).await;
-    e.send(&ClientMsg::Typing { receiver_id: p.alice.id, is_typing: true }).await;
+    e.send(&ClientMsg::Typing {
+        receiver_id: p.alice.id,
+        is_typing: true,
+    })
+    .await;
     expect_error(&mut e, ErrorCode::NotFound, Some("chat.typing")).await;
     e.send(&ClientMsg::GetConversations {}).await;
     assert_eq!(e.recv_json().await["conversations"], json!([]));
@@ -147,20 +182,46 @@ async fn typing_reaches_only_the_receiver() {
     let mut p = pair(&server).await;
     let mut a2 = p.alice.connect(&server).await;
     let mut b2 = p.bob.connect(&server).await;
-    p.a.send(&ClientMsg::Typing { receiver_id: p.bob.id, is_typing: true }).await;
+    p.a.send(&ClientMsg::Typing {
+        receiver_id: p.bob.id,
+        is_typing: true,
+    })
+    .await;
     for client in [&mut p.b, &mut b2] {
         assert_eq!(
             client.recv().await,
-            ServerMsg::Typing { sender_id: p.alice.id, is_typing: true }
+            ServerMsg::Typing {
+                sender_id: p.alice.id,
+                is_typing: true
+            }
         );
     }
-    p.a.send(&ClientMsg::Typing { receiver_id: p.bob.id, is_typing: false }).await;
-    assert_eq!(p.b.recv().await, ServerMsg::Typing { sender_id: p.alice.id, is_typing: false });
-    p.a.send(&ClientMsg::Typing { receiver_id: p.alice.id, is_typing: true }).await;
+    p.a.send(&ClientMsg::Typing {
+        receiver_id: p.bob.id,
+        is_typing: false,
+    })
+    .await;
+    assert_eq!(
+        p.b.recv().await,
+        ServerMsg::Typing {
+            sender_id: p.alice.id,
+            is_typing: false
+        }
+    );
+    p.a.send(&ClientMsg::Typing {
+        receiver_id: p.alice.id,
+        is_typing: true,
+    })
+    .await;
     expect_error(&mut p.a, ErrorCode::InvalidReceiver, Some("chat.typing")).await;
     a2.expect_silence(QUIET).await;
     // Typing is never stored.
-    p.b.send(&ClientMsg::GetMessages { conversation_id: p.conversation, before_id: None, limit: None }).await;
+    p.b.send(&ClientMsg::GetMessages {
+        conversation_id: p.conversation,
+        before_id: None,
+        limit: None,
+    })
+    .await;
     assert_eq!(p.b.recv_json().await["messages"], json!([]));
 }
 
@@ -176,14 +237,23 @@ async fn read_moves_the_marker_and_tells_the_others() {
         expect_message(&mut p.b).await;
         expect_message(&mut b2).await;
     }
-    p.b.send(&ClientMsg::Read { conversation_id: p.conversation }).await;
-    let read = ServerMsg::Read { conversation_id: p.conversation, reader_id: p.bob.id };
+    p.b.send(&ClientMsg::Read {
+        conversation_id: p.conversation,
+    })
+    .await;
+    let read = ServerMsg::Read {
+        conversation_id: p.conversation,
+        reader_id: p.bob.id,
+    };
     // Alice learns of the read, and which of her messages are now seen, newest first.
     assert_eq!(p.a.recv().await, read);
     for id in ids.iter().rev() {
         assert_eq!(
             p.a.recv().await,
-            ServerMsg::MessageStatus { message_id: *id, status: MessageStatus::Seen }
+            ServerMsg::MessageStatus {
+                message_id: *id,
+                status: MessageStatus::Seen
+            }
         );
     }
     // Bob's other device learns too; the connection that read does not get an echo.
@@ -191,14 +261,28 @@ async fn read_moves_the_marker_and_tells_the_others() {
     p.b.expect_silence(QUIET).await;
 
     // Reading again changes no status: the read is announced, no status is repeated.
-    p.b.send(&ClientMsg::Read { conversation_id: p.conversation }).await;
+    p.b.send(&ClientMsg::Read {
+        conversation_id: p.conversation,
+    })
+    .await;
     assert_eq!(p.a.recv().await, read);
     p.a.expect_silence(QUIET).await;
 
     // Alice's history shows them seen.
-    p.a.send(&ClientMsg::GetMessages { conversation_id: p.conversation, before_id: None, limit: None }).await;
-    let ServerMsg::Messages { messages, .. } = p.a.recv().await else { panic!() };
-    assert!(messages.iter().all(|m| m.status == Some(MessageStatus::Seen) && m.is_read == Some(true)));
+    p.a.send(&ClientMsg::GetMessages {
+        conversation_id: p.conversation,
+        before_id: None,
+        limit: None,
+    })
+    .await;
+    let ServerMsg::Messages { messages, .. } = p.a.recv().await else {
+        panic!()
+    };
+    assert!(
+        messages
+            .iter()
+            .all(|m| m.status == Some(MessageStatus::Seen) && m.is_read == Some(true))
+    );
 }
 
 #[tokio::test]
@@ -213,20 +297,51 @@ async fn delivered_then_seen_statuses_reach_the_sender() {
     expect_message(&mut p.b).await;
 
     p.b.send(&ClientMsg::Delivered { message_id: first }).await;
-    assert_eq!(p.a.recv().await, ServerMsg::MessageStatus { message_id: first, status: MessageStatus::Delivered });
+    assert_eq!(
+        p.a.recv().await,
+        ServerMsg::MessageStatus {
+            message_id: first,
+            status: MessageStatus::Delivered
+        }
+    );
     // Delivering the same message again changes nothing and says nothing.
     p.b.send(&ClientMsg::Delivered { message_id: first }).await;
     p.a.expect_silence(QUIET).await;
 
-    p.a.send(&ClientMsg::GetMessages { conversation_id: p.conversation, before_id: None, limit: None }).await;
-    let ServerMsg::Messages { messages, .. } = p.a.recv().await else { panic!() };
+    p.a.send(&ClientMsg::GetMessages {
+        conversation_id: p.conversation,
+        before_id: None,
+        limit: None,
+    })
+    .await;
+    let ServerMsg::Messages { messages, .. } = p.a.recv().await else {
+        panic!()
+    };
     let statuses: Vec<_> = messages.iter().map(|m| m.status).collect();
-    assert_eq!(statuses, [Some(MessageStatus::Delivered), Some(MessageStatus::Sent)]);
+    assert_eq!(
+        statuses,
+        [Some(MessageStatus::Delivered), Some(MessageStatus::Sent)]
+    );
 
-    p.b.send(&ClientMsg::Read { conversation_id: p.conversation }).await;
+    p.b.send(&ClientMsg::Read {
+        conversation_id: p.conversation,
+    })
+    .await;
     assert!(matches!(p.a.recv().await, ServerMsg::Read { .. }));
-    assert_eq!(p.a.recv().await, ServerMsg::MessageStatus { message_id: second, status: MessageStatus::Seen });
-    assert_eq!(p.a.recv().await, ServerMsg::MessageStatus { message_id: first, status: MessageStatus::Seen });
+    assert_eq!(
+        p.a.recv().await,
+        ServerMsg::MessageStatus {
+            message_id: second,
+            status: MessageStatus::Seen
+        }
+    );
+    assert_eq!(
+        p.a.recv().await,
+        ServerMsg::MessageStatus {
+            message_id: first,
+            status: MessageStatus::Seen
+        }
+    );
     // A sender marking its own message changes nothing.
     p.a.send(&ClientMsg::Delivered { message_id: second }).await;
     p.a.expect_silence(QUIET).await;
@@ -237,19 +352,35 @@ async fn search_is_case_insensitive_literal_and_excludes_self() {
     let server = TestServer::start().await;
     let tag = chat_e2e::unique_name("q");
     let mut people = Vec::new();
-    for name in [format!("Zed{tag}"), format!("amy{tag}"), format!("ALox{tag}"), format!("al_x{tag}")] {
+    for name in [
+        format!("Zed{tag}"),
+        format!("amy{tag}"),
+        format!("ALox{tag}"),
+        format!("al_x{tag}"),
+    ] {
         people.push(chat_e2e::register_and_login(&server, &name).await);
     }
     let mut client = WsClient::connect(&server.ws_url(&people[1].1.access)).await;
-    let search = |keyword: &str| ClientMsg::SearchUser { keyword: keyword.to_string() };
+    let search = |keyword: &str| ClientMsg::SearchUser {
+        keyword: keyword.to_string(),
+    };
     let names = |msg: ServerMsg| match msg {
-        ServerMsg::SearchResults { results } => results.into_iter().map(|u| u.username).collect::<Vec<_>>(),
+        ServerMsg::SearchResults { results } => {
+            results.into_iter().map(|u| u.username).collect::<Vec<_>>()
+        }
         other => panic!("expected search results, got {other:?}"),
     };
 
     client.send(&search(&tag.to_uppercase())).await;
     // Ordered by name in any case, the caller (amy) excluded.
-    assert_eq!(names(client.recv().await), [format!("al_x{tag}"), format!("ALox{tag}"), format!("Zed{tag}")]);
+    assert_eq!(
+        names(client.recv().await),
+        [
+            format!("al_x{tag}"),
+            format!("ALox{tag}"),
+            format!("Zed{tag}")
+        ]
+    );
     // `_` and `%` match only themselves, not any character.
     client.send(&search(&format!("l_x{tag}"))).await;
     assert_eq!(names(client.recv().await), [format!("al_x{tag}")]);
@@ -270,8 +401,14 @@ async fn search_returns_at_most_twenty() {
     }
     let me = Person::new(&server, "searcher").await;
     let mut client = me.connect(&server).await;
-    client.send(&ClientMsg::SearchUser { keyword: tag.clone() }).await;
-    let ServerMsg::SearchResults { results } = client.recv().await else { panic!() };
+    client
+        .send(&ClientMsg::SearchUser {
+            keyword: tag.clone(),
+        })
+        .await;
+    let ServerMsg::SearchResults { results } = client.recv().await else {
+        panic!()
+    };
     assert_eq!(results.len(), 20);
     assert_eq!(results[0].username, format!("u00{tag}"));
     assert_eq!(results[19].username, format!("u19{tag}"));
@@ -284,7 +421,11 @@ async fn a_pair_has_exactly_one_conversation_even_when_both_ask_at_once() {
     let bob = Person::new(&server, "bob").await;
     let mut tasks = Vec::new();
     for i in 0..8 {
-        let (me, other) = if i % 2 == 0 { (&alice, bob.id) } else { (&bob, alice.id) };
+        let (me, other) = if i % 2 == 0 {
+            (&alice, bob.id)
+        } else {
+            (&bob, alice.id)
+        };
         let mut client = me.connect(&server).await;
         tasks.push(tokio::spawn(async move { start(&mut client, other).await }));
     }
@@ -296,7 +437,8 @@ async fn a_pair_has_exactly_one_conversation_even_when_both_ask_at_once() {
     assert_eq!(ids.len(), 1, "{ids:?}");
 
     let mut a = alice.connect(&server).await;
-    a.send_raw(&json!({"type": "chat.start_conversation", "user_id": bob.id}).to_string()).await;
+    a.send_raw(&json!({"type": "chat.start_conversation", "user_id": bob.id}).to_string())
+        .await;
     let reply = a.recv_json().await;
     assert_eq!(reply["conversation"]["id"], ids[0]);
     let participants: Vec<i64> = reply["conversation"]["participants"]
@@ -307,9 +449,20 @@ async fn a_pair_has_exactly_one_conversation_even_when_both_ask_at_once() {
         .collect();
     assert_eq!(participants, [alice.id.min(bob.id), alice.id.max(bob.id)]);
 
-    a.send(&ClientMsg::StartConversation { receiver_id: alice.id }).await;
-    expect_error(&mut a, ErrorCode::InvalidReceiver, Some("chat.start_conversation")).await;
-    a.send(&ClientMsg::StartConversation { receiver_id: 987_654 }).await;
+    a.send(&ClientMsg::StartConversation {
+        receiver_id: alice.id,
+    })
+    .await;
+    expect_error(
+        &mut a,
+        ErrorCode::InvalidReceiver,
+        Some("chat.start_conversation"),
+    )
+    .await;
+    a.send(&ClientMsg::StartConversation {
+        receiver_id: 987_654,
+    })
+    .await;
     expect_error(&mut a, ErrorCode::NotFound, Some("chat.start_conversation")).await;
 }
 
@@ -331,7 +484,11 @@ async fn conversations_list_newest_activity_first_with_last_message_and_unread()
     assert_eq!(items[0]["last_message"], json!(null));
     assert_eq!(items[0]["unread_count"], 0);
     assert_eq!(items[0]["has_unread"], false);
-    let keys: Vec<&String> = items[0]["participants"][0].as_object().unwrap().keys().collect();
+    let keys: Vec<&String> = items[0]["participants"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
     assert_eq!(keys, ["user__id", "user__username"]);
 
     let mut m = mark.connect(&server).await;
@@ -340,7 +497,9 @@ async fn conversations_list_newest_activity_first_with_last_message_and_unread()
     expect_message(&mut m).await;
     let last = expect_message(&mut m).await;
     c.send(&ClientMsg::GetConversations {}).await;
-    let list = c.recv_until(|f| matches!(f, ServerMsg::Conversations { .. }).then_some(f)).await;
+    let list = c
+        .recv_until(|f| matches!(f, ServerMsg::Conversations { .. }).then_some(f))
+        .await;
     let list = serde_json::to_value(list).unwrap();
     let top = &list["conversations"][0];
     assert_eq!(top["id"], with_mark, "a new message moves it to the top");
@@ -353,10 +512,15 @@ async fn conversations_list_newest_activity_first_with_last_message_and_unread()
     assert_eq!(top["last_message"]["sender"]["id"], mark.id);
 
     // Reading clears the count; one's own messages never count.
-    c.send(&ClientMsg::Read { conversation_id: with_mark }).await;
+    c.send(&ClientMsg::Read {
+        conversation_id: with_mark,
+    })
+    .await;
     say(&mut c, with_mark, "mine").await;
     c.send(&ClientMsg::GetConversations {}).await;
-    let list = c.recv_until(|f| matches!(f, ServerMsg::Conversations { .. }).then_some(f)).await;
+    let list = c
+        .recv_until(|f| matches!(f, ServerMsg::Conversations { .. }).then_some(f))
+        .await;
     let list = serde_json::to_value(list).unwrap();
     assert_eq!(list["conversations"][0]["unread_count"], 0);
     assert_eq!(list["conversations"][0]["last_message"]["content"], "mine");
@@ -371,11 +535,22 @@ async fn history_pages_with_before_id_and_limit() {
         say(&mut p.a, p.conversation, &format!("m{i}")).await;
         ids.push(expect_message(&mut p.a).await.id);
     }
-    let page = |before_id, limit| ClientMsg::GetMessages { conversation_id: p.conversation, before_id, limit };
+    let page = |before_id, limit| ClientMsg::GetMessages {
+        conversation_id: p.conversation,
+        before_id,
+        limit,
+    };
     let read = |msg: ServerMsg| match msg {
-        ServerMsg::Messages { messages, conversation_id, has_more } => {
+        ServerMsg::Messages {
+            messages,
+            conversation_id,
+            has_more,
+        } => {
             assert_eq!(conversation_id, Some(p.conversation));
-            (messages.iter().map(|m| m.id).collect::<Vec<_>>(), has_more.unwrap())
+            (
+                messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+                has_more.unwrap(),
+            )
         }
         other => panic!("expected messages, got {other:?}"),
     };
@@ -400,11 +575,31 @@ async fn bad_frames_get_errors_and_the_connection_stays_open() {
         ("{oops", ErrorCode::InvalidJson, None),
         ("[1,2,3]", ErrorCode::InvalidFrame, None),
         (r#"{"content":"no type"}"#, ErrorCode::InvalidFrame, None),
-        (r#"{"type":"chat.fly"}"#, ErrorCode::UnknownType, Some("chat.fly")),
-        (r#"{"type":"chat.message","content":"x"}"#, ErrorCode::InvalidField, Some("chat.message")),
-        (r#"{"type":"chat.message","conversation_id":"1","content":"x"}"#, ErrorCode::InvalidField, Some("chat.message")),
-        (r#"{"type":"chat.typing","receiver_id":1}"#, ErrorCode::InvalidField, Some("chat.typing")),
-        (r#"{"type":"chat.search_user","keyword":null}"#, ErrorCode::InvalidField, Some("chat.search_user")),
+        (
+            r#"{"type":"chat.fly"}"#,
+            ErrorCode::UnknownType,
+            Some("chat.fly"),
+        ),
+        (
+            r#"{"type":"chat.message","content":"x"}"#,
+            ErrorCode::InvalidField,
+            Some("chat.message"),
+        ),
+        (
+            r#"{"type":"chat.message","conversation_id":"1","content":"x"}"#,
+            ErrorCode::InvalidField,
+            Some("chat.message"),
+        ),
+        (
+            r#"{"type":"chat.typing","receiver_id":1}"#,
+            ErrorCode::InvalidField,
+            Some("chat.typing"),
+        ),
+        (
+            r#"{"type":"chat.search_user","keyword":null}"#,
+            ErrorCode::InvalidField,
+            Some("chat.search_user"),
+        ),
     ];
     for (text, code, request_type) in cases {
         p.a.send_raw(text).await;
@@ -412,11 +607,24 @@ async fn bad_frames_get_errors_and_the_connection_stays_open() {
     }
     // Nothing was stored or sent to bob, and alice's connection still works.
     p.b.expect_silence(QUIET).await;
-    p.a.send_raw(&format!(r#"{{"type":"chat.message","conversation_id":{},"content":"ok","extra":true}}"#, p.conversation)).await;
+    p.a.send_raw(&format!(
+        r#"{{"type":"chat.message","conversation_id":{},"content":"ok","extra":true}}"#,
+        p.conversation
+    ))
+    .await;
     assert_eq!(expect_message(&mut p.a).await.content, "ok");
-    p.b.send(&ClientMsg::GetMessages { conversation_id: p.conversation, before_id: None, limit: None }).await;
-    let history = p.b.recv_until(|f| matches!(f, ServerMsg::Messages { .. }).then_some(f)).await;
-    let ServerMsg::Messages { messages, .. } = history else { unreachable!() };
+    p.b.send(&ClientMsg::GetMessages {
+        conversation_id: p.conversation,
+        before_id: None,
+        limit: None,
+    })
+    .await;
+    let history =
+        p.b.recv_until(|f| matches!(f, ServerMsg::Messages { .. }).then_some(f))
+            .await;
+    let ServerMsg::Messages { messages, .. } = history else {
+        unreachable!()
+    };
     assert_eq!(messages.len(), 1);
 }
 

@@ -20,7 +20,12 @@ fn claims(user_id: i64, token_type: &str, exp: i64) -> Value {
 }
 
 fn sign(alg: Algorithm, secret: &str, claims: &Value) -> String {
-    jsonwebtoken::encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+    jsonwebtoken::encode(
+        &Header::new(alg),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
 }
 
 fn unsigned(claims: &Value) -> String {
@@ -31,7 +36,10 @@ fn unsigned(claims: &Value) -> String {
 
 async fn assert_refused(server: &TestServer, url: &str) {
     let mut client = WsClient::connect(url).await;
-    let frame = client.closed().await.unwrap_or_else(|| panic!("{url}: no close frame"));
+    let frame = client
+        .closed()
+        .await
+        .unwrap_or_else(|| panic!("{url}: no close frame"));
     assert_eq!(u16::from(frame.code), 4001, "{url}");
     assert!(!frame.reason.is_empty());
     let _ = server;
@@ -45,11 +53,31 @@ async fn bad_tokens_close_with_4001_before_any_frame() {
     let base = format!("ws://{}/ws/chat/", server.addr);
     let tokens = [
         unsigned(&claims(id, "access", now() + 300)),
-        sign(Algorithm::HS512, TEST_SECRET, &claims(id, "access", now() + 300)),
-        sign(Algorithm::HS256, "another secret", &claims(id, "access", now() + 300)),
-        sign(Algorithm::HS256, TEST_SECRET, &claims(id, "access", now() - 1)),
-        sign(Algorithm::HS256, TEST_SECRET, &claims(id, "refresh", now() + 300)),
-        sign(Algorithm::HS256, TEST_SECRET, &claims(id + 1000, "access", now() + 300)),
+        sign(
+            Algorithm::HS512,
+            TEST_SECRET,
+            &claims(id, "access", now() + 300),
+        ),
+        sign(
+            Algorithm::HS256,
+            "another secret",
+            &claims(id, "access", now() + 300),
+        ),
+        sign(
+            Algorithm::HS256,
+            TEST_SECRET,
+            &claims(id, "access", now() - 1),
+        ),
+        sign(
+            Algorithm::HS256,
+            TEST_SECRET,
+            &claims(id, "refresh", now() + 300),
+        ),
+        sign(
+            Algorithm::HS256,
+            TEST_SECRET,
+            &claims(id + 1000, "access", now() + 300),
+        ),
         person.tokens.refresh.clone(),
         "not.a.jwt".to_string(),
         String::new(),
@@ -81,9 +109,16 @@ async fn tokens_minted_elsewhere_with_the_secret_are_accepted() {
 async fn the_path_may_carry_a_user_id_which_is_ignored() {
     let server = TestServer::start().await;
     let person = Person::new(&server, "ivy").await;
-    let url = format!("ws://{}/ws/chat/999999/?token={}", server.addr, person.tokens.access);
+    let url = format!(
+        "ws://{}/ws/chat/999999/?token={}",
+        server.addr, person.tokens.access
+    );
     let mut client = WsClient::connect(&url).await;
-    client.send(&ClientMsg::SearchUser { keyword: "zzz".into() }).await;
+    client
+        .send(&ClientMsg::SearchUser {
+            keyword: "zzz".into(),
+        })
+        .await;
     assert_eq!(client.recv_json().await["type"], "chat.search_results");
 }
 
@@ -102,8 +137,13 @@ async fn browsers_from_other_origins_are_refused() {
     let server = TestServer::start_with(&["--allowed-origins", "https://chat.example.com"]).await;
     let person = Person::new(&server, "kim").await;
     let attempt = |origin: String| {
-        let mut request = server.ws_url(&person.tokens.access).into_client_request().unwrap();
-        request.headers_mut().insert("origin", origin.parse().unwrap());
+        let mut request = server
+            .ws_url(&person.tokens.access)
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
         tokio_tungstenite::connect_async(request)
     };
     let refused = attempt("http://evil.example".into()).await;

@@ -63,7 +63,12 @@ async fn handle(state: &AppState, s: &Session, msg: ClientMsg) -> Outcome {
 const NO_CONVERSATION: ChatError = ChatError::NotFound("no such conversation");
 
 /// chat.message: stored first, then sent to every connection of every participant.
-async fn send_message(state: &AppState, s: &Session, conversation_id: i64, content: &str) -> Outcome {
+async fn send_message(
+    state: &AppState,
+    s: &Session,
+    conversation_id: i64,
+    content: &str,
+) -> Outcome {
     if content.trim().is_empty() {
         return Err(ChatError::InvalidContent("message content is empty".into()));
     }
@@ -93,7 +98,11 @@ async fn typing(state: &AppState, s: &Session, receiver_id: i64, is_typing: bool
     if receiver_id == s.user.id {
         return Err(ChatError::InvalidReceiver("cannot send typing to yourself"));
     }
-    if !state.store.share_conversation(s.user.id, receiver_id).await? {
+    if !state
+        .store
+        .share_conversation(s.user.id, receiver_id)
+        .await?
+    {
         return Err(ChatError::NotFound("no conversation with that user"));
     }
     let frame = ServerMsg::Typing {
