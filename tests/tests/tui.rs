@@ -123,7 +123,17 @@ async fn alice_and_bob_find_each_other_and_chat() {
 
     // Alice writes; bob sees her typing, then the message lands as unread.
     type_text(&mut alice, "hello bob 👋");
-    until(&mut bob, "alice typing", |app| !app.typing_in.is_empty()).await;
+    until(
+        &mut bob,
+        "alice typing, in a conversation new to bob",
+        |app| !app.typing_in.is_empty() && !app.conversations.is_empty(),
+    )
+    .await;
+    let screen = bob.screen(100, 30);
+    assert!(
+        screen.contains(&alice_name) && screen.contains("typing…"),
+        "{screen}"
+    );
     press(&mut alice, KeyCode::Enter);
     until(&mut bob, "the message in bob's list", |app| {
         app.conversations.first().is_some_and(|c| c.unread == 1)

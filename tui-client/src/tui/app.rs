@@ -247,6 +247,9 @@ pub struct App {
     pub search: Option<Search>,
     /// The user we asked `chat.start_conversation` for, to open it when it comes.
     pub starting: Option<i64>,
+    /// Someone typing to us in a conversation the list lacks: the list was asked for again
+    /// once for them.
+    pub list_asked_for: Option<i64>,
     pub notice: Option<Notice>,
     pub help: bool,
     pub bell_enabled: bool,
@@ -288,6 +291,7 @@ impl App {
             typing_out: None,
             search: None,
             starting: None,
+            list_asked_for: None,
             notice: None,
             help: false,
             bell_enabled: true,

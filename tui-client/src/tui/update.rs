@@ -184,6 +184,13 @@ fn server(app: &mut App, frame: ServerMsg, now: Instant, out: &mut Vec<ClientMsg
         } => {
             if is_typing {
                 app.typing_in.insert(sender_id, now + TYPING_TTL);
+                // They started a conversation with us and have not written yet: fetch the
+                // list so it shows (once per person, not on every typing frame).
+                let known = app.conversations.iter().any(|c| c.peer.id == sender_id);
+                if !known && app.list_asked_for != Some(sender_id) {
+                    app.list_asked_for = Some(sender_id);
+                    out.push(ClientMsg::GetConversations {});
+                }
             } else {
                 app.typing_in.remove(&sender_id);
             }

@@ -676,3 +676,51 @@ fn a_rejected_message_comes_back_to_the_composer() {
     assert!(app.pending.is_empty());
     assert_eq!(app.composer.text, "spam");
 }
+
+#[test]
+fn typing_from_someone_new_fetches_the_list_once() {
+    let now = Instant::now();
+    let mut app = connected(now);
+    let typing = || {
+        server(ServerMsg::Typing {
+            sender_id: 4,
+            is_typing: true,
+        })
+    };
+    assert_eq!(
+        update(&mut app, typing(), now),
+        vec![ClientMsg::GetConversations {}]
+    );
+    assert_eq!(update(&mut app, typing(), now), vec![]);
+    // Someone already in the list never causes a fetch.
+    let bob_typing = server(ServerMsg::Typing {
+        sender_id: 2,
+        is_typing: true,
+    });
+    assert_eq!(update(&mut app, bob_typing, now), vec![]);
+}
+
+#[test]
+fn the_mouse_wheel_scrolls_the_pane_under_it() {
+    use super::super::event::{MouseEvent, MouseEventKind};
+    let now = Instant::now();
+    let many = (100..140)
+        .map(|id| message(id, 10, &bob(), "line"))
+        .collect();
+    let mut app = chatting(now, many);
+    let wheel = |kind, column| {
+        Event::Mouse(MouseEvent {
+            kind,
+            column,
+            row: 5,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    update(&mut app, wheel(MouseEventKind::ScrollUp, 60), now);
+    assert_eq!(app.open_thread().map(|t| t.scroll), Some(3));
+    update(&mut app, wheel(MouseEventKind::ScrollDown, 60), now);
+    assert_eq!(app.open_thread().map(|t| t.scroll), Some(0));
+    update(&mut app, wheel(MouseEventKind::ScrollDown, 5), now);
+    assert_eq!(app.selected, 1, "over the list it moves the selection");
+    assert_eq!(app.open_thread().map(|t| t.scroll), Some(0));
+}
