@@ -135,6 +135,12 @@ pub fn thread_lines(app: &App, conv: i64, thread: &Thread, width: u16) -> Vec<Li
             let label = format!("── {} ──", time.format("%Y-%m-%d"));
             lines.push(Line::styled(truncate(&label, width), dim()).centered());
         }
+        if message.is_system {
+            for text in wrap(&message.content, width) {
+                lines.push(Line::styled(text, dim().add_modifier(Modifier::ITALIC)).centered());
+            }
+            continue;
+        }
         let own = message.sender.id == me;
         let name = if own {
             "you".to_owned()

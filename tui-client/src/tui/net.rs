@@ -265,3 +265,20 @@ fn incoming(
         Some(Ok(_)) => Ok(None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_resets() {
+        let mut backoff = Backoff::new();
+        let waits: Vec<Duration> = (0..10).map(|_| backoff.next()).collect();
+        for (i, wait) in waits.iter().enumerate() {
+            let base = (BACKOFF_MIN * 2u32.pow(i as u32)).min(BACKOFF_MAX);
+            assert!(*wait >= base && *wait <= base.mul_f64(1.2), "{i}: {wait:?}");
+        }
+        backoff.reset();
+        assert!(backoff.next() <= BACKOFF_MIN.mul_f64(1.2));
+    }
+}

@@ -11,7 +11,14 @@ use ratatui::DefaultTerminal;
 
 /// Takes over the terminal. A panic restores it before the message is printed.
 pub fn init() -> std::io::Result<DefaultTerminal> {
-    let terminal = ratatui::try_init()?;
+    let terminal = match ratatui::try_init() {
+        Ok(terminal) => terminal,
+        Err(e) => {
+            // Raw mode may be on even though the alternate screen failed.
+            ratatui::restore();
+            return Err(e);
+        }
+    };
     // ratatui's own hook (installed by `try_init`) leaves raw mode and the alternate screen;
     // ours also turns the mouse and paste modes off, then hands over to it.
     let hook = std::panic::take_hook();

@@ -273,3 +273,18 @@ fn help_lists_every_key_and_search_shows_results() {
     assert!(text.contains("name: ca"), "{text}");
     assert!(text.contains("› carol  (open chat)"), "{text}");
 }
+
+#[test]
+fn system_messages_have_no_sender_line() {
+    let now = Instant::now();
+    let mut note = message(5, 10, &bob(), "bob joined");
+    note.is_system = true;
+    let app = chatting(now, vec![note, message(6, 10, &bob(), "hello")]);
+    let text = screen(&app);
+    assert_eq!(rows_with(&text, "bob joined").len(), 1, "{text}");
+    assert_eq!(
+        rows_with(&text, "bob 12:0").len(),
+        1,
+        "only the real message:\n{text}"
+    );
+}
