@@ -314,3 +314,22 @@ async fn a_dropped_connection_reconnects_and_catches_up_without_duplicates() {
         "in the list and the thread:\n{screen}"
     );
 }
+
+#[tokio::test]
+async fn a_refused_refresh_token_leads_back_to_sign_in() {
+    let server = TestServer::start().await;
+    let user = UserRef {
+        id: 1,
+        username: "ghost".into(),
+    };
+    let mut driver = Driver::resume(&server.http_url(), user, "not-a-token".into(), None)
+        .expect("valid server URL");
+    until(&mut driver, "the sign-in screen", |app| {
+        app.screen == Screen::SignIn
+    })
+    .await;
+    assert!(!driver.is_online(), "the network task has stopped");
+    let screen = driver.screen(100, 30);
+    assert!(screen.contains("Your session has expired"), "{screen}");
+    assert!(screen.contains("Username  ghost"), "{screen}");
+}
