@@ -37,7 +37,10 @@ fn chat_binary() -> &'static Path {
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("run cargo build for the chat binary");
-        assert!(status.success(), "cargo build -p chat-tui --bin chat failed");
+        assert!(
+            status.success(),
+            "cargo build -p chat-tui --bin chat failed"
+        );
         let binary = profile_dir.join(format!("chat{}", std::env::consts::EXE_SUFFIX));
         assert!(binary.exists(), "{} was not built", binary.display());
         binary
@@ -110,7 +113,10 @@ impl User {
             while child.try_wait().expect("wait for chat").is_none() {
                 if started.elapsed() > RUN_LIMIT {
                     let _ = child.kill();
-                    panic!("chat {args:?} ran longer than {RUN_LIMIT:?}", args = command.get_args().collect::<Vec<_>>());
+                    panic!(
+                        "chat {args:?} ran longer than {RUN_LIMIT:?}",
+                        args = command.get_args().collect::<Vec<_>>()
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -128,7 +134,10 @@ impl User {
 
     async fn register(&self, name: &str) -> Value {
         let run = self
-            .chat(&["--json", "register", name, "--password-stdin"], "a-long-password\n")
+            .chat(
+                &["--json", "register", name, "--password-stdin"],
+                "a-long-password\n",
+            )
             .await;
         assert_eq!(run.code, 0, "{run:?}");
         run.json()
@@ -160,20 +169,32 @@ async fn accounts_register_login_whoami_and_logout() {
     {
         use std::os::unix::fs::PermissionsExt;
         let session = alice.config.path().join("session.toml");
-        let mode = std::fs::metadata(&session).expect("session file").permissions().mode();
+        let mode = std::fs::metadata(&session)
+            .expect("session file")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let text = std::fs::read_to_string(&session).expect("session text");
-        assert!(!text.contains("a-long-password"), "the password must not be stored");
+        assert!(
+            !text.contains("a-long-password"),
+            "the password must not be stored"
+        );
     }
 
     let taken = alice
-        .chat(&["register", &name.to_uppercase(), "--password-stdin"], "another-password\n")
+        .chat(
+            &["register", &name.to_uppercase(), "--password-stdin"],
+            "another-password\n",
+        )
         .await;
     assert_eq!(taken.code, 2, "{taken:?}");
     assert!(taken.stderr.contains("taken"), "{taken:?}");
 
     let bad_name = alice
-        .chat(&["register", "no spaces allowed", "--password-stdin"], "a-long-password\n")
+        .chat(
+            &["register", "no spaces allowed", "--password-stdin"],
+            "a-long-password\n",
+        )
         .await;
     assert_eq!(bad_name.code, 2, "{bad_name:?}");
     assert!(bad_name.stderr.contains("rejected"), "{bad_name:?}");
@@ -187,9 +208,16 @@ async fn accounts_register_login_whoami_and_logout() {
     // Without --password-stdin and with no terminal, the password comes from the environment.
     let no_source = alice.chat(&["login", &name], "").await;
     assert_eq!(no_source.code, 2, "{no_source:?}");
-    assert!(no_source.stderr.contains("--password-stdin"), "{no_source:?}");
+    assert!(
+        no_source.stderr.contains("--password-stdin"),
+        "{no_source:?}"
+    );
     let from_env = alice
-        .chat_env(&["login", &name], "", &[("CHAT_PASSWORD", "a-long-password")])
+        .chat_env(
+            &["login", &name],
+            "",
+            &[("CHAT_PASSWORD", "a-long-password")],
+        )
         .await;
     assert_eq!(from_env.code, 0, "{from_env:?}");
     assert!(from_env.stdout.contains(&name), "{from_env:?}");
@@ -211,7 +239,17 @@ async fn send_then_history_and_conversations_on_both_sides() {
 
     // The name matches case-insensitively; several words become one message.
     let sent = alice
-        .chat(&["--json", "send", "--to", &bob_name.to_lowercase(), "hello", "there"], "")
+        .chat(
+            &[
+                "--json",
+                "send",
+                "--to",
+                &bob_name.to_lowercase(),
+                "hello",
+                "there",
+            ],
+            "",
+        )
         .await;
     assert_eq!(sent.code, 0, "{sent:?}");
     let message = sent.json();
@@ -221,7 +259,10 @@ async fn send_then_history_and_conversations_on_both_sides() {
 
     let again = alice.chat(&["send", "--to", &bob_name, "second"], "").await;
     assert_eq!(again.code, 0, "{again:?}");
-    assert!(again.stdout.contains(&format!("{alice_name}: second")), "{again:?}");
+    assert!(
+        again.stdout.contains(&format!("{alice_name}: second")),
+        "{again:?}"
+    );
 
     let history = bob
         .chat(&["--json", "history", "--with", &alice_name], "")
@@ -239,7 +280,10 @@ async fn send_then_history_and_conversations_on_both_sides() {
     assert_eq!(history["has_more"], false);
 
     let newest = bob
-        .chat(&["--json", "history", "--with", &alice_name, "--limit", "1"], "")
+        .chat(
+            &["--json", "history", "--with", &alice_name, "--limit", "1"],
+            "",
+        )
         .await;
     let newest = newest.json();
     assert_eq!(newest["messages"].as_array().map(Vec::len), Some(1));
@@ -255,19 +299,23 @@ async fn send_then_history_and_conversations_on_both_sides() {
 
     let text = bob.chat(&["conversations"], "").await;
     assert!(
-        text.stdout.contains(&format!("with {alice_name} [2 unread]")),
+        text.stdout
+            .contains(&format!("with {alice_name} [2 unread]")),
         "{text:?}"
     );
 
-    let nobody = alice.chat(&["send", "--to", "nobody-at-all", "hi"], "").await;
+    let nobody = alice
+        .chat(&["send", "--to", "nobody-at-all", "hi"], "")
+        .await;
     assert_eq!(nobody.code, 2, "{nobody:?}");
-    assert!(nobody.stderr.contains("no user named nobody-at-all"), "{nobody:?}");
+    assert!(
+        nobody.stderr.contains("no user named nobody-at-all"),
+        "{nobody:?}"
+    );
 
     let stranger = User::new(&server);
     stranger.register(&unique_name("carol")).await;
-    let none = stranger
-        .chat(&["history", "--with", &bob_name], "")
-        .await;
+    let none = stranger.chat(&["history", "--with", &bob_name], "").await;
     assert_eq!(none.code, 2, "{none:?}");
     assert!(none.stderr.contains("no conversation with"), "{none:?}");
     let _ = bob_me;
@@ -309,7 +357,11 @@ async fn the_example_checks_pass_twice_and_write_junit() {
     scripts.sort();
     assert!(scripts.len() >= 5, "{scripts:?}");
     let junit = runner.config.path().join("junit.xml");
-    let mut args: Vec<String> = vec!["check".into(), "--junit".into(), junit.display().to_string()];
+    let mut args: Vec<String> = vec![
+        "check".into(),
+        "--junit".into(),
+        junit.display().to_string(),
+    ];
     args.extend(scripts.iter().map(|p| p.display().to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
@@ -377,20 +429,37 @@ async fn a_wrong_script_fails_naming_its_step_with_expected_and_arrived() {
     assert_eq!(run.code, 1, "{run:?}");
     let out = &run.stdout;
     assert!(
-        out.contains(&format!("FAIL    3 bob sees alice stop typing ({script_arg}:15)")),
+        out.contains(&format!(
+            "FAIL    3 bob sees alice stop typing ({script_arg}:15)"
+        )),
         "{out}"
     );
     assert!(out.contains("no matching frame within 700 ms"), "{out}");
-    assert!(out.contains(r#"expected: {"type":"chat.typing","is_typing":false"#), "{out}");
-    assert!(out.contains(r#"{"type":"chat.typing","is_typing":true"#), "{out}");
-    assert!(out.contains("/is_typing: expected false, got true"), "{out}");
-    assert!(out.contains("skip    4 bob sends chat.get_conversations"), "{out}");
+    assert!(
+        out.contains(r#"expected: {"type":"chat.typing","is_typing":false"#),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"{"type":"chat.typing","is_typing":true"#),
+        "{out}"
+    );
+    assert!(
+        out.contains("/is_typing: expected false, got true"),
+        "{out}"
+    );
+    assert!(
+        out.contains("skip    4 bob sends chat.get_conversations"),
+        "{out}"
+    );
     assert!(out.contains("step 3 of 4 (line 15)"), "{out}");
     assert!(out.contains("check: 0 passed, 1 failed"), "{out}");
 
     let xml = std::fs::read_to_string(&junit).expect("junit file");
     assert!(xml.contains(r#"failures="1""#), "{xml}");
-    assert!(xml.contains("step 3 (line 15): no matching frame within 700 ms"), "{xml}");
+    assert!(
+        xml.contains("step 3 (line 15): no matching frame within 700 ms"),
+        "{xml}"
+    );
     assert!(xml.contains("<skipped/>"), "{xml}");
 
     let json = runner.chat(&["--json", "check", &script_arg], "").await;
@@ -409,14 +478,26 @@ async fn usage_and_connection_errors_exit_2() {
     let user = User::new(&server);
 
     let invalid = user.config.path().join("invalid.toml");
-    std::fs::write(&invalid, "[actors.a]\n\n[[steps]]\nactor = \"zed\"\nsend = {}\n").expect("write");
-    let run = user.chat(&["check", &invalid.display().to_string()], "").await;
+    std::fs::write(
+        &invalid,
+        "[actors.a]\n\n[[steps]]\nactor = \"zed\"\nsend = {}\n",
+    )
+    .expect("write");
+    let run = user
+        .chat(&["check", &invalid.display().to_string()], "")
+        .await;
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stdout.contains("step 1 (line 3): no actor \"zed\""), "{run:?}");
+    assert!(
+        run.stdout.contains("step 1 (line 3): no actor \"zed\""),
+        "{run:?}"
+    );
 
     let missing = user.chat(&["check", "/no/such/script.toml"], "").await;
     assert_eq!(missing.code, 2, "{missing:?}");
-    assert!(missing.stdout.contains("cannot read /no/such/script.toml"), "{missing:?}");
+    assert!(
+        missing.stdout.contains("cannot read /no/such/script.toml"),
+        "{missing:?}"
+    );
 
     let no_target = user.chat(&["send", "hello"], "").await;
     assert_eq!(no_target.code, 2, "{no_target:?}");
@@ -428,10 +509,19 @@ async fn usage_and_connection_errors_exit_2() {
     drop(closed);
     let unreachable = user
         .chat(
-            &["--server", &format!("http://127.0.0.1:{port}"), "login", "x", "--password-stdin"],
+            &[
+                "--server",
+                &format!("http://127.0.0.1:{port}"),
+                "login",
+                "x",
+                "--password-stdin",
+            ],
             "a-long-password\n",
         )
         .await;
     assert_eq!(unreachable.code, 2, "{unreachable:?}");
-    assert!(unreachable.stderr.contains("cannot reach the server"), "{unreachable:?}");
+    assert!(
+        unreachable.stderr.contains("cannot reach the server"),
+        "{unreachable:?}"
+    );
 }

@@ -98,7 +98,10 @@ impl Api {
 
     /// The chat WebSocket URL for an access token: `ws[s]://HOST/ws/chat/?token=…`.
     pub fn ws_url(&self, access: &str) -> String {
-        let mut url = self.base.join("ws/chat/").unwrap_or_else(|_| self.base.clone());
+        let mut url = self
+            .base
+            .join("ws/chat/")
+            .unwrap_or_else(|_| self.base.clone());
         let scheme = if self.base.scheme() == "https" {
             "wss"
         } else {
@@ -117,7 +120,10 @@ impl Api {
         })
     }
 
-    async fn call<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, Error> {
+    async fn call<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, Error> {
         let response = request.send().await.map_err(|e| Error::Unreachable {
             url: self.base.to_string(),
             reason: describe(&e),
@@ -223,17 +229,17 @@ mod tests {
             "ws://127.0.0.1:8000/ws/chat/?token=a.b%2Bc"
         );
         let api = Api::new("https://chat.example/prefix").unwrap();
-        assert_eq!(api.ws_url("t"), "wss://chat.example/prefix/ws/chat/?token=t");
+        assert_eq!(
+            api.ws_url("t"),
+            "wss://chat.example/prefix/ws/chat/?token=t"
+        );
     }
 
     #[test]
     fn base_urls_are_normalised_or_rejected() {
         let api = Api::new("localhost:9000").unwrap();
         assert_eq!(api.base().as_str(), "http://localhost:9000/");
-        assert!(matches!(
-            Api::new("ftp://host"),
-            Err(Error::BadUrl { .. })
-        ));
+        assert!(matches!(Api::new("ftp://host"), Err(Error::BadUrl { .. })));
         assert!(matches!(Api::new("http://"), Err(Error::BadUrl { .. })));
     }
 

@@ -150,7 +150,9 @@ impl ConfigDir {
     pub fn clear_session(&self) -> Result<(), Error> {
         let path = self.path.join(SESSION_FILE);
         match fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io { path, source: e }),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::Io { path, source: e })
+            }
             _ => Ok(()),
         }
     }

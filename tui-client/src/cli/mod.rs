@@ -3,8 +3,8 @@
 //! Every command prints plain text, or JSON with `--json`; every network wait has a timeout.
 
 mod account;
-pub mod check;
 mod chat;
+pub mod check;
 mod socket;
 
 use std::path::PathBuf;

@@ -53,9 +53,7 @@ pub async fn run_files(
         let run = format!("{base}x{i}");
         let parsed = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))
-            .and_then(|text| {
-                script::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
-            });
+            .and_then(|text| script::parse(&text).map_err(|e| format!("{}: {e}", path.display())));
         let report = match parsed {
             Err(e) => FileReport {
                 path: path.clone(),

@@ -230,7 +230,10 @@ mod tests {
     #[test]
     fn an_unknown_variable_is_an_error_that_lists_the_known_ones() {
         let error = fill_string("{conv}", &vars()).unwrap_err();
-        assert!(error.contains("{conv}") && error.contains("bob.id"), "{error}");
+        assert!(
+            error.contains("{conv}") && error.contains("bob.id"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -242,8 +245,12 @@ mod tests {
 
     #[test]
     fn patterns_are_partial_for_objects_and_exact_for_arrays() {
-        let frame = json!({"type": "chat.search_results", "results": [{"id": 7, "username": "bob"}]});
-        assert_eq!(mismatch(&json!({"type": "chat.search_results"}), &frame), None);
+        let frame =
+            json!({"type": "chat.search_results", "results": [{"id": 7, "username": "bob"}]});
+        assert_eq!(
+            mismatch(&json!({"type": "chat.search_results"}), &frame),
+            None
+        );
         assert_eq!(
             mismatch(&json!({"results": [{"id": 7.0}]}), &frame),
             None,

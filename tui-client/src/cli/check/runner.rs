@@ -18,6 +18,8 @@ use crate::cli::socket::{Incoming, Socket};
 
 /// Frames an actor may hold unexpected before the script is surely wrong.
 const MAX_INBOX: usize = 1_000;
+/// How long the server may take to answer the first request of a new connection.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Unmatched frames shown in a failure message.
 const SHOWN_FRAMES: usize = 8;
 
@@ -228,16 +230,42 @@ async fn set_up(
         let socket = Socket::connect(&api.ws_url(&access))
             .await
             .map_err(|e| format!("actor {name}: {e}"))?;
-        live.insert(
-            actor.name.clone(),
-            Live {
-                socket,
-                inbox: VecDeque::new(),
-                closed: None,
-            },
-        );
+        let mut connection = Live {
+            socket,
+            inbox: VecDeque::new(),
+            closed: None,
+        };
+        if !matches!(actor.login, Login::Token(_)) {
+            handshake(&mut connection)
+                .await
+                .map_err(|e| format!("actor {name}: {e}"))?;
+        }
+        live.insert(actor.name.clone(), connection);
     }
     Ok(())
+}
+
+/// One request and its answer, so the server is surely serving this connection (and will
+/// deliver broadcasts to it) before step 1: the upgrade's answer can come before the server
+/// has registered the connection. An empty search is answered only to the asker.
+async fn handshake(actor: &mut Live) -> Result<(), String> {
+    let request = json!({ "type": "chat.search_user", "keyword": "" });
+    send(actor, &request.to_string()).await?;
+    let answer = json!({ "type": "chat.search_results", "results": [] });
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    while let Some(frame) = actor.next(deadline).await? {
+        if pattern::mismatch(&answer, &frame).is_none() {
+            return Ok(());
+        }
+        actor.keep(frame)?;
+    }
+    Err(match actor.closed_text() {
+        Some(closed) => format!("{closed} right after connecting"),
+        None => format!(
+            "no answer to an empty chat.search_user within {} ms",
+            HANDSHAKE_TIMEOUT.as_millis()
+        ),
+    })
 }
 
 /// Logs in, records `<actor>.id` and `<actor>.username`, and returns an access token.
@@ -294,9 +322,7 @@ async fn play(step: &Step, actor: &mut Live, vars: &mut Vars) -> Result<(), Stri
             let pattern = pattern::fill(pattern, vars)?;
             expect_none(actor, &pattern, *within).await
         }
-        Some(Check::ExpectClose { code, timeout }) => {
-            expect_close(actor, *code, *timeout).await
-        }
+        Some(Check::ExpectClose { code, timeout }) => expect_close(actor, *code, *timeout).await,
         None => Ok(()),
     }
 }

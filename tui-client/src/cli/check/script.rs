@@ -96,7 +96,10 @@ pub enum Check {
     /// Fail if a frame matching the pattern arrives within the time.
     ExpectNone { pattern: Value, within: Duration },
     /// Wait for the server to close the connection (with this close code, if given).
-    ExpectClose { code: Option<u16>, timeout: Duration },
+    ExpectClose {
+        code: Option<u16>,
+        timeout: Duration,
+    },
 }
 
 impl Step {
@@ -116,9 +119,15 @@ impl Step {
         let checked = self.check.as_ref().map(|check| match check {
             Check::Expect { pattern, .. } => format!("expects {}", kind_of(pattern)),
             Check::ExpectNone { pattern, within } => {
-                format!("expects no {} for {} ms", kind_of(pattern), within.as_millis())
+                format!(
+                    "expects no {} for {} ms",
+                    kind_of(pattern),
+                    within.as_millis()
+                )
             }
-            Check::ExpectClose { code: Some(code), .. } => {
+            Check::ExpectClose {
+                code: Some(code), ..
+            } => {
                 format!("expects the server to close with {code}")
             }
             Check::ExpectClose { code: None, .. } => "expects the server to close".to_owned(),
@@ -190,7 +199,9 @@ fn is_name(name: &str) -> bool {
 
 fn wait(ms: u64, what: &str) -> Result<Duration, String> {
     if ms == 0 || ms > MAX_WAIT_MS {
-        return Err(format!("{what} must be between 1 and {MAX_WAIT_MS} ms, not {ms}"));
+        return Err(format!(
+            "{what} must be between 1 and {MAX_WAIT_MS} ms, not {ms}"
+        ));
     }
     Ok(Duration::from_millis(ms))
 }
@@ -252,7 +263,9 @@ fn parse_login(
     let account_fields =
         actor.username.is_some() || actor.password.is_some() || actor.register.is_some();
     match (&actor.same_as, &actor.token) {
-        (Some(_), Some(_)) => Err(format!("actor {name}: same_as and token exclude each other")),
+        (Some(_), Some(_)) => Err(format!(
+            "actor {name}: same_as and token exclude each other"
+        )),
         (Some(other), None) => {
             if account_fields {
                 return Err(format!(
@@ -316,8 +329,7 @@ fn parse_step(
     match checks.iter().filter(|c| **c).count() {
         0 if send.is_none() => {
             return Err(
-                "give send or send_raw, and/or one of expect, expect_none, expect_close"
-                    .to_owned(),
+                "give send or send_raw, and/or one of expect, expect_none, expect_close".to_owned(),
             );
         }
         0 | 1 => {}
@@ -451,7 +463,11 @@ expect = "chat.error"
                 register: true
             }
         );
-        let phone = script.actors.iter().find(|a| a.name == "alice_phone").unwrap();
+        let phone = script
+            .actors
+            .iter()
+            .find(|a| a.name == "alice_phone")
+            .unwrap();
         assert_eq!(phone.login, Login::SameAs("alice".into()));
         assert_eq!(script.steps.len(), 5);
         assert_eq!(
@@ -461,7 +477,10 @@ expect = "chat.error"
             ))
         );
         assert_eq!(script.steps[0].check, None);
-        assert_eq!(script.steps[0].title(), "alice sends chat.start_conversation");
+        assert_eq!(
+            script.steps[0].title(),
+            "alice sends chat.start_conversation"
+        );
         assert_eq!(
             script.steps[1].check,
             Some(Check::Expect {
@@ -471,7 +490,10 @@ expect = "chat.error"
             })
         );
         assert_eq!(script.steps[1].title(), "alice sees the conversation");
-        assert_eq!(script.steps[2].title(), "bob expects no chat.typing for 200 ms");
+        assert_eq!(
+            script.steps[2].title(),
+            "bob expects no chat.typing for 200 ms"
+        );
         assert_eq!(
             script.steps[3].check,
             Some(Check::ExpectClose {
@@ -503,14 +525,23 @@ expect = "chat.error"
         assert!(error.contains("no actor \"b\""), "{error}");
 
         let two_checks = "[actors.a]\n[[steps]]\nactor = \"a\"\nexpect = {}\nexpect_none = {}\n";
-        assert!(parse(two_checks).unwrap_err().contains("only one of expect"));
+        assert!(
+            parse(two_checks)
+                .unwrap_err()
+                .contains("only one of expect")
+        );
         let nothing = "[actors.a]\n[[steps]]\nactor = \"a\"\n";
         assert!(parse(nothing).unwrap_err().contains("and/or"));
 
         let stray = "[actors.a]\n[[steps]]\nactor = \"a\"\nsend = {}\ncapture = { x = \"/a\" }\n";
-        assert!(parse(stray).unwrap_err().contains("capture goes with expect"));
+        assert!(
+            parse(stray)
+                .unwrap_err()
+                .contains("capture goes with expect")
+        );
 
-        let pointer = "[actors.a]\n[[steps]]\nactor = \"a\"\nexpect = {}\ncapture = { x = \"a\" }\n";
+        let pointer =
+            "[actors.a]\n[[steps]]\nactor = \"a\"\nexpect = {}\ncapture = { x = \"a\" }\n";
         assert!(parse(pointer).unwrap_err().contains("JSON Pointer"));
 
         let unknown_key = "[actors.a]\n[[steps]]\nactor = \"a\"\nsent = {}\n";
@@ -522,7 +553,8 @@ expect = "chat.error"
                 .unwrap_err()
                 .contains("no actor \"zed\"")
         );
-        let huge_wait = "[actors.a]\n[[steps]]\nactor = \"a\"\nexpect = {}\ntimeout_ms = 999999999\n";
+        let huge_wait =
+            "[actors.a]\n[[steps]]\nactor = \"a\"\nexpect = {}\ntimeout_ms = 999999999\n";
         assert!(parse(huge_wait).unwrap_err().contains("timeout_ms must be"));
     }
 }
