@@ -344,7 +344,8 @@ fn on_message(app: &mut App, message: ChatMessage, out: &mut Vec<ClientMsg>) {
             }
         });
     }
-    if !from_me {
+    // In the open conversation a `chat.read` follows, which says more than "delivered".
+    if !from_me && app.open != Some(conv) {
         out.push(ClientMsg::Delivered {
             message_id: message.id,
         });

@@ -98,12 +98,9 @@ fn a_message_in_the_open_conversation_is_marked_read_at_once() {
     );
     assert_eq!(
         out,
-        vec![
-            ClientMsg::Delivered { message_id: 21 },
-            ClientMsg::Read {
-                conversation_id: 10
-            }
-        ]
+        vec![ClientMsg::Read {
+            conversation_id: 10
+        }]
     );
     assert_eq!(app.conversation(10).map(|c| c.unread), Some(0));
     let ids: Vec<_> = app
