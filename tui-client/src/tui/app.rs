@@ -21,6 +21,9 @@ pub const TYPING_IDLE: Duration = Duration::from_secs(2);
 pub const SEARCH_DEBOUNCE: Duration = Duration::from_millis(250);
 /// A status-bar notice (for example a `chat.error`) stays this long.
 pub const NOTICE_TTL: Duration = Duration::from_secs(5);
+/// At most this many messages are kept per conversation; beyond it the oldest are let go
+/// (and can be fetched again by scrolling up).
+pub const MAX_THREAD: usize = 10_000;
 /// At most this many search results are kept (the server sends at most 20).
 pub const MAX_RESULTS: usize = 50;
 
@@ -149,6 +152,15 @@ impl Thread {
                 self.messages.insert(i, message);
                 true
             }
+        }
+    }
+
+    /// Lets the oldest messages go when there are more than `MAX_THREAD`.
+    pub fn trim(&mut self) {
+        if self.messages.len() > MAX_THREAD {
+            let extra = self.messages.len() - MAX_THREAD;
+            self.messages.drain(..extra);
+            self.has_more = true;
         }
     }
 

@@ -7,8 +7,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent
 use ratatui::layout::Position;
 
 use super::app::{
-    App, AuthRequest, Fetch, Field, Focus, MAX_CONTENT, NoticeKind, PAGE, Pending, SEARCH_DEBOUNCE,
-    Screen, Search, TYPING_REPEAT, TypingOut,
+    App, AuthRequest, Fetch, Field, Focus, MAX_CONTENT, MAX_THREAD, NoticeKind, PAGE, Pending,
+    SEARCH_DEBOUNCE, Screen, Search, TYPING_REPEAT, TypingOut,
 };
 use super::lines::thread_lines;
 use super::update::{notify, open, stop_typing};
@@ -523,6 +523,7 @@ fn scroll(app: &mut App, delta: i32, out: &mut Vec<ClientMsg>) {
     if at_top
         && thread.has_more
         && thread.fetch.is_none()
+        && thread.messages.len() < MAX_THREAD
         && connected
         && let Some(oldest) = thread.messages.first().map(|m| m.id)
     {

@@ -352,6 +352,7 @@ fn on_message(app: &mut App, message: ChatMessage, out: &mut Vec<ClientMsg>) {
     }
     if let Some(thread) = app.threads.get_mut(&conv) {
         thread.merge(message);
+        thread.trim();
     }
     if app.open == Some(conv) {
         if !from_me {
@@ -475,6 +476,9 @@ fn on_page(
         thread.merge(message);
     }
     let more = has_more.unwrap_or(false);
+    if fetch != Some(Fetch::Older) {
+        thread.trim();
+    }
     match fetch {
         Some(Fetch::Latest { floor: Some(floor) }) => {
             if let Some(oldest) = page_oldest.filter(|&oldest| more && oldest > floor) {

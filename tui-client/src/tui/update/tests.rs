@@ -721,3 +721,31 @@ fn the_mouse_wheel_scrolls_the_pane_under_it() {
     assert_eq!(app.selected, 1, "over the list it moves the selection");
     assert_eq!(app.open_thread().map(|t| t.scroll), Some(0));
 }
+
+#[test]
+fn a_thread_keeps_at_most_max_thread_messages() {
+    use super::super::app::MAX_THREAD;
+    let now = Instant::now();
+    let mut app = chatting(now, vec![]);
+    let ids = 1..=(MAX_THREAD as i64);
+    let page = ids.map(|id| message(id, 10, &bob(), "m")).collect();
+    update(
+        &mut app,
+        server(ServerMsg::Messages {
+            messages: page,
+            conversation_id: Some(10),
+            has_more: Some(false),
+        }),
+        now,
+    );
+    let newest = message(MAX_THREAD as i64 + 1, 10, &bob(), "new");
+    update(
+        &mut app,
+        server(ServerMsg::Message { message: newest }),
+        now,
+    );
+    let thread = app.open_thread().cloned().unwrap_or_default();
+    assert_eq!(thread.messages.len(), MAX_THREAD);
+    assert_eq!(thread.messages.first().map(|m| m.id), Some(2));
+    assert!(thread.has_more, "the dropped one can be fetched again");
+}
