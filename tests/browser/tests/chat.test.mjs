@@ -231,6 +231,19 @@ describe('two people chatting in the browser', () => {
     await page.setViewportSize({ width: 1100, height: 720 });
   });
 
+  test('every control, shown or hidden, has a name a screen reader can read', async () => {
+    const unnamed = await alice.page.$$eval('input, textarea, button, [tabindex]', (els) =>
+      els
+        .filter((el) => {
+          const named = (el.labels && el.labels.length > 0) || el.getAttribute('aria-label')
+            || el.getAttribute('aria-labelledby') || el.textContent.trim();
+          return !named;
+        })
+        .map((el) => el.id || el.className || el.tagName),
+    );
+    assert.deepEqual(unnamed, []);
+  });
+
   test('nothing went wrong unseen and nothing left the origin', async () => {
     const origin = new URL(BASE_URL);
     for (const { problems, urls } of [alice, bob]) {

@@ -1,8 +1,9 @@
 // The page's response headers: a Content-Security-Policy that keeps it to its own origin, and the
-// other usual protections; each asset with its own content type.
+// other usual protections; each asset with its own content type; the socket's Origin check.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BASE_URL } from '../lib/harness.mjs';
+import WebSocket from 'ws';
+import { BASE_URL, registerAndLogin, uniqueName } from '../lib/harness.mjs';
 
 const host = new URL(BASE_URL).host;
 
@@ -53,4 +54,32 @@ test('script, stylesheet and icon have their content types and the same protecti
     assert.ok(response.headers.get('content-security-policy')?.includes("default-src 'none'"), route);
     assert.ok((await response.text()).length > 0, route);
   }
+});
+
+/** Opens the chat socket with `origin` and a valid token: 'open', or the HTTP status refused with. */
+function tryOrigin(access, origin) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${BASE_URL.replace(/^http/, 'ws')}/ws/chat/?token=${encodeURIComponent(access)}`, {
+      origin,
+    });
+    const timer = setTimeout(() => reject(new Error('no answer within 10 s')), 10_000);
+    ws.on('open', () => {
+      clearTimeout(timer);
+      ws.close(1000);
+      resolve('open');
+    });
+    ws.on('unexpected-response', (req, res) => {
+      clearTimeout(timer);
+      resolve(res.statusCode);
+      req.destroy(); // with this listener set, ending the refused request is ours to do
+    });
+    ws.on('error', () => {});
+  });
+}
+
+test('the chat socket accepts the page\'s own origin and refuses another site', async () => {
+  const user = await registerAndLogin(uniqueName('origin'));
+  assert.equal(await tryOrigin(user.access, BASE_URL), 'open');
+  assert.equal(await tryOrigin(user.access, 'http://evil.example'), 403);
+  assert.equal(await tryOrigin(user.access, `${BASE_URL}.evil.example`), 403);
 });
