@@ -83,10 +83,10 @@ pub enum Conn {
     Offline,
     Connecting,
     Connected,
-    /// Dropped; the network task retries after `retry_in`.
+    /// Dropped; the network task retries at `retry_at`.
     Disconnected {
         reason: String,
-        retry_in: Duration,
+        retry_at: Instant,
     },
 }
 
@@ -270,6 +270,8 @@ pub struct App {
     pub quit: bool,
     /// The terminal size (columns, rows), for scrolling and mouse hit tests.
     pub size: (u16, u16),
+    /// The time of the latest event, so the view can show countdowns without a clock.
+    pub now: Option<Instant>,
     /// Time zone for message times; `None` means the local one.
     pub utc_offset: Option<FixedOffset>,
 }
@@ -310,6 +312,7 @@ impl App {
             bell: false,
             quit: false,
             size: (80, 24),
+            now: None,
             utc_offset: None,
         }
     }

@@ -19,6 +19,7 @@ use super::input;
 /// Applies one event to the app and returns the frames to send to the server, in order.
 pub fn update(app: &mut App, event: Event, now: Instant) -> Vec<ClientMsg> {
     let mut out = Vec::new();
+    app.now = Some(now);
     match event {
         Event::Key(key) => input::key(app, key, now, &mut out),
         Event::Mouse(mouse) => input::mouse(app, mouse, &mut out),
@@ -118,7 +119,10 @@ fn net(app: &mut App, status: NetStatus, now: Instant, out: &mut Vec<ClientMsg>)
             }
         }
         NetStatus::Disconnected { reason, retry_in } => {
-            app.conn = Conn::Disconnected { reason, retry_in };
+            app.conn = Conn::Disconnected {
+                reason,
+                retry_at: now + retry_in,
+            };
             app.typing_in.clear();
             app.typing_out = None;
             for thread in app.threads.values_mut() {

@@ -1,6 +1,8 @@
 //! `render`: draws the app from its state, one small function per screen area. Reads `App`
 //! only; never waits on anything.
 
+use std::time::Duration;
+
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -293,15 +295,18 @@ fn status_bar(app: &App, frame: &mut Frame, area: Rect) {
         Conn::Offline => ("○", "offline".to_owned(), Color::DarkGray),
         Conn::Connecting => ("◌", "connecting…".to_owned(), Color::Yellow),
         Conn::Connected => ("●", "connected".to_owned(), Color::Green),
-        Conn::Disconnected { reason, retry_in } => (
-            "○",
-            format!(
-                "disconnected: retrying in {:.1}s ({})",
-                retry_in.as_secs_f32(),
-                sanitize(reason)
-            ),
-            Color::Red,
-        ),
+        Conn::Disconnected { reason, retry_at } => {
+            let left = app.now.map_or(Duration::ZERO, |now| {
+                retry_at.saturating_duration_since(now)
+            });
+            let when = if left.is_zero() {
+                "retrying now".to_owned()
+            } else {
+                format!("retrying in {}s", left.as_millis().div_ceil(1000))
+            };
+            let state = format!("disconnected: {when} ({})", sanitize(reason));
+            ("○", state, Color::Red)
+        }
     };
     let server = app
         .server

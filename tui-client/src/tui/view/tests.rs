@@ -144,9 +144,15 @@ fn the_status_bar_tells_the_connection_state() {
     update(&mut app, Event::Net(lost), now);
     let text = screen(&app);
     assert!(
-        text.contains("disconnected: retrying in 2.0s (connection reset)"),
+        text.contains("disconnected: retrying in 2s (connection reset)"),
         "{text}"
     );
+    update(&mut app, Event::Tick, now + Duration::from_millis(1500));
+    assert!(screen(&app).contains("disconnected: retrying in 1s"));
+    update(&mut app, Event::Tick, now + Duration::from_secs(2));
+    assert!(screen(&app).contains("disconnected: retrying now"));
+    update(&mut app, Event::Net(NetStatus::Connecting), now);
+    assert!(screen(&app).contains("◌ connecting…"));
 }
 
 #[test]
