@@ -75,6 +75,7 @@
     typingIdleTimer: null,
     typingTo: null, // receiver id we told "typing: true"
     searchTimer: null,
+    unsent: null, // {conversationId, content} of the last message sent and not yet echoed
   };
 
   // ---- Tokens and REST ----------------------------------------------------------------------
@@ -309,6 +310,7 @@
       conversationsRequested: false,
       openId: null,
       open: null,
+      unsent: null,
     });
     state.conversations.clear();
     state.order = [];
@@ -470,6 +472,7 @@
   function onServerError(frame) {
     if (frame.request_type === 'chat.get_messages' && state.open) state.open.loadingOlder = false;
     if (frame.request_type === 'chat.typing') return; // nothing the user can act on
+    if (frame.request_type === 'chat.message') restoreUnsent();
     setChatError(frame.message || 'The server refused that request.');
   }
 
@@ -593,6 +596,9 @@
       list.append(li);
     }
     ui.conversationsEmpty.hidden = state.order.length > 0;
+    let unread = 0;
+    for (const c of state.conversations.values()) unread += c.unread;
+    document.title = unread > 0 ? `(${unread}) Chat` : 'Chat';
   }
 
   function oneLine(text) {
@@ -765,8 +771,11 @@
       // A conversation someone else started with us: fetch the list to learn its participants.
       state.conversationsRequested = send({ type: 'chat.get_conversations' });
     }
+    if (mine && state.unsent && state.unsent.content === message.content) state.unsent = null;
     if (id === state.openId && state.open) {
       const wasNearBottom = nearBottom();
+      // Seen on a hidden tab: count it unread until the tab is looked at.
+      if (!mine && conversation && document.visibilityState !== 'visible') conversation.unread += 1;
       const added = storeMessage(message);
       if (!mine && added) {
         state.open.needsRead = true;
@@ -1028,10 +1037,21 @@
     }
     stopOwnTyping(true);
     if (send({ type: 'chat.message', conversation_id: state.openId, content })) {
+      // Kept until the server's echo, to put back in the box if the server refuses it.
+      state.unsent = { conversationId: state.openId, content };
       ui.input.value = '';
       autoGrow();
       setChatError('');
     }
+  }
+
+  /** Puts a message the server refused back in the composer, unless something new is there. */
+  function restoreUnsent() {
+    const unsent = state.unsent;
+    state.unsent = null;
+    if (!unsent || unsent.conversationId !== state.openId || ui.input.value !== '') return;
+    ui.input.value = unsent.content;
+    autoGrow();
   }
 
   // ---- Search -------------------------------------------------------------------------------

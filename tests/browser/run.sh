@@ -38,6 +38,8 @@ if [[ -z "${CHAT_URL:-}" ]]; then
     exit 2
   fi
   port="$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')"
+  # A lower limit than the default 4000 lets a test send a message the server refuses.
+  export CHAT_MAX_MESSAGE_CHARS=1000
   JWT_SECRET="browser-tests-$(date +%s%N)" RUST_LOG="${RUST_LOG:-info}" \
     "$bin" --bind "127.0.0.1:$port" --database-url "sqlite://$workdir/chat.db" \
     >"$workdir/server.log" 2>&1 &

@@ -204,6 +204,24 @@ describe('two people chatting in the browser', () => {
     }
   });
 
+  test('a message the server refuses goes back into the box, with the reason', async (t) => {
+    const limit = Number(process.env.CHAT_MAX_MESSAGE_CHARS);
+    if (!limit || limit >= 4000) {
+      t.skip('needs a server started with CHAT_MAX_MESSAGE_CHARS below 4000 (run.sh does)');
+      return;
+    }
+    const { page } = alice;
+    const before = await messageTexts(page);
+    const long = 'x'.repeat(limit + 1);
+    await page.locator('#composer-input').fill(long);
+    await page.locator('#composer-input').press('Enter');
+    await page.locator('#chat-error').waitFor({ state: 'visible' });
+    assert.ok((await page.textContent('#chat-error')).length > 0);
+    await page.waitForFunction((n) => document.getElementById('composer-input').value.length === n, long.length);
+    assert.deepEqual(await messageTexts(page), before, 'nothing was added');
+    await page.locator('#composer-input').fill('');
+  });
+
   test('screenshots of both sides', async () => {
     await alice.page.screenshot({ path: screenshotPath('alice-chat') });
     await bob.page.screenshot({ path: screenshotPath('bob-chat') });
