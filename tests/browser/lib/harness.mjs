@@ -83,8 +83,9 @@ export async function registerInPage(page, username, password = PASSWORD, url = 
   await waitConnected(page);
 }
 
+/** Waits for the page's socket to be up (a reconnect may be a backoff of several seconds away). */
 export async function waitConnected(page) {
-  await page.locator('#connection-status[data-state="connected"]').waitFor({ state: 'attached' });
+  await page.locator('#connection-status[data-state="connected"]').waitFor({ state: 'attached', timeout: 40_000 });
 }
 
 /** Plain REST calls, as a non-browser client makes them. */
