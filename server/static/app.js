@@ -554,6 +554,8 @@
 
   function renderConversations() {
     const list = ui.conversationList;
+    // The list is rebuilt whole; keep keyboard focus on the item that had it.
+    const focused = list.contains(document.activeElement) ? document.activeElement.dataset.conversationId : null;
     list.replaceChildren();
     for (const id of state.order) {
       const c = state.conversations.get(id);
@@ -594,6 +596,7 @@
       button.addEventListener('click', () => openConversation(id));
       li.append(button);
       list.append(li);
+      if (focused === button.dataset.conversationId) button.focus();
     }
     ui.conversationsEmpty.hidden = state.order.length > 0;
     let unread = 0;

@@ -242,7 +242,14 @@ describe('two people chatting in the browser', () => {
     await page.keyboard.press('Escape');
     await page.locator('#sidebar').waitFor({ state: 'visible' });
     assert.ok(!(await page.isVisible('#conversation')));
-    assert.equal(await page.evaluate(() => document.activeElement.classList.contains('conversation-item')), true);
+    const focusedItem = () => page.evaluate(() => document.activeElement.classList.contains('conversation-item'));
+    assert.equal(await focusedItem(), true);
+    // The list redraws when bob starts typing; the keyboard focus stays where it was.
+    await bob.page.locator('#composer-input').pressSequentially('x');
+    await page.locator('.conversation-item .preview.is-typing').waitFor();
+    assert.equal(await focusedItem(), true);
+    await bob.page.locator('#composer-input').press('Backspace'); // empty again: bob stops typing
+    await page.locator('.conversation-item .preview.is-typing').waitFor({ state: 'detached' });
     await page.screenshot({ path: screenshotPath('alice-phone-list') });
     await page.keyboard.press('Enter'); // the focused conversation opens again from the keyboard
     await page.locator('#conversation').waitFor({ state: 'visible' });
