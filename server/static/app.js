@@ -319,6 +319,7 @@
     ui.input.value = '';
     setChatError('');
     document.body.classList.remove('conversation-open');
+    document.title = 'Chat';
   }
 
   // ---- The socket ---------------------------------------------------------------------------
@@ -925,7 +926,7 @@
     let lastSeen = null;
     for (const m of mine) if (m.status === 'seen' || m.is_read) lastSeen = m;
     for (const [id, el] of open.elements) {
-      const receipt = el.querySelector('.receipt');
+      const receipt = el.lastElementChild; // messageElement appends the receipt last
       let text = '';
       if (lastSeen && id === lastSeen.id) text = 'Seen';
       else if (newest && id === newest.id) text = newest.status === 'delivered' ? 'Delivered' : 'Sent';

@@ -237,6 +237,7 @@ describe('history', () => {
       const item = page.locator('.conversation-item', { hasText: frank.username });
       assert.equal(await item.locator('.unread').textContent(), String(total));
       assert.equal(await item.locator('.preview').textContent(), `message ${total}`);
+      assert.equal(await page.title(), `(${total}) Chat`);
       await openConversationWith(page, frank.username);
       await waitForMessage(page, `message ${total}`);
       const first = await messageTexts(page);
@@ -258,6 +259,7 @@ describe('history', () => {
       const texts = await messageTexts(page);
       assert.deepEqual(texts, Array.from({ length: total }, (_, i) => `message ${i + 1}`));
       await page.locator('#history-status', { hasText: 'Start of the conversation.' }).waitFor();
+      await page.waitForFunction(() => document.title === 'Chat'); // read, so nothing unread
       assert.deepEqual(problems, []);
     } finally {
       await context.close();
