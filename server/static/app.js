@@ -767,7 +767,10 @@
     const id = message.conversation_id;
     const conversation = state.conversations.get(id);
     const mine = isMine(message);
-    if (!mine) send({ type: 'chat.delivered', message_id: message.id });
+    // Received: tell the sender, unless the chat.read sent for the open, visible conversation
+    // is about to say more.
+    const readNow = id === state.openId && document.visibilityState === 'visible';
+    if (!mine && !readNow) send({ type: 'chat.delivered', message_id: message.id });
     if (conversation) {
       conversation.last = { ...message, sender_id: message.sender.id, sender_username: message.sender.username };
       touchConversation(id);
