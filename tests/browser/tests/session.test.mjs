@@ -82,6 +82,31 @@ describe('logging in', () => {
     }
   });
 
+  test('an expired access token is refreshed before it is ever used', async () => {
+    const user = await registerAndLogin(uniqueName('gina'));
+    const { page, context, problems, urls } = await openPage(browser);
+    try {
+      await page.goto(`${BASE_URL}/`);
+      await page.locator('#auth-view').waitFor({ state: 'visible' });
+      // An access token whose expiry cannot be read counts as expired.
+      await page.evaluate(
+        (refresh) => localStorage.setItem('chat.tokens', JSON.stringify({ access: 'expired', refresh })),
+        user.refresh,
+      );
+      const before = urls.length;
+      await page.reload();
+      await waitConnected(page);
+      assert.equal(await page.textContent('#me-name'), user.username);
+      const stored = await page.evaluate(() => JSON.parse(localStorage.getItem('chat.tokens')));
+      assert.notEqual(stored.access, 'expired');
+      assert.equal(stored.refresh, user.refresh);
+      assert.ok(urls.slice(before).some((u) => u.endsWith('/api/token/refresh/')));
+      assert.deepEqual(problems, [], 'no request was refused on the way');
+    } finally {
+      await context.close();
+    }
+  });
+
   test('stored tokens that no longer work lead back to the form, not a dead page', async () => {
     const { page, context } = await openPage(browser);
     try {
