@@ -472,6 +472,112 @@ async fn a_wrong_script_fails_naming_its_step_with_expected_and_arrived() {
     assert_eq!(steps[3]["status"], "skipped");
 }
 
+/// Two ways to fail besides a missing frame: an unwanted frame, and the server closing early.
+const UNWANTED: &str = r#"
+[actors.alice]
+[actors.bob]
+
+[[steps]]
+actor = "alice"
+send = { type = "chat.start_conversation", receiver_id = "{bob.id}" }
+expect = "chat.conversation_started"
+capture = { conv = "/conversation/id" }
+
+[[steps]]
+actor = "alice"
+send = { type = "chat.message", conversation_id = "{conv}", content = "hi" }
+
+[[steps]]
+name = "bob wrongly expects silence"
+actor = "bob"
+expect_none = "chat.message"
+within_ms = 2000
+"#;
+
+const STILL_OPEN: &str = r#"
+[actors.alice]
+
+[[steps]]
+name = "alice wrongly expects to be thrown out"
+actor = "alice"
+expect_close = 4001
+timeout_ms = 300
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unwanted_frames_open_connections_and_failed_setup_are_reported() {
+    let server = TestServer::start().await;
+    let runner = User::new(&server);
+    let dir = runner.config.path();
+    let unwanted = dir.join("unwanted.toml");
+    let still_open = dir.join("still_open.toml");
+    std::fs::write(&unwanted, UNWANTED).expect("write");
+    std::fs::write(&still_open, STILL_OPEN).expect("write");
+
+    let run = runner
+        .chat(&["check", &unwanted.display().to_string()], "")
+        .await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains("FAIL    3 bob wrongly expects silence"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains(r#"expected no frame matching {"type":"chat.message"} within 2000 ms, but got: {"type":"chat.message""#),
+        "{}",
+        run.stdout
+    );
+
+    let run = runner
+        .chat(&["check", &still_open.display().to_string()], "")
+        .await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("the connection was still open after 300 ms"),
+        "{}",
+        run.stdout
+    );
+
+    // A fixed username registers once; the second run of the same script cannot set up.
+    let fixed = dir.join("fixed.toml");
+    let name = unique_name("fixed");
+    std::fs::write(
+        &fixed,
+        format!("[actors.a]\nusername = \"{name}\"\n\n[[steps]]\nactor = \"a\"\nsend = {{ type = \"chat.get_conversations\" }}\nexpect = \"chat.conversations\"\n"),
+    )
+    .expect("write");
+    let fixed_arg = fixed.display().to_string();
+    let first = runner.chat(&["check", &fixed_arg], "").await;
+    assert_eq!(first.code, 0, "{first:?}");
+    let junit = dir.join("setup.xml");
+    let second = runner
+        .chat(
+            &["check", &fixed_arg, "--junit", &junit.display().to_string()],
+            "",
+        )
+        .await;
+    assert_eq!(second.code, 1, "{second:?}");
+    assert!(
+        second.stdout.contains(&format!(
+            "ERROR setting up actors: actor a: cannot register \"{name}\": username taken"
+        )),
+        "{}",
+        second.stdout
+    );
+    assert!(
+        second.stdout.contains("put {run} in usernames"),
+        "{}",
+        second.stdout
+    );
+    assert!(second.stdout.contains("skip    1"), "{}", second.stdout);
+    let xml = std::fs::read_to_string(&junit).expect("junit");
+    assert!(xml.contains(r#"<testcase name="setup""#), "{xml}");
+    assert!(xml.contains("<error"), "{xml}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_and_connection_errors_exit_2() {
     let server = TestServer::start().await;

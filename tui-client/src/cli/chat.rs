@@ -14,6 +14,8 @@ use crate::session::StoredSession;
 
 /// The close code the server uses for a missing, bad or expired token.
 const CLOSE_BAD_TOKEN: u16 = 4001;
+/// The most results `chat.search_user` returns.
+const SEARCH_PAGE: usize = 20;
 /// The longest line `chat pipe` accepts from standard input.
 const MAX_PIPE_LINE: usize = 1 << 20;
 
@@ -85,12 +87,18 @@ impl Connection {
             })
             .await?;
         let wanted = name.to_lowercase();
+        let found = results.len();
         results
             .into_iter()
             .find(|user| user.username.to_lowercase() == wanted)
             .ok_or_else(|| {
                 if wanted == self.me.username.to_lowercase() {
                     anyhow!("{name} is you: pick someone else")
+                } else if found >= SEARCH_PAGE {
+                    anyhow!(
+                        "no user named {name} among the first {found} whose names contain it \
+                         (the server sends at most {SEARCH_PAGE})"
+                    )
                 } else {
                     anyhow!("no user named {name}")
                 }
