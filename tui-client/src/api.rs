@@ -124,6 +124,13 @@ impl Api {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, Error> {
+        if self.base.scheme() == "https" {
+            // Built without a TLS stack to keep builds small; say so instead of a connect error.
+            return Err(Error::BadUrl {
+                url: self.base.to_string(),
+                reason: "this build of chat speaks plain http only; use an http:// URL".to_owned(),
+            });
+        }
         let response = request.send().await.map_err(|e| Error::Unreachable {
             url: self.base.to_string(),
             reason: describe(&e),
@@ -241,6 +248,13 @@ mod tests {
         assert_eq!(api.base().as_str(), "http://localhost:9000/");
         assert!(matches!(Api::new("ftp://host"), Err(Error::BadUrl { .. })));
         assert!(matches!(Api::new("http://"), Err(Error::BadUrl { .. })));
+    }
+
+    #[tokio::test]
+    async fn https_is_refused_with_a_clear_reason() {
+        let api = Api::new("https://127.0.0.1:1").unwrap();
+        let error = api.me("t").await.unwrap_err();
+        assert!(error.to_string().contains("plain http only"), "{error}");
     }
 
     #[tokio::test]
