@@ -630,4 +630,21 @@ async fn usage_and_connection_errors_exit_2() {
         unreachable.stderr.contains("cannot reach the server"),
         "{unreachable:?}"
     );
+    let script = workspace_root().join("examples/checks/auth.toml");
+    let no_server = user
+        .chat(
+            &[
+                "--server",
+                &format!("http://127.0.0.1:{port}"),
+                "check",
+                &script.display().to_string(),
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(no_server.code, 2, "{no_server:?}");
+    assert!(
+        no_server.stderr.contains("cannot reach the server"),
+        "{no_server:?}"
+    );
 }

@@ -96,6 +96,18 @@ impl Api {
             .await
     }
 
+    /// `GET /healthz`: fails only when the server cannot be reached at all (any HTTP answer
+    /// means it can), so callers can tell "no server" from a failed request.
+    pub async fn reachable(&self) -> Result<(), Error> {
+        match self
+            .call::<serde_json::Value>(self.http.get(self.url("healthz")?))
+            .await
+        {
+            Err(e @ (Error::Unreachable { .. } | Error::BadUrl { .. })) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// The chat WebSocket URL for an access token: `ws[s]://HOST/ws/chat/?token=…`.
     pub fn ws_url(&self, access: &str) -> String {
         let mut url = self
@@ -267,5 +279,9 @@ mod tests {
         let error = api.login("a", "b").await.unwrap_err();
         assert!(matches!(error, Error::Unreachable { .. }), "{error:?}");
         assert!(error.to_string().contains("cannot reach"), "{error}");
+        assert!(matches!(
+            api.reachable().await,
+            Err(Error::Unreachable { .. })
+        ));
     }
 }

@@ -47,6 +47,8 @@ pub async fn run_files(
     junit: Option<&Path>,
     json: bool,
 ) -> anyhow::Result<Outcome> {
+    // No server is a connection error (exit 2), not a failed check.
+    api.reachable().await?;
     let base = run_id();
     let mut reports = Vec::with_capacity(files.len());
     for (i, path) in files.iter().enumerate() {
