@@ -13,7 +13,8 @@ pub struct Config {
     #[arg(long, env = "CHAT_BIND", default_value = "127.0.0.1:8000")]
     pub bind: SocketAddr,
 
-    /// Database URL. `sqlite://PATH` (created when missing) is the embedded default.
+    /// Database URL: `sqlite://PATH` (created when missing; the embedded default) or
+    /// `postgres://USER@HOST/DB` (for several instances).
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://chat.db")]
     pub database_url: String,
 
@@ -42,6 +43,42 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
     pub max_frame_bytes: usize,
 
+    /// Frames per second one connection may send, on average; past it (and the burst), a frame
+    /// is answered with `chat.error` `rate_limited` and not handled.
+    #[arg(long, env = "CHAT_RATE_LIMIT_PER_SECOND", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_per_second: u32,
+
+    /// Frames one connection may send at once before the per-second rate applies.
+    #[arg(long, env = "CHAT_RATE_LIMIT_BURST", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_burst: u32,
+
+    /// Rate-limited frames tolerated (the allowance recovers one per second) before the
+    /// connection is closed with 1008.
+    #[arg(long, env = "CHAT_RATE_LIMIT_STRIKES", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_strikes: u32,
+
+    /// WebSocket connections one user may have open at once; one more is accepted and closed
+    /// at once with 1008.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS_PER_USER", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_user: u32,
+
+    /// Login and register attempts one address may make at once (successful logins do not
+    /// count); past it, HTTP 429 with `Retry-After`.
+    #[arg(long, env = "CHAT_AUTH_IP_BURST", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_ip_burst: u32,
+
+    /// Login and register attempts per minute one address regains after its burst.
+    #[arg(long, env = "CHAT_AUTH_IP_PER_MINUTE", default_value_t = 60)]
+    pub auth_ip_per_minute: u32,
+
+    /// Failed logins one username may get at once; past it, HTTP 429 with `Retry-After`.
+    #[arg(long, env = "CHAT_AUTH_USER_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_user_burst: u32,
+
+    /// Failed logins per minute one username regains after its burst.
+    #[arg(long, env = "CHAT_AUTH_USER_PER_MINUTE", default_value_t = 6)]
+    pub auth_user_per_minute: u32,
+
     /// Frames queued for one connection before it counts as too slow and is closed (1013).
     #[arg(long, env = "CHAT_SEND_QUEUE", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub send_queue: u32,
@@ -50,6 +87,16 @@ pub struct Config {
     /// browser, comma-separated. The server's own origin is always allowed.
     #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+
+    /// Redis URL (`redis://127.0.0.1:6379`) for running several instances as one: frames for a
+    /// user reach that user's connections on every instance through Redis pub/sub.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of this deployment's Redis channels (`<prefix>:user:<id>`), so that several
+    /// deployments can share one Redis.
+    #[arg(long, env = "CHAT_REDIS_PREFIX", default_value = "chat")]
+    pub redis_prefix: String,
 
     /// Log format.
     #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

@@ -2,10 +2,12 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chat_shared::ErrorCode;
 use chat_shared::rest::ApiError;
+use std::time::Duration;
 
 use crate::store::StoreError;
 
@@ -23,6 +25,9 @@ pub enum AppError {
     Conflict(&'static str),
     #[error("{0}")]
     Unavailable(&'static str),
+    /// Too many attempts; `retry_after` is when the next one may succeed.
+    #[error("Too many attempts; try again in {} s.", retry_after_secs(*.retry_after))]
+    TooManyRequests { retry_after: Duration },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -46,6 +51,7 @@ impl IntoResponse for AppError {
             AppError::Unauthorized { code, .. } => (StatusCode::UNAUTHORIZED, *code),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            AppError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AppError::Internal(e) => {
                 tracing::error!(error = %e, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
@@ -59,8 +65,22 @@ impl IntoResponse for AppError {
             detail,
             code: code.to_string(),
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let AppError::TooManyRequests { retry_after } = self {
+            response.headers_mut().insert(
+                RETRY_AFTER,
+                HeaderValue::from(retry_after_secs(retry_after)),
+            );
+        }
+        response
     }
+}
+
+/// Whole seconds to wait, rounded up, at least one.
+fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_secs()
+        .saturating_add(u64::from(wait.subsec_nanos() > 0))
+        .max(1)
 }
 
 /// Why a WebSocket request was refused; sent back as `chat.error`, the connection stays open.

@@ -4,12 +4,16 @@ use axum::extract::{FromRequest, State};
 use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use chat_shared::rest::{AccessToken, Credentials, RefreshRequest, TokenPair, UserInfo};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{self, AuthUser, TokenType};
 use crate::error::AppError;
+use crate::limits::{Limits, PeerIp};
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::ws;
@@ -27,9 +31,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/token/refresh/", post(refresh))
         .route("/api/me/", get(me))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/ws/chat/", get(ws::upgrade))
         .route("/ws/chat/{user_id}/", get(ws::upgrade))
         .merge(crate::web::routes())
+        .layer(Extension(Arc::new(Limits::new(&state.config))))
         // The span names the path only: the query of `/ws/chat/?token=` is a credential.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
@@ -84,8 +90,14 @@ async fn blocking<T: Send + 'static>(
 /// POST /api/register/: a new account.
 async fn register(
     State(state): State<AppState>,
+    Extension(limits): Extension<Arc<Limits>>,
+    PeerIp(ip): PeerIp,
     AppJson(body): AppJson<Credentials>,
 ) -> Result<impl IntoResponse, AppError> {
+    if let Some(ip) = ip {
+        let retry_after = limits.per_address.take(&ip.to_string(), Instant::now());
+        retry_after.map_err(|retry_after| AppError::TooManyRequests { retry_after })?;
+    }
     check_credentials(&body)?;
     let password = body.password;
     let hash = blocking(move || auth::hash_password(&password)).await??;
@@ -110,12 +122,15 @@ async fn register(
 /// POST /api/token/: an access and a refresh token for a username and password.
 async fn token(
     State(state): State<AppState>,
+    Extension(limits): Extension<Arc<Limits>>,
+    PeerIp(ip): PeerIp,
     AppJson(body): AppJson<Credentials>,
 ) -> Result<Json<TokenPair>, AppError> {
     const REFUSED: AppError = AppError::Unauthorized {
         detail: "No active account found with the given credentials",
         code: "no_active_account",
     };
+    let attempt = LoginAttempt::take(&limits, ip, &body.username)?;
     if body.password.chars().count() > MAX_PASSWORD_CHARS {
         return Err(REFUSED);
     }
@@ -128,10 +143,64 @@ async fn token(
     let password = body.password;
     let matches = blocking(move || auth::verify_password(&password, &hash)).await?;
     let user = user.filter(|_| matches).ok_or(REFUSED)?;
+    attempt.succeeded();
     Ok(Json(TokenPair {
         access: state.keys.mint(user.id, TokenType::Access),
         refresh: state.keys.mint(user.id, TokenType::Refresh),
     }))
+}
+
+/// One login attempt, counted against the peer's address and the username until it succeeds.
+struct LoginAttempt<'a> {
+    limits: &'a Limits,
+    address: Option<String>,
+    username: String,
+}
+
+impl<'a> LoginAttempt<'a> {
+    /// Counts the attempt, or refuses it with 429 when the address or the name is over its limit.
+    fn take(limits: &'a Limits, ip: Option<IpAddr>, username: &str) -> Result<Self, AppError> {
+        let now = Instant::now();
+        // Bound the key: longer names cannot exist, so they share one bucket.
+        let username: String = username.chars().take(MAX_USERNAME_CHARS + 1).collect();
+        let username = username.to_lowercase();
+        let address = ip.map(|ip| ip.to_string());
+        let by_address = match &address {
+            Some(address) => limits.per_address.take(address, now),
+            None => Ok(()),
+        };
+        let by_name = limits.per_username.take(&username, now);
+        match (by_address, by_name) {
+            (Ok(()), Ok(())) => Ok(LoginAttempt {
+                limits,
+                address,
+                username,
+            }),
+            (by_address, by_name) => {
+                // Give back what was taken: a refused attempt is not tried, so it does not count.
+                if by_address.is_ok() {
+                    if let Some(address) = &address {
+                        limits.per_address.refund(address, now);
+                    }
+                }
+                if by_name.is_ok() {
+                    limits.per_username.refund(&username, now);
+                }
+                let retry_after = by_address.err().max(by_name.err()).unwrap_or_default();
+                tracing::warn!(ip = ?ip, "login attempts over the limit");
+                Err(AppError::TooManyRequests { retry_after })
+            }
+        }
+    }
+
+    /// A successful login does not count against anyone.
+    fn succeeded(self) {
+        let now = Instant::now();
+        if let Some(address) = &self.address {
+            self.limits.per_address.refund(address, now);
+        }
+        self.limits.per_username.refund(&self.username, now);
+    }
 }
 
 fn unknown_user_hash() -> &'static str {
@@ -173,4 +242,15 @@ async fn healthz(State(state): State<AppState>) -> Result<&'static str, AppError
     } else {
         Err(AppError::Unavailable("database unreachable"))
     }
+}
+
+/// GET /metrics: Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
 }

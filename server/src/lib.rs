@@ -3,10 +3,13 @@
 //! `main.rs` wires these to flags and signals; the end-to-end tests call them directly.
 
 pub mod auth;
+pub mod bus;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod limits;
+pub mod metrics;
 pub mod state;
 pub mod store;
 pub mod web;
@@ -24,14 +27,23 @@ pub use config::Config;
 pub use state::AppState;
 
 use auth::Keys;
+pub use bus::Bus;
 use hub::Hub;
+use metrics::Metrics;
 use store::Store;
 
 /// Longest wait for connections to close after a stop, before the server exits anyway.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connects the database (applying migrations), loads or creates the JWT secret.
+/// Connects the database (applying migrations), loads or creates the JWT secret, and joins
+/// the Redis bus when `--redis-url` is set.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    build_state_on(config, Bus::Local).await
+}
+
+/// Like [`build_state`], on the given bus when `--redis-url` is not set (tests hand several
+/// servers one [`Bus::Memory`]).
+pub async fn build_state_on(config: Config, bus: Bus) -> anyhow::Result<AppState> {
     let store = Store::connect(&config.database_url).await?;
     let secret = auth::load_or_create_secret(
         config.jwt_secret.as_deref(),
@@ -42,12 +54,24 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         config.access_token_lifetime,
         config.refresh_token_lifetime,
     );
+    let shutdown = CancellationToken::new();
+    let metrics = Arc::new(Metrics::default());
+    let hub = match &config.redis_url {
+        Some(url) => {
+            let (bus, tasks) = bus::start_redis(url, &config.redis_prefix, shutdown.clone())?;
+            let hub = Hub::new(bus, metrics.clone());
+            tasks.spawn(hub.clone());
+            hub
+        }
+        None => Hub::new(bus, metrics.clone()),
+    };
     Ok(AppState {
         store,
-        hub: Hub::default(),
+        hub,
         keys: Arc::new(keys),
         config: Arc::new(config),
-        shutdown: CancellationToken::new(),
+        metrics,
+        shutdown,
         connections: TaskTracker::new(),
     })
 }
@@ -61,12 +85,15 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let app = http::router(state.clone());
     let shutdown = state.shutdown.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            stop.await;
-            shutdown.cancel();
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        stop.await;
+        shutdown.cancel();
+    })
+    .await?;
     state.shutdown.cancel();
     state.connections.close();
     if tokio::time::timeout(DRAIN_TIMEOUT, state.connections.wait())

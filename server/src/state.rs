@@ -8,6 +8,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::Keys;
 use crate::config::Config;
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -16,6 +17,7 @@ pub struct AppState {
     pub hub: Hub,
     pub keys: Arc<Keys>,
     pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
     /// Cancelled when the server stops: every connection closes with 1001.
     pub shutdown: CancellationToken,
     /// Every WebSocket connection's task, so that shutdown can wait for them.

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chat_server::{AppState, Config};
+pub mod proxy;
+
+use chat_server::{AppState, Bus, Config};
 use chat_shared::rest::{Credentials, TokenPair, UserInfo};
 use chat_shared::{ClientMsg, ServerMsg};
 use futures_util::{SinkExt, StreamExt};
@@ -24,11 +26,47 @@ pub const PASSWORD: &str = "correct horse battery";
 /// How long a test waits for an expected frame before failing.
 pub const WAIT: Duration = Duration::from_secs(5);
 
-/// A running server on 127.0.0.1 with its own SQLite file.
+/// `TEST_DATABASE_URL`: when set, servers store in PostgreSQL there (each in a fresh schema).
+pub fn test_database_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// `TEST_REDIS_URL`: when set, clusters of servers fan out through Redis there.
+pub fn test_redis_url() -> Option<String> {
+    std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// A new, empty database: a fresh schema of `TEST_DATABASE_URL` when set (fails the test when
+/// PostgreSQL is unreachable), else a SQLite file in `dir`.
+pub async fn fresh_database(dir: &Path) -> String {
+    let Some(url) = test_database_url() else {
+        return format!("sqlite://{}", dir.join("chat.db").display());
+    };
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}"));
+    let schema = unique_name("t_").to_lowercase();
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut conn)
+        .await
+        .expect("create a test schema");
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-c%20search_path%3D{schema}")
+}
+
+/// A running server on 127.0.0.1 with its own database (SQLite, or PostgreSQL: see
+/// [`fresh_database`]).
 pub struct TestServer {
     pub addr: SocketAddr,
     pub state: AppState,
+    /// The SQLite file, when the database is one.
     pub database: PathBuf,
+    pub database_url: String,
     _dir: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
@@ -43,21 +81,55 @@ impl TestServer {
     /// A server on a new temporary database, with extra `chat-server` flags.
     pub async fn start_with(flags: &[&str]) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let database = dir.path().join("chat.db");
-        let mut server = TestServer::start_on(&database, flags).await;
+        let url = fresh_database(dir.path()).await;
+        let mut server = TestServer::start_on_url(&url, flags, Bus::Local).await;
+        server.database = dir.path().join("chat.db");
         server._dir = Some(dir);
         server
     }
 
-    /// A server on an existing (or new) database file, with extra flags.
+    /// A server on an existing (or new) SQLite file, with extra flags.
     pub async fn start_on(database: &Path, flags: &[&str]) -> TestServer {
         let url = format!("sqlite://{}", database.display());
+        let mut server = TestServer::start_on_url(&url, flags, Bus::Local).await;
+        server.database = database.to_path_buf();
+        server
+    }
+
+    /// `n` instances on one new database that act as one: through Redis when
+    /// `TEST_REDIS_URL` is set (on channels no other test uses), else through one in-process
+    /// bus.
+    pub async fn cluster(n: usize) -> Vec<TestServer> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = fresh_database(dir.path()).await;
+        let prefix = unique_name("test");
+        let mut flags = Vec::new();
+        if let Some(redis) = test_redis_url() {
+            flags = vec![
+                "--redis-url".to_string(),
+                redis,
+                "--redis-prefix".to_string(),
+                prefix,
+            ];
+        }
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let bus = Bus::Memory(Default::default());
+        let mut servers = Vec::new();
+        for _ in 0..n {
+            servers.push(TestServer::start_on_url(&url, &flags, bus.clone()).await);
+        }
+        servers[0]._dir = Some(dir);
+        servers
+    }
+
+    /// A server on the database at `url`, with extra flags, on `bus` unless a flag names Redis.
+    pub async fn start_on_url(url: &str, flags: &[&str], bus: Bus) -> TestServer {
         let mut args = vec![
             "chat-server",
             "--bind",
             "127.0.0.1:0",
             "--database-url",
-            &url,
+            url,
             "--jwt-secret",
             TEST_SECRET,
         ];
@@ -67,7 +139,7 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let state = chat_server::build_state(config)
+        let state = chat_server::build_state_on(config, bus)
             .await
             .expect("server state");
         let (stop, stopped) = oneshot::channel::<()>();
@@ -77,7 +149,8 @@ impl TestServer {
         TestServer {
             addr,
             state,
-            database: database.to_path_buf(),
+            database: PathBuf::new(),
+            database_url: url.to_string(),
             _dir: None,
             stop: Some(stop),
             task: Some(task),

@@ -2,8 +2,11 @@
 
 use chat_shared::{ClientMsg, MessageStatus, ServerMsg, UserRef};
 
+use std::time::Instant;
+
 use crate::error::ChatError;
 use crate::hub::ConnHandle;
+use crate::metrics::observe;
 use crate::state::AppState;
 use crate::store::StatusChanges;
 
@@ -19,18 +22,32 @@ type Outcome = Result<(), ChatError>;
 pub async fn dispatch(state: &AppState, session: &Session, text: &str) {
     let (kind, msg) = match ClientMsg::parse(text) {
         Ok(parsed) => parsed,
-        Err(e) => return session.conn.send(&e.into()),
+        Err(e) => {
+            state.metrics.frame_in("invalid");
+            state.metrics.error(&code_name(e.code));
+            return session.conn.send(&e.into());
+        }
     };
+    state.metrics.frame_in(&kind);
     if let Err(e) = handle(state, session, msg).await {
         if let ChatError::Internal(cause) = &e {
             tracing::error!(error = %cause, request = %kind, "request failed");
         }
+        state.metrics.error(&code_name(e.code()));
         session.conn.send(&ServerMsg::Error {
             code: e.code(),
             message: e.to_string(),
             request_type: Some(kind),
         });
     }
+}
+
+/// The wire name of an error code, for metric labels.
+fn code_name(code: chat_shared::ErrorCode) -> String {
+    serde_json::to_value(code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 async fn handle(state: &AppState, s: &Session, msg: ClientMsg) -> Outcome {
@@ -83,13 +100,18 @@ async fn send_message(
         .participants(conversation_id, s.user.id)
         .await?
         .ok_or(NO_CONVERSATION)?;
+    let started = Instant::now();
     let message = state
         .store
         .create_message(conversation_id, &s.user, content)
         .await?;
+    let stored = Instant::now();
+    observe(&state.metrics.store_seconds, stored - started);
+    state.metrics.messages_stored.inc();
     state
         .hub
         .deliver(&participants, &ServerMsg::Message { message }, None);
+    observe(&state.metrics.fanout_seconds, stored.elapsed());
     Ok(())
 }
 
@@ -134,12 +156,12 @@ async fn read(state: &AppState, s: &Session, conversation_id: i64) -> Outcome {
 
 /// chat.delivered: moves the delivery marker; senders learn what is now delivered.
 async fn delivered(state: &AppState, s: &Session, message_id: i64) -> Outcome {
-    let outcome = state
+    let delivered = state
         .store
         .mark_delivered(message_id, s.user.id)
         .await?
         .ok_or(ChatError::NotFound("no such message"))?;
-    notify_status(state, &outcome.delivered, MessageStatus::Delivered);
+    notify_status(state, &delivered, MessageStatus::Delivered);
     Ok(())
 }
 

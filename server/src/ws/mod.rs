@@ -2,6 +2,7 @@
 
 pub mod handle;
 
+use axum::Extension;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::header::{HOST, ORIGIN};
@@ -11,13 +12,15 @@ use chat_shared::{ErrorCode, ServerMsg, UserRef};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::TokenType;
 use crate::config::Config;
 use crate::hub::ConnHandle;
+use crate::limits::{FrameLimiter, FrameVerdict, Limits};
 use crate::state::AppState;
 use handle::Session;
 
@@ -25,6 +28,13 @@ use handle::Session;
 pub const CLOSE_UNAUTHORIZED: u16 = 4001;
 const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
+/// Rate limit abused, or too many connections for one user.
+const CLOSE_POLICY: u16 = 1008;
+/// A message larger than `--max-frame-bytes`.
+const CLOSE_TOO_BIG: u16 = 1009;
+
+/// Why the reader ended the connection, for the writer's close frame.
+type Ending = Arc<OnceLock<(u16, &'static str)>>;
 
 #[derive(Deserialize)]
 struct TokenQuery {
@@ -34,6 +44,7 @@ struct TokenQuery {
 /// GET /ws/chat/?token=… (also /ws/chat/<any id>/?token=…; the path id is ignored): the chat socket.
 pub async fn upgrade(
     State(state): State<AppState>,
+    Extension(limits): Extension<Arc<Limits>>,
     uri: Uri,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
@@ -49,6 +60,20 @@ pub async fn upgrade(
         None => None,
     };
     let config = &state.config;
+    // The place is taken before the upgrade, so that simultaneous attempts cannot all get one.
+    let admission = match user {
+        None => Err((CLOSE_UNAUTHORIZED, "invalid or expired token")),
+        Some(user) => match limits
+            .connections
+            .acquire(user.id, config.max_connections_per_user)
+        {
+            Some(slot) => Ok((user, slot)),
+            None => {
+                tracing::info!(user = user.id, "too many connections; refusing one more");
+                Err((CLOSE_POLICY, "too many connections for this user"))
+            }
+        },
+    };
     let tracker = state.connections.clone();
     ws.max_message_size(config.max_frame_bytes)
         .max_frame_size(config.max_frame_bytes)
@@ -56,9 +81,9 @@ pub async fn upgrade(
         .write_buffer_size(8 * 1024)
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
-                match user {
-                    Some(user) => connection(socket, state, user).await,
-                    None => refuse(socket).await,
+                match admission {
+                    Ok((user, _slot)) => connection(socket, state, user).await,
+                    Err((code, reason)) => refuse(socket, code, reason).await,
                 }
             })
         })
@@ -95,11 +120,12 @@ async fn authenticate(state: &AppState, token: &str) -> Option<UserRef> {
     }
 }
 
-/// Closes an unauthenticated socket with 4001 before any chat frame.
-async fn refuse(mut socket: WebSocket) {
+/// Closes a socket that may not chat (4001: no valid token; 1008: too many connections) before
+/// any chat frame.
+async fn refuse(mut socket: WebSocket, code: u16, reason: &'static str) {
     let close = CloseFrame {
-        code: CLOSE_UNAUTHORIZED,
-        reason: "invalid or expired token".into(),
+        code,
+        reason: reason.into(),
     };
     if socket.send(Message::Close(Some(close))).await.is_err() {
         return;
@@ -119,12 +145,15 @@ async fn connection(socket: WebSocket, state: AppState, user: UserRef) {
     let too_slow = conn.too_slow.clone();
     state.hub.register(conn.clone());
     tracing::debug!(conn = conn.id, user = user.id, "connected");
+    let ending = Ending::default();
     let writer = tokio::spawn(write_frames(
         sink,
         frames,
         too_slow.clone(),
         state.shutdown.clone(),
+        ending.clone(),
     ));
+    let mut limiter = FrameLimiter::new(&state.config, Instant::now());
 
     let session = Session { user, conn };
     loop {
@@ -132,16 +161,41 @@ async fn connection(socket: WebSocket, state: AppState, user: UserRef) {
             _ = too_slow.cancelled() => break,
             _ = state.shutdown.cancelled() => break,
             frame = stream.next() => match frame {
-                Some(Ok(Message::Text(text))) => handle::dispatch(&state, &session, text.as_str()).await,
-                Some(Ok(Message::Binary(_))) => session.conn.send(&ServerMsg::Error {
-                    code: ErrorCode::InvalidFrame,
-                    message: "binary frames are not supported; send JSON text".into(),
-                    request_type: None,
-                }),
+                Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => {
+                    match limiter.check(Instant::now()) {
+                        FrameVerdict::Allow => {}
+                        FrameVerdict::Limited => {
+                            session.conn.send(&ServerMsg::Error {
+                                code: ErrorCode::RateLimited,
+                                message: "too many frames; slow down".into(),
+                                request_type: None,
+                            });
+                            continue;
+                        }
+                        FrameVerdict::Abusive => {
+                            tracing::info!(conn = session.conn.id, "rate limit abused; closing");
+                            let _ = ending.set((CLOSE_POLICY, "rate limit exceeded repeatedly"));
+                            break;
+                        }
+                    }
+                    match message {
+                        Message::Text(text) => handle::dispatch(&state, &session, text.as_str()).await,
+                        _ => session.conn.send(&ServerMsg::Error {
+                            code: ErrorCode::InvalidFrame,
+                            message: "binary frames are not supported; send JSON text".into(),
+                            request_type: None,
+                        }),
+                    }
+                }
                 Some(Ok(Message::Close(_))) | None => break,
                 Some(Ok(_)) => {} // pings are answered by the library
                 Some(Err(e)) => {
-                    tracing::debug!(conn = session.conn.id, error = %e, "read failed");
+                    if is_too_big(e) {
+                        tracing::debug!(conn = session.conn.id, "message too big; closing");
+                        let _ = ending.set((CLOSE_TOO_BIG, "message too big"));
+                    } else {
+                        tracing::debug!(conn = session.conn.id, "read failed");
+                    }
                     break;
                 }
             }
@@ -154,12 +208,23 @@ async fn connection(socket: WebSocket, state: AppState, user: UserRef) {
     let _ = writer.await;
 }
 
-/// The only task that writes to the socket: drains the queue, then closes.
+/// Whether a read failed because the client's message was over `--max-frame-bytes`.
+fn is_too_big(error: axum::Error) -> bool {
+    let inner = error.into_inner();
+    matches!(
+        inner.downcast_ref::<tungstenite::Error>(),
+        Some(tungstenite::Error::Capacity(_))
+    )
+}
+
+/// The only task that writes to the socket: drains the queue, then closes (with the reader's
+/// reason when it ended the connection).
 async fn write_frames(
     mut sink: SplitSink<WebSocket, Message>,
     mut frames: mpsc::Receiver<Utf8Bytes>,
     too_slow: CancellationToken,
     shutdown: CancellationToken,
+    ending: Ending,
 ) {
     let close = loop {
         let frame = tokio::select! {
@@ -167,6 +232,7 @@ async fn write_frames(
             _ = too_slow.cancelled() => break Some((CLOSE_TRY_AGAIN_LATER, "too slow: send queue full")),
             frame = frames.recv() => match frame {
                 Some(frame) => frame,
+                None if ending.get().is_some() => break ending.get().copied(),
                 None if shutdown.is_cancelled() => break Some((CLOSE_GOING_AWAY, "server shutting down")),
                 None => break None,
             },
