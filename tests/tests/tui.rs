@@ -186,6 +186,11 @@ async fn alice_and_bob_find_each_other_and_chat() {
             .map(|c| c.unread),
         Some(0)
     );
+    // Each client runs only while the test pumps it: let alice's (possibly gathered) read out.
+    until(&mut alice, "alice's read sent", |app| {
+        app.open_thread().is_some_and(|t| !t.read_due)
+    })
+    .await;
     until(&mut bob, "seen on bob's side", |app| {
         app.open_thread()
             .and_then(|t| t.last_seen_own(app.my_id()))
@@ -301,6 +306,10 @@ async fn a_dropped_connection_reconnects_and_catches_up_without_duplicates() {
         .map(|t| t.messages.iter().map(|m| m.content.clone()).collect())
         .unwrap_or_default();
     assert_eq!(contents, ["one", "two", "three"]);
+    until(&mut alice, "alice's read sent", |app| {
+        app.open_thread().is_some_and(|t| !t.read_due)
+    })
+    .await;
     until(&mut bob, "bob sees alice read the catch-up", |app| {
         app.open_thread()
             .and_then(|t| t.last_seen_own(app.my_id()))

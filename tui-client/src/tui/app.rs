@@ -24,6 +24,12 @@ pub const NOTICE_TTL: Duration = Duration::from_secs(5);
 /// At most this many messages are kept per conversation; beyond it the oldest are let go
 /// (and can be fetched again by scrolling up).
 pub const MAX_THREAD: usize = 10_000;
+/// A sent message whose echo has not come back after this long is given back to the user
+/// (the server may have dropped it, e.g. when rate limiting, without saying which frame).
+pub const PENDING_TTL: Duration = Duration::from_secs(10);
+/// `chat.read` for one conversation goes out at most this often; reads in between are
+/// gathered into the next one, so a burst of messages costs one or two frames.
+pub const READ_GAP: Duration = Duration::from_millis(500);
 /// At most this many search results are kept (the server sends at most 20).
 pub const MAX_RESULTS: usize = 50;
 
@@ -135,6 +141,10 @@ pub struct Thread {
     pub scroll: u16,
     /// The newest message from someone else we sent `chat.read` for.
     pub read_upto: Option<i64>,
+    /// When `chat.read` was last sent for this conversation.
+    pub read_sent_at: Option<Instant>,
+    /// A `chat.read` is owed, to go out once `READ_GAP` has passed.
+    pub read_due: bool,
 }
 
 impl Thread {
@@ -184,6 +194,8 @@ impl Thread {
 pub struct Pending {
     pub conversation_id: i64,
     pub content: String,
+    /// When it was sent; without an echo by `PENDING_TTL` it counts as not stored.
+    pub sent_at: Instant,
 }
 
 /// The line being written at the bottom.

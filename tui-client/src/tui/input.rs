@@ -169,7 +169,7 @@ fn choose_search_result(app: &mut App, now: Instant, out: &mut Vec<ClientMsg>) {
     if let Some(conv) = app.conversations.iter().find(|c| c.peer.id == user.id) {
         let id = conv.id;
         app.search = None;
-        open(app, id, out);
+        open(app, id, now, out);
     } else if app.is_connected() {
         app.starting = Some(user.id);
         out.push(ClientMsg::StartConversation {
@@ -238,12 +238,12 @@ fn pane_key(app: &mut App, key: KeyEvent, now: Instant, out: &mut Vec<ClientMsg>
             };
             notify(app, NoticeKind::Info, text, now);
         }
-        _ if app.focus == Focus::List => list_key(app, key, out),
+        _ if app.focus == Focus::List => list_key(app, key, now, out),
         _ => messages_key(app, key, out),
     }
 }
 
-fn list_key(app: &mut App, key: KeyEvent, out: &mut Vec<ClientMsg>) {
+fn list_key(app: &mut App, key: KeyEvent, now: Instant, out: &mut Vec<ClientMsg>) {
     let last = app.conversations.len().saturating_sub(1);
     match key.code {
         KeyCode::Down | KeyCode::Char('j') => app.selected = (app.selected + 1).min(last),
@@ -253,7 +253,7 @@ fn list_key(app: &mut App, key: KeyEvent, out: &mut Vec<ClientMsg>) {
         KeyCode::Enter | KeyCode::Right | KeyCode::Char('l') => {
             if let Some(conv) = app.conversations.get(app.selected) {
                 let id = conv.id;
-                open(app, id, out);
+                open(app, id, now, out);
             }
         }
         _ => {}
@@ -481,6 +481,7 @@ fn send(app: &mut App, now: Instant, out: &mut Vec<ClientMsg>) {
     app.pending.push(Pending {
         conversation_id,
         content,
+        sent_at: now,
     });
     app.composer.text.clear();
     app.composer.cursor = 0;

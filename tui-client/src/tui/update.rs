@@ -10,8 +10,8 @@ use chat_shared::{
 };
 
 use super::app::{
-    App, Conn, ConvItem, Fetch, Focus, MAX_RESULTS, NOTICE_TTL, Notice, NoticeKind, PAGE, Screen,
-    TYPING_IDLE, TYPING_TTL,
+    App, Conn, ConvItem, Fetch, Focus, MAX_RESULTS, NOTICE_TTL, Notice, NoticeKind, PAGE,
+    PENDING_TTL, Pending, READ_GAP, Screen, TYPING_IDLE, TYPING_TTL,
 };
 use super::event::{Event, NetStatus, SignedIn};
 use super::input;
@@ -44,6 +44,39 @@ pub(super) fn notify(app: &mut App, kind: NoticeKind, text: impl Into<String>, n
 
 fn tick(app: &mut App, now: Instant, out: &mut Vec<ClientMsg>) {
     app.typing_in.retain(|_, until| *until > now);
+    if app
+        .pending
+        .first()
+        .is_some_and(|p| now.saturating_duration_since(p.sent_at) >= PENDING_TTL)
+    {
+        let (lost, kept) = app
+            .pending
+            .drain(..)
+            .partition(|p| now.saturating_duration_since(p.sent_at) >= PENDING_TTL);
+        app.pending = kept;
+        give_back(app, lost, "no answer", now);
+    }
+    if app.is_connected() {
+        let due: Vec<i64> = app
+            .threads
+            .iter()
+            .filter(|(_, t)| {
+                t.read_due
+                    && t.read_sent_at
+                        .is_none_or(|at| now.saturating_duration_since(at) >= READ_GAP)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for conv in due {
+            if let Some(thread) = app.threads.get_mut(&conv) {
+                thread.read_due = false;
+                thread.read_sent_at = Some(now);
+                out.push(ClientMsg::Read {
+                    conversation_id: conv,
+                });
+            }
+        }
+    }
     if let Some(typing) = app.typing_out
         && now.saturating_duration_since(typing.last_key) >= TYPING_IDLE
     {
@@ -147,41 +180,45 @@ fn net(app: &mut App, status: NetStatus, now: Instant, out: &mut Vec<ClientMsg>)
 /// Messages whose echo never came may not have been stored: give the text back rather than
 /// resend it blindly (which could store it twice).
 fn unconfirmed_to_composer(app: &mut App, now: Instant) {
-    if app.pending.is_empty() {
+    let lost: Vec<_> = app.pending.drain(..).collect();
+    give_back(app, lost, "connection lost", now);
+}
+
+/// Puts the text of unconfirmed messages to the open conversation back at the start of the
+/// composer (keeping whatever is being written), and says so.
+fn give_back(app: &mut App, lost: Vec<Pending>, why: &str, now: Instant) {
+    if lost.is_empty() {
         return;
     }
-    let lost: Vec<_> = app.pending.drain(..).collect();
     let restore = lost
         .iter()
         .filter(|p| Some(p.conversation_id) == app.open)
         .map(|p| p.content.as_str())
         .collect::<Vec<_>>()
         .join("\n");
-    if !restore.is_empty() && app.composer.text.is_empty() {
-        app.composer.cursor = restore.chars().count();
-        app.composer.text = restore;
-        notify(
-            app,
-            NoticeKind::Error,
-            "connection lost before the server confirmed your message: it is back in the composer",
-            now,
-        );
+    let text = if restore.is_empty() {
+        format!(
+            "{why}: {} message(s) not confirmed by the server",
+            lost.len()
+        )
     } else {
-        notify(
-            app,
-            NoticeKind::Error,
-            format!(
-                "connection lost: {} message(s) not confirmed by the server",
-                lost.len()
-            ),
-            now,
-        );
-    }
+        // The cursor stays where it was in the text being written.
+        let composer = &mut app.composer;
+        if composer.text.is_empty() {
+            composer.cursor = restore.chars().count();
+            composer.text = restore;
+        } else {
+            composer.cursor += restore.chars().count() + 1;
+            composer.text = format!("{restore}\n{}", composer.text);
+        }
+        format!("{why}: message not confirmed by the server, it is back in the composer")
+    };
+    notify(app, NoticeKind::Error, text, now);
 }
 
 fn server(app: &mut App, frame: ServerMsg, now: Instant, out: &mut Vec<ClientMsg>) {
     match frame {
-        ServerMsg::Message { message } => on_message(app, message, out),
+        ServerMsg::Message { message } => on_message(app, message, now, out),
         ServerMsg::Typing {
             sender_id,
             is_typing,
@@ -211,14 +248,16 @@ fn server(app: &mut App, frame: ServerMsg, now: Instant, out: &mut Vec<ClientMsg
             }
         }
         ServerMsg::ConversationStarted { conversation } => {
-            on_conversation_started(app, conversation, out)
+            on_conversation_started(app, conversation, now, out)
         }
-        ServerMsg::Conversations { conversations } => on_conversations(app, conversations, out),
+        ServerMsg::Conversations { conversations } => {
+            on_conversations(app, conversations, now, out)
+        }
         ServerMsg::Messages {
             messages,
             conversation_id,
             has_more,
-        } => on_page(app, messages, conversation_id, has_more, out),
+        } => on_page(app, messages, conversation_id, has_more, now, out),
         ServerMsg::MessageStatus { message_id, status } => {
             for thread in app.threads.values_mut() {
                 if let Some(m) = thread.messages.iter_mut().find(|m| m.id == message_id) {
@@ -251,10 +290,7 @@ fn on_error(
         // Errors come back in request order: the oldest unconfirmed message failed.
         Some("chat.message") if !app.pending.is_empty() => {
             let failed = app.pending.remove(0);
-            if app.composer.text.is_empty() && Some(failed.conversation_id) == app.open {
-                app.composer.cursor = failed.content.chars().count();
-                app.composer.text = failed.content;
-            }
+            give_back(app, vec![failed], "refused", now);
         }
         _ => {}
     }
@@ -297,7 +333,7 @@ fn preview_of(message: &ChatMessage) -> String {
         .join(" ")
 }
 
-fn on_message(app: &mut App, message: ChatMessage, out: &mut Vec<ClientMsg>) {
+fn on_message(app: &mut App, message: ChatMessage, now: Instant, out: &mut Vec<ClientMsg>) {
     let me = app.my_id();
     let conv = message.conversation_id;
     let from_me = message.sender.id == me;
@@ -360,7 +396,7 @@ fn on_message(app: &mut App, message: ChatMessage, out: &mut Vec<ClientMsg>) {
     }
     if app.open == Some(conv) {
         if !from_me {
-            mark_read(app, conv, out);
+            mark_read(app, conv, now, out);
         }
     } else if !from_me && is_new {
         if let Some(item) = app.conversations.iter_mut().find(|c| c.id == conv) {
@@ -392,7 +428,12 @@ fn on_read(app: &mut App, conversation_id: i64, reader_id: i64) {
     }
 }
 
-fn on_conversation_started(app: &mut App, conversation: Conversation, out: &mut Vec<ClientMsg>) {
+fn on_conversation_started(
+    app: &mut App,
+    conversation: Conversation,
+    now: Instant,
+    out: &mut Vec<ClientMsg>,
+) {
     let me = app.my_id();
     let Some(peer) = peer_of(me, &conversation.participants) else {
         return;
@@ -415,11 +456,16 @@ fn on_conversation_started(app: &mut App, conversation: Conversation, out: &mut 
     if app.starting == Some(peer.id) {
         app.starting = None;
         app.search = None;
-        open(app, id, out);
+        open(app, id, now, out);
     }
 }
 
-fn on_conversations(app: &mut App, items: Vec<ConversationListItem>, out: &mut Vec<ClientMsg>) {
+fn on_conversations(
+    app: &mut App,
+    items: Vec<ConversationListItem>,
+    now: Instant,
+    out: &mut Vec<ClientMsg>,
+) {
     let me = app.my_id();
     let list: Vec<ConvItem> = items
         .into_iter()
@@ -453,7 +499,7 @@ fn on_conversations(app: &mut App, items: Vec<ConversationListItem>, out: &mut V
         let waiting = app.threads.get(&id).is_some_and(|t| t.fetch.is_some());
         let unread = app.conversation(id).is_some_and(|c| c.unread > 0);
         if unread && !waiting {
-            mark_read(app, id, out);
+            mark_read(app, id, now, out);
         }
     }
 }
@@ -463,6 +509,7 @@ fn on_page(
     messages: Vec<ChatMessage>,
     conversation_id: Option<i64>,
     has_more: Option<bool>,
+    now: Instant,
     out: &mut Vec<ClientMsg>,
 ) {
     let Some(conv) = conversation_id
@@ -508,12 +555,13 @@ fn on_page(
         }
     }
     if app.open == Some(conv) {
-        mark_read(app, conv, out);
+        mark_read(app, conv, now, out);
     }
 }
 
-/// Sends `chat.read` if the open conversation has messages from others we have not marked read.
-fn mark_read(app: &mut App, conv: i64, out: &mut Vec<ClientMsg>) {
+/// Sends `chat.read` if the open conversation has messages from others we have not marked
+/// read: at once, or after `READ_GAP` since the last one (see `tick`).
+fn mark_read(app: &mut App, conv: i64, now: Instant, out: &mut Vec<ClientMsg>) {
     let me = app.my_id();
     let newest_other = app.threads.get(&conv).and_then(|t| {
         t.messages
@@ -523,13 +571,23 @@ fn mark_read(app: &mut App, conv: i64, out: &mut Vec<ClientMsg>) {
             .map(|m| m.id)
     });
     let item_unread = app.conversation(conv).is_some_and(|c| c.unread > 0);
+    let connected = app.conn == Conn::Connected;
     let thread = app.threads.entry(conv).or_default();
     let behind = newest_other.is_some() && newest_other > thread.read_upto;
-    if (behind || item_unread) && app.conn == Conn::Connected {
+    if (behind || item_unread) && connected {
         thread.read_upto = newest_other.or(thread.read_upto);
-        out.push(ClientMsg::Read {
-            conversation_id: conv,
-        });
+        let recent = thread
+            .read_sent_at
+            .is_some_and(|at| now.saturating_duration_since(at) < READ_GAP);
+        if recent {
+            thread.read_due = true;
+        } else {
+            thread.read_sent_at = Some(now);
+            thread.read_due = false;
+            out.push(ClientMsg::Read {
+                conversation_id: conv,
+            });
+        }
     }
     if let Some(item) = app.conversations.iter_mut().find(|c| c.id == conv) {
         item.unread = 0;
@@ -553,7 +611,7 @@ fn fetch_latest(app: &mut App, conv: i64, out: &mut Vec<ClientMsg>) {
 }
 
 /// Opens a conversation on the right: loads its messages, marks it read, focuses the composer.
-pub(super) fn open(app: &mut App, conv: i64, out: &mut Vec<ClientMsg>) {
+pub(super) fn open(app: &mut App, conv: i64, now: Instant, out: &mut Vec<ClientMsg>) {
     if app
         .typing_out
         .is_some_and(|t| Some(t.receiver_id) != app.conversation(conv).map(|c| c.peer.id))
@@ -577,6 +635,8 @@ pub(super) fn open(app: &mut App, conv: i64, out: &mut Vec<ClientMsg>) {
             .find(|m| m.sender.id != me)
             .map(|m| m.id)
             .or(thread.read_upto);
+        thread.read_sent_at = Some(now);
+        thread.read_due = false;
         out.push(ClientMsg::Read {
             conversation_id: conv,
         });

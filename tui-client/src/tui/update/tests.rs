@@ -87,8 +87,9 @@ fn the_bell_can_be_turned_off() {
 
 #[test]
 fn a_message_in_the_open_conversation_is_marked_read_at_once() {
-    let now = Instant::now();
-    let mut app = chatting(now, vec![message(5, 10, &bob(), "hi alice")]);
+    let opened = Instant::now();
+    let mut app = chatting(opened, vec![message(5, 10, &bob(), "hi alice")]);
+    let now = opened + ms(1000);
     let out = update(
         &mut app,
         server(ServerMsg::Message {
@@ -410,14 +411,15 @@ fn an_error_frame_shows_for_five_seconds() {
 
 #[test]
 fn reconnecting_catches_up_without_gaps_or_duplicates() {
-    let now = Instant::now();
+    let opened = Instant::now();
     let mut app = chatting(
-        now,
+        opened,
         vec![
             message(5, 10, &bob(), "hi"),
             message(6, 10, &alice(), "hey"),
         ],
     );
+    let now = opened + ms(1000);
     type_text(&mut app, "lost", now);
     update(&mut app, Event::key(KeyCode::Enter), now);
     update(
@@ -748,4 +750,57 @@ fn a_thread_keeps_at_most_max_thread_messages() {
     assert_eq!(thread.messages.len(), MAX_THREAD);
     assert_eq!(thread.messages.first().map(|m| m.id), Some(2));
     assert!(thread.has_more, "the dropped one can be fetched again");
+}
+
+#[test]
+fn a_burst_of_messages_costs_at_most_two_reads() {
+    let opened = Instant::now();
+    let mut app = chatting(opened, vec![]);
+    let t0 = opened + ms(2000);
+    let mut reads = 0;
+    for (i, id) in (30..40).enumerate() {
+        let m = message(id, 10, &bob(), "burst");
+        let out = update(
+            &mut app,
+            server(ServerMsg::Message { message: m }),
+            t0 + ms(i as u64 * 10),
+        );
+        reads += out
+            .iter()
+            .filter(|m| matches!(m, ClientMsg::Read { .. }))
+            .count();
+    }
+    assert_eq!(reads, 1, "the first at once, the rest gathered");
+    assert_eq!(update(&mut app, Event::Tick, t0 + ms(400)), vec![]);
+    assert_eq!(
+        update(&mut app, Event::Tick, t0 + ms(500)),
+        vec![ClientMsg::Read {
+            conversation_id: 10
+        }]
+    );
+    assert_eq!(
+        update(&mut app, Event::Tick, t0 + ms(2000)),
+        vec![],
+        "nothing more owed"
+    );
+}
+
+#[test]
+fn a_message_the_server_never_confirms_comes_back_after_ten_seconds() {
+    let t0 = Instant::now();
+    let mut app = chatting(t0, vec![]);
+    type_text(&mut app, "dropped", t0);
+    update(&mut app, Event::key(KeyCode::Enter), t0);
+    type_text(&mut app, "next", t0 + ms(500));
+    update(&mut app, Event::Tick, t0 + ms(9900));
+    assert_eq!(app.pending.len(), 1);
+    update(&mut app, Event::Tick, t0 + ms(10_000));
+    assert!(app.pending.is_empty());
+    assert_eq!(
+        app.composer.text, "dropped\nnext",
+        "given back before what is being written"
+    );
+    assert_eq!(app.composer.cursor, "dropped\n".chars().count() + 4);
+    let notice = app.notice.clone().map(|n| n.text).unwrap_or_default();
+    assert!(notice.contains("not confirmed"), "{notice}");
 }
