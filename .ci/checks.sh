@@ -3,16 +3,22 @@
 # free loopback port with a temporary database, runs `chat check examples/checks/*` twice (the
 # second run proves the scripts can re-run against the same server), proves that a deliberately
 # wrong script fails naming its step, and stops the server. Exits non-zero on any failure.
-# The JUnit report is left at $CHECKS_JUNIT (default: <target>/checks-junit.xml).
+# The JUnit report is left at $CHECKS_JUNIT (default: <target>/checks-junit.xml). Prebuilt
+# binaries may be given as $CHAT_SERVER_BIN and $CHAT_BIN.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-cargo build -p chat-server -p chat-tui --bins
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
-server_bin="$target_dir/debug/chat-server"
-chat_bin="$target_dir/debug/chat"
+# Binaries a caller built already may be passed in; otherwise they are built here.
+server_bin="${CHAT_SERVER_BIN:-}"
+chat_bin="${CHAT_BIN:-}"
+if [[ -z "$server_bin" || -z "$chat_bin" ]]; then
+  cargo build -p chat-server -p chat-tui --bins
+  server_bin="${server_bin:-$target_dir/debug/chat-server}"
+  chat_bin="${chat_bin:-$target_dir/debug/chat}"
+fi
 junit="${CHECKS_JUNIT:-$target_dir/checks-junit.xml}"
 
 work="$(mktemp -d)"
