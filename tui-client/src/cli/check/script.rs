@@ -7,13 +7,15 @@
 //! [actors.alice]                     # registers "alice_{run}" with a generated password
 //! [actors.bob]
 //!
-//! [[steps]]
+//! [[steps]]                          # a step sends, checks, or both (sending first)
 //! actor = "alice"
 //! send = { type = "chat.search_user", keyword = "{bob.username}" }
+//! expect = { type = "chat.search_results", results = [{ id = "{bob.id}" }] }
 //!
 //! [[steps]]
-//! actor = "alice"
-//! expect = { type = "chat.search_results", results = [{ id = "{bob.id}" }] }
+//! actor = "bob"
+//! expect_none = "chat.search_results"
+//! within_ms = 300
 //! ```
 
 use std::collections::BTreeMap;
