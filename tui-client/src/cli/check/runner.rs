@@ -110,7 +110,22 @@ pub async fn run(api: &Api, script: &Script, run: &str) -> ScriptReport {
     let mut vars = Vars::new();
     vars.insert("run".to_owned(), json!(run));
     let mut live = HashMap::new();
-    if let Err(e) = set_up(api, script, &mut vars, &mut live).await {
+    let mut setup = Ok(());
+    for (name, value) in &script.vars {
+        match pattern::fill(value, &vars) {
+            Ok(value) => {
+                vars.insert(name.clone(), value);
+            }
+            Err(e) => {
+                setup = Err(format!("[vars] {name}: {e}"));
+                break;
+            }
+        }
+    }
+    if setup.is_ok() {
+        setup = set_up(api, script, &mut vars, &mut live).await;
+    }
+    if let Err(e) = setup {
         for actor in live.into_values() {
             actor.socket.close().await;
         }

@@ -38,6 +38,8 @@ const MAX_STEPS: usize = 10_000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Script {
     pub name: Option<String>,
+    /// Constants from `[vars]`, usable as `{NAME}` (their own `{run}` is filled in at run time).
+    pub vars: Vec<(String, Value)>,
     pub actors: Vec<Actor>,
     pub steps: Vec<Step>,
 }
@@ -156,6 +158,8 @@ struct RawScript {
     name: Option<String>,
     timeout_ms: Option<u64>,
     #[serde(default)]
+    vars: BTreeMap<String, Value>,
+    #[serde(default)]
     actors: BTreeMap<String, RawActor>,
     #[serde(default)]
     steps: Vec<Spanned<RawStep>>,
@@ -230,6 +234,13 @@ pub fn parse(text: &str) -> Result<Script, String> {
             login: parse_login(name, actor, &raw.actors)?,
         });
     }
+    for name in raw.vars.keys() {
+        if !is_name(name) || name == "run" || name == "null" || raw.actors.contains_key(name) {
+            return Err(format!(
+                "[vars] {name:?}: use letters, digits and _ only, not run, null or an actor's name"
+            ));
+        }
+    }
     let mut steps = Vec::new();
     for (i, spanned) in raw.steps.iter().enumerate() {
         let line = step_line(text, spanned.span().start);
@@ -247,6 +258,7 @@ pub fn parse(text: &str) -> Result<Script, String> {
     }
     Ok(Script {
         name: raw.name,
+        vars: raw.vars.into_iter().collect(),
         actors,
         steps,
     })
@@ -418,6 +430,9 @@ mod tests {
 name = "demo"
 timeout_ms = 1500
 
+[vars]
+greeting = "hello {run}"
+
 [actors.alice]
 [actors.bob]
 username = "Bob_{run}"
@@ -456,6 +471,10 @@ expect = "chat.error"
     fn a_full_script_parses_with_defaults_and_lines() {
         let script = parse(GOOD).unwrap();
         assert_eq!(script.name.as_deref(), Some("demo"));
+        assert_eq!(
+            script.vars,
+            vec![("greeting".to_owned(), json!("hello {run}"))]
+        );
         let alice = script.actors.iter().find(|a| a.name == "alice").unwrap();
         assert_eq!(
             alice.login,
@@ -550,6 +569,11 @@ expect = "chat.error"
         assert!(parse(unknown_key).unwrap_err().contains("sent"));
 
         assert!(parse("").unwrap_err().contains("at least one actor"));
+        assert!(
+            parse("[vars]\nalice = 1\n[actors.alice]\n")
+                .unwrap_err()
+                .contains("[vars] \"alice\"")
+        );
         assert!(
             parse("[actors.a]\nsame_as = \"zed\"\n")
                 .unwrap_err()
