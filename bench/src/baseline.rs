@@ -1,0 +1,405 @@
+//! The baselines the scenarios are divided by: the store's raw insert rate (no server), a
+//! WebSocket relay with no database on the server's stack (axum + tokio), and a bare
+//! accept-and-hold WebSocket server.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use chat_shared::{
+    ChatMessage, ClientMsg, Conversation, ErrorCode, MessageStatus, ServerMsg, Timestamp, UserRef,
+};
+use clap::Args;
+use futures_util::{SinkExt, StreamExt};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::json;
+use sqlx::Connection;
+use tokio::sync::mpsc;
+
+use crate::report::{emit, per_sec};
+use crate::seed;
+
+/// The server's WebSocket limits and buffers, so the baselines run the same stack the same way.
+const MAX_FRAME: usize = 64 * 1024;
+const READ_BUFFER: usize = 4 * 1024;
+const WRITE_BUFFER: usize = 8 * 1024;
+const SEND_QUEUE: usize = 1024;
+
+#[derive(Debug, Clone, Args)]
+pub struct InsertArgs {
+    /// Messages to insert in batched transactions.
+    #[arg(long, default_value_t = 200_000)]
+    pub messages: u64,
+    /// Messages per transaction in the batched run.
+    #[arg(long, default_value_t = 500)]
+    pub batch: u64,
+    /// Messages for the one-transaction-per-message run (what a server without group commit does).
+    #[arg(long, default_value_t = 20_000)]
+    pub single: u64,
+    /// `synchronous=FULL` instead of NORMAL.
+    #[arg(long)]
+    pub full: bool,
+    /// Directory for the scratch database (removed afterwards).
+    #[arg(long, default_value_os_t = std::env::temp_dir())]
+    pub dir: PathBuf,
+}
+
+/// Inserts like the server's `create_message`: the row, then the conversation's newest marker.
+pub async fn insert(args: InsertArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
+    let path = args.dir.join(format!(
+        "chat-bench-insert-{:016x}.db",
+        rand::random::<u64>()
+    ));
+    let result = insert_on(&path, &args).await;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+    result
+}
+
+async fn insert_on(path: &std::path::Path, args: &InsertArgs) -> anyhow::Result<()> {
+    let mut conn = seed::open(path, args.full).await?;
+    let now = Timestamp::now().0;
+    for (id, name) in [(1, "a"), (2, "b")] {
+        sqlx::query(
+            "INSERT INTO users (id, username, username_key, password_hash, created_at)
+             VALUES ($1, $2, $2, 'x', $3)",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(now)
+        .execute(&mut conn)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO conversations (id, user_low, user_high, created_at, last_activity_at)
+         VALUES (1, 1, 2, $1, $1)",
+    )
+    .bind(now)
+    .execute(&mut conn)
+    .await?;
+    let mut rates = Vec::new();
+    for (count, batch) in [(args.single, 1), (args.messages, args.batch)] {
+        let started = Instant::now();
+        let mut done = 0;
+        while done < count {
+            let mut tx = conn.begin().await?;
+            for _ in 0..batch.min(count - done) {
+                let at = Timestamp::now().0;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO messages (conversation_id, sender_id, content, created_at)
+                     VALUES (1, 1, $1, $2) RETURNING id",
+                )
+                .bind("a baseline message of about sixty-four bytes of ordinary text.")
+                .bind(at)
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE conversations SET last_message_id = $1, last_activity_at = $2 WHERE id = 1",
+                )
+                .bind(id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                done += 1;
+            }
+            tx.commit().await?;
+        }
+        rates.push(per_sec(count, started.elapsed()));
+    }
+    conn.close().await?;
+    let sync = if args.full { "FULL" } else { "NORMAL" };
+    emit(
+        "baseline-insert",
+        &[format!(
+            "baseline-insert (WAL, synchronous={sync}): {:.0} messages/s one per transaction, {:.0} messages/s in transactions of {}",
+            rates[0], rates[1], args.batch
+        )],
+        json!({
+            "synchronous": sync,
+            "single_per_s": rates[0],
+            "batch": args.batch,
+            "batched_per_s": rates[1],
+            "messages": args.messages,
+            "ok": true,
+        }),
+    );
+    Ok(())
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RelayArgs {
+    /// Address to serve on (loopback).
+    #[arg(long, default_value = "127.0.0.1:8100")]
+    pub bind: SocketAddr,
+    /// Secret the tokens are signed with (the same one given to the load's `--jwt-secret`).
+    #[arg(long)]
+    pub jwt_secret: String,
+}
+
+/// Each user's open connections: (connection id, queue).
+type Queues = HashMap<i64, Vec<(u64, mpsc::Sender<Utf8Bytes>)>>;
+
+/// The relay's state: user id → open connection queues, and the message id counter.
+#[derive(Clone)]
+struct Relay {
+    key: Arc<DecodingKey>,
+    conns: Arc<Mutex<Queues>>,
+    next_conn: Arc<AtomicU64>,
+    next_message: Arc<AtomicI64>,
+}
+
+/// Serves `/ws/chat/?token=` speaking enough of the protocol for every scenario, storing nothing:
+/// a conversation id encodes its pair, and messages go straight to both users' queues.
+pub async fn relay(args: RelayArgs) -> anyhow::Result<()> {
+    let relay = Relay {
+        key: Arc::new(DecodingKey::from_secret(args.jwt_secret.as_bytes())),
+        conns: Arc::default(),
+        next_conn: Arc::default(),
+        next_message: Arc::new(AtomicI64::new(1)),
+    };
+    let app = Router::new()
+        .route("/ws/chat/", get(relay_upgrade))
+        .with_state(relay);
+    serve(args.bind, app, "baseline-relay").await
+}
+
+async fn serve(bind: SocketAddr, app: Router, name: &str) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding {bind}"))?;
+    crate::net::raise_fd_limit(1_048_576)?;
+    let addr = listener.local_addr()?;
+    emit(
+        name,
+        &[format!(
+            "{name}: listening on {addr}, pid {}",
+            std::process::id()
+        )],
+        json!({ "listening": addr.to_string(), "pid": std::process::id() }),
+    );
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+fn user_of(key: &DecodingKey, token: &str) -> Option<i64> {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = 0;
+    let data = jsonwebtoken::decode::<serde_json::Value>(token, key, &validation).ok()?;
+    (data.claims["token_type"] == "access").then_some(())?;
+    data.claims["user_id"].as_i64()
+}
+
+async fn relay_upgrade(
+    State(relay): State<Relay>,
+    Query(query): Query<HashMap<String, String>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let user = query.get("token").and_then(|t| user_of(&relay.key, t));
+    ws.max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .on_upgrade(move |mut socket| async move {
+            match user {
+                Some(user) => relay_connection(socket, relay, user).await,
+                None => {
+                    let close = CloseFrame {
+                        code: 4001,
+                        reason: "invalid or expired token".into(),
+                    };
+                    let _ = socket.send(Message::Close(Some(close))).await;
+                }
+            }
+        })
+}
+
+/// A conversation id for the pair: the smaller id in the high half.
+fn pair_conversation(a: i64, b: i64) -> i64 {
+    (a.min(b) << 32) | a.max(b)
+}
+
+fn pair_of(conversation: i64) -> (i64, i64) {
+    (conversation >> 32, conversation & 0xffff_ffff)
+}
+
+async fn relay_connection(socket: WebSocket, relay: Relay, me: i64) {
+    let (mut sink, mut stream) = socket.split();
+    let (queue, mut frames) = mpsc::channel::<Utf8Bytes>(SEND_QUEUE);
+    let conn = relay.next_conn.fetch_add(1, Ordering::Relaxed);
+    relay
+        .conns
+        .lock()
+        .expect("relay lock")
+        .entry(me)
+        .or_default()
+        .push((conn, queue.clone()));
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = frames.recv().await {
+            if sink.send(Message::Text(frame)).await.is_err() {
+                break;
+            }
+        }
+    });
+    let reply = |msg: &ServerMsg| {
+        let _ = queue.try_send(msg.to_json().into());
+    };
+    while let Some(Ok(frame)) = stream.next().await {
+        let Message::Text(text) = frame else {
+            if matches!(frame, Message::Close(_)) {
+                break;
+            }
+            continue;
+        };
+        let msg = match ClientMsg::parse(text.as_str()) {
+            Ok((_, msg)) => msg,
+            Err(e) => {
+                reply(&e.into());
+                continue;
+            }
+        };
+        match msg {
+            ClientMsg::Message {
+                conversation_id,
+                content,
+            } => {
+                let (low, high) = pair_of(conversation_id);
+                if me != low && me != high {
+                    reply(&not_found("chat.message"));
+                    continue;
+                }
+                let message = ChatMessage {
+                    id: relay.next_message.fetch_add(1, Ordering::Relaxed),
+                    conversation_id,
+                    sender: UserRef {
+                        id: me,
+                        username: format!("u{me}"),
+                    },
+                    content,
+                    timestamp: Timestamp::now(),
+                    is_system: false,
+                    attachment: None,
+                    status: Some(MessageStatus::Sent),
+                    is_read: Some(false),
+                };
+                // Serialized once; both users' connections get the same bytes.
+                let bytes: Utf8Bytes = ServerMsg::Message { message }.to_json().into();
+                let conns = relay.conns.lock().expect("relay lock");
+                for user in [low, high] {
+                    for (_, q) in conns.get(&user).into_iter().flatten() {
+                        let _ = q.try_send(bytes.clone());
+                    }
+                }
+            }
+            ClientMsg::StartConversation { receiver_id } if receiver_id != me => {
+                let conversation = Conversation {
+                    id: pair_conversation(me, receiver_id),
+                    participants: [me, receiver_id]
+                        .iter()
+                        .map(|&id| UserRef {
+                            id,
+                            username: format!("u{id}"),
+                        })
+                        .collect(),
+                };
+                reply(&ServerMsg::ConversationStarted { conversation });
+            }
+            ClientMsg::SearchUser { .. } => reply(&ServerMsg::SearchResults { results: vec![] }),
+            ClientMsg::GetConversations {} => reply(&ServerMsg::Conversations {
+                conversations: vec![],
+            }),
+            ClientMsg::GetMessages {
+                conversation_id, ..
+            } => reply(&ServerMsg::Messages {
+                messages: vec![],
+                conversation_id: Some(conversation_id),
+                has_more: Some(false),
+            }),
+            _ => reply(&not_found("other")),
+        }
+    }
+    {
+        let mut conns = relay.conns.lock().expect("relay lock");
+        if let Some(list) = conns.get_mut(&me) {
+            list.retain(|(id, _)| *id != conn);
+            if list.is_empty() {
+                conns.remove(&me);
+            }
+        }
+    }
+    drop(queue);
+    let _ = writer.await;
+}
+
+fn not_found(kind: &str) -> ServerMsg {
+    ServerMsg::Error {
+        code: ErrorCode::NotFound,
+        message: "the relay baseline does not do this".into(),
+        request_type: Some(kind.into()),
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HoldArgs {
+    /// Address to serve on (loopback).
+    #[arg(long, default_value = "127.0.0.1:8200")]
+    pub bind: SocketAddr,
+}
+
+/// Accepts any `/ws/chat/` upgrade with the server's buffer sizes and holds it; one task per
+/// connection, answering each text frame with an empty `chat.search_results` so clients can
+/// confirm the socket is live.
+pub async fn hold(args: HoldArgs) -> anyhow::Result<()> {
+    let app = Router::new().route(
+        "/ws/chat/",
+        get(|ws: WebSocketUpgrade| async move {
+            ws.max_message_size(MAX_FRAME)
+                .max_frame_size(MAX_FRAME)
+                .read_buffer_size(READ_BUFFER)
+                .write_buffer_size(WRITE_BUFFER)
+                .on_upgrade(|mut socket| async move {
+                    while let Some(Ok(frame)) = socket.recv().await {
+                        if let Message::Text(_) = frame {
+                            let empty = ServerMsg::SearchResults { results: vec![] }.to_json();
+                            if socket.send(Message::Text(empty.into())).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                })
+        }),
+    );
+    serve(args.bind, app, "baseline-hold").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pair_ids_round_trip_in_either_order() {
+        let c = pair_conversation(70_001, 12);
+        assert_eq!(c, pair_conversation(12, 70_001));
+        assert_eq!(pair_of(c), (12, 70_001));
+    }
+
+    #[test]
+    fn relay_accepts_only_access_tokens_signed_with_its_secret() {
+        let key = DecodingKey::from_secret(b"s3cret");
+        assert_eq!(user_of(&key, &crate::users::mint(b"s3cret", 9)), Some(9));
+        assert_eq!(user_of(&key, &crate::users::mint(b"other", 9)), None);
+        assert_eq!(user_of(&key, "garbage"), None);
+    }
+}

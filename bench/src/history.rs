@@ -1,0 +1,223 @@
+//! `history`: on a `seed`ed database, clients page back through conversations with
+//! `chat.get_messages` (before_id, pages of 50), then one user with many conversations asks for
+//! `chat.get_conversations` repeatedly.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use chat_shared::ClientMsg;
+use chat_shared::ServerMsg;
+use chat_shared::rest::Credentials;
+use clap::Args;
+use serde_json::json;
+
+use crate::net::{self, Ws};
+use crate::report::{Latency, emit, per_sec};
+use crate::seed::Manifest;
+use crate::users::{Target, login, mint};
+
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// The manifest `seed` wrote beside the database (`<db>.bench.json`).
+    #[arg(long)]
+    pub manifest: PathBuf,
+    /// Clients paging at once (half in the big conversation, half in small ones).
+    #[arg(long, default_value_t = 100)]
+    pub clients: usize,
+    /// Messages per page.
+    #[arg(long, default_value_t = 50)]
+    pub page: i64,
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// `chat.get_conversations` requests by the hub user, one after another.
+    #[arg(long, default_value_t = 100)]
+    pub list_requests: usize,
+}
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Default)]
+struct Tally {
+    latency: Latency,
+    pages: u64,
+    messages: u64,
+}
+
+pub async fn run(args: HistoryArgs) -> anyhow::Result<()> {
+    ensure!(args.clients > 0, "--clients must be at least 1");
+    let m = Manifest::load(&args.manifest)?;
+    ensure!(
+        !m.other_conversations.is_empty(),
+        "the seed has no small conversations"
+    );
+    let mut plan = Vec::new();
+    for k in 0..args.clients {
+        if k % 2 == 0 {
+            plan.push((m.big_users[0], m.big_conversation, true));
+        } else {
+            let c = m.other_conversations[k / 2 % m.other_conversations.len()];
+            plan.push((c[1], c[0], false));
+        }
+    }
+    let mut ids: Vec<i64> = plan.iter().map(|p| p.0).collect();
+    ids.push(m.hub_user);
+    let tokens = tokens_for(&args.target, &m, &ids).await?;
+    let dialer = args.target.dialer();
+    let mut sockets = Vec::new();
+    for (user, conv, big) in &plan {
+        let mut ws = dialer.ws(&tokens[user]).await?;
+        net::confirm(&mut ws, REQUEST_TIMEOUT).await?;
+        sockets.push((ws, *conv, *big));
+    }
+
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let start = Instant::now();
+    let deadline = start + args.duration;
+    let mut tasks = Vec::new();
+    for (ws, conv, big) in sockets {
+        let tally = tally.clone();
+        let page = args.page;
+        // Clients in the big conversation start at scattered depths.
+        let first = big.then(|| 1 + rand::random_range(0..m.big_messages.max(1)) as i64);
+        tasks.push(tokio::spawn(async move {
+            page_until(ws, conv, page, first, deadline, &tally).await
+        }));
+    }
+    for t in tasks {
+        t.await.context("a history client panicked")??;
+    }
+    let elapsed = start.elapsed();
+
+    let mut list = Latency::default();
+    let mut ws = dialer.ws(&tokens[&m.hub_user]).await?;
+    let mut listed = 0;
+    for _ in 0..args.list_requests {
+        let t0 = Instant::now();
+        listed = net::request(
+            &mut ws,
+            &ClientMsg::GetConversations {},
+            REQUEST_TIMEOUT,
+            |msg| match msg {
+                ServerMsg::Conversations { conversations } => Some(conversations.len()),
+                _ => None,
+            },
+        )
+        .await?;
+        list.record(t0.elapsed());
+    }
+    let _ = ws.close(None).await;
+    if args.list_requests > 0 && listed as u64 != m.hub_conversations {
+        bail!(
+            "chat.get_conversations listed {listed} conversations, the seed made {}",
+            m.hub_conversations
+        );
+    }
+
+    let t = tally.lock().expect("tally lock");
+    emit(
+        "history",
+        &[
+            format!(
+                "history: {} clients, pages of {}, {:.1}s: {} pages ({:.0}/s), {} messages; database of {} messages",
+                args.clients,
+                args.page,
+                elapsed.as_secs_f64(),
+                t.pages,
+                per_sec(t.pages, elapsed),
+                t.messages,
+                m.messages
+            ),
+            t.latency.human("get_messages"),
+            list.human(&format!("get_conversations ({listed} conversations)")),
+        ],
+        json!({
+            "clients": args.clients,
+            "page": args.page,
+            "db_messages": m.messages,
+            "pages": t.pages,
+            "pages_per_s": per_sec(t.pages, elapsed),
+            "latency": t.latency.json(),
+            "list_conversations": listed,
+            "list_latency": list.json(),
+            "ok": true,
+        }),
+    );
+    Ok(())
+}
+
+/// Pages backwards from `first` (or the newest) until the deadline, wrapping to the newest.
+async fn page_until(
+    mut ws: Ws,
+    conv: i64,
+    page: i64,
+    first: Option<i64>,
+    deadline: Instant,
+    tally: &Mutex<Tally>,
+) -> anyhow::Result<()> {
+    let mut before_id = first;
+    let mut local = Tally::default();
+    while Instant::now() < deadline {
+        let ask = ClientMsg::GetMessages {
+            conversation_id: conv,
+            before_id,
+            limit: Some(page),
+        };
+        let t0 = Instant::now();
+        let (count, oldest, has_more) =
+            net::request(&mut ws, &ask, REQUEST_TIMEOUT, |msg| match msg {
+                ServerMsg::Messages {
+                    messages, has_more, ..
+                } => Some((
+                    messages.len() as u64,
+                    messages.first().map(|m| m.id),
+                    has_more.unwrap_or(false),
+                )),
+                _ => None,
+            })
+            .await
+            .with_context(|| format!("paging conversation {conv}"))?;
+        local.latency.record(t0.elapsed());
+        local.pages += 1;
+        local.messages += count;
+        before_id = if has_more { oldest } else { None };
+    }
+    let _ = ws.close(None).await;
+    let mut t = tally.lock().expect("tally lock");
+    t.latency.merge(&local.latency);
+    t.pages += local.pages;
+    t.messages += local.messages;
+    Ok(())
+}
+
+/// Access tokens for the seeded users: minted with the secret, else by logging in.
+async fn tokens_for(
+    target: &Target,
+    m: &Manifest,
+    ids: &[i64],
+) -> anyhow::Result<HashMap<i64, String>> {
+    let mut tokens = HashMap::new();
+    let http = reqwest::Client::new();
+    let base = format!("http://{}/api", target.server);
+    for &id in ids {
+        if tokens.contains_key(&id) {
+            continue;
+        }
+        let token = match &target.jwt_secret {
+            Some(secret) => mint(secret.as_bytes(), id),
+            None => {
+                let creds = Credentials {
+                    username: format!("{}{id}", m.username_prefix),
+                    password: m.password.clone(),
+                };
+                login(&http, &base, &creds).await?
+            }
+        };
+        tokens.insert(id, token);
+    }
+    Ok(tokens)
+}
