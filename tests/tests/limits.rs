@@ -1,0 +1,250 @@
+//! Abuse limits against the real server: message size (1009), frames per second (`rate_limited`,
+//! then 1008), connections per user (1008) and login / register attempts (429 + `Retry-After`).
+
+use chat_e2e::{PASSWORD, Person, TestServer, WsClient, post_json, unique_name};
+use chat_shared::rest::ApiError;
+use chat_shared::{ClientMsg, ErrorCode, ServerMsg};
+use serde_json::json;
+
+async fn conversation_with(client: &mut WsClient, other: i64) -> i64 {
+    client
+        .send(&ClientMsg::StartConversation { receiver_id: other })
+        .await;
+    match client.recv().await {
+        ServerMsg::ConversationStarted { conversation } => conversation.id,
+        other => panic!("expected conversation_started, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_message_over_the_size_limit_closes_with_1009() {
+    let server = TestServer::start_with(&["--max-frame-bytes", "2048"]).await;
+    let alice = Person::new(&server, "big").await;
+    let bob = Person::new(&server, "small").await;
+    let mut a = alice.connect(&server).await;
+    let conversation = conversation_with(&mut a, bob.id).await;
+    // Just under the limit: handled as usual.
+    let fits = "x".repeat(1900);
+    a.send(&ClientMsg::Message {
+        conversation_id: conversation,
+        content: fits.clone(),
+    })
+    .await;
+    match a.recv().await {
+        ServerMsg::Message { message } => assert_eq!(message.content, fits),
+        other => panic!("expected the echo, got {other:?}"),
+    }
+    // Over it: the connection is closed with 1009 and nothing is stored.
+    a.send(&ClientMsg::Message {
+        conversation_id: conversation,
+        content: "y".repeat(3000),
+    })
+    .await;
+    let frame = a.closed().await.expect("a close frame");
+    assert_eq!(u16::from(frame.code), 1009, "{frame:?}");
+    let mut b = bob.connect(&server).await;
+    b.send(&ClientMsg::GetMessages {
+        conversation_id: conversation,
+        before_id: None,
+        limit: None,
+    })
+    .await;
+    match b.recv().await {
+        ServerMsg::Messages { messages, .. } => assert_eq!(messages.len(), 1),
+        other => panic!("expected history, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn frames_over_the_rate_are_refused_and_sustained_abuse_closes_with_1008() {
+    // One frame per second after a burst of 4; three refused frames are tolerated.
+    let server = TestServer::start_with(&[
+        "--rate-limit-per-second",
+        "1",
+        "--rate-limit-burst",
+        "4",
+        "--rate-limit-strikes",
+        "3",
+    ])
+    .await;
+    let alice = Person::new(&server, "flood").await;
+    let bob = Person::new(&server, "calm").await;
+    let mut a = alice.connect(&server).await;
+    let conversation = conversation_with(&mut a, bob.id).await; // frame 1
+    for content in ["one", "two", "three"] {
+        // frames 2..4
+        a.send(&ClientMsg::Message {
+            conversation_id: conversation,
+            content: content.into(),
+        })
+        .await;
+    }
+    for content in ["four", "five", "six"] {
+        // over the rate: refused, not stored
+        a.send(&ClientMsg::Message {
+            conversation_id: conversation,
+            content: content.into(),
+        })
+        .await;
+    }
+    let mut echoes = Vec::new();
+    let mut limited = 0;
+    for _ in 0..6 {
+        match a.recv().await {
+            ServerMsg::Message { message } => echoes.push(message.content),
+            ServerMsg::Error {
+                code, request_type, ..
+            } => {
+                assert_eq!(code, ErrorCode::RateLimited);
+                assert_eq!(request_type, None);
+                limited += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(echoes, ["one", "two", "three"]);
+    assert_eq!(limited, 3);
+    // One more refused frame is one too many.
+    a.send(&ClientMsg::GetConversations {}).await;
+    let frame = a.closed().await.expect("a close frame");
+    assert_eq!(u16::from(frame.code), 1008, "{frame:?}");
+
+    // A new connection has its own allowance; the refused messages were never stored.
+    let mut b = bob.connect(&server).await;
+    b.send(&ClientMsg::GetMessages {
+        conversation_id: conversation,
+        before_id: None,
+        limit: None,
+    })
+    .await;
+    match b.recv().await {
+        ServerMsg::Messages { messages, .. } => {
+            let contents: Vec<_> = messages.into_iter().map(|m| m.content).collect();
+            assert_eq!(contents, ["one", "two", "three"]);
+        }
+        other => panic!("expected history, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn one_connection_more_than_allowed_is_closed_with_1008() {
+    let server = TestServer::start_with(&["--max-connections-per-user", "2"]).await;
+    let person = Person::new(&server, "many").await;
+    let other = Person::new(&server, "other").await;
+    let mut first = person.connect(&server).await;
+    let mut second = person.connect(&server).await;
+    let mut third = person.connect(&server).await;
+    let frame = third.closed().await.expect("a close frame");
+    assert_eq!(u16::from(frame.code), 1008);
+    assert!(frame.reason.contains("too many connections"), "{frame:?}");
+    // The two allowed ones work, and another user is not affected.
+    for client in [&mut first, &mut second] {
+        client.send(&ClientMsg::GetConversations {}).await;
+        assert!(matches!(
+            client.recv().await,
+            ServerMsg::Conversations { .. }
+        ));
+    }
+    let mut theirs = other.connect(&server).await;
+    theirs.send(&ClientMsg::GetConversations {}).await;
+    assert!(matches!(
+        theirs.recv().await,
+        ServerMsg::Conversations { .. }
+    ));
+    // Closing one frees its place (once the server has seen it go).
+    second.close().await;
+    for attempt in 0.. {
+        let mut again = person.connect(&server).await;
+        again.send(&ClientMsg::GetConversations {}).await;
+        match again.next_message().await {
+            Some(tokio_tungstenite::tungstenite::Message::Text(_)) => break,
+            _ if attempt < 50 => tokio::task::yield_now().await,
+            other => panic!("the freed place was never given back: {other:?}"),
+        }
+    }
+}
+
+fn credentials(username: &str, password: &str) -> serde_json::Value {
+    json!({"username": username, "password": password})
+}
+
+async fn assert_too_many(response: reqwest::Response) {
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response
+        .headers()
+        .get("retry-after")
+        .expect("a Retry-After header")
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("Retry-After in seconds");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let body: ApiError = response.json().await.expect("an error body");
+    assert_eq!(body.code, "rate_limited");
+    assert!(!body.detail.is_empty());
+}
+
+#[tokio::test]
+async fn failed_logins_for_one_name_get_429_with_retry_after() {
+    let server =
+        TestServer::start_with(&["--auth-user-burst", "3", "--auth-user-per-minute", "1"]).await;
+    let victim = Person::new(&server, "victim").await;
+    let bystander = Person::new(&server, "bystander").await;
+    // Successful logins do not count.
+    for _ in 0..5 {
+        let response =
+            post_json(&server, "/api/token/", &credentials(&victim.name, PASSWORD)).await;
+        assert_eq!(response.status(), 200);
+    }
+    for _ in 0..3 {
+        let response = post_json(
+            &server,
+            "/api/token/",
+            &credentials(&victim.name, "wrong guess"),
+        )
+        .await;
+        assert_eq!(response.status(), 401);
+    }
+    // Now even the right password waits, whatever the case of the name.
+    let guess = post_json(
+        &server,
+        "/api/token/",
+        &credentials(&victim.name, "guess 4"),
+    )
+    .await;
+    assert_too_many(guess).await;
+    let shouted = victim.name.to_uppercase();
+    let right = post_json(&server, "/api/token/", &credentials(&shouted, PASSWORD)).await;
+    assert_too_many(right).await;
+    // Other names are not affected.
+    let other = post_json(
+        &server,
+        "/api/token/",
+        &credentials(&bystander.name, PASSWORD),
+    )
+    .await;
+    assert_eq!(other.status(), 200);
+}
+
+#[tokio::test]
+async fn attempts_from_one_address_get_429_with_retry_after() {
+    let server =
+        TestServer::start_with(&["--auth-ip-burst", "4", "--auth-ip-per-minute", "1"]).await;
+    let name = unique_name("spray");
+    // Registering counts; failed logins for different names count too.
+    let created = post_json(&server, "/api/register/", &credentials(&name, PASSWORD)).await;
+    assert_eq!(created.status(), 201);
+    let ok = post_json(&server, "/api/token/", &credentials(&name, PASSWORD)).await;
+    assert_eq!(ok.status(), 200, "a successful login is refunded");
+    for i in 0..3 {
+        let guess = credentials(&unique_name("nobody"), &format!("password{i}"));
+        assert_eq!(
+            post_json(&server, "/api/token/", &guess).await.status(),
+            401
+        );
+    }
+    let guess = credentials(&unique_name("nobody"), "password");
+    assert_too_many(post_json(&server, "/api/token/", &guess).await).await;
+    let again = credentials(&unique_name("late"), PASSWORD);
+    assert_too_many(post_json(&server, "/api/register/", &again).await).await;
+}
