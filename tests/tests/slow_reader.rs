@@ -1,0 +1,132 @@
+//! A client that never reads: its queue fills, it is closed with 1013, and meanwhile the others'
+//! latency stays flat and the server's memory (this process's: the server runs in it) bounded.
+
+use std::time::{Duration, Instant};
+
+use chat_e2e::{Person, TestServer, WsClient};
+use chat_shared::{ClientMsg, ServerMsg};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Frames queued per connection in this test.
+const QUEUE: &str = "32";
+/// Large messages fill the kernel's socket buffers in a few hundred frames.
+const CONTENT_CHARS: usize = 32_000;
+/// Messages sent after the slow reader was closed, to check the latency did not degrade.
+const AFTER: usize = 30;
+/// Upper bound on messages before the slow reader must be closed: socket buffers (a few MiB on
+/// loopback) plus the queue. Without a bounded queue it would never be closed.
+const MAX_BEFORE_CLOSE: usize = 2_000;
+
+fn resident_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status")
+}
+
+async fn start(client: &mut WsClient, other: i64) -> i64 {
+    client
+        .send(&ClientMsg::StartConversation { receiver_id: other })
+        .await;
+    match client.recv().await {
+        ServerMsg::ConversationStarted { conversation } => conversation.id,
+        other => panic!("expected conversation_started, got {other:?}"),
+    }
+}
+
+/// Sends one message and waits for its echo; the round trip.
+async fn round_trip(client: &mut WsClient, conversation_id: i64, content: &str) -> Duration {
+    let sent = Instant::now();
+    client
+        .send(&ClientMsg::Message {
+            conversation_id,
+            content: content.into(),
+        })
+        .await;
+    client
+        .recv_until(|frame| match frame {
+            ServerMsg::Message { message } if message.content == content => Some(()),
+            _ => None,
+        })
+        .await;
+    sent.elapsed()
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_closed_and_slows_nobody() {
+    let server = TestServer::start_with(&[
+        "--send-queue",
+        QUEUE,
+        "--max-message-chars",
+        "40000",
+        "--rate-limit-per-second",
+        "100000",
+        "--rate-limit-burst",
+        "100000",
+    ])
+    .await;
+    let talker = Person::new(&server, "talker").await;
+    let sleeper = Person::new(&server, "sleeper").await;
+    let mut t = talker.connect(&server).await;
+    // The sleeper connects and then never reads again.
+    let mut s = sleeper.connect(&server).await;
+    let conversation = start(&mut t, sleeper.id).await;
+    let body = "z".repeat(CONTENT_CHARS - 10);
+
+    let connections = || server.state.hub.connection_count();
+    assert_eq!(connections(), 2);
+    let mut before = Vec::new();
+    for i in 0..20 {
+        before.push(round_trip(&mut t, conversation, &format!("{i:08} {body}")).await);
+    }
+    let rss_start = resident_kib();
+    let mut sent = before.len();
+    while connections() == 2 {
+        assert!(
+            sent < MAX_BEFORE_CLOSE,
+            "the slow reader is still connected after {sent} messages"
+        );
+        round_trip(&mut t, conversation, &format!("{sent:08} {body}")).await;
+        sent += 1;
+    }
+    // The server gives a closing slow reader a second to take its close frame: read now.
+    let mut frames = 0;
+    let close = loop {
+        match s.next_message().await {
+            Some(Message::Text(_)) => frames += 1,
+            Some(Message::Close(frame)) => break frame,
+            Some(_) => {}
+            None => break None,
+        }
+        assert!(frames <= MAX_BEFORE_CLOSE, "too many frames");
+    };
+    let close = close.expect("the slow reader gets a close frame");
+    assert_eq!(u16::from(close.code), 1013, "{close:?}");
+    assert!(frames < sent, "it was closed before receiving everything");
+
+    let mut after = Vec::new();
+    for i in 0..AFTER {
+        after.push(round_trip(&mut t, conversation, &format!("after{i:08} {body}")).await);
+    }
+    let rss_growth_mib = resident_kib().saturating_sub(rss_start) / 1024;
+    let (before, after) = (median(before), median(after));
+    eprintln!(
+        "slow reader closed after {sent} messages ({frames} read); median round trip \
+         {before:?} before, {after:?} after; RSS grew {rss_growth_mib} MiB"
+    );
+    // The talker's latency is flat: a stalled peer costs it nothing.
+    assert!(
+        after <= before * 3 + Duration::from_millis(20),
+        "latency grew from {before:?} to {after:?}"
+    );
+    // The server kept at most a queue's worth of frames (32 × 32 KB) for the sleeper, not
+    // everything sent (over the whole test: several tens of MiB).
+    assert!(rss_growth_mib < 48, "memory grew by {rss_growth_mib} MiB");
+}

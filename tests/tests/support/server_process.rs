@@ -1,0 +1,210 @@
+//! The real `chat-server` binary as a child process, for tests that kill or signal it.
+//!
+//! The binary is `$CHAT_SERVER_BIN` when set; otherwise it is built once with the `cargo` that
+//! runs these tests, into the same target directory. Its output (the log: stdout
+//! and stderr) goes to a file.
+
+#![allow(dead_code)] // each test file uses a different part
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use chat_e2e::{PASSWORD, TEST_SECRET, WsClient, unique_name};
+use chat_shared::rest::{TokenPair, UserInfo};
+use serde_json::json;
+
+/// Longest wait for the server to answer `/healthz` or to exit.
+const START_LIMIT: Duration = Duration::from_secs(30);
+
+/// The `chat-server` binary, built on first use.
+pub fn server_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("CHAT_SERVER_BIN") {
+            return PathBuf::from(bin);
+        }
+        // This test runs from <target>/<profile>/deps/<name>-<hash>.
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test executable inside <target>/<profile>/deps");
+        let target_dir = profile_dir.parent().expect("target dir");
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "chat-server",
+                "--bin",
+                "chat-server",
+            ])
+            .arg("--target-dir")
+            .arg(target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build for the server binary");
+        assert!(status.success(), "cargo build -p chat-server failed");
+        let binary = profile_dir.join(format!("chat-server{}", std::env::consts::EXE_SUFFIX));
+        assert!(binary.exists(), "{} was not built", binary.display());
+        binary
+    })
+}
+
+/// A running `chat-server` process on 127.0.0.1.
+pub struct ServerProcess {
+    pub addr: SocketAddr,
+    child: Child,
+    log: PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts the binary on `database` (a SQLite file) with extra flags and environment, and
+    /// waits until it answers `/healthz`.
+    pub async fn start(database: &Path, flags: &[&str], env: &[(&str, &str)]) -> ServerProcess {
+        let log = database.with_extension(format!("{}.log", unique_name("server")));
+        for _ in 0..5 {
+            // A free port, released just before the server binds it; retried if taken meanwhile.
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let stderr = std::fs::File::create(&log).expect("log file");
+            let child = Command::new(server_binary())
+                .arg("--bind")
+                .arg(addr.to_string())
+                .arg("--database-url")
+                .arg(format!("sqlite://{}", database.display()))
+                .args(["--jwt-secret", TEST_SECRET])
+                .args(flags)
+                .envs(env.iter().copied())
+                .env_remove("DATABASE_URL")
+                .stdin(Stdio::null())
+                .stdout(stderr.try_clone().expect("log file"))
+                .stderr(stderr)
+                .spawn()
+                .expect("spawn chat-server");
+            let mut server = ServerProcess {
+                addr,
+                child,
+                log: log.clone(),
+            };
+            if server.wait_healthy().await {
+                return server;
+            }
+        }
+        panic!(
+            "chat-server did not start; log:\n{}",
+            ServerProcess::read(&log)
+        );
+    }
+
+    async fn wait_healthy(&mut self) -> bool {
+        let deadline = Instant::now() + START_LIMIT;
+        let client = reqwest::Client::new();
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false; // exited: most likely the port was taken
+            }
+            let health = client.get(format!("{}/healthz", self.http_url())).send();
+            if let Ok(Ok(response)) = tokio::time::timeout(Duration::from_secs(2), health).await {
+                if response.status().is_success() {
+                    return true;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("chat-server did not answer /healthz in {START_LIMIT:?}");
+    }
+
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn ws_url(&self, token: &str) -> String {
+        format!("ws://{}/ws/chat/?token={}", self.addr, token)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL the server");
+        self.child.wait().expect("reap the server");
+    }
+
+    /// SIGTERM: the server should stop gracefully.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits for the process to exit, polling; fails after `limit`.
+    pub async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll the server") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not exit in {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Everything the server has logged so far.
+    pub fn log(&self) -> String {
+        ServerProcess::read(&self.log)
+    }
+
+    fn read(path: &Path) -> String {
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
+    /// Registers `prefix…` and logs in.
+    pub async fn person(&self, prefix: &str) -> (UserInfo, TokenPair) {
+        let name = unique_name(prefix);
+        let body = json!({"username": name, "password": PASSWORD});
+        let client = reqwest::Client::new();
+        let response = client
+            .post(format!("{}/api/register/", self.http_url()))
+            .json(&body)
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(response.status(), 201, "registering {name}");
+        let user: UserInfo = response.json().await.expect("user info");
+        let response = client
+            .post(format!("{}/api/token/", self.http_url()))
+            .json(&body)
+            .send()
+            .await
+            .expect("log in");
+        assert_eq!(response.status(), 200, "logging in {name}");
+        (user, response.json().await.expect("tokens"))
+    }
+
+    pub async fn connect(&self, tokens: &TokenPair) -> WsClient {
+        WsClient::connect(&self.ws_url(&tokens.access)).await
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
