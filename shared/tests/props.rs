@@ -1,0 +1,294 @@
+//! Property tests of the protocol types: every frame survives a JSON round trip, and
+//! `ClientMsg::parse` never panics, answering any text with a frame or the right error.
+
+use chat_shared::model::{
+    ChatMessage, Conversation, ConversationListItem, LastMessage, MessageStatus, Participant,
+    Timestamp, UserRef,
+};
+use chat_shared::{ClientMsg, ErrorCode, ServerMsg};
+use proptest::option;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+/// Any text, with a bias towards what JSON and our names are made of.
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        "[a-zA-Z0-9@.+_ \"\\\\{}\\[\\]:,-]{0,40}",
+        "\\PC{0,20}",
+    ]
+}
+
+fn user() -> impl Strategy<Value = UserRef> {
+    (any::<i64>(), text()).prop_map(|(id, username)| UserRef { id, username })
+}
+
+fn status() -> impl Strategy<Value = MessageStatus> {
+    prop_oneof![
+        Just(MessageStatus::Sent),
+        Just(MessageStatus::Delivered),
+        Just(MessageStatus::Seen),
+    ]
+}
+
+/// Milliseconds from 1970 to the end of year 9999: what RFC 3339 text can carry.
+fn timestamp() -> impl Strategy<Value = Timestamp> {
+    (0i64..=253_402_300_799_999).prop_map(Timestamp)
+}
+
+fn message() -> impl Strategy<Value = ChatMessage> {
+    (
+        (any::<i64>(), any::<i64>(), user(), text(), timestamp()),
+        (
+            any::<bool>(),
+            // `null` and a missing attachment read back the same: generate one of them.
+            option::of(text().prop_map(|url| json!({ "url": url }))),
+            option::of(status()),
+            option::of(any::<bool>()),
+        ),
+    )
+        .prop_map(
+            |(
+                (id, conversation_id, sender, content, timestamp),
+                (is_system, attachment, status, is_read),
+            )| {
+                ChatMessage {
+                    id,
+                    conversation_id,
+                    sender,
+                    content,
+                    timestamp,
+                    is_system,
+                    attachment,
+                    status,
+                    is_read,
+                }
+            },
+        )
+}
+
+fn error_code() -> impl Strategy<Value = ErrorCode> {
+    prop_oneof![
+        Just(ErrorCode::InvalidJson),
+        Just(ErrorCode::InvalidFrame),
+        Just(ErrorCode::UnknownType),
+        Just(ErrorCode::InvalidField),
+        Just(ErrorCode::InvalidContent),
+        Just(ErrorCode::InvalidReceiver),
+        Just(ErrorCode::NotFound),
+        Just(ErrorCode::RateLimited),
+        Just(ErrorCode::Internal),
+    ]
+}
+
+fn list_item() -> impl Strategy<Value = ConversationListItem> {
+    let participant =
+        (any::<i64>(), text()).prop_map(|(id, username)| Participant { id, username });
+    let last =
+        (message(), any::<i64>(), text()).prop_map(|(message, sender_id, sender_username)| {
+            LastMessage {
+                message,
+                sender_id,
+                sender_username,
+            }
+        });
+    (
+        any::<i64>(),
+        prop::collection::vec(participant, 0..3),
+        option::of(option::of(last)),
+        option::of(any::<i64>()),
+        option::of(any::<bool>()),
+    )
+        .prop_map(
+            |(id, participants, last_message, unread_count, has_unread)| ConversationListItem {
+                id,
+                participants,
+                last_message,
+                unread_count,
+                has_unread,
+            },
+        )
+}
+
+fn client_msg() -> impl Strategy<Value = ClientMsg> {
+    prop_oneof![
+        (any::<i64>(), text()).prop_map(|(conversation_id, content)| ClientMsg::Message {
+            conversation_id,
+            content
+        }),
+        (any::<i64>(), any::<bool>()).prop_map(|(receiver_id, is_typing)| ClientMsg::Typing {
+            receiver_id,
+            is_typing
+        }),
+        any::<i64>().prop_map(|conversation_id| ClientMsg::Read { conversation_id }),
+        text().prop_map(|keyword| ClientMsg::SearchUser { keyword }),
+        any::<i64>().prop_map(|receiver_id| ClientMsg::StartConversation { receiver_id }),
+        Just(ClientMsg::GetConversations {}),
+        (
+            any::<i64>(),
+            option::of(any::<i64>()),
+            option::of(any::<i64>())
+        )
+            .prop_map(
+                |(conversation_id, before_id, limit)| ClientMsg::GetMessages {
+                    conversation_id,
+                    before_id,
+                    limit
+                }
+            ),
+        any::<i64>().prop_map(|message_id| ClientMsg::Delivered { message_id }),
+    ]
+}
+
+fn server_msg() -> impl Strategy<Value = ServerMsg> {
+    prop_oneof![
+        message().prop_map(|message| ServerMsg::Message { message }),
+        (any::<i64>(), any::<bool>()).prop_map(|(sender_id, is_typing)| ServerMsg::Typing {
+            sender_id,
+            is_typing
+        }),
+        (any::<i64>(), any::<i64>()).prop_map(|(conversation_id, reader_id)| ServerMsg::Read {
+            conversation_id,
+            reader_id
+        }),
+        prop::collection::vec(user(), 0..4)
+            .prop_map(|results| ServerMsg::SearchResults { results }),
+        (any::<i64>(), prop::collection::vec(user(), 0..3)).prop_map(|(id, participants)| {
+            ServerMsg::ConversationStarted {
+                conversation: Conversation { id, participants },
+            }
+        }),
+        prop::collection::vec(list_item(), 0..3)
+            .prop_map(|conversations| ServerMsg::Conversations { conversations }),
+        (
+            prop::collection::vec(message(), 0..3),
+            option::of(any::<i64>()),
+            option::of(any::<bool>())
+        )
+            .prop_map(
+                |(messages, conversation_id, has_more)| ServerMsg::Messages {
+                    messages,
+                    conversation_id,
+                    has_more
+                }
+            ),
+        (any::<i64>(), status())
+            .prop_map(|(message_id, status)| ServerMsg::MessageStatus { message_id, status }),
+        (error_code(), text(), option::of(text())).prop_map(|(code, message, request_type)| {
+            ServerMsg::Error {
+                code,
+                message,
+                request_type,
+            }
+        }),
+    ]
+}
+
+/// Arbitrary JSON, shallow, with keys our frames use so that it sometimes nearly fits one.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        text().prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        let key = prop_oneof![
+            Just("type".to_string()),
+            Just("conversation_id".to_string()),
+            Just("content".to_string()),
+            Just("receiver_id".to_string()),
+            Just("is_typing".to_string()),
+            Just("message_id".to_string()),
+            Just("keyword".to_string()),
+            Just("limit".to_string()),
+            text(),
+        ];
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(key, inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Checks what `ClientMsg::parse` says about `text` against what the text is.
+fn check_parse(text: &str) -> Result<(), TestCaseError> {
+    let parsed = ClientMsg::parse(text);
+    let value: Option<Value> = serde_json::from_str(text).ok();
+    let kind = value
+        .as_ref()
+        .and_then(|v| v.get("type"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    match parsed {
+        Ok((parsed_kind, msg)) => {
+            prop_assert_eq!(Some(parsed_kind), kind);
+            prop_assert_ne!(msg, ClientMsg::Unknown);
+        }
+        Err(e) => {
+            prop_assert!(!e.message.is_empty());
+            match (&value, e.code) {
+                (None, code) => prop_assert_eq!(code, ErrorCode::InvalidJson),
+                (Some(_), ErrorCode::InvalidFrame) => prop_assert_eq!(e.request_type, None),
+                (Some(v), code) => {
+                    prop_assert!(v.is_object());
+                    prop_assert!(
+                        matches!(code, ErrorCode::UnknownType | ErrorCode::InvalidField),
+                        "{:?}",
+                        code
+                    );
+                    prop_assert_eq!(e.request_type, kind);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn client_frames_round_trip_through_parse(msg in client_msg()) {
+        let text = serde_json::to_string(&msg).unwrap();
+        let (kind, parsed) = ClientMsg::parse(&text).unwrap();
+        prop_assert_eq!(&parsed, &msg);
+        let value: Value = serde_json::from_str(&text).unwrap();
+        prop_assert_eq!(Some(kind.as_str()), value["type"].as_str());
+    }
+
+    #[test]
+    fn server_frames_round_trip(msg in server_msg()) {
+        let text = msg.to_json();
+        let back: ServerMsg = serde_json::from_str(&text).unwrap();
+        prop_assert_eq!(back, msg);
+    }
+
+    #[test]
+    fn parse_answers_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+        check_parse(&String::from_utf8_lossy(&bytes))?;
+    }
+
+    #[test]
+    fn parse_answers_any_json(value in json_value()) {
+        check_parse(&value.to_string())?;
+    }
+
+    #[test]
+    fn parse_answers_any_frame_with_one_field_changed(
+        msg in client_msg(),
+        field in text(),
+        replacement in json_value(),
+    ) {
+        let mut value = serde_json::to_value(&msg).unwrap();
+        let key = value
+            .as_object()
+            .and_then(|o| o.keys().filter(|k| *k != "type").nth(field.len() % 3))
+            .cloned()
+            .unwrap_or(field);
+        value[key.as_str()] = replacement;
+        check_parse(&value.to_string())?;
+    }
+}
