@@ -64,10 +64,13 @@ impl Bus {
     }
 }
 
-/// In-process instances, each known by its origin id and a weak handle to its hub.
+/// An instance on a [`MemoryBus`]: its origin id and a weak handle to its hub.
+type Peer = (u64, Weak<HubInner>);
+
+/// In-process instances that deliver each other's frames.
 #[derive(Clone, Default)]
 pub struct MemoryBus {
-    peers: Arc<Mutex<Vec<(u64, Weak<HubInner>)>>>,
+    peers: Arc<Mutex<Vec<Peer>>>,
 }
 
 impl MemoryBus {

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::store::Durability;
+
 /// The chat server: REST accounts, the WebSocket chat endpoint and the browser page.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "chat-server", version, about, long_about = None)]
@@ -17,6 +19,11 @@ pub struct Config {
     /// `postgres://USER@HOST/DB` (for several instances).
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://chat.db")]
     pub database_url: String,
+
+    /// SQLite durability: `normal` (WAL, synchronous=NORMAL: commits survive a server crash)
+    /// or `full` (synchronous=FULL: commits also survive a power loss; slower).
+    #[arg(long, env = "CHAT_DURABILITY", value_enum, default_value_t = Durability::Normal)]
+    pub durability: Durability,
 
     /// Secret that signs JWTs (HS256). When absent, one is generated on first start and kept
     /// beside the SQLite database in `<database>.jwt-secret` (mode 0600).

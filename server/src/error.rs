@@ -94,6 +94,8 @@ pub enum ChatError {
     InvalidReceiver(&'static str),
     #[error("{0}")]
     NotFound(&'static str),
+    #[error("{0}")]
+    Unavailable(&'static str),
     #[error("internal error; nothing was changed")]
     Internal(#[from] StoreError),
 }
@@ -106,7 +108,7 @@ impl ChatError {
             ChatError::InvalidContent(_) => ErrorCode::InvalidContent,
             ChatError::InvalidReceiver(_) => ErrorCode::InvalidReceiver,
             ChatError::NotFound(_) => ErrorCode::NotFound,
-            ChatError::Internal(_) => ErrorCode::Internal,
+            ChatError::Unavailable(_) | ChatError::Internal(_) => ErrorCode::Internal,
         }
     }
 }

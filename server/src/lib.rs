@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod state;
 pub mod store;
 pub mod web;
+pub mod writer;
 pub mod ws;
 
 use std::future::Future;
@@ -31,6 +32,7 @@ pub use bus::Bus;
 use hub::Hub;
 use metrics::Metrics;
 use store::Store;
+use writer::Writer;
 
 /// Longest wait for connections to close after a stop, before the server exits anyway.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -44,7 +46,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
 /// Like [`build_state`], on the given bus when `--redis-url` is not set (tests hand several
 /// servers one [`Bus::Memory`]).
 pub async fn build_state_on(config: Config, bus: Bus) -> anyhow::Result<AppState> {
-    let store = Store::connect(&config.database_url).await?;
+    let store = Store::connect(&config.database_url, config.durability).await?;
     let secret = auth::load_or_create_secret(
         config.jwt_secret.as_deref(),
         Store::sqlite_file(&config.database_url).as_deref(),
@@ -65,9 +67,12 @@ pub async fn build_state_on(config: Config, bus: Bus) -> anyhow::Result<AppState
         }
         None => Hub::new(bus, metrics.clone()),
     };
+    let (writer, writer_task) = Writer::start(store.clone(), hub.clone(), shutdown.clone());
     Ok(AppState {
         store,
         hub,
+        writer,
+        writer_task: Arc::new(std::sync::Mutex::new(Some(writer_task))),
         keys: Arc::new(keys),
         config: Arc::new(config),
         metrics,
@@ -101,6 +106,13 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("some connections did not close in time");
+    }
+    // Every message the writer had queued is stored before the database closes.
+    let writer = state.writer_task.lock().expect("writer lock").take();
+    if let Some(writer) = writer
+        && tokio::time::timeout(DRAIN_TIMEOUT, writer).await.is_err()
+    {
+        tracing::warn!("the message writer did not finish in time");
     }
     state.store.close().await;
     Ok(())

@@ -10,11 +10,16 @@ use crate::config::Config;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::writer::Writer;
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub hub: Hub,
+    /// Stores chat messages in groups and delivers them.
+    pub writer: Writer,
+    /// The writer's task, awaited on shutdown before the store closes.
+    pub writer_task: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
     pub keys: Arc<Keys>,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,

@@ -87,13 +87,31 @@ pub struct ReadOutcome {
     pub seen: StatusChanges,
 }
 
+/// A chat message to store.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub conversation_id: i64,
+    pub sender: UserRef,
+    pub content: String,
+}
+
+/// How hard SQLite works to keep a commit through a power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Durability {
+    /// WAL with `synchronous=NORMAL`: a commit survives a crash of the server; a power loss
+    /// may lose the last commits (never corrupts).
+    Normal,
+    /// `synchronous=FULL`: every commit is on disk before it is acknowledged.
+    Full,
+}
+
 /// `id, sender_id, username, content, created_at, is_system` of a message.
 type MessageRow = (i64, i64, String, String, i64, bool);
 
 impl Store {
     /// Opens the database at `url` (`sqlite://…`, created when missing, or `postgres://…`) and
     /// applies the migrations.
-    pub async fn connect(url: &str) -> anyhow::Result<Store> {
+    pub async fn connect(url: &str, durability: Durability) -> anyhow::Result<Store> {
         let pools = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
@@ -106,7 +124,10 @@ impl Store {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(match durability {
+                    Durability::Normal => SqliteSynchronous::Normal,
+                    Durability::Full => SqliteSynchronous::Full,
+                })
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
             let write = SqlitePoolOptions::new()
@@ -304,48 +325,53 @@ impl Store {
             .collect())
     }
 
-    /// Stores a message and makes it its conversation's newest activity.
-    pub async fn create_message(
-        &self,
-        conversation_id: i64,
-        sender: &UserRef,
-        content: &str,
-    ) -> Result<ChatMessage> {
+    /// Stores messages in one transaction, each becoming its conversation's newest activity;
+    /// all or none. Returned in the order given, with their ids.
+    pub async fn create_messages(&self, messages: &[NewMessage]) -> Result<Vec<ChatMessage>> {
         let now = Timestamp::now();
-        let id: i64 = on!(self, write pool => {
+        let ids: Vec<i64> = on!(self, write pool => {
             let mut tx = pool.begin().await?;
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO messages (conversation_id, sender_id, content, created_at)
-                 VALUES ($1, $2, $3, $4) RETURNING id",
-            )
-            .bind(conversation_id)
-            .bind(sender.id)
-            .bind(content)
-            .bind(now.0)
-            .fetch_one(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE conversations SET last_message_id = $1, last_activity_at = $2 WHERE id = $3",
-            )
-            .bind(id)
-            .bind(now.0)
-            .bind(conversation_id)
-            .execute(&mut *tx)
-            .await?;
+            let mut ids = Vec::with_capacity(messages.len());
+            for m in messages {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO messages (conversation_id, sender_id, content, created_at)
+                     VALUES ($1, $2, $3, $4) RETURNING id",
+                )
+                .bind(m.conversation_id)
+                .bind(m.sender.id)
+                .bind(&m.content)
+                .bind(now.0)
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE conversations SET last_message_id = $1, last_activity_at = $2
+                     WHERE id = $3",
+                )
+                .bind(id)
+                .bind(now.0)
+                .bind(m.conversation_id)
+                .execute(&mut *tx)
+                .await?;
+                ids.push(id);
+            }
             tx.commit().await?;
-            id
+            ids
         });
-        Ok(ChatMessage {
-            id,
-            conversation_id,
-            sender: sender.clone(),
-            content: content.to_string(),
-            timestamp: now,
-            is_system: false,
-            attachment: None,
-            status: Some(MessageStatus::Sent),
-            is_read: Some(false),
-        })
+        Ok(messages
+            .iter()
+            .zip(ids)
+            .map(|(m, id)| ChatMessage {
+                id,
+                conversation_id: m.conversation_id,
+                sender: m.sender.clone(),
+                content: m.content.clone(),
+                timestamp: now,
+                is_system: false,
+                attachment: None,
+                status: Some(MessageStatus::Sent),
+                is_read: Some(false),
+            })
+            .collect())
     }
 
     /// A page of a conversation, oldest first: the newest `limit` messages older than

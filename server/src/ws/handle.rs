@@ -2,13 +2,10 @@
 
 use chat_shared::{ClientMsg, MessageStatus, ServerMsg, UserRef};
 
-use std::time::Instant;
-
 use crate::error::ChatError;
 use crate::hub::ConnHandle;
-use crate::metrics::observe;
 use crate::state::AppState;
-use crate::store::StatusChanges;
+use crate::store::{NewMessage, StatusChanges};
 
 /// The caller: who they are and the connection they spoke on.
 pub struct Session {
@@ -100,18 +97,21 @@ async fn send_message(
         .participants(conversation_id, s.user.id)
         .await?
         .ok_or(NO_CONVERSATION)?;
-    let started = Instant::now();
-    let message = state
-        .store
-        .create_message(conversation_id, &s.user, content)
-        .await?;
-    let stored = Instant::now();
-    observe(&state.metrics.store_seconds, stored - started);
-    state.metrics.messages_stored.inc();
-    state
-        .hub
-        .deliver(&participants, &ServerMsg::Message { message }, None);
-    observe(&state.metrics.fanout_seconds, stored.elapsed());
+    // Stored by the writer, which delivers it (the echo included) once committed.
+    let message = NewMessage {
+        conversation_id,
+        sender: s.user.clone(),
+        content: content.to_string(),
+    };
+    if !state
+        .writer
+        .submit(message, participants, s.conn.clone())
+        .await
+    {
+        return Err(ChatError::Unavailable(
+            "the server is shutting down; message not stored",
+        ));
+    }
     Ok(())
 }
 
