@@ -30,10 +30,18 @@ fn chat_binary() -> &'static Path {
             .and_then(Path::parent)
             .expect("test executable inside <target>/<profile>/deps");
         let target_dir = profile_dir.parent().expect("target dir");
-        let status = Command::new(env!("CARGO"))
+        let mut build = Command::new(env!("CARGO"));
+        build
             .args(["build", "--quiet", "-p", "chat-tui", "--bin", "chat"])
             .arg("--target-dir")
-            .arg(target_dir)
+            .arg(target_dir);
+        if profile_dir
+            .file_name()
+            .is_some_and(|name| name == "release")
+        {
+            build.arg("--release");
+        }
+        let status = build
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("run cargo build for the chat binary");
