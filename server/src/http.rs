@@ -178,10 +178,10 @@ impl<'a> LoginAttempt<'a> {
             }),
             (by_address, by_name) => {
                 // Give back what was taken: a refused attempt is not tried, so it does not count.
-                if by_address.is_ok() {
-                    if let Some(address) = &address {
-                        limits.per_address.refund(address, now);
-                    }
+                if by_address.is_ok()
+                    && let Some(address) = &address
+                {
+                    limits.per_address.refund(address, now);
                 }
                 if by_name.is_ok() {
                     limits.per_username.refund(&username, now);

@@ -111,10 +111,10 @@ impl ServerProcess {
                 return false; // exited: most likely the port was taken
             }
             let health = client.get(format!("{}/healthz", self.http_url())).send();
-            if let Ok(Ok(response)) = tokio::time::timeout(Duration::from_secs(2), health).await {
-                if response.status().is_success() {
-                    return true;
-                }
+            if let Ok(Ok(response)) = tokio::time::timeout(Duration::from_secs(2), health).await
+                && response.status().is_success()
+            {
+                return true;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
