@@ -468,17 +468,15 @@ async fn soak_with_restarts_loses_nothing() {
         .iter()
         .filter(|c| !copies.contains_key(c.as_str()))
         .collect();
-    // Each sender's messages are stored in the order sent.
-    let mut last_seq: HashMap<&str, usize> = HashMap::new();
+    // Each sender's messages are stored in the order sent, in each of its conversations.
+    let mut last_seq: HashMap<(i64, &str), usize> = HashMap::new();
     let mut misordered = 0;
-    for messages in stored.values() {
+    for (&conversation, messages) in &stored {
         for (_, content) in messages {
             let (user, seq) = content.split_once(':').expect("user:seq");
             let seq: usize = seq.parse().expect("seq");
-            if last_seq
-                .insert(user, seq)
-                .is_some_and(|before| before >= seq)
-            {
+            let before = last_seq.insert((conversation, user), seq);
+            if before.is_some_and(|before| before >= seq) {
                 misordered += 1;
             }
         }
