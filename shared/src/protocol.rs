@@ -153,6 +153,16 @@ impl From<FrameError> for ServerMsg {
 }
 
 impl ClientMsg {
+    /// The `type` of a text frame that is a JSON object with a string one, without decoding
+    /// the rest (for answering frames that are refused before they are read).
+    pub fn peek_type(text: &str) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Peek {
+            r#type: String,
+        }
+        serde_json::from_str::<Peek>(text).ok().map(|p| p.r#type)
+    }
+
     /// Reads one text frame, returning its `type` beside the message.
     ///
     /// The text is read as a JSON value first so that even a frame with bad fields

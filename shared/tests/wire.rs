@@ -215,3 +215,13 @@ fn timestamps_keep_milliseconds_and_z() {
         "1970-01-01T00:00:00.000Z"
     );
 }
+
+#[test]
+fn peek_type_reads_only_the_type() {
+    assert_eq!(
+        ClientMsg::peek_type(r#"{"type":"chat.message","conversation_id":"bad"}"#).as_deref(),
+        Some("chat.message")
+    );
+    assert_eq!(ClientMsg::peek_type(r#"{"type":1}"#), None);
+    assert_eq!(ClientMsg::peek_type("not json"), None);
+}

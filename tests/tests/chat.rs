@@ -639,3 +639,22 @@ async fn stopping_the_server_closes_sockets_with_1001() {
     let frame = client.closed().await.expect("a close frame");
     assert_eq!(u16::from(frame.code), 1001);
 }
+
+#[tokio::test]
+async fn a_new_connection_gets_every_frame_sent_after_its_handshake() {
+    let server = TestServer::start().await;
+    let mut p = pair(&server).await;
+    // The connection is registered before the handshake answer: a frame sent the moment the
+    // handshake completes is never lost, however the tasks are scheduled.
+    for _ in 0..30 {
+        let mut fresh = p.bob.connect(&server).await;
+        p.a.send(&ClientMsg::Typing {
+            receiver_id: p.bob.id,
+            is_typing: true,
+        })
+        .await;
+        assert!(matches!(fresh.recv().await, ServerMsg::Typing { .. }));
+        assert!(matches!(p.b.recv().await, ServerMsg::Typing { .. }));
+        fresh.close().await;
+    }
+}

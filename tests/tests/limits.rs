@@ -96,7 +96,7 @@ async fn frames_over_the_rate_are_refused_and_sustained_abuse_closes_with_1008()
                 code, request_type, ..
             } => {
                 assert_eq!(code, ErrorCode::RateLimited);
-                assert_eq!(request_type, None);
+                assert_eq!(request_type.as_deref(), Some("chat.message"));
                 limited += 1;
             }
             other => panic!("unexpected {other:?}"),

@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::header::{HOST, ORIGIN};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use chat_shared::{ErrorCode, ServerMsg, UserRef};
+use chat_shared::{ClientMsg, ErrorCode, ServerMsg, UserRef};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::TokenType;
 use crate::config::Config;
-use crate::hub::ConnHandle;
+use crate::hub::{ConnHandle, Hub};
 use crate::limits::{FrameLimiter, FrameVerdict, Limits};
 use crate::state::AppState;
 use handle::Session;
@@ -74,6 +74,19 @@ pub async fn upgrade(
             }
         },
     };
+    // Registered with the hub before the handshake answer goes out, so a client never misses a
+    // frame sent after its handshake completed; frames wait in the queue until the socket is up.
+    // If the upgrade never completes, dropping the registration unregisters.
+    let admission = admission.map(|(user, slot)| {
+        let (queue, frames) = mpsc::channel(config.send_queue as usize);
+        let conn = ConnHandle::new(state.hub.next_conn_id(), user.id, queue);
+        state.hub.register(conn.clone());
+        let registration = Registration {
+            hub: state.hub.clone(),
+            conn,
+        };
+        (user, slot, registration, frames)
+    });
     let tracker = state.connections.clone();
     ws.max_message_size(config.max_frame_bytes)
         .max_frame_size(config.max_frame_bytes)
@@ -82,7 +95,9 @@ pub async fn upgrade(
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
                 match admission {
-                    Ok((user, _slot)) => connection(socket, state, user).await,
+                    Ok((user, _slot, registration, frames)) => {
+                        connection(socket, state, user, registration, frames).await
+                    }
                     Err((code, reason)) => refuse(socket, code, reason).await,
                 }
             })
@@ -137,13 +152,29 @@ async fn refuse(mut socket: WebSocket, code: u16, reason: &'static str) {
     .await;
 }
 
+/// A connection's place in the hub, given up when dropped.
+struct Registration {
+    hub: Hub,
+    conn: ConnHandle,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.hub.unregister(&self.conn);
+    }
+}
+
 /// Runs an authenticated connection until the client leaves, is too slow, or the server stops.
-async fn connection(socket: WebSocket, state: AppState, user: UserRef) {
+async fn connection(
+    socket: WebSocket,
+    state: AppState,
+    user: UserRef,
+    registration: Registration,
+    frames: mpsc::Receiver<Utf8Bytes>,
+) {
     let (sink, mut stream) = socket.split();
-    let (queue, frames) = mpsc::channel(state.config.send_queue as usize);
-    let conn = ConnHandle::new(state.hub.next_conn_id(), user.id, queue);
+    let conn = registration.conn.clone();
     let too_slow = conn.too_slow.clone();
-    state.hub.register(conn.clone());
     tracing::debug!(conn = conn.id, user = user.id, "connected");
     let ending = Ending::default();
     let writer = tokio::spawn(write_frames(
@@ -165,10 +196,14 @@ async fn connection(socket: WebSocket, state: AppState, user: UserRef) {
                     match limiter.check(Instant::now()) {
                         FrameVerdict::Allow => {}
                         FrameVerdict::Limited => {
+                            let request_type = match &message {
+                                Message::Text(text) => ClientMsg::peek_type(text.as_str()),
+                                _ => None,
+                            };
                             session.conn.send(&ServerMsg::Error {
                                 code: ErrorCode::RateLimited,
                                 message: "too many frames; slow down".into(),
-                                request_type: None,
+                                request_type,
                             });
                             continue;
                         }
@@ -201,7 +236,7 @@ async fn connection(socket: WebSocket, state: AppState, user: UserRef) {
             }
         }
     }
-    state.hub.unregister(&session.conn);
+    drop(registration);
     tracing::debug!(conn = session.conn.id, "disconnected");
     // Dropping the last queue sender lets the writer flush what is queued and finish.
     drop(session);
