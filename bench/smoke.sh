@@ -58,16 +58,18 @@ step seed seed --db "$WORK/chat.db" --conversations 30 --hub-conversations 10 \
     --messages 3000 --big-messages 1000 --free-users 200
 FREE=$(grep -o '"first_free_user":[0-9]*' "$WORK/seed.out" | cut -d: -f2)
 
+# A load generator is not abuse: lift the per-connection rate and per-user connection limits.
+LIMITS="--rate-limit-per-second 1000000 --rate-limit-burst 1000000 --max-connections-per-user 100000"
 "$SERVER" --bind 127.0.0.1:0 --database-url "sqlite://$WORK/chat.db" --jwt-secret "$SECRET" \
-    --log-format json >"$WORK/server.log" 2>&1 &
+    --log-format json $LIMITS >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
 ADDR=$(wait_for "$WORK/server.log" '"addr":"127\.0\.0\.1:[0-9]+"' | cut -d'"' -f4)
-T=(--server "$ADDR" --jwt-secret "$SECRET" --first-user "$FREE")
+T=(--server "$ADDR" --jwt-secret "$SECRET")
 
-step conns conns "${T[@]}" --connections 200 --users 20 --hold 2s --server-pid "$SERVER_PID"
-step pairs-open pairs "${T[@]}" --user-offset 20 --pairs 5 --rate 500 --duration 3s
-step pairs-closed pairs "${T[@]}" --user-offset 40 --pairs 3 --window 4 --duration 2s
+step conns conns "${T[@]}" --first-user "$FREE" --connections 200 --users 20 --hold 2s --server-pid "$SERVER_PID"
+step pairs-open pairs "${T[@]}" --first-user "$FREE" --user-offset 20 --pairs 5 --rate 500 --duration 3s
+step pairs-closed pairs "${T[@]}" --first-user "$FREE" --user-offset 40 --pairs 3 --window 4 --duration 2s
 step pairs-rest pairs --server "$ADDR" --pairs 1 --rate 50 --duration 1s
 step history history "${T[@]}" --manifest "$WORK/chat.db.bench.json" --clients 10 \
     --duration 2s --list-requests 10

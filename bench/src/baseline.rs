@@ -15,6 +15,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use chat_shared::{
     ChatMessage, ClientMsg, Conversation, ErrorCode, MessageStatus, ServerMsg, Timestamp, UserRef,
 };
@@ -147,6 +148,9 @@ pub struct RelayArgs {
     /// Secret the tokens are signed with (the same one given to the load's `--jwt-secret`).
     #[arg(long)]
     pub jwt_secret: String,
+    /// Leave Nagle's algorithm on for accepted sockets (axum's default) instead of TCP_NODELAY.
+    #[arg(long)]
+    pub nagle: bool,
 }
 
 /// Each user's open connections: (connection id, queue).
@@ -173,10 +177,10 @@ pub async fn relay(args: RelayArgs) -> anyhow::Result<()> {
     let app = Router::new()
         .route("/ws/chat/", get(relay_upgrade))
         .with_state(relay);
-    serve(args.bind, app, "baseline-relay").await
+    serve(args.bind, app, "baseline-relay", !args.nagle).await
 }
 
-async fn serve(bind: SocketAddr, app: Router, name: &str) -> anyhow::Result<()> {
+async fn serve(bind: SocketAddr, app: Router, name: &str, nodelay: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding {bind}"))?;
@@ -190,7 +194,15 @@ async fn serve(bind: SocketAddr, app: Router, name: &str) -> anyhow::Result<()> 
         )],
         json!({ "listening": addr.to_string(), "pid": std::process::id() }),
     );
-    axum::serve(listener, app).await?;
+    if nodelay {
+        // Small frames go out at once instead of waiting for the previous segment's ACK.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, app).await?;
+    } else {
+        axum::serve(listener, app).await?;
+    }
     Ok(())
 }
 
@@ -381,7 +393,7 @@ pub async fn hold(args: HoldArgs) -> anyhow::Result<()> {
                 })
         }),
     );
-    serve(args.bind, app, "baseline-hold").await
+    serve(args.bind, app, "baseline-hold", true).await
 }
 
 #[cfg(test)]
