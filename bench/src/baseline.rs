@@ -168,16 +168,20 @@ struct Relay {
 /// Serves `/ws/chat/?token=` speaking enough of the protocol for every scenario, storing nothing:
 /// a conversation id encodes its pair, and messages go straight to both users' queues.
 pub async fn relay(args: RelayArgs) -> anyhow::Result<()> {
+    let app = relay_router(args.jwt_secret.as_bytes());
+    serve(args.bind, app, "baseline-relay", !args.nagle).await
+}
+
+fn relay_router(secret: &[u8]) -> Router {
     let relay = Relay {
-        key: Arc::new(DecodingKey::from_secret(args.jwt_secret.as_bytes())),
+        key: Arc::new(DecodingKey::from_secret(secret)),
         conns: Arc::default(),
         next_conn: Arc::default(),
         next_message: Arc::new(AtomicI64::new(1)),
     };
-    let app = Router::new()
+    Router::new()
         .route("/ws/chat/", get(relay_upgrade))
-        .with_state(relay);
-    serve(args.bind, app, "baseline-relay", !args.nagle).await
+        .with_state(relay)
 }
 
 async fn serve(bind: SocketAddr, app: Router, name: &str, nodelay: bool) -> anyhow::Result<()> {
@@ -399,6 +403,45 @@ pub async fn hold(args: HoldArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The whole `pairs` scenario against the in-process relay: every message arrives once, in
+    /// order, on both sides.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pairs_run_clean_against_the_relay() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, relay_router(b"k")).await });
+        let args = crate::pairs::PairsArgs {
+            target: crate::users::Target {
+                server: addr,
+                jwt_secret: Some("k".into()),
+                first_user: 1,
+                source_addrs: 2,
+            },
+            pairs: 3,
+            rate: 300,
+            window: 1,
+            duration: std::time::Duration::from_millis(500),
+            content_bytes: 64,
+            no_verify: true,
+            user_offset: 0,
+        };
+        let outcome = crate::pairs::run_pairs(&args).await.unwrap();
+        let j = &outcome.json;
+        assert!(outcome.ok, "{:?}", outcome.human);
+        assert_eq!(j["sent"], 150);
+        assert_eq!(j["delivered"], 150);
+        assert_eq!(j["echoed"], 150);
+        assert_eq!(j["latency"]["count"], 150);
+
+        // A token signed with another secret is refused with 4001, which `confirm` reports.
+        let dialer = crate::net::Dialer::new(addr, 1);
+        let mut ws = dialer.ws(&crate::users::mint(b"wrong", 1)).await.unwrap();
+        let err = crate::net::confirm(&mut ws, std::time::Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("4001"), "{err:#}");
+    }
 
     #[test]
     fn pair_ids_round_trip_in_either_order() {
