@@ -4,10 +4,9 @@ use axum::extract::{FromRequest, State};
 use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use chat_shared::rest::{AccessToken, Credentials, RefreshRequest, TokenPair, UserInfo};
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Instant;
 use tower_http::trace::TraceLayer;
 
@@ -35,7 +34,6 @@ pub fn router(state: AppState) -> Router {
         .route("/ws/chat/", get(ws::upgrade))
         .route("/ws/chat/{user_id}/", get(ws::upgrade))
         .merge(crate::web::routes())
-        .layer(Extension(Arc::new(Limits::new(&state.config))))
         // The span names the path only: the query of `/ws/chat/?token=` is a credential.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
@@ -90,12 +88,14 @@ async fn blocking<T: Send + 'static>(
 /// POST /api/register/: a new account.
 async fn register(
     State(state): State<AppState>,
-    Extension(limits): Extension<Arc<Limits>>,
     PeerIp(ip): PeerIp,
     AppJson(body): AppJson<Credentials>,
 ) -> Result<impl IntoResponse, AppError> {
     if let Some(ip) = ip {
-        let retry_after = limits.per_address.take(&ip.to_string(), Instant::now());
+        let retry_after = state
+            .limits
+            .per_address
+            .take(&ip.to_string(), Instant::now());
         retry_after.map_err(|retry_after| AppError::TooManyRequests { retry_after })?;
     }
     check_credentials(&body)?;
@@ -122,7 +122,6 @@ async fn register(
 /// POST /api/token/: an access and a refresh token for a username and password.
 async fn token(
     State(state): State<AppState>,
-    Extension(limits): Extension<Arc<Limits>>,
     PeerIp(ip): PeerIp,
     AppJson(body): AppJson<Credentials>,
 ) -> Result<Json<TokenPair>, AppError> {
@@ -130,7 +129,7 @@ async fn token(
         detail: "No active account found with the given credentials",
         code: "no_active_account",
     };
-    let attempt = LoginAttempt::take(&limits, ip, &body.username)?;
+    let attempt = LoginAttempt::take(&state.limits, ip, &body.username)?;
     if body.password.chars().count() > MAX_PASSWORD_CHARS {
         return Err(REFUSED);
     }

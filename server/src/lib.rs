@@ -30,6 +30,7 @@ pub use state::AppState;
 use auth::Keys;
 pub use bus::Bus;
 use hub::Hub;
+use limits::Limits;
 use metrics::Metrics;
 use store::Store;
 use writer::Writer;
@@ -74,6 +75,7 @@ pub async fn build_state_on(config: Config, bus: Bus) -> anyhow::Result<AppState
         writer,
         writer_task: Arc::new(std::sync::Mutex::new(Some(writer_task))),
         keys: Arc::new(keys),
+        limits: Arc::new(Limits::new(&config)),
         config: Arc::new(config),
         metrics,
         shutdown,

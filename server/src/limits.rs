@@ -207,7 +207,7 @@ impl Drop for ConnectionSlot {
     }
 }
 
-/// Every limit's shared state for one server; built with the router.
+/// Every limit's shared state for one server, kept in its `AppState`.
 #[derive(Debug)]
 pub struct Limits {
     /// Login and register attempts per peer address.

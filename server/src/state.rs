@@ -8,6 +8,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::Keys;
 use crate::config::Config;
 use crate::hub::Hub;
+use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::writer::Writer;
@@ -21,6 +22,8 @@ pub struct AppState {
     /// The writer's task, awaited on shutdown before the store closes.
     pub writer_task: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
     pub keys: Arc<Keys>,
+    /// Abuse limits shared by every request: login attempts, connections per user.
+    pub limits: Arc<Limits>,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
     /// Cancelled when the server stops: every connection closes with 1001.

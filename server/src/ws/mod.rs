@@ -2,7 +2,6 @@
 
 pub mod handle;
 
-use axum::Extension;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::header::{HOST, ORIGIN};
@@ -20,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::TokenType;
 use crate::config::Config;
 use crate::hub::{ConnHandle, Hub};
-use crate::limits::{FrameLimiter, FrameVerdict, Limits};
+use crate::limits::{FrameLimiter, FrameVerdict};
 use crate::state::AppState;
 use handle::Session;
 
@@ -44,7 +43,6 @@ struct TokenQuery {
 /// GET /ws/chat/?token=… (also /ws/chat/<any id>/?token=…; the path id is ignored): the chat socket.
 pub async fn upgrade(
     State(state): State<AppState>,
-    Extension(limits): Extension<Arc<Limits>>,
     uri: Uri,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
@@ -63,7 +61,8 @@ pub async fn upgrade(
     // The place is taken before the upgrade, so that simultaneous attempts cannot all get one.
     let admission = match user {
         None => Err((CLOSE_UNAUTHORIZED, "invalid or expired token")),
-        Some(user) => match limits
+        Some(user) => match state
+            .limits
             .connections
             .acquire(user.id, config.max_connections_per_user)
         {
