@@ -100,17 +100,22 @@ impl TestServer {
     /// `TEST_REDIS_URL` is set (on channels no other test uses), else through one in-process
     /// bus.
     pub async fn cluster(n: usize) -> Vec<TestServer> {
+        TestServer::cluster_with(n, &[]).await
+    }
+
+    /// Like [`TestServer::cluster`], with extra flags for every instance.
+    pub async fn cluster_with(n: usize, extra: &[&str]) -> Vec<TestServer> {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = fresh_database(dir.path()).await;
         let prefix = unique_name("test");
-        let mut flags = Vec::new();
+        let mut flags: Vec<String> = extra.iter().map(|f| f.to_string()).collect();
         if let Some(redis) = test_redis_url() {
-            flags = vec![
+            flags.extend([
                 "--redis-url".to_string(),
                 redis,
                 "--redis-prefix".to_string(),
                 prefix,
-            ];
+            ]);
         }
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
         let bus = Bus::Memory(Default::default());
@@ -154,6 +159,30 @@ impl TestServer {
             _dir: None,
             stop: Some(stop),
             task: Some(task),
+        }
+    }
+
+    /// Deletes a user's row (and, by cascade, what is theirs) straight in the database, as an
+    /// operator would; no endpoint deletes accounts. The number of rows deleted.
+    pub async fn delete_user(&self, user_id: i64) -> u64 {
+        use sqlx::Connection;
+        const DELETE: &str = "DELETE FROM users WHERE id = $1";
+        if self.database_url.starts_with("postgres") {
+            let mut db = sqlx::PgConnection::connect(&self.database_url)
+                .await
+                .expect("open the database");
+            let done = sqlx::query(DELETE).bind(user_id).execute(&mut db).await;
+            done.expect("delete the user").rows_affected()
+        } else {
+            let mut db = sqlx::SqliteConnection::connect(&self.database_url)
+                .await
+                .expect("open the database");
+            sqlx::query("PRAGMA foreign_keys = ON")
+                .execute(&mut db)
+                .await
+                .expect("pragma");
+            let done = sqlx::query(DELETE).bind(user_id).execute(&mut db).await;
+            done.expect("delete the user").rows_affected()
         }
     }
 

@@ -14,7 +14,6 @@ use chat_shared::{ClientMsg, ErrorCode, MessageStatus, ServerMsg};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use server_process::ServerProcess;
-use sqlx::Connection;
 
 const QUIET: Duration = Duration::from_millis(300);
 
@@ -261,21 +260,7 @@ async fn a_deleted_users_tokens_are_refused() {
     client.close().await;
 
     // No endpoint deletes accounts: remove the row directly.
-    let url = format!("sqlite://{}", server.database.display());
-    let mut db = sqlx::SqliteConnection::connect(&url)
-        .await
-        .expect("open db");
-    sqlx::query("PRAGMA foreign_keys = ON")
-        .execute(&mut db)
-        .await
-        .expect("pragma");
-    let deleted = sqlx::query("DELETE FROM users WHERE id = ?")
-        .bind(gone.id)
-        .execute(&mut db)
-        .await
-        .expect("delete the user");
-    assert_eq!(deleted.rows_affected(), 1);
-    db.close().await.expect("close db");
+    assert_eq!(server.delete_user(gone.id).await, 1);
 
     assert_eq!(me_status(&server, &gone.tokens.access).await, 401);
     assert_eq!(refresh_status(&server, &gone.tokens.refresh).await, 401);
