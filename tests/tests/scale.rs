@@ -342,7 +342,13 @@ async fn metrics_are_exposed_in_prometheus_text() {
 #[ignore]
 async fn measure_cross_instance_latency() {
     const MESSAGES: usize = 2000;
-    let servers = TestServer::cluster(2).await;
+    let unlimited = [
+        "--rate-limit-per-second",
+        "1000000",
+        "--rate-limit-burst",
+        "1000000",
+    ];
+    let servers = TestServer::cluster_with(2, &unlimited).await;
     let alice = Person::new(&servers[0], "alice").await;
     let bob = Person::new(&servers[1], "bob").await;
     let mut a = alice.connect(&servers[0]).await;
