@@ -1,0 +1,74 @@
+//! Fuzz target: any bytes as a text frame from a signed-in user, dispatched by the real server
+//! code (`ws::handle::dispatch`) against a real store (a SQLite file in a temporary directory)
+//! holding two users and their conversation. Dispatch must never panic or hang, and everything it
+//! queues for the connection must be a well-formed server frame.
+
+#![no_main]
+
+use std::sync::{Mutex, OnceLock};
+
+use axum::extract::ws::Utf8Bytes;
+use chat_server::hub::ConnHandle;
+use chat_server::ws::handle::{Session, dispatch};
+use chat_server::{AppState, Config};
+use chat_shared::ServerMsg;
+use libfuzzer_sys::fuzz_target;
+use tokio::sync::mpsc;
+
+struct World {
+    runtime: tokio::runtime::Runtime,
+    state: AppState,
+    session: Session,
+    frames: Mutex<mpsc::Receiver<Utf8Bytes>>,
+    _dir: tempfile::TempDir,
+}
+
+fn world() -> &'static World {
+    static WORLD: OnceLock<World> = OnceLock::new();
+    WORLD.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("fuzz.db").display());
+        // Short messages keep the database small over millions of inputs.
+        let args = ["chat-server", "--database-url", &url, "--jwt-secret", "fuzz", "--max-message-chars", "16"];
+        let config = Config::from_args(args).expect("flags");
+        let (state, me) = runtime.block_on(async {
+            let state = chat_server::build_state(config).await.expect("state");
+            let me = state.store.create_user("alice", "x").await.expect("alice");
+            let other = state.store.create_user("bob", "x").await.expect("bob");
+            state.store.find_or_create_conversation(&me, &other).await.expect("conversation");
+            (state, me)
+        });
+        let (queue, frames) = mpsc::channel(1024);
+        let conn = ConnHandle::new(state.hub.next_conn_id(), me.id, queue);
+        state.hub.register(conn.clone());
+        World {
+            runtime,
+            state,
+            session: Session { user: me, conn },
+            frames: Mutex::new(frames),
+            _dir: dir,
+        }
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    // The server only ever sees valid UTF-8 text frames (the WebSocket layer checks).
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let w = world();
+    w.runtime.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(5), dispatch(&w.state, &w.session, text))
+            .await
+            .expect("dispatch finished");
+    });
+    let mut frames = w.frames.lock().expect("frames");
+    while let Ok(frame) = frames.try_recv() {
+        serde_json::from_str::<ServerMsg>(frame.as_str())
+            .unwrap_or_else(|e| panic!("malformed frame {frame:?}: {e}"));
+    }
+});
