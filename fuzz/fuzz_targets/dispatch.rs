@@ -33,13 +33,25 @@ fn world() -> &'static World {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("fuzz.db").display());
         // Short messages keep the database small over millions of inputs.
-        let args = ["chat-server", "--database-url", &url, "--jwt-secret", "fuzz", "--max-message-chars", "16"];
+        let args = [
+            "chat-server",
+            "--database-url",
+            &url,
+            "--jwt-secret",
+            "fuzz",
+            "--max-message-chars",
+            "16",
+        ];
         let config = Config::from_args(args).expect("flags");
         let (state, me) = runtime.block_on(async {
             let state = chat_server::build_state(config).await.expect("state");
             let me = state.store.create_user("alice", "x").await.expect("alice");
             let other = state.store.create_user("bob", "x").await.expect("bob");
-            state.store.find_or_create_conversation(&me, &other).await.expect("conversation");
+            state
+                .store
+                .find_or_create_conversation(&me, &other)
+                .await
+                .expect("conversation");
             (state, me)
         });
         let (queue, frames) = mpsc::channel(1024);
@@ -62,9 +74,12 @@ fuzz_target!(|data: &[u8]| {
     };
     let w = world();
     w.runtime.block_on(async {
-        tokio::time::timeout(std::time::Duration::from_secs(5), dispatch(&w.state, &w.session, text))
-            .await
-            .expect("dispatch finished");
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            dispatch(&w.state, &w.session, text),
+        )
+        .await
+        .expect("dispatch finished");
     });
     let mut frames = w.frames.lock().expect("frames");
     while let Ok(frame) = frames.try_recv() {
