@@ -7,40 +7,14 @@ mod server_process;
 
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chat_e2e::tokens::{claims, now, sign, unsigned};
 use chat_e2e::{PASSWORD, Person, TEST_SECRET, TestServer, WsClient};
 use chat_shared::{ClientMsg, ErrorCode, MessageStatus, ServerMsg};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 use server_process::ServerProcess;
 
 const QUIET: Duration = Duration::from_millis(300);
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-fn claims(user_id: i64, token_type: &str, exp: i64) -> Value {
-    json!({"token_type": token_type, "exp": exp, "iat": now(), "jti": "x", "user_id": user_id})
-}
-
-fn sign(alg: Algorithm, secret: &str, claims: &Value) -> String {
-    jsonwebtoken::encode(
-        &Header::new(alg),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
-}
-
-fn unsigned(claims: &Value) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-    format!("{header}.{}.", URL_SAFE_NO_PAD.encode(claims.to_string()))
-}
 
 /// The `chat.error` answer to one request, as (code, message, request_type).
 async fn error_of(client: &mut WsClient, request: &ClientMsg) -> (ErrorCode, String, String) {

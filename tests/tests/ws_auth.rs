@@ -1,38 +1,11 @@
 //! The socket refuses every token that is not a valid, unexpired access token of an existing
 //! user: close 4001, no chat frame.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chat_e2e::tokens::{claims, now, sign, unsigned};
 use chat_e2e::{Person, TEST_SECRET, TestServer, WsClient};
 use chat_shared::ClientMsg;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde_json::{Value, json};
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-fn claims(user_id: i64, token_type: &str, exp: i64) -> Value {
-    json!({"token_type": token_type, "exp": exp, "iat": now(), "jti": "abc", "user_id": user_id})
-}
-
-fn sign(alg: Algorithm, secret: &str, claims: &Value) -> String {
-    jsonwebtoken::encode(
-        &Header::new(alg),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
-}
-
-fn unsigned(claims: &Value) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-    let body = URL_SAFE_NO_PAD.encode(claims.to_string());
-    format!("{header}.{body}.")
-}
+use jsonwebtoken::Algorithm;
+use serde_json::json;
 
 async fn assert_refused(server: &TestServer, url: &str) {
     let mut client = WsClient::connect(url).await;
