@@ -16,43 +16,10 @@ use serde_json::Value;
 /// How long one run of the binary may take.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
-/// The `chat` binary, built on first use.
+/// The `chat` binary (`$CHAT_BIN`, or built on first use).
 fn chat_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("CHAT_BIN") {
-            return PathBuf::from(bin);
-        }
-        // This test runs from <target>/<profile>/deps/cli-<hash>.
-        let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test executable inside <target>/<profile>/deps");
-        let target_dir = profile_dir.parent().expect("target dir");
-        let mut build = Command::new(env!("CARGO"));
-        build
-            .args(["build", "--quiet", "-p", "chat-tui", "--bin", "chat"])
-            .arg("--target-dir")
-            .arg(target_dir);
-        if profile_dir
-            .file_name()
-            .is_some_and(|name| name == "release")
-        {
-            build.arg("--release");
-        }
-        let status = build
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build for the chat binary");
-        assert!(
-            status.success(),
-            "cargo build -p chat-tui --bin chat failed"
-        );
-        let binary = profile_dir.join(format!("chat{}", std::env::consts::EXE_SUFFIX));
-        assert!(binary.exists(), "{} was not built", binary.display());
-        binary
-    })
+    BINARY.get_or_init(|| chat_e2e::workspace_binary("chat-tui", "chat", "CHAT_BIN"))
 }
 
 /// What one run of `chat` did.

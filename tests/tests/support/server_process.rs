@@ -19,39 +19,11 @@ use serde_json::json;
 /// Longest wait for the server to answer `/healthz` or to exit.
 const START_LIMIT: Duration = Duration::from_secs(30);
 
-/// The `chat-server` binary, built on first use.
+/// The `chat-server` binary (`$CHAT_SERVER_BIN`, or built on first use).
 pub fn server_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("CHAT_SERVER_BIN") {
-            return PathBuf::from(bin);
-        }
-        // This test runs from <target>/<profile>/deps/<name>-<hash>.
-        let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test executable inside <target>/<profile>/deps");
-        let target_dir = profile_dir.parent().expect("target dir");
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "chat-server",
-                "--bin",
-                "chat-server",
-            ])
-            .arg("--target-dir")
-            .arg(target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build for the server binary");
-        assert!(status.success(), "cargo build -p chat-server failed");
-        let binary = profile_dir.join(format!("chat-server{}", std::env::consts::EXE_SUFFIX));
-        assert!(binary.exists(), "{} was not built", binary.display());
-        binary
-    })
+    BINARY
+        .get_or_init(|| chat_e2e::workspace_binary("chat-server", "chat-server", "CHAT_SERVER_BIN"))
 }
 
 /// A running `chat-server` process on 127.0.0.1.
