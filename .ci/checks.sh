@@ -77,27 +77,7 @@ echo "checks.sh: running examples/checks/* again on the same server"
 tail -n 1 "$work/second-run.txt"
 
 # A script that must fail at step 3 (line 15): bob expects is_typing=false but gets true.
-cat >"$work/wrong.toml" <<'EOF'
-name = "Deliberately wrong"
-
-[actors.alice]
-[actors.bob]
-
-[[steps]]
-actor = "alice"
-send = { type = "chat.start_conversation", receiver_id = "{bob.id}" }
-expect = "chat.conversation_started"
-
-[[steps]]
-actor = "alice"
-send = { type = "chat.typing", receiver_id = "{bob.id}", is_typing = true }
-
-[[steps]]
-name = "bob sees alice stop typing"
-actor = "bob"
-expect = { type = "chat.typing", sender_id = "{alice.id}", is_typing = false }
-timeout_ms = 700
-EOF
+cp tests/data/wrong-check.toml "$work/wrong.toml"
 echo "checks.sh: a deliberately wrong script must fail at its step 3"
 set +e
 "$chat_bin" check "$work/wrong.toml" >"$work/wrong.txt" 2>&1

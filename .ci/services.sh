@@ -20,16 +20,10 @@ done
 answers 5432 || { echo "services.sh: PostgreSQL does not answer on 127.0.0.1:5432" >&2; exit 1; }
 answers 6379 || { echo "services.sh: Redis does not answer on 127.0.0.1:6379" >&2; exit 1; }
 
-# Each end-to-end server on PostgreSQL gets a schema named t_…; drop those of earlier runs.
+# Each end-to-end server on PostgreSQL gets a schema named t_…; drop those of earlier runs, one
+# transaction each (hundreds of schemas in one transaction run out of lock slots).
 if command -v psql >/dev/null; then
-  psql -q -h 127.0.0.1 -U postgres -d test -v ON_ERROR_STOP=1 <<'SQL'
-SET client_min_messages = warning;
-DO $$
-DECLARE s text;
-BEGIN
-  FOR s IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\_%' LOOP
-    EXECUTE format('DROP SCHEMA %I CASCADE', s);
-  END LOOP;
-END $$;
-SQL
+  psql -Atq -h 127.0.0.1 -U postgres -d test -c \
+    "SELECT format('DROP SCHEMA %I CASCADE;', nspname) FROM pg_namespace WHERE nspname LIKE 't\_%'" |
+    psql -q -h 127.0.0.1 -U postgres -d test -v ON_ERROR_STOP=1 -c 'SET client_min_messages = warning' -f -
 fi

@@ -21,24 +21,12 @@ SERVER=$TARGET/$PROFILE/chat-server
 
 WORK=$(mktemp -d)
 SECRET="smoke-secret-$RANDOM$RANDOM$RANDOM"
-PIDS=()
+source "$ROOT/bench/lib.sh"
 cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    stop_started
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-# wait_for FILE REGEX: prints the first match of REGEX in FILE, waiting up to 30 s.
-wait_for() {
-    for _ in $(seq 300); do
-        if grep -o -m1 -E "$2" "$1" 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "smoke: nothing matching $2 in $1:" >&2
-    cat "$1" >&2
-    return 1
-}
 
 # step NAME ARGS...: one scenario, bounded, output kept; a non-zero exit fails the smoke run.
 step() {

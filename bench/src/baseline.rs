@@ -16,6 +16,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::serve::ListenerExt;
+use chat_server::store::{Durability, NewMessage, Store};
 use chat_shared::{
     ChatMessage, ClientMsg, Conversation, ErrorCode, MessageStatus, ServerMsg, Timestamp, UserRef,
 };
@@ -23,15 +24,13 @@ use clap::Args;
 use futures_util::{SinkExt, StreamExt};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::json;
-use sqlx::Connection;
 use tokio::sync::mpsc;
 
 use crate::report::{emit, per_sec};
-use crate::seed;
 
 /// The server's WebSocket limits and buffers, so the baselines run the same stack the same way.
 const MAX_FRAME: usize = 64 * 1024;
-const READ_BUFFER: usize = 4 * 1024;
+const READ_BUFFER: usize = 1024;
 const WRITE_BUFFER: usize = 8 * 1024;
 const SEND_QUEUE: usize = 1024;
 
@@ -46,6 +45,9 @@ pub struct InsertArgs {
     /// Messages for the one-transaction-per-message run (what a server without group commit does).
     #[arg(long, default_value_t = 20_000)]
     pub single: u64,
+    /// Conversations the messages are spread over (two senders in each).
+    #[arg(long, default_value_t = 50)]
+    pub conversations: u64,
     /// `synchronous=FULL` instead of NORMAL.
     #[arg(long)]
     pub full: bool,
@@ -54,7 +56,8 @@ pub struct InsertArgs {
     pub dir: PathBuf,
 }
 
-/// Inserts like the server's `create_message`: the row, then the conversation's newest marker.
+/// Stores messages through the server's own store (`Store::create_messages`, what its writer
+/// calls), with no server around it: one message per transaction, then groups of `--batch`.
 pub async fn insert(args: InsertArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
     let path = args.dir.join(format!(
@@ -71,56 +74,46 @@ pub async fn insert(args: InsertArgs) -> anyhow::Result<()> {
 }
 
 async fn insert_on(path: &std::path::Path, args: &InsertArgs) -> anyhow::Result<()> {
-    let mut conn = seed::open(path, args.full).await?;
-    let now = Timestamp::now().0;
-    for (id, name) in [(1, "a"), (2, "b")] {
-        sqlx::query(
-            "INSERT INTO users (id, username, username_key, password_hash, created_at)
-             VALUES ($1, $2, $2, 'x', $3)",
-        )
-        .bind(id)
-        .bind(name)
-        .bind(now)
-        .execute(&mut conn)
-        .await?;
+    let durability = if args.full {
+        Durability::Full
+    } else {
+        Durability::Normal
+    };
+    let store = Store::connect(&format!("sqlite://{}", path.display()), durability).await?;
+    // Pairs of users, each pair in one conversation, both sending: as `pairs` loads the server.
+    let mut senders = Vec::new();
+    for pair in 0..args.conversations {
+        let a = store.create_user(&format!("a{pair}"), "x").await?;
+        let b = store.create_user(&format!("b{pair}"), "x").await?;
+        let conversation = store.find_or_create_conversation(&a, &b).await?;
+        senders.push((conversation.id, a));
+        senders.push((conversation.id, b));
     }
-    sqlx::query(
-        "INSERT INTO conversations (id, user_low, user_high, created_at, last_activity_at)
-         VALUES (1, 1, 2, $1, $1)",
-    )
-    .bind(now)
-    .execute(&mut conn)
-    .await?;
+    let mut next = senders
+        .iter()
+        .cycle()
+        .map(|(conversation_id, sender)| NewMessage {
+            conversation_id: *conversation_id,
+            sender: sender.clone(),
+            content: "a baseline message of about sixty-four bytes of ordinary text.".into(),
+        });
     let mut rates = Vec::new();
     for (count, batch) in [(args.single, 1), (args.messages, args.batch)] {
         let started = Instant::now();
         let mut done = 0;
         while done < count {
-            let mut tx = conn.begin().await?;
-            for _ in 0..batch.min(count - done) {
-                let at = Timestamp::now().0;
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO messages (conversation_id, sender_id, content, created_at)
-                     VALUES (1, 1, $1, $2) RETURNING id",
-                )
-                .bind("a baseline message of about sixty-four bytes of ordinary text.")
-                .bind(at)
-                .fetch_one(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "UPDATE conversations SET last_message_id = $1, last_activity_at = $2 WHERE id = 1",
-                )
-                .bind(id)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-                done += 1;
-            }
-            tx.commit().await?;
+            let group: Vec<NewMessage> = next
+                .by_ref()
+                .take(batch.min(count - done) as usize)
+                .collect();
+            let size = group.len();
+            let stored = store.create_messages(group).await?;
+            anyhow::ensure!(stored.len() == size, "the store refused a message");
+            done += size as u64;
         }
         rates.push(per_sec(count, started.elapsed()));
     }
-    conn.close().await?;
+    store.close().await;
     let sync = if args.full { "FULL" } else { "NORMAL" };
     emit(
         "baseline-insert",
@@ -262,9 +255,17 @@ async fn relay_connection(socket: WebSocket, relay: Relay, me: i64) {
         .entry(me)
         .or_default()
         .push((conn, queue.clone()));
+    // As the server writes: what is queued goes out with one flush (up to 64 frames).
     let writer = tokio::spawn(async move {
-        while let Some(frame) = frames.recv().await {
-            if sink.send(Message::Text(frame)).await.is_err() {
+        let mut burst = Vec::with_capacity(64);
+        while frames.recv_many(&mut burst, 64).await > 0 {
+            let mut sent = Ok(());
+            for frame in burst.drain(..) {
+                if sent.is_ok() {
+                    sent = sink.feed(Message::Text(frame)).await;
+                }
+            }
+            if sent.is_err() || sink.flush().await.is_err() {
                 break;
             }
         }

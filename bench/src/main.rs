@@ -32,9 +32,9 @@ enum Command {
     History(history::HistoryArgs),
     /// Authenticated connects per second and their latency, alone or beside `pairs`.
     Handshake(handshake::HandshakeArgs),
-    /// The store's raw insert rate into a fresh SQLite file with the server's schema.
+    /// The store's raw insert rate: the server's own Store into a fresh SQLite file, no server.
     BaselineInsert(baseline::InsertArgs),
-    /// Serve a no-database WebSocket relay on the server's stack (for `pairs`, `conns`).
+    /// Serve a no-database WebSocket relay on the server's stack (for `pairs`, `handshake`, `conns`).
     BaselineRelay(baseline::RelayArgs),
     /// Serve a bare accept-and-hold WebSocket server (for `conns`).
     BaselineHold(baseline::HoldArgs),

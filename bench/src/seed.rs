@@ -221,6 +221,15 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     )
     .execute(&mut conn)
     .await?;
+    // Nothing is read yet: every message counts as unread for the other participant.
+    sqlx::query(
+        "UPDATE participants SET unread_count = (
+           SELECT COUNT(*) FROM messages m
+           WHERE m.conversation_id = participants.conversation_id
+             AND m.id > participants.last_read_id AND m.sender_id <> participants.user_id)",
+    )
+    .execute(&mut conn)
+    .await?;
     conn.close().await?;
 
     let manifest = Manifest {

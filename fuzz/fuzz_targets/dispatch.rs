@@ -5,21 +5,18 @@
 
 #![no_main]
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
-use axum::extract::ws::Utf8Bytes;
 use chat_server::hub::ConnHandle;
-use chat_server::ws::handle::{Session, dispatch};
+use chat_server::ws::handle::{Pipeline, Session, dispatch};
 use chat_server::{AppState, Config};
 use chat_shared::ServerMsg;
 use libfuzzer_sys::fuzz_target;
-use tokio::sync::mpsc;
 
 struct World {
     runtime: tokio::runtime::Runtime,
     state: AppState,
     session: Session,
-    frames: Mutex<mpsc::Receiver<Utf8Bytes>>,
     _dir: tempfile::TempDir,
 }
 
@@ -54,14 +51,12 @@ fn world() -> &'static World {
                 .expect("conversation");
             (state, me)
         });
-        let (queue, frames) = mpsc::channel(1024);
-        let conn = ConnHandle::new(state.hub.next_conn_id(), me.id, queue);
+        let conn = ConnHandle::new(state.hub.next_conn_id(), me.id, 1024);
         state.hub.register(conn.clone());
         World {
             runtime,
             state,
             session: Session { user: me, conn },
-            frames: Mutex::new(frames),
             _dir: dir,
         }
     })
@@ -74,15 +69,16 @@ fuzz_target!(|data: &[u8]| {
     };
     let w = world();
     w.runtime.block_on(async {
-        tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            dispatch(&w.state, &w.session, text),
-        )
+        // A chat message is only handed to the writer: wait for its outcome too.
+        let mut pipeline = Pipeline::default();
+        tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            dispatch(&w.state, &w.session, &mut pipeline, text).await;
+            pipeline.finish(&w.state, &w.session).await;
+        })
         .await
         .expect("dispatch finished");
     });
-    let mut frames = w.frames.lock().expect("frames");
-    while let Ok(frame) = frames.try_recv() {
+    while let Some(frame) = w.session.conn.outbox.try_next() {
         serde_json::from_str::<ServerMsg>(frame.as_str())
             .unwrap_or_else(|e| panic!("malformed frame {frame:?}: {e}"));
     }

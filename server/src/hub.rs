@@ -1,34 +1,35 @@
 //! Local fan-out: which connections each user has open here, and delivery to their queues.
 //! Frames for users are also handed to the [`Bus`] for the other instances.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
 use chat_shared::ServerMsg;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::Bus;
 use crate::metrics::Metrics;
 
-/// One open connection as the hub sees it: its queue and the switch that closes it.
+/// One open connection as the hub sees it: its outgoing queue and the switch that closes it.
 #[derive(Clone)]
 pub struct ConnHandle {
     pub id: u64,
     pub user_id: i64,
-    queue: mpsc::Sender<Utf8Bytes>,
+    pub outbox: Arc<Outbox>,
     /// Cancelled when the connection must close because its queue overflowed.
     pub too_slow: CancellationToken,
 }
 
 impl ConnHandle {
-    pub fn new(id: u64, user_id: i64, queue: mpsc::Sender<Utf8Bytes>) -> ConnHandle {
+    /// A connection whose queue holds at most `capacity` frames.
+    pub fn new(id: u64, user_id: i64, capacity: usize) -> ConnHandle {
         ConnHandle {
             id,
             user_id,
-            queue,
+            outbox: Arc::new(Outbox::new(capacity)),
             too_slow: CancellationToken::new(),
         }
     }
@@ -36,9 +37,9 @@ impl ConnHandle {
     /// Queues one frame without waiting; whether it was queued. A full queue means a client
     /// that does not read: it is closed rather than allowed to hold memory or delay anyone.
     pub fn push(&self, frame: Utf8Bytes) -> bool {
-        match self.queue.try_send(frame) {
+        match self.outbox.push(frame) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(Refused::Full) => {
                 if !self.too_slow.is_cancelled() {
                     tracing::warn!(
                         conn = self.id,
@@ -49,13 +50,99 @@ impl ConnHandle {
                 self.too_slow.cancel();
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(Refused::Closed) => false,
         }
     }
 
     /// Serializes and queues one frame for this connection only (a reply).
     pub fn send(&self, msg: &ServerMsg) {
         self.push(msg.to_json().into());
+    }
+}
+
+/// A connection's outgoing frames, oldest first: a bounded queue that holds no memory while
+/// it is empty (a connection is idle most of its life, and there are many of them).
+pub struct Outbox {
+    queue: Mutex<Queue>,
+    ready: Notify,
+    capacity: usize,
+}
+
+struct Queue {
+    frames: VecDeque<Utf8Bytes>,
+    closed: bool,
+}
+
+/// Why a frame was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    Full,
+    Closed,
+}
+
+/// A drained queue keeps at most this many slots of the burst that grew it.
+const KEPT_SLOTS: usize = 4;
+
+impl Outbox {
+    fn new(capacity: usize) -> Outbox {
+        Outbox {
+            queue: Mutex::new(Queue {
+                frames: VecDeque::new(),
+                closed: false,
+            }),
+            ready: Notify::new(),
+            capacity,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().expect("outbox lock poisoned")
+    }
+
+    fn push(&self, frame: Utf8Bytes) -> Result<(), Refused> {
+        {
+            let mut queue = self.lock();
+            if queue.closed {
+                return Err(Refused::Closed);
+            }
+            if queue.frames.len() >= self.capacity {
+                return Err(Refused::Full);
+            }
+            queue.frames.push_back(frame);
+        }
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// The oldest frame, without waiting.
+    pub fn try_next(&self) -> Option<Utf8Bytes> {
+        let mut queue = self.lock();
+        let frame = queue.frames.pop_front();
+        if queue.frames.is_empty() && queue.frames.capacity() > KEPT_SLOTS {
+            queue.frames.shrink_to(KEPT_SLOTS);
+        }
+        frame
+    }
+
+    /// The oldest frame, waiting for one; `None` once the outbox is closed and empty. Only one
+    /// task (the connection's writer) takes frames. Cancel-safe.
+    pub async fn next(&self) -> Option<Utf8Bytes> {
+        loop {
+            // A frame pushed between this look and the wait leaves a permit: no wake-up is lost.
+            if let Some(frame) = self.try_next() {
+                return Some(frame);
+            }
+            if self.lock().closed {
+                return None;
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// Accepts no more frames; those queued are still handed out.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_one();
     }
 }
 
@@ -218,5 +305,54 @@ impl Hub {
             }
         }
         self.inner.metrics.frames_out(frame.as_str(), queued);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_outbox_is_bounded_ordered_and_drains_after_close() {
+        let outbox = Arc::new(Outbox::new(2));
+        assert_eq!(outbox.push("a".into()), Ok(()));
+        assert_eq!(outbox.push("b".into()), Ok(()));
+        assert_eq!(outbox.push("c".into()), Err(Refused::Full));
+        assert_eq!(outbox.next().await.as_deref(), Some("a"));
+        assert_eq!(outbox.push("c".into()), Ok(()));
+        outbox.close();
+        assert_eq!(outbox.push("d".into()), Err(Refused::Closed));
+        assert_eq!(outbox.next().await.as_deref(), Some("b"));
+        assert_eq!(outbox.next().await.as_deref(), Some("c"));
+        assert_eq!(outbox.next().await, None);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_outbox_wakes_for_each_frame_and_gives_back_its_memory() {
+        let outbox = Arc::new(Outbox::new(1000));
+        let reader = tokio::spawn({
+            let outbox = outbox.clone();
+            async move {
+                let mut got = Vec::new();
+                while let Some(frame) = outbox.next().await {
+                    got.push(frame.to_string());
+                }
+                got
+            }
+        });
+        for i in 0..500 {
+            assert_eq!(outbox.push(i.to_string().into()), Ok(()));
+            if i % 7 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        outbox.close();
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), reader)
+            .await
+            .expect("the reader finished")
+            .expect("reader");
+        let want: Vec<String> = (0..500).map(|i| i.to_string()).collect();
+        assert_eq!(got, want);
+        assert!(outbox.lock().frames.capacity() <= KEPT_SLOTS);
     }
 }

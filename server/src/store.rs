@@ -5,7 +5,7 @@
 //! `ON CONFLICT`) and compiled for each engine's pool by [`on!`]. Methods speak the domain and
 //! return `chat_shared` types; nothing outside this file sees sqlx.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -27,6 +27,9 @@ pub enum StoreError {
     Conflict,
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    /// The database answered something the store cannot explain (a bug, never user input).
+    #[error("inconsistent store: {0}")]
+    Inconsistent(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -43,6 +46,8 @@ enum Pools {
     Sqlite {
         read: SqlitePool,
         write: SqlitePool,
+        /// Runs the write-ahead log's checkpoints, see [`checkpoints`].
+        checkpoint: SqlitePool,
     },
     Postgres(PgPool),
 }
@@ -95,6 +100,16 @@ pub struct NewMessage {
     pub content: String,
 }
 
+/// A message the writer stored.
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    /// Its place in the list given to [`Store::create_messages`].
+    pub index: usize,
+    /// Everyone in its conversation: its recipients, the sender included.
+    pub participants: Vec<i64>,
+    pub message: ChatMessage,
+}
+
 /// How hard SQLite works to keep a commit through a power loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Durability {
@@ -107,6 +122,30 @@ pub enum Durability {
 
 /// `id, sender_id, username, content, created_at, is_system` of a message.
 type MessageRow = (i64, i64, String, String, i64, bool);
+/// A conversation as the list shows it: `id, unread_count`, the caller's `username, last_read_id,
+/// last_delivered_id`, the other participant's `user_id, username, last_read_id,
+/// last_delivered_id`, then the newest message's `id, sender_id, content, created_at, is_system`
+/// (all `NULL` when there is none).
+type ListRow = (
+    i64,
+    i64,
+    String,
+    i64,
+    i64,
+    i64,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<bool>,
+);
+
+/// A [`MessageRow`] followed by the markers of the participant who did not send it:
+/// `user_id, last_read_id, last_delivered_id`.
+type PageRow = (i64, i64, String, String, i64, bool, i64, i64, i64);
 
 impl Store {
     /// Opens the database at `url` (`sqlite://…`, created when missing, or `postgres://…`) and
@@ -129,19 +168,39 @@ impl Store {
                     Durability::Full => SqliteSynchronous::Full,
                 })
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10));
+                .busy_timeout(Duration::from_secs(10))
+                // Reads come from the OS page cache through a memory map instead of a `pread`
+                // copy per page, and each connection keeps more pages of its own.
+                .pragma("mmap_size", (256 * 1024 * 1024).to_string())
+                .pragma("cache_size", "-16384");
+            // The writer leaves checkpoints to their own connection (below); it only runs one
+            // itself if the log grows far past what that connection keeps it to.
             let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(
+                    options
+                        .clone()
+                        .pragma("wal_autocheckpoint", WAL_BACKSTOP_PAGES.to_string()),
+                )
+                .await?;
+            sqlx::migrate!("../migrations/sqlite").run(&write).await?;
+            let checkpoint = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options.clone())
                 .await?;
-            sqlx::migrate!("../migrations/sqlite").run(&write).await?;
+            tokio::spawn(checkpoints(checkpoint.clone()));
             let read = SqlitePoolOptions::new()
                 .max_connections(4)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options.read_only(true))
                 .await?;
-            Pools::Sqlite { read, write }
+            Pools::Sqlite {
+                read,
+                write,
+                checkpoint,
+            }
         };
         Ok(Store { pools })
     }
@@ -160,9 +219,14 @@ impl Store {
     /// Closes every connection, waiting for writes in flight.
     pub async fn close(&self) {
         match &self.pools {
-            Pools::Sqlite { read, write } => {
+            Pools::Sqlite {
+                read,
+                write,
+                checkpoint,
+            } => {
                 read.close().await;
                 write.close().await;
+                checkpoint.close().await;
             }
             Pools::Postgres(pool) => pool.close().await,
         }
@@ -295,16 +359,6 @@ impl Store {
         Ok(Conversation { id, participants })
     }
 
-    /// The participants of a conversation `user` is in; `None` when it does not exist or `user`
-    /// is not in it (the two look the same).
-    pub async fn participants(&self, conversation_id: i64, user: i64) -> Result<Option<Vec<i64>>> {
-        let markers = self.markers(conversation_id).await?;
-        Ok(markers
-            .iter()
-            .any(|m| m.user_id == user)
-            .then(|| markers.iter().map(|m| m.user_id).collect()))
-    }
-
     async fn markers(&self, conversation_id: i64) -> Result<Vec<Marker>> {
         let rows: Vec<(i64, i64, i64)> = on!(self, read pool => {
             sqlx::query_as(
@@ -325,53 +379,135 @@ impl Store {
             .collect())
     }
 
-    /// Stores messages in one transaction, each becoming its conversation's newest activity;
-    /// all or none. Returned in the order given, with their ids.
-    pub async fn create_messages(&self, messages: &[NewMessage]) -> Result<Vec<ChatMessage>> {
+    /// Stores messages in one transaction, all or none, each becoming its conversation's newest
+    /// activity and counting as unread for the other participant. A message whose sender is not
+    /// in its conversation is not stored: the membership check is part of the insert, so
+    /// sending costs no read before the write.
+    ///
+    /// Four statements whatever the number of messages: one multi-row `INSERT … SELECT`, one
+    /// `UPDATE` of the conversations, one of the unread counts, and the commit. Returns the
+    /// stored messages in id (commit) order, each with the index of its input; an index
+    /// missing from the result is a message that was refused.
+    pub async fn create_messages(&self, messages: Vec<NewMessage>) -> Result<Vec<StoredMessage>> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
         let now = Timestamp::now();
-        let ids: Vec<i64> = on!(self, write pool => {
+        let (inserted, pairs) = on!(self, write pool => {
             let mut tx = pool.begin().await?;
-            let mut ids = Vec::with_capacity(messages.len());
-            for m in messages {
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO messages (conversation_id, sender_id, content, created_at)
-                     VALUES ($1, $2, $3, $4) RETURNING id",
-                )
-                .bind(m.conversation_id)
-                .bind(m.sender.id)
-                .bind(&m.content)
-                .bind(now.0)
-                .fetch_one(&mut *tx)
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO messages (conversation_id, sender_id, content, created_at)
+                 SELECT v.column1, v.column2, v.column3, ",
+            );
+            insert.push_bind(now.0).push(" FROM (");
+            insert.push_values(messages.iter().enumerate(), |mut row, (index, m)| {
+                row.push_bind(m.conversation_id)
+                    .push_bind(m.sender.id)
+                    .push_bind(m.content.as_str())
+                    .push_bind(index as i64);
+            });
+            // Ordered, so that ids are given in the order the messages came (a join alone may
+            // produce its rows in any order).
+            insert.push(
+                ") AS v JOIN participants p ON p.conversation_id = v.column1 AND p.user_id = v.column2
+                 ORDER BY v.column4
+                 RETURNING id, conversation_id, sender_id",
+            );
+            let rows: Vec<(i64, i64, i64)> = insert
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut *tx)
                 .await?;
-                sqlx::query(
-                    "UPDATE conversations SET last_message_id = $1, last_activity_at = $2
-                     WHERE id = $3",
-                )
-                .bind(id)
-                .bind(now.0)
-                .bind(m.conversation_id)
-                .execute(&mut *tx)
-                .await?;
-                ids.push(id);
+            // Checked before the commit: a row that cannot be explained stores nothing.
+            let inserted = match_inputs(&messages, rows)?;
+            let mut pairs = Vec::new();
+            if !inserted.is_empty() {
+                let mut newest: BTreeMap<i64, i64> = BTreeMap::new();
+                for &(_, id, conversation_id) in &inserted {
+                    let entry = newest.entry(conversation_id).or_default();
+                    *entry = (*entry).max(id);
+                }
+                // Never moves a conversation's newest message back (another instance may
+                // have committed a newer one meanwhile).
+                let mut update = sqlx::QueryBuilder::new(
+                    "UPDATE conversations SET
+                       last_message_id = CASE WHEN last_message_id > v.column2
+                                              THEN last_message_id ELSE v.column2 END,
+                       last_activity_at = ",
+                );
+                update.push_bind(now.0).push(" FROM (");
+                update.push_values(&newest, |mut row, (conversation_id, id)| {
+                    row.push_bind(*conversation_id).push_bind(*id);
+                });
+                update.push(
+                    ") AS v WHERE conversations.id = v.column1
+                     RETURNING id, user_low, user_high",
+                );
+                pairs = update
+                    .build_query_as::<(i64, i64, i64)>()
+                    .persistent(false)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let others: HashMap<i64, (i64, i64)> = pairs
+                    .iter()
+                    .map(|&(id, low, high)| (id, (low, high)))
+                    .collect();
+                let mut unread: BTreeMap<(i64, i64), i64> = BTreeMap::new();
+                for &(index, _, conversation_id) in &inserted {
+                    let sender = messages[index].sender.id;
+                    if let Some(&(low, high)) = others.get(&conversation_id) {
+                        let reader = if sender == low { high } else { low };
+                        *unread.entry((conversation_id, reader)).or_default() += 1;
+                    }
+                }
+                let mut count = sqlx::QueryBuilder::new(
+                    "UPDATE participants SET unread_count = unread_count + v.column3 FROM (",
+                );
+                count.push_values(&unread, |mut row, ((conversation_id, reader), n)| {
+                    row.push_bind(*conversation_id).push_bind(*reader).push_bind(*n);
+                });
+                count.push(
+                    ") AS v WHERE participants.conversation_id = v.column1
+                       AND participants.user_id = v.column2",
+                );
+                count.build().persistent(false).execute(&mut *tx).await?;
             }
             tx.commit().await?;
-            ids
+            (inserted, pairs)
         });
-        Ok(messages
-            .iter()
-            .zip(ids)
-            .map(|(m, id)| ChatMessage {
-                id,
-                conversation_id: m.conversation_id,
-                sender: m.sender.clone(),
-                content: m.content.clone(),
-                timestamp: now,
-                is_system: false,
-                attachment: None,
-                status: Some(MessageStatus::Sent),
-                is_read: Some(false),
+        let members: HashMap<i64, [i64; 2]> = pairs
+            .into_iter()
+            .map(|(id, low, high)| (id, [low, high]))
+            .collect();
+        // Each stored message takes its input's sender and content (no copies).
+        let mut inputs: Vec<Option<NewMessage>> = messages.into_iter().map(Some).collect();
+        let stored = inserted
+            .into_iter()
+            .filter_map(|(index, id, conversation_id)| {
+                let NewMessage {
+                    sender, content, ..
+                } = inputs[index].take()?;
+                Some(StoredMessage {
+                    index,
+                    participants: members
+                        .get(&conversation_id)
+                        .map(|pair| pair.to_vec())
+                        .unwrap_or_default(),
+                    message: ChatMessage {
+                        id,
+                        conversation_id,
+                        sender,
+                        content,
+                        timestamp: now,
+                        is_system: false,
+                        attachment: None,
+                        status: Some(MessageStatus::Sent),
+                        is_read: Some(false),
+                    },
+                })
             })
-            .collect())
+            .collect();
+        Ok(stored)
     }
 
     /// A page of a conversation, oldest first: the newest `limit` messages older than
@@ -383,28 +519,61 @@ impl Store {
         before_id: Option<i64>,
         limit: i64,
     ) -> Result<Option<(Vec<ChatMessage>, bool)>> {
-        let markers = self.markers(conversation_id).await?;
-        if !markers.iter().any(|m| m.user_id == user) {
-            return Ok(None);
-        }
-        let rows: Vec<MessageRow> = on!(self, read pool => {
+        // One statement: the caller's membership is a join, and each message carries the
+        // markers of the participant who did not send it (its status). An empty page is told
+        // apart from a conversation the caller may not see afterwards.
+        let rows: Vec<PageRow> = on!(self, read pool => {
             sqlx::query_as(
-                "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.is_system
-                 FROM messages m JOIN users u ON u.id = m.sender_id
-                 WHERE m.conversation_id = $1 AND m.id < $2
-                 ORDER BY m.id DESC LIMIT $3",
+                "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.is_system,
+                        other.user_id, other.last_read_id, other.last_delivered_id
+                 FROM participants me
+                 JOIN messages m ON m.conversation_id = me.conversation_id
+                 JOIN users u ON u.id = m.sender_id
+                 JOIN participants other ON other.conversation_id = m.conversation_id
+                                        AND other.user_id <> m.sender_id
+                 WHERE me.conversation_id = $1 AND me.user_id = $2 AND m.id < $3
+                 ORDER BY m.id DESC LIMIT $4",
             )
             .bind(conversation_id)
+            .bind(user)
             .bind(before_id.unwrap_or(i64::MAX))
             .bind(limit + 1)
             .fetch_all(pool)
             .await?
         });
+        if rows.is_empty()
+            && !self
+                .markers(conversation_id)
+                .await?
+                .iter()
+                .any(|m| m.user_id == user)
+        {
+            return Ok(None);
+        }
         let has_more = rows.len() as i64 > limit;
         let mut messages: Vec<ChatMessage> = rows
             .into_iter()
             .take(limit as usize)
-            .map(|row| message_from(row, conversation_id, &markers))
+            .map(|row| {
+                let (
+                    id,
+                    sender_id,
+                    username,
+                    content,
+                    created_at,
+                    is_system,
+                    other,
+                    read,
+                    delivered,
+                ) = row;
+                let other = Marker {
+                    user_id: other,
+                    read,
+                    delivered,
+                };
+                let row = (id, sender_id, username, content, created_at, is_system);
+                message_from(row, conversation_id, &[other])
+            })
             .collect();
         messages.reverse();
         Ok(Some((messages, has_more)))
@@ -413,83 +582,73 @@ impl Store {
     /// Every conversation of `user`, most recent activity first, with its newest message and
     /// the count of messages from others after `user`'s read marker.
     pub async fn conversations(&self, user: i64) -> Result<Vec<ConversationListItem>> {
-        let (people, last_rows, unread_rows) = on!(self, read pool => {
-            let people: Vec<(i64, i64, String, i64, i64)> = sqlx::query_as(
-                "SELECT c.id, p.user_id, u.username, p.last_read_id, p.last_delivered_id
+        // One row per conversation (each has two participants): the caller's side, the other
+        // side, and the newest message, if any.
+        let rows: Vec<ListRow> = on!(self, read pool => {
+            sqlx::query_as(
+                "SELECT c.id, mine.unread_count, me.username, mine.last_read_id,
+                        mine.last_delivered_id, other.user_id, them.username,
+                        other.last_read_id, other.last_delivered_id,
+                        m.id, m.sender_id, m.content, m.created_at, m.is_system
                  FROM participants mine
                  JOIN conversations c ON c.id = mine.conversation_id
-                 JOIN participants p ON p.conversation_id = c.id
-                 JOIN users u ON u.id = p.user_id
+                 JOIN users me ON me.id = mine.user_id
+                 JOIN participants other ON other.conversation_id = c.id
+                                        AND other.user_id <> mine.user_id
+                 JOIN users them ON them.id = other.user_id
+                 LEFT JOIN messages m ON m.id = c.last_message_id
                  WHERE mine.user_id = $1
-                 ORDER BY c.last_activity_at DESC, c.id DESC, p.user_id",
+                 ORDER BY c.last_activity_at DESC, c.id DESC",
             )
             .bind(user)
             .fetch_all(pool)
-            .await?;
-            let last: Vec<(i64, i64, String, String, i64, bool, i64)> = sqlx::query_as(
-                "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.is_system,
-                        m.conversation_id
-                 FROM participants mine
-                 JOIN conversations c ON c.id = mine.conversation_id
-                 JOIN messages m ON m.id = c.last_message_id
-                 JOIN users u ON u.id = m.sender_id
-                 WHERE mine.user_id = $1",
-            )
-            .bind(user)
-            .fetch_all(pool)
-            .await?;
-            let unread: Vec<(i64, i64)> = sqlx::query_as(
-                "SELECT m.conversation_id, COUNT(*)
-                 FROM participants mine
-                 JOIN messages m ON m.conversation_id = mine.conversation_id
-                                AND m.id > mine.last_read_id
-                 WHERE mine.user_id = $1 AND m.sender_id <> $1
-                 GROUP BY m.conversation_id",
-            )
-            .bind(user)
-            .fetch_all(pool)
-            .await?;
-            (people, last, unread)
+            .await?
         });
-
-        let mut order: Vec<i64> = Vec::new();
-        let mut members: HashMap<i64, (Vec<Participant>, Vec<Marker>)> = HashMap::new();
-        for (id, user_id, username, read, delivered) in people {
-            if order.last() != Some(&id) {
-                order.push(id);
-            }
-            let entry = members.entry(id).or_default();
-            entry.0.push(Participant {
-                id: user_id,
-                username,
-            });
-            entry.1.push(Marker {
-                user_id,
-                read,
-                delivered,
-            });
-        }
-        let mut last: HashMap<i64, ChatMessage> = HashMap::new();
-        for (id, sender_id, username, content, created_at, is_system, conversation_id) in last_rows
-        {
-            let markers = members
-                .get(&conversation_id)
-                .map(|m| m.1.as_slice())
-                .unwrap_or(&[]);
-            let row = (id, sender_id, username, content, created_at, is_system);
-            last.insert(conversation_id, message_from(row, conversation_id, markers));
-        }
-        let unread: HashMap<i64, i64> = unread_rows.into_iter().collect();
-
-        Ok(order
+        Ok(rows
             .into_iter()
-            .map(|id| {
-                let (participants, _) = members.remove(&id).unwrap_or_default();
-                let unread_count = unread.get(&id).copied().unwrap_or(0);
+            .map(|row| {
+                let (id, unread, my_name, my_read, my_delivered, other, other_name) =
+                    (row.0, row.1, row.2, row.3, row.4, row.5, row.6);
+                let markers = [
+                    Marker {
+                        user_id: user,
+                        read: my_read,
+                        delivered: my_delivered,
+                    },
+                    Marker {
+                        user_id: other,
+                        read: row.7,
+                        delivered: row.8,
+                    },
+                ];
+                let last = match (row.9, row.10, row.11, row.12, row.13) {
+                    (Some(message_id), Some(sender), Some(content), Some(at), Some(system)) => {
+                        let sender_name = if sender == user {
+                            my_name.clone()
+                        } else {
+                            other_name.clone()
+                        };
+                        let message = (message_id, sender, sender_name, content, at, system);
+                        Some(LastMessage::from(message_from(message, id, &markers)))
+                    }
+                    _ => None,
+                };
+                let mut participants = vec![
+                    Participant {
+                        id: user,
+                        username: my_name,
+                    },
+                    Participant {
+                        id: other,
+                        username: other_name,
+                    },
+                ];
+                participants.sort_by_key(|p| p.id);
+                let unread_count = unread.max(0);
                 ConversationListItem {
                     id,
                     participants,
-                    last_message: Some(last.remove(&id).map(LastMessage::from)),
+                    last_message: Some(last),
                     unread_count: Some(unread_count),
                     has_unread: Some(unread_count > 0),
                 }
@@ -519,13 +678,17 @@ impl Store {
                 && newest > read
             {
                 sqlx::query(
-                    "UPDATE participants SET last_read_id = $1, last_delivered_id = $2
+                    "UPDATE participants SET last_read_id = $1, last_delivered_id = $2,
+                       unread_count = unread_count - (
+                         SELECT COUNT(*) FROM messages
+                         WHERE conversation_id = $3 AND id > $5 AND id <= $1 AND sender_id <> $4)
                      WHERE conversation_id = $3 AND user_id = $4",
                 )
                 .bind(newest)
                 .bind(delivered.max(newest))
                 .bind(conversation_id)
                 .bind(reader)
+                .bind(read)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -619,6 +782,67 @@ impl Store {
             .fetch_all(pool)
             .await?
         }))
+    }
+}
+
+/// Pairs each row an insert returned, `(id, conversation, sender)`, with the index of the
+/// message it stored. `RETURNING` promises no order, but the insert gives ids in input order and
+/// stores all or none of one sender's messages to one conversation (membership is per sender and
+/// conversation), so in id order the k-th row of a (conversation, sender) is its k-th message.
+/// The result is `(index, id, conversation)` in id order.
+fn match_inputs(
+    messages: &[NewMessage],
+    mut rows: Vec<(i64, i64, i64)>,
+) -> Result<Vec<(usize, i64, i64)>> {
+    rows.sort_unstable_by_key(|row| row.0);
+    // (conversation, sender) → the indices of its messages not yet matched, in input order.
+    let mut inputs: HashMap<(i64, i64), VecDeque<usize>> = HashMap::new();
+    for (index, m) in messages.iter().enumerate() {
+        inputs
+            .entry((m.conversation_id, m.sender.id))
+            .or_default()
+            .push_back(index);
+    }
+    let mut matched = Vec::with_capacity(rows.len());
+    for (id, conversation_id, sender_id) in rows {
+        let index = inputs
+            .get_mut(&(conversation_id, sender_id))
+            .and_then(VecDeque::pop_front)
+            .ok_or_else(|| {
+                StoreError::Inconsistent(format!("stored message {id} matches no message sent"))
+            })?;
+        matched.push((index, id, conversation_id));
+    }
+    Ok(matched)
+}
+
+/// How often the write-ahead log is copied into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// Log pages past which the writer checkpoints in its own commit (SQLite's default is 1,000,
+/// which puts a checkpoint, with its file syncs, inside a commit every few thousand messages).
+const WAL_BACKSTOP_PAGES: u32 = 10_000;
+
+/// Copies the write-ahead log into the database file from a connection of its own, every
+/// [`CHECKPOINT_EVERY`], so that the writer's commits do not wait for checkpoints. `PASSIVE`
+/// never blocks the writer or readers; the log restarts from its beginning once a checkpoint
+/// has caught up. Ends when the store is closed.
+async fn checkpoints(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "checkpoint failed; retrying");
+        }
     }
 }
 

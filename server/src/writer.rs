@@ -5,13 +5,17 @@
 //! rate (with `--durability full`, one fsync per group instead of per message). Delivering from
 //! this one task keeps every recipient's view in commit (id) order.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use chat_shared::{ErrorCode, ServerMsg};
+use chat_shared::ServerMsg;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::{ConnHandle, Hub};
+use crate::error::ChatError;
+use crate::hub::Hub;
 use crate::metrics::observe;
 use crate::store::{NewMessage, Store};
 
@@ -23,12 +27,8 @@ const GROUP: usize = 512;
 /// A message accepted by its handler, waiting to be stored.
 struct Pending {
     message: NewMessage,
-    /// Everyone in the conversation: the recipients once it is stored.
-    participants: Vec<i64>,
-    /// The sender's connection, told if storing fails.
-    conn: ConnHandle,
-    /// Told when the message is stored and delivered, or failed.
-    done: oneshot::Sender<()>,
+    /// Told when the message is stored and delivered, or refused, or failed.
+    done: oneshot::Sender<Result<(), ChatError>>,
 }
 
 /// The handle handlers submit messages through.
@@ -36,6 +36,10 @@ struct Pending {
 pub struct Writer {
     queue: mpsc::Sender<Pending>,
 }
+
+const NOT_A_MEMBER: ChatError = ChatError::NotFound("no such conversation");
+const NOT_STORED: ChatError =
+    ChatError::Unavailable("the message could not be stored; it was not sent");
 
 impl Writer {
     /// Starts the writer task; it stops once `stop` is cancelled and its queue is empty.
@@ -49,26 +53,36 @@ impl Writer {
         (Writer { queue }, task)
     }
 
-    /// Stores a message and delivers it (the echo to its sender included), in a group with
-    /// whatever else is waiting. Returns once that is done (or has failed and the sender was
-    /// told), so a connection's next frame sees its own message; `false` when the writer has
-    /// stopped (the server is shutting down), in which case nothing was stored.
-    pub async fn submit(
-        &self,
-        message: NewMessage,
-        participants: Vec<i64>,
-        conn: ConnHandle,
-    ) -> bool {
+    /// Queues a message to be stored and delivered to every connection of its conversation's
+    /// participants (the echo to its sender included), in a group with whatever else is
+    /// waiting. Waits only for room in the queue; the returned [`Submitted`] completes once the
+    /// message is stored and delivered, or refused (the sender is not in the conversation), or
+    /// failed (the database failed, or the server is shutting down), nothing stored.
+    pub async fn submit(&self, message: NewMessage) -> Result<Submitted, ChatError> {
         let (done, finished) = oneshot::channel();
-        let pending = Pending {
-            message,
-            participants,
-            conn,
-            done,
-        };
-        self.queue.send(pending).await.is_ok() && finished.await.is_ok()
+        self.queue
+            .send(Pending { message, done })
+            .await
+            .map_err(|_| SHUTTING_DOWN)?;
+        Ok(Submitted(finished))
     }
 }
+
+/// A message in the writer's hands: completes with its outcome.
+pub struct Submitted(oneshot::Receiver<Result<(), ChatError>>);
+
+impl Future for Submitted {
+    type Output = Result<(), ChatError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|outcome| outcome.unwrap_or(Err(SHUTTING_DOWN)))
+    }
+}
+
+const SHUTTING_DOWN: ChatError =
+    ChatError::Unavailable("the server is shutting down; message not stored");
 
 async fn run(
     store: Store,
@@ -85,8 +99,10 @@ async fn run(
             _ = stop.cancelled(), if pending.is_empty() => return,
         }
         let started = Instant::now();
-        let messages: Vec<NewMessage> = group.iter().map(|p| p.message.clone()).collect();
-        match store.create_messages(&messages).await {
+        let (messages, done): (Vec<NewMessage>, Vec<_>) =
+            group.drain(..).map(|p| (p.message, p.done)).unzip();
+        let count = messages.len();
+        let outcomes: Vec<Result<(), ChatError>> = match store.create_messages(messages).await {
             Ok(stored) => {
                 let committed = Instant::now();
                 let metrics = hub.metrics();
@@ -94,24 +110,24 @@ async fn run(
                     observe(&metrics.store_seconds, committed - started);
                 }
                 metrics.messages_stored.inc_by(stored.len() as u64);
-                for (p, message) in group.drain(..).zip(stored) {
-                    hub.deliver(&p.participants, &ServerMsg::Message { message }, None);
-                    let _ = p.done.send(());
+                let mut outcomes: Vec<_> = (0..count).map(|_| Err(NOT_A_MEMBER)).collect();
+                for stored in stored {
+                    outcomes[stored.index] = Ok(());
+                    let frame = ServerMsg::Message {
+                        message: stored.message,
+                    };
+                    hub.deliver(&stored.participants, &frame, None);
                 }
                 observe(&metrics.fanout_seconds, committed.elapsed());
+                outcomes
             }
             Err(e) => {
-                tracing::error!(error = %e, messages = group.len(), "storing messages failed");
-                for p in group.drain(..) {
-                    hub.metrics().error("internal");
-                    p.conn.send(&ServerMsg::Error {
-                        code: ErrorCode::Internal,
-                        message: "the message could not be stored; it was not sent".into(),
-                        request_type: Some("chat.message".into()),
-                    });
-                    let _ = p.done.send(());
-                }
+                tracing::error!(error = %e, messages = count, "storing messages failed");
+                (0..count).map(|_| Err(NOT_STORED)).collect()
             }
+        };
+        for (done, outcome) in done.into_iter().zip(outcomes) {
+            let _ = done.send(outcome);
         }
     }
 }

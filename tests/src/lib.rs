@@ -369,6 +369,18 @@ impl WsClient {
     }
 
     /// The next frame as raw JSON.
+    /// Starts (or fetches) the conversation with user `other`; its id. Frames that arrive
+    /// before the answer are skipped.
+    pub async fn start_conversation(&mut self, other: i64) -> i64 {
+        self.send(&ClientMsg::StartConversation { receiver_id: other })
+            .await;
+        self.recv_until(|f| match f {
+            ServerMsg::ConversationStarted { conversation } => Some(conversation.id),
+            _ => None,
+        })
+        .await
+    }
+
     pub async fn recv_json(&mut self) -> serde_json::Value {
         serde_json::to_value(self.recv().await).expect("json")
     }

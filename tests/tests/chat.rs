@@ -9,17 +9,6 @@ use serde_json::json;
 
 const QUIET: Duration = Duration::from_millis(300);
 
-/// Starts (or fetches) the conversation between `a` and `b` from `a`'s connection.
-async fn start(client: &mut WsClient, other: i64) -> i64 {
-    client
-        .send(&ClientMsg::StartConversation { receiver_id: other })
-        .await;
-    match client.recv().await {
-        ServerMsg::ConversationStarted { conversation } => conversation.id,
-        other => panic!("expected conversation_started, got {other:?}"),
-    }
-}
-
 async fn say(client: &mut WsClient, conversation_id: i64, content: &str) {
     client
         .send(&ClientMsg::Message {
@@ -69,7 +58,7 @@ async fn pair(server: &TestServer) -> Pair {
     let bob = Person::new(server, "bob").await;
     let mut a = alice.connect(server).await;
     let b = bob.connect(server).await;
-    let conversation = start(&mut a, bob.id).await;
+    let conversation = a.start_conversation(bob.id).await;
     Pair {
         alice,
         bob,
@@ -115,6 +104,65 @@ async fn a_message_is_echoed_to_every_connection_of_both_people() {
     );
 }
 
+/// A client that sends many messages without waiting gets them all stored once, in order, and
+/// its next request of another type sees every one of them; a refused message among them is
+/// answered on its own.
+#[tokio::test]
+async fn messages_sent_back_to_back_are_stored_in_order_before_the_next_request() {
+    let server = TestServer::start_with(&["--rate-limit-burst", "1000"]).await;
+    let mut p = pair(&server).await;
+    let carol = Person::new(&server, "carol").await;
+    let mut c = carol.connect(&server).await;
+    let elsewhere = c.start_conversation(p.bob.id).await;
+
+    const N: usize = 80;
+    for i in 0..N {
+        say(&mut p.a, p.conversation, &format!("burst {i}")).await;
+        if i == N / 2 {
+            say(&mut p.a, elsewhere, "not my conversation").await;
+        }
+    }
+    p.a.send(&ClientMsg::GetMessages {
+        conversation_id: p.conversation,
+        before_id: None,
+        limit: Some(100),
+    })
+    .await;
+
+    let (mut echoes, mut refused) = (Vec::new(), 0);
+    let history = loop {
+        match p.a.recv().await {
+            ServerMsg::Message { message } => echoes.push(message.content),
+            ServerMsg::Error {
+                code, request_type, ..
+            } => {
+                assert_eq!(code, ErrorCode::NotFound);
+                assert_eq!(request_type.as_deref(), Some("chat.message"));
+                refused += 1;
+            }
+            ServerMsg::Messages { messages, .. } => break messages,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    let sent: Vec<String> = (0..N).map(|i| format!("burst {i}")).collect();
+    assert_eq!(
+        echoes, sent,
+        "every echo, in order, before the history reply"
+    );
+    assert_eq!(refused, 1);
+    let stored: Vec<String> = history.into_iter().map(|m| m.content).collect();
+    assert_eq!(
+        stored, sent,
+        "the history reply sees every message, stored once"
+    );
+    let mut received = Vec::new();
+    for _ in 0..N {
+        received.push(expect_message(&mut p.b).await.content);
+    }
+    assert_eq!(received, sent);
+    c.expect_silence(QUIET).await;
+}
+
 #[tokio::test]
 async fn message_content_is_checked() {
     let server = TestServer::start_with(&["--max-message-chars", "10"]).await;
@@ -126,6 +174,9 @@ async fn message_content_is_checked() {
     say(&mut p.a, p.conversation, "ééééééééééé").await; // 11 characters
     let why = expect_error(&mut p.a, ErrorCode::InvalidContent, Some("chat.message")).await;
     assert!(why.contains("10"), "{why}");
+    say(&mut p.a, p.conversation, "a\u{0}b").await;
+    let why = expect_error(&mut p.a, ErrorCode::InvalidContent, Some("chat.message")).await;
+    assert!(why.contains("NUL"), "{why}");
     say(&mut p.a, p.conversation, "éééééééééé").await; // exactly 10 is fine
     assert_eq!(expect_message(&mut p.a).await.content, "éééééééééé");
     assert_eq!(expect_message(&mut p.b).await.content, "éééééééééé");
@@ -427,7 +478,9 @@ async fn a_pair_has_exactly_one_conversation_even_when_both_ask_at_once() {
             (&bob, alice.id)
         };
         let mut client = me.connect(&server).await;
-        tasks.push(tokio::spawn(async move { start(&mut client, other).await }));
+        tasks.push(tokio::spawn(async move {
+            client.start_conversation(other).await
+        }));
     }
     let mut ids = Vec::new();
     for task in tasks {
@@ -473,8 +526,8 @@ async fn conversations_list_newest_activity_first_with_last_message_and_unread()
     let mark = Person::new(&server, "mark").await;
     let nina = Person::new(&server, "nina").await;
     let mut c = me.connect(&server).await;
-    let with_mark = start(&mut c, mark.id).await;
-    let with_nina = start(&mut c, nina.id).await;
+    let with_mark = c.start_conversation(mark.id).await;
+    let with_nina = c.start_conversation(nina.id).await;
 
     c.send(&ClientMsg::GetConversations {}).await;
     let list = c.recv_json().await;

@@ -362,31 +362,9 @@ async fn the_example_checks_pass_twice_and_write_junit() {
     );
 }
 
-/// A script whose third step expects the wrong value of `is_typing`.
-const WRONG: &str = r#"name = "Deliberately wrong"
-
-[actors.alice]
-[actors.bob]
-
-[[steps]]
-actor = "alice"
-send = { type = "chat.start_conversation", receiver_id = "{bob.id}" }
-expect = "chat.conversation_started"
-
-[[steps]]
-actor = "alice"
-send = { type = "chat.typing", receiver_id = "{bob.id}", is_typing = true }
-
-[[steps]]
-name = "bob sees alice stop typing"
-actor = "bob"
-expect = { type = "chat.typing", sender_id = "{alice.id}", is_typing = false }
-timeout_ms = 700
-
-[[steps]]
-actor = "bob"
-send = { type = "chat.get_conversations" }
-"#;
+/// A script whose third step (line 15) expects the wrong value of `is_typing`; CI's
+/// `.ci/checks.sh` runs the same file.
+const WRONG: &str = include_str!("../data/wrong-check.toml");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_script_fails_naming_its_step_with_expected_and_arrived() {

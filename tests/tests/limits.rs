@@ -1,20 +1,10 @@
 //! Abuse limits against the real server: message size (1009), frames per second (`rate_limited`,
 //! then 1008), connections per user (1008) and login / register attempts (429 + `Retry-After`).
 
-use chat_e2e::{PASSWORD, Person, TestServer, WsClient, post_json, unique_name};
+use chat_e2e::{PASSWORD, Person, TestServer, post_json, unique_name};
 use chat_shared::rest::ApiError;
 use chat_shared::{ClientMsg, ErrorCode, ServerMsg};
 use serde_json::json;
-
-async fn conversation_with(client: &mut WsClient, other: i64) -> i64 {
-    client
-        .send(&ClientMsg::StartConversation { receiver_id: other })
-        .await;
-    match client.recv().await {
-        ServerMsg::ConversationStarted { conversation } => conversation.id,
-        other => panic!("expected conversation_started, got {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn a_message_over_the_size_limit_closes_with_1009() {
@@ -22,7 +12,7 @@ async fn a_message_over_the_size_limit_closes_with_1009() {
     let alice = Person::new(&server, "big").await;
     let bob = Person::new(&server, "small").await;
     let mut a = alice.connect(&server).await;
-    let conversation = conversation_with(&mut a, bob.id).await;
+    let conversation = a.start_conversation(bob.id).await;
     // Just under the limit: handled as usual.
     let fits = "x".repeat(1900);
     a.send(&ClientMsg::Message {
@@ -70,7 +60,7 @@ async fn frames_over_the_rate_are_refused_and_sustained_abuse_closes_with_1008()
     let alice = Person::new(&server, "flood").await;
     let bob = Person::new(&server, "calm").await;
     let mut a = alice.connect(&server).await;
-    let conversation = conversation_with(&mut a, bob.id).await; // frame 1
+    let conversation = a.start_conversation(bob.id).await; // frame 1
     for content in ["one", "two", "three"] {
         // frames 2..4
         a.send(&ClientMsg::Message {

@@ -11,8 +11,9 @@ const STATUS_BATCH: usize = 100;
 
 #[derive(Debug, Clone)]
 enum Op {
-    /// Participant 0 or 1 sends a message.
-    Send(usize),
+    /// One writer group: each of users 0, 1 and 2 (the outsider, refused) sends a message,
+    /// in this order, stored in one call.
+    Send(Vec<usize>),
     /// User 0, 1 or 2 (the outsider) reads the conversation.
     Read(usize),
     /// User 0, 1 or 2 says a message arrived: the `pick`-th one, or a missing id past the end.
@@ -21,7 +22,7 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0usize..2).prop_map(Op::Send),
+        4 => prop::collection::vec(0usize..3, 1..5).prop_map(Op::Send),
         2 => (0usize..3).prop_map(Op::Read),
         3 => (0usize..3, any::<usize>()).prop_map(|(who, pick)| Op::Delivered(who, pick)),
     ]
@@ -92,15 +93,34 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
 
     for op in ops {
         match op {
-            Op::Send(who) => {
-                let new = NewMessage {
-                    conversation_id: conversation,
-                    sender: users[who].clone(),
-                    content: "hi".into(),
-                };
-                let sent = store.create_messages(&[new]).await.expect("send");
-                prop_assert_eq!(sent.len(), 1);
-                model.messages.push((sent[0].id, who));
+            Op::Send(senders) => {
+                // Identical contents on purpose: the store must still pair each row with a
+                // message of its sender.
+                let group: Vec<NewMessage> = senders
+                    .iter()
+                    .map(|&who| NewMessage {
+                        conversation_id: conversation,
+                        sender: users[who].clone(),
+                        content: "hi".into(),
+                    })
+                    .collect();
+                let stored = store.create_messages(group).await.expect("send");
+                let members: Vec<usize> = (0..senders.len()).filter(|&i| senders[i] != 2).collect();
+                let indices: Vec<usize> = stored.iter().map(|s| s.index).collect();
+                let mut sorted = indices.clone();
+                sorted.sort();
+                prop_assert_eq!(sorted, members, "stored all but the outsider's");
+                let last = model.messages.last().map_or(0, |m| m.0);
+                let mut previous = last;
+                for s in &stored {
+                    prop_assert!(s.message.id > previous, "ids grow in the order returned");
+                    previous = s.message.id;
+                    prop_assert_eq!(s.message.sender.id, users[senders[s.index]].id);
+                    let mut participants = s.participants.clone();
+                    participants.sort();
+                    prop_assert_eq!(participants, vec![users[0].id, users[1].id]);
+                    model.messages.push((s.message.id, senders[s.index]));
+                }
             }
             Op::Read(who) => {
                 let outcome = store
@@ -175,6 +195,14 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             let unread = model.unread(who);
             prop_assert_eq!(list[0].unread_count, Some(unread));
             prop_assert_eq!(list[0].has_unread, Some(unread > 0));
+            // The list's newest message carries its status and its sender.
+            let last = list[0].last_message.clone().flatten();
+            let want_last = model
+                .messages
+                .last()
+                .map(|&(id, sender)| (id, Some(model.status(id, sender)), users[sender].clone()));
+            let got_last = last.map(|l| (l.message.id, l.message.status, l.message.sender));
+            prop_assert_eq!(got_last, want_last, "last message as {} sees it", who);
         }
         prop_assert!(
             store

@@ -7,18 +7,6 @@ use chat_e2e::proxy::{FaultProxy, service_addr, via};
 use chat_e2e::{Person, TestServer, WsClient, test_database_url, test_redis_url};
 use chat_shared::{ClientMsg, ErrorCode, MessageStatus, ServerMsg};
 
-async fn start(client: &mut WsClient, other: i64) -> i64 {
-    client
-        .send(&ClientMsg::StartConversation { receiver_id: other })
-        .await;
-    client
-        .recv_until(|f| match f {
-            ServerMsg::ConversationStarted { conversation } => Some(conversation.id),
-            _ => None,
-        })
-        .await
-}
-
 async fn message(client: &mut WsClient) -> chat_shared::ChatMessage {
     client
         .recv_until(|f| match f {
@@ -60,7 +48,7 @@ async fn two_instances_act_as_one() {
     let mut a1 = alice.connect(one).await;
     let mut a2 = alice.connect(two).await;
     let mut b2 = bob.connect(two).await;
-    let conversation = start(&mut a1, bob.id).await;
+    let conversation = a1.start_conversation(bob.id).await;
     until_linked(&mut a1, &mut b2, bob.id).await;
     until_linked(&mut b2, &mut a1, alice.id).await;
     // a2 shares an instance with b2: it got nothing from the probes above.
@@ -184,7 +172,7 @@ async fn instances_recover_when_redis_restarts() {
     let bob = Person::new(&two, "bob").await;
     let mut a = alice.connect(&one).await;
     let mut b = bob.connect(&two).await;
-    let conversation = start(&mut a, bob.id).await;
+    let conversation = a.start_conversation(bob.id).await;
     until_linked(&mut a, &mut b, bob.id).await;
 
     // Redis goes away: messages are still stored and acknowledged; live frames may be lost.
@@ -241,7 +229,7 @@ async fn a_database_outage_gets_errors_never_false_acknowledgements() {
     let alice = Person::new(&server, "alice").await;
     let bob = Person::new(&server, "bob").await;
     let mut a = alice.connect(&server).await;
-    let conversation = start(&mut a, bob.id).await;
+    let conversation = a.start_conversation(bob.id).await;
 
     proxy.cut();
     for i in 0..3 {
@@ -303,7 +291,7 @@ async fn metrics_are_exposed_in_prometheus_text() {
     let bob = Person::new(&server, "bob").await;
     let mut a = alice.connect(&server).await;
     let mut b = bob.connect(&server).await;
-    let conversation = start(&mut a, bob.id).await;
+    let conversation = a.start_conversation(bob.id).await;
     a.send(&ClientMsg::Message {
         conversation_id: conversation,
         content: "counted".into(),
@@ -353,7 +341,7 @@ async fn measure_cross_instance_latency() {
     let bob = Person::new(&servers[1], "bob").await;
     let mut a = alice.connect(&servers[0]).await;
     let mut b = bob.connect(&servers[1]).await;
-    let conversation = start(&mut a, bob.id).await;
+    let conversation = a.start_conversation(bob.id).await;
     until_linked(&mut a, &mut b, bob.id).await;
     let mut latencies = Vec::with_capacity(MESSAGES);
     for i in 0..MESSAGES {

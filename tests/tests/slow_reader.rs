@@ -26,16 +26,6 @@ fn resident_kib() -> u64 {
         .expect("VmRSS in /proc/self/status")
 }
 
-async fn start(client: &mut WsClient, other: i64) -> i64 {
-    client
-        .send(&ClientMsg::StartConversation { receiver_id: other })
-        .await;
-    match client.recv().await {
-        ServerMsg::ConversationStarted { conversation } => conversation.id,
-        other => panic!("expected conversation_started, got {other:?}"),
-    }
-}
-
 /// Sends one message and waits for its echo; the round trip.
 async fn round_trip(client: &mut WsClient, conversation_id: i64, content: &str) -> Duration {
     let sent = Instant::now();
@@ -77,7 +67,7 @@ async fn a_client_that_never_reads_is_closed_and_slows_nobody() {
     let mut t = talker.connect(&server).await;
     // The sleeper connects and then never reads again.
     let mut s = sleeper.connect(&server).await;
-    let conversation = start(&mut t, sleeper.id).await;
+    let conversation = t.start_conversation(sleeper.id).await;
     let body = "z".repeat(CONTENT_CHARS - 10);
 
     let connections = || server.state.hub.connection_count();

@@ -1,4 +1,7 @@
-//! One function per client message: validate → check membership → store → deliver.
+//! One function per client message: validate → check membership → store → deliver. Chat
+//! messages go through the connection's [`Pipeline`] to the writer task.
+
+use std::collections::VecDeque;
 
 use chat_shared::{ClientMsg, MessageStatus, ServerMsg, UserRef};
 
@@ -6,6 +9,7 @@ use crate::error::ChatError;
 use crate::hub::ConnHandle;
 use crate::state::AppState;
 use crate::store::{NewMessage, StatusChanges};
+use crate::writer::Submitted;
 
 /// The caller: who they are and the connection they spoke on.
 pub struct Session {
@@ -15,8 +19,45 @@ pub struct Session {
 
 type Outcome = Result<(), ChatError>;
 
-/// Handles one text frame; every failure becomes a `chat.error` on this connection.
-pub async fn dispatch(state: &AppState, session: &Session, text: &str) {
+/// Most chat messages of one connection in the writer's hands at once.
+const PIPELINE: usize = 32;
+
+/// A connection's chat messages handed to the writer and not yet stored, oldest first. A client
+/// that sends many messages does not wait for a commit between them (they are stored in the
+/// same group); any other request waits until they are done, so that it sees them.
+#[derive(Default)]
+pub struct Pipeline {
+    waiting: VecDeque<Submitted>,
+}
+
+impl Pipeline {
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// The oldest message's outcome, once the writer is done with it. Cancel-safe: nothing is
+    /// taken from the pipeline until the outcome is there.
+    pub async fn next(&mut self) -> Option<Outcome> {
+        let outcome = self.waiting.front_mut()?.await;
+        self.waiting.pop_front();
+        Some(outcome)
+    }
+
+    /// Waits for every message in the pipeline; failures are answered on the connection.
+    pub async fn finish(&mut self, state: &AppState, session: &Session) {
+        while let Some(outcome) = self.next().await {
+            report(state, session, MESSAGE, outcome);
+        }
+    }
+}
+
+/// The request type of a chat message, in its `chat.error`s.
+pub const MESSAGE: &str = "chat.message";
+
+/// Handles one text frame; every failure becomes a `chat.error` on this connection. A chat
+/// message is only handed to the writer (its outcome comes through `pipeline`); anything else
+/// is answered before this returns.
+pub async fn dispatch(state: &AppState, session: &Session, pipeline: &mut Pipeline, text: &str) {
     let (kind, msg) = match ClientMsg::parse(text) {
         Ok(parsed) => parsed,
         Err(e) => {
@@ -26,17 +67,41 @@ pub async fn dispatch(state: &AppState, session: &Session, text: &str) {
         }
     };
     state.metrics.frame_in(&kind);
-    if let Err(e) = handle(state, session, msg).await {
-        if let ChatError::Internal(cause) = &e {
-            tracing::error!(error = %cause, request = %kind, "request failed");
+    if let ClientMsg::Message {
+        conversation_id,
+        content,
+    } = msg
+    {
+        if pipeline.waiting.len() >= PIPELINE
+            && let Some(outcome) = pipeline.next().await
+        {
+            report(state, session, MESSAGE, outcome);
         }
-        state.metrics.error(&code_name(e.code()));
-        session.conn.send(&ServerMsg::Error {
-            code: e.code(),
-            message: e.to_string(),
-            request_type: Some(kind),
-        });
+        match send_message(state, session, conversation_id, content).await {
+            Ok(submitted) => pipeline.waiting.push_back(submitted),
+            Err(e) => report(state, session, MESSAGE, Err(e)),
+        }
+        return;
     }
+    pipeline.finish(state, session).await;
+    let outcome = handle(state, session, msg).await;
+    report(state, session, &kind, outcome);
+}
+
+/// Answers a failed request of type `kind` with `chat.error` on its connection.
+pub fn report(state: &AppState, session: &Session, kind: &str, outcome: Outcome) {
+    let Err(e) = outcome else {
+        return;
+    };
+    if let ChatError::Internal(cause) = &e {
+        tracing::error!(error = %cause, request = %kind, "request failed");
+    }
+    state.metrics.error(&code_name(e.code()));
+    session.conn.send(&ServerMsg::Error {
+        code: e.code(),
+        message: e.to_string(),
+        request_type: Some(kind.to_string()),
+    });
 }
 
 /// The wire name of an error code, for metric labels.
@@ -49,10 +114,6 @@ fn code_name(code: chat_shared::ErrorCode) -> String {
 
 async fn handle(state: &AppState, s: &Session, msg: ClientMsg) -> Outcome {
     match msg {
-        ClientMsg::Message {
-            conversation_id,
-            content,
-        } => send_message(state, s, conversation_id, &content).await,
         ClientMsg::Typing {
             receiver_id,
             is_typing,
@@ -69,20 +130,22 @@ async fn handle(state: &AppState, s: &Session, msg: ClientMsg) -> Outcome {
             before_id,
             limit,
         } => get_messages(state, s, conversation_id, before_id, limit).await,
-        // `ClientMsg::parse` answers unknown types itself; nothing reaches here.
-        ClientMsg::Unknown => Ok(()),
+        // `dispatch` hands messages to the writer, and `ClientMsg::parse` answers unknown
+        // types itself: neither reaches here.
+        ClientMsg::Message { .. } | ClientMsg::Unknown => Ok(()),
     }
 }
 
 const NO_CONVERSATION: ChatError = ChatError::NotFound("no such conversation");
 
-/// chat.message: stored first, then sent to every connection of every participant.
+/// chat.message: checked, then handed to the writer, which stores it and sends it to every
+/// connection of every participant.
 async fn send_message(
     state: &AppState,
     s: &Session,
     conversation_id: i64,
-    content: &str,
-) -> Outcome {
+    content: String,
+) -> Result<Submitted, ChatError> {
     if content.trim().is_empty() {
         return Err(ChatError::InvalidContent("message content is empty".into()));
     }
@@ -92,27 +155,19 @@ async fn send_message(
             "message content is longer than {max} characters"
         )));
     }
-    let participants = state
-        .store
-        .participants(conversation_id, s.user.id)
-        .await?
-        .ok_or(NO_CONVERSATION)?;
-    // Stored by the writer, which delivers it (the echo included) once committed.
+    if content.contains('\0') {
+        return Err(ChatError::InvalidContent(
+            "message content contains a NUL character".into(),
+        ));
+    }
+    // Stored by the writer (which checks that the sender is in the conversation), then
+    // delivered to everyone in it, the echo included.
     let message = NewMessage {
         conversation_id,
         sender: s.user.clone(),
-        content: content.to_string(),
+        content,
     };
-    if !state
-        .writer
-        .submit(message, participants, s.conn.clone())
-        .await
-    {
-        return Err(ChatError::Unavailable(
-            "the server is shutting down; message not stored",
-        ));
-    }
-    Ok(())
+    state.writer.submit(message).await
 }
 
 /// chat.typing: relayed to the receiver's connections when the two share a conversation.

@@ -13,15 +13,14 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::TokenType;
 use crate::config::Config;
-use crate::hub::{ConnHandle, Hub};
+use crate::hub::{ConnHandle, Hub, Outbox};
 use crate::limits::{FrameLimiter, FrameVerdict};
 use crate::state::AppState;
-use handle::Session;
+use handle::{Pipeline, Session};
 
 /// Close code for a missing, invalid or expired token: the client should log in again.
 pub const CLOSE_UNAUTHORIZED: u16 = 4001;
@@ -31,6 +30,12 @@ const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 const CLOSE_POLICY: u16 = 1008;
 /// A message larger than `--max-frame-bytes`.
 const CLOSE_TOO_BIG: u16 = 1009;
+
+/// Bytes read from a socket at a time: each connection holds a buffer this big for as long as it
+/// is open, so it is small (a chat frame is a few hundred bytes; larger ones take more reads).
+const READ_BUFFER: usize = 1024;
+/// Bytes of outgoing frames gathered before a write.
+const WRITE_BUFFER: usize = 8 * 1024;
 
 /// Why the reader ended the connection, for the writer's close frame.
 type Ending = Arc<OnceLock<(u16, &'static str)>>;
@@ -77,25 +82,28 @@ pub async fn upgrade(
     // frame sent after its handshake completed; frames wait in the queue until the socket is up.
     // If the upgrade never completes, dropping the registration unregisters.
     let admission = admission.map(|(user, slot)| {
-        let (queue, frames) = mpsc::channel(config.send_queue as usize);
-        let conn = ConnHandle::new(state.hub.next_conn_id(), user.id, queue);
+        let conn = ConnHandle::new(
+            state.hub.next_conn_id(),
+            user.id,
+            config.send_queue as usize,
+        );
         state.hub.register(conn.clone());
         let registration = Registration {
             hub: state.hub.clone(),
             conn,
         };
-        (user, slot, registration, frames)
+        (user, slot, registration)
     });
     let tracker = state.connections.clone();
     ws.max_message_size(config.max_frame_bytes)
         .max_frame_size(config.max_frame_bytes)
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(8 * 1024)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
                 match admission {
-                    Ok((user, _slot, registration, frames)) => {
-                        connection(socket, state, user, registration, frames).await
+                    Ok((user, _slot, registration)) => {
+                        connection(socket, state, user, registration).await
                     }
                     Err((code, reason)) => refuse(socket, code, reason).await,
                 }
@@ -164,13 +172,7 @@ impl Drop for Registration {
 }
 
 /// Runs an authenticated connection until the client leaves, is too slow, or the server stops.
-async fn connection(
-    socket: WebSocket,
-    state: AppState,
-    user: UserRef,
-    registration: Registration,
-    frames: mpsc::Receiver<Utf8Bytes>,
-) {
+async fn connection(socket: WebSocket, state: AppState, user: UserRef, registration: Registration) {
     let (sink, mut stream) = socket.split();
     let conn = registration.conn.clone();
     let too_slow = conn.too_slow.clone();
@@ -178,7 +180,7 @@ async fn connection(
     let ending = Ending::default();
     let writer = tokio::spawn(write_frames(
         sink,
-        frames,
+        conn.outbox.clone(),
         too_slow.clone(),
         state.shutdown.clone(),
         ending.clone(),
@@ -186,8 +188,14 @@ async fn connection(
     let mut limiter = FrameLimiter::new(&state.config, Instant::now());
 
     let session = Session { user, conn };
+    let mut pipeline = Pipeline::default();
     loop {
         tokio::select! {
+            outcome = pipeline.next(), if !pipeline.is_empty() => {
+                if let Some(outcome) = outcome {
+                    handle::report(&state, &session, handle::MESSAGE, outcome);
+                }
+            }
             _ = too_slow.cancelled() => break,
             _ = state.shutdown.cancelled() => break,
             frame = stream.next() => match frame {
@@ -213,7 +221,12 @@ async fn connection(
                         }
                     }
                     match message {
-                        Message::Text(text) => handle::dispatch(&state, &session, text.as_str()).await,
+                        // Boxed: a request's state lives on the heap only while it runs, so
+                        // an idle connection's task stays small.
+                        Message::Text(text) => {
+                            Box::pin(handle::dispatch(&state, &session, &mut pipeline, text.as_str()))
+                                .await
+                        }
                         _ => session.conn.send(&ServerMsg::Error {
                             code: ErrorCode::InvalidFrame,
                             message: "binary frames are not supported; send JSON text".into(),
@@ -235,10 +248,13 @@ async fn connection(
             }
         }
     }
+    // Messages already handed over are stored and delivered (the echoes included) before the
+    // connection lets go of its queue.
+    pipeline.finish(&state, &session).await;
     drop(registration);
     tracing::debug!(conn = session.conn.id, "disconnected");
-    // Dropping the last queue sender lets the writer flush what is queued and finish.
-    drop(session);
+    // The writer sends what is queued, then closes.
+    session.conn.outbox.close();
     let _ = writer.await;
 }
 
@@ -251,11 +267,31 @@ fn is_too_big(error: axum::Error) -> bool {
     )
 }
 
+/// Most frames written with one flush.
+const BURST: usize = 64;
+
+/// Sends `first` and whatever else is already queued (up to [`BURST`] frames) with one flush:
+/// one write for a burst instead of one per frame.
+async fn send_burst(
+    sink: &mut SplitSink<WebSocket, Message>,
+    first: Utf8Bytes,
+    outbox: &Outbox,
+) -> Result<(), axum::Error> {
+    sink.feed(Message::Text(first)).await?;
+    for _ in 1..BURST {
+        let Some(frame) = outbox.try_next() else {
+            break;
+        };
+        sink.feed(Message::Text(frame)).await?;
+    }
+    sink.flush().await
+}
+
 /// The only task that writes to the socket: drains the queue, then closes (with the reader's
 /// reason when it ended the connection).
 async fn write_frames(
     mut sink: SplitSink<WebSocket, Message>,
-    mut frames: mpsc::Receiver<Utf8Bytes>,
+    outbox: Arc<Outbox>,
     too_slow: CancellationToken,
     shutdown: CancellationToken,
     ending: Ending,
@@ -264,7 +300,7 @@ async fn write_frames(
         let frame = tokio::select! {
             biased;
             _ = too_slow.cancelled() => break Some((CLOSE_TRY_AGAIN_LATER, "too slow: send queue full")),
-            frame = frames.recv() => match frame {
+            frame = outbox.next() => match frame {
                 Some(frame) => frame,
                 None if ending.get().is_some() => break ending.get().copied(),
                 None if shutdown.is_cancelled() => break Some((CLOSE_GOING_AWAY, "server shutting down")),
@@ -274,7 +310,7 @@ async fn write_frames(
             _ = shutdown.cancelled() => break Some((CLOSE_GOING_AWAY, "server shutting down")),
         };
         tokio::select! {
-            sent = sink.send(Message::Text(frame)) => if sent.is_err() { return },
+            sent = send_burst(&mut sink, frame, &outbox) => if sent.is_err() { return },
             _ = too_slow.cancelled() => break Some((CLOSE_TRY_AGAIN_LATER, "too slow: send queue full")),
         }
     };
