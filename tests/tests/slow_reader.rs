@@ -13,6 +13,12 @@ const QUEUE: &str = "32";
 const CONTENT_CHARS: usize = 32_000;
 /// Messages sent after the slow reader was closed, to check the latency did not degrade.
 const AFTER: usize = 30;
+/// Allowed growth of the talker's median round trip, on top of tripling. Each round trip commits
+/// a 32 KB message, so the machine's disk and CPU move it: a CI run on PostgreSQL once saw the
+/// median go from 4 ms to 69 ms with nothing of ours involved (the same run locally: 2.7 ms both
+/// ways). A server that waited on the stalled socket would stall the talker for good (the
+/// round trip times out after `chat_e2e::WAIT`) or for a write timeout's length, far above this.
+const SLACK: Duration = Duration::from_millis(250);
 /// Upper bound on messages before the slow reader must be closed: socket buffers (a few MiB on
 /// loopback) plus the queue. Without a bounded queue it would never be closed.
 const MAX_BEFORE_CLOSE: usize = 2_000;
@@ -78,12 +84,14 @@ async fn a_client_that_never_reads_is_closed_and_slows_nobody() {
     }
     let rss_start = resident_kib();
     let mut sent = before.len();
+    // Round trips while the sleeper's socket buffers and queue fill up: the stall itself.
+    let mut during = Vec::new();
     while connections() == 2 {
         assert!(
             sent < MAX_BEFORE_CLOSE,
             "the slow reader is still connected after {sent} messages"
         );
-        round_trip(&mut t, conversation, &format!("{sent:08} {body}")).await;
+        during.push(round_trip(&mut t, conversation, &format!("{sent:08} {body}")).await);
         sent += 1;
     }
     // The server gives a closing slow reader a second to take its close frame: read now.
@@ -106,16 +114,20 @@ async fn a_client_that_never_reads_is_closed_and_slows_nobody() {
         after.push(round_trip(&mut t, conversation, &format!("after{i:08} {body}")).await);
     }
     let rss_growth_mib = resident_kib().saturating_sub(rss_start) / 1024;
-    let (before, after) = (median(before), median(after));
+    let (before, during, after) = (median(before), median(during), median(after));
     eprintln!(
         "slow reader closed after {sent} messages ({frames} read); median round trip \
-         {before:?} before, {after:?} after; RSS grew {rss_growth_mib} MiB"
+         {before:?} before, {during:?} during the stall, {after:?} after; RSS grew \
+         {rss_growth_mib} MiB"
     );
-    // The talker's latency is flat: a stalled peer costs it nothing.
-    assert!(
-        after <= before * 3 + Duration::from_millis(20),
-        "latency grew from {before:?} to {after:?}"
-    );
+    // The talker's latency stays flat, during the stall and after it: a stalled peer costs it
+    // nothing.
+    for (when, median) in [("during the stall", during), ("after the close", after)] {
+        assert!(
+            median <= before * 3 + SLACK,
+            "latency {when} grew from {before:?} to {median:?}"
+        );
+    }
     // The server kept at most a queue's worth of frames (32 × 32 KB) for the sleeper, not
     // everything sent (over the whole test: several tens of MiB).
     assert!(rss_growth_mib < 48, "memory grew by {rss_growth_mib} MiB");
