@@ -34,6 +34,11 @@ pub struct HistoryArgs {
     pub page: i64,
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
+    /// Pages per second over all clients, open loop: each client asks on its own schedule and
+    /// a page's latency counts from when it was due, so a late answer delays nothing unseen.
+    /// 0: closed loop, each client asks again as soon as it has its page (the saturation rate).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
     /// `chat.get_conversations` requests by the hub user, one after another.
     #[arg(long, default_value_t = 100)]
     pub list_requests: usize,
@@ -78,15 +83,24 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<()> {
     let tally = Arc::new(Mutex::new(Tally::default()));
     let start = Instant::now();
     let deadline = start + args.duration;
+    // Each client's period in open loop; their schedules are staggered over one period.
+    let every =
+        (args.rate > 0).then(|| Duration::from_secs_f64(args.clients as f64 / args.rate as f64));
     let mut tasks = Vec::new();
-    for (ws, conv, big) in sockets {
+    for (k, (ws, conv, big)) in sockets.into_iter().enumerate() {
         let tally = tally.clone();
-        let page = args.page;
-        // Clients in the big conversation start at scattered depths.
-        let first = big.then(|| 1 + rand::random_range(0..m.big_messages.max(1)) as i64);
-        tasks.push(tokio::spawn(async move {
-            page_until(ws, conv, page, first, deadline, &tally).await
-        }));
+        let client = Client {
+            conv,
+            page: args.page,
+            // Clients in the big conversation start at scattered depths.
+            first: big.then(|| 1 + rand::random_range(0..m.big_messages.max(1)) as i64),
+            schedule: every
+                .map(|every| (start + every.mul_f64(k as f64 / args.clients as f64), every)),
+            deadline,
+        };
+        tasks.push(tokio::spawn(
+            async move { client.page_until(ws, &tally).await },
+        ));
     }
     for t in tasks {
         t.await.context("a history client panicked")??;
@@ -123,8 +137,12 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<()> {
         "history",
         &[
             format!(
-                "history: {} clients, pages of {}, {:.1}s: {} pages ({:.0}/s), {} messages; database of {} messages",
+                "history: {} clients, {}, pages of {}, {:.1}s: {} pages ({:.0}/s), {} messages; database of {} messages",
                 args.clients,
+                match args.rate {
+                    0 => "closed loop".to_string(),
+                    rate => format!("open loop at {rate} pages/s"),
+                },
                 args.page,
                 elapsed.as_secs_f64(),
                 t.pages,
@@ -137,6 +155,7 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<()> {
         ],
         json!({
             "clients": args.clients,
+            "rate": args.rate,
             "page": args.page,
             "db_messages": m.messages,
             "pages": t.pages,
@@ -150,48 +169,66 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Pages backwards from `first` (or the newest) until the deadline, wrapping to the newest.
-async fn page_until(
-    mut ws: Ws,
+/// One paging client.
+struct Client {
     conv: i64,
     page: i64,
+    /// Where it starts paging back from (the newest message when `None`).
     first: Option<i64>,
+    /// Open loop: when its first page is due, and the period.
+    schedule: Option<(Instant, Duration)>,
     deadline: Instant,
-    tally: &Mutex<Tally>,
-) -> anyhow::Result<()> {
-    let mut before_id = first;
-    let mut local = Tally::default();
-    while Instant::now() < deadline {
-        let ask = ClientMsg::GetMessages {
-            conversation_id: conv,
-            before_id,
-            limit: Some(page),
-        };
-        let t0 = Instant::now();
-        let (count, oldest, has_more) =
-            net::request(&mut ws, &ask, REQUEST_TIMEOUT, |msg| match msg {
-                ServerMsg::Messages {
-                    messages, has_more, ..
-                } => Some((
-                    messages.len() as u64,
-                    messages.first().map(|m| m.id),
-                    has_more.unwrap_or(false),
-                )),
-                _ => None,
-            })
-            .await
-            .with_context(|| format!("paging conversation {conv}"))?;
-        local.latency.record(t0.elapsed());
-        local.pages += 1;
-        local.messages += count;
-        before_id = if has_more { oldest } else { None };
+}
+
+impl Client {
+    /// Pages backwards from `first` until the deadline, wrapping to the newest.
+    async fn page_until(self, mut ws: Ws, tally: &Mutex<Tally>) -> anyhow::Result<()> {
+        let mut before_id = self.first;
+        let mut local = Tally::default();
+        for n in 0u32.. {
+            // A page's latency counts from when it was due (open loop) or sent (closed loop).
+            let due = match self.schedule {
+                Some((first, every)) => {
+                    let due = first + every * n;
+                    if due >= self.deadline {
+                        break;
+                    }
+                    tokio::time::sleep_until(due.into()).await;
+                    due
+                }
+                None if Instant::now() < self.deadline => Instant::now(),
+                None => break,
+            };
+            let ask = ClientMsg::GetMessages {
+                conversation_id: self.conv,
+                before_id,
+                limit: Some(self.page),
+            };
+            let (count, oldest, has_more) =
+                net::request(&mut ws, &ask, REQUEST_TIMEOUT, |msg| match msg {
+                    ServerMsg::Messages {
+                        messages, has_more, ..
+                    } => Some((
+                        messages.len() as u64,
+                        messages.first().map(|m| m.id),
+                        has_more.unwrap_or(false),
+                    )),
+                    _ => None,
+                })
+                .await
+                .with_context(|| format!("paging conversation {}", self.conv))?;
+            local.latency.record(due.elapsed());
+            local.pages += 1;
+            local.messages += count;
+            before_id = if has_more { oldest } else { None };
+        }
+        let _ = ws.close(None).await;
+        let mut t = tally.lock().expect("tally lock");
+        t.latency.merge(&local.latency);
+        t.pages += local.pages;
+        t.messages += local.messages;
+        Ok(())
     }
-    let _ = ws.close(None).await;
-    let mut t = tally.lock().expect("tally lock");
-    t.latency.merge(&local.latency);
-    t.pages += local.pages;
-    t.messages += local.messages;
-    Ok(())
 }
 
 /// Access tokens for the seeded users: minted with the secret, else by logging in.

@@ -178,6 +178,7 @@ pub async fn run_pairs(args: &PairsArgs) -> anyhow::Result<PairsOutcome> {
     let deadline = start + args.duration;
 
     let mut tasks = Vec::new();
+    let mut sender = 0u64;
     for (i, (wa, wb, conv)) in conns.into_iter().enumerate() {
         let (ua, ub) = (users[2 * i].id, users[2 * i + 1].id);
         let ca = Arc::new(SideCounters::default());
@@ -186,6 +187,12 @@ pub async fn run_pairs(args: &PairsArgs) -> anyhow::Result<PairsOutcome> {
             (wa, ua, ub, ca.clone(), cb.clone()),
             (wb, ub, ua, cb.clone(), ca.clone()),
         ] {
+            // Open loop: the senders' schedules are spread over one period, so that the rate
+            // is even rather than every sender firing at the same instants.
+            let phase = interval.map_or(Duration::ZERO, |every| {
+                every.mul_f64(sender as f64 / senders as f64)
+            });
+            sender += 1;
             let side = Side {
                 me,
                 peer,
@@ -193,6 +200,7 @@ pub async fn run_pairs(args: &PairsArgs) -> anyhow::Result<PairsOutcome> {
                 tag: tag.clone(),
                 content_bytes: args.content_bytes,
                 interval,
+                phase,
                 window: args.window,
                 start,
                 deadline,
@@ -361,6 +369,8 @@ struct Side {
     tag: String,
     content_bytes: usize,
     interval: Option<Duration>,
+    /// Open loop: this sender's offset within the period.
+    phase: Duration,
     window: usize,
     start: Instant,
     deadline: Instant,
@@ -394,7 +404,7 @@ impl Side {
             for seq in 0u64.. {
                 let at = match self.interval {
                     Some(every) => {
-                        let at = self.start + every.mul_f64(seq as f64);
+                        let at = self.start + self.phase + every.mul_f64(seq as f64);
                         if at >= self.deadline {
                             break;
                         }

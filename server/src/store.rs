@@ -143,9 +143,36 @@ type ListRow = (
     Option<bool>,
 );
 
-/// A [`MessageRow`] followed by the markers of the participant who did not send it:
-/// `user_id, last_read_id, last_delivered_id`.
-type PageRow = (i64, i64, String, String, i64, bool, i64, i64, i64);
+/// A [`MessageRow`] (`is_system` as 0 or 1) followed by the markers of the participant who did
+/// not send it: `user_id, last_read_id, last_delivered_id`.
+type PageRow = (i64, i64, String, String, i64, i64, i64, i64, i64);
+
+/// A history page as one JSON array of [`PageRow`]s, newest first, given the engine's names for
+/// the JSON aggregate and the JSON array (the only words the engines spell differently here).
+/// Parameters: conversation, caller, `before_id`, rows.
+macro_rules! page_sql {
+    ($json_agg:literal, $json_array:literal) => {
+        concat!(
+            "SELECT CAST(COALESCE(",
+            $json_agg,
+            "(",
+            $json_array,
+            "(id, sender_id, username, content, created_at, is_system,
+                other_id, other_read, other_delivered) ORDER BY id DESC), '[]') AS TEXT)
+             FROM (SELECT m.id, m.sender_id, u.username, m.content, m.created_at,
+                          CASE WHEN m.is_system THEN 1 ELSE 0 END AS is_system,
+                          other.user_id AS other_id, other.last_read_id AS other_read,
+                          other.last_delivered_id AS other_delivered
+                   FROM participants me
+                   JOIN messages m ON m.conversation_id = me.conversation_id
+                   JOIN users u ON u.id = m.sender_id
+                   JOIN participants other ON other.conversation_id = m.conversation_id
+                                          AND other.user_id <> m.sender_id
+                   WHERE me.conversation_id = $1 AND me.user_id = $2 AND m.id < $3
+                   ORDER BY m.id DESC LIMIT $4) AS page"
+        )
+    };
+}
 
 impl Store {
     /// Opens the database at `url` (`sqlite://…`, created when missing, or `postgres://…`) and
@@ -172,10 +199,14 @@ impl Store {
                 // Reads come from the OS page cache through a memory map instead of a `pread`
                 // copy per page, and each connection keeps more pages of its own.
                 .pragma("mmap_size", (256 * 1024 * 1024).to_string())
-                .pragma("cache_size", "-16384");
+                .pragma("cache_size", "-16384")
+                // A page of history (51 rows) passes from the connection's thread in one go
+                // instead of stalling it on the last row.
+                .row_buffer_size(128);
             // The writer leaves checkpoints to their own connection (below); it only runs one
             // itself if the log grows far past what that connection keeps it to.
             let write = SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(1)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(
@@ -186,12 +217,14 @@ impl Store {
                 .await?;
             sqlx::migrate!("../migrations/sqlite").run(&write).await?;
             let checkpoint = SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(1)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options.clone())
                 .await?;
             tokio::spawn(checkpoints(checkpoint.clone()));
             let read = SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(4)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options.read_only(true))
@@ -520,27 +553,26 @@ impl Store {
         limit: i64,
     ) -> Result<Option<(Vec<ChatMessage>, bool)>> {
         // One statement: the caller's membership is a join, and each message carries the
-        // markers of the participant who did not send it (its status). An empty page is told
-        // apart from a conversation the caller may not see afterwards.
-        let rows: Vec<PageRow> = on!(self, read pool => {
-            sqlx::query_as(
-                "SELECT m.id, m.sender_id, u.username, m.content, m.created_at, m.is_system,
-                        other.user_id, other.last_read_id, other.last_delivered_id
-                 FROM participants me
-                 JOIN messages m ON m.conversation_id = me.conversation_id
-                 JOIN users u ON u.id = m.sender_id
-                 JOIN participants other ON other.conversation_id = m.conversation_id
-                                        AND other.user_id <> m.sender_id
-                 WHERE me.conversation_id = $1 AND me.user_id = $2 AND m.id < $3
-                 ORDER BY m.id DESC LIMIT $4",
-            )
-            .bind(conversation_id)
-            .bind(user)
-            .bind(before_id.unwrap_or(i64::MAX))
-            .bind(limit + 1)
-            .fetch_all(pool)
-            .await?
+        // markers of the participant who did not send it (its status). The page comes back as
+        // one JSON value rather than 51 rows of 9 columns: from SQLite, each row and each value
+        // costs a hand-over between threads and an allocation, which made up most of a page's
+        // cost (docs/performance.md). An empty page is told apart from a conversation the
+        // caller may not see afterwards.
+        let sql = match &self.pools {
+            Pools::Sqlite { .. } => page_sql!("json_group_array", "json_array"),
+            Pools::Postgres(_) => page_sql!("json_agg", "json_build_array"),
+        };
+        let page: String = on!(self, read pool => {
+            sqlx::query_scalar(sql)
+                .bind(conversation_id)
+                .bind(user)
+                .bind(before_id.unwrap_or(i64::MAX))
+                .bind(limit + 1)
+                .fetch_one(pool)
+                .await?
         });
+        let rows: Vec<PageRow> = serde_json::from_str(&page)
+            .map_err(|e| StoreError::Inconsistent(format!("a history page's JSON: {e}")))?;
         if rows.is_empty()
             && !self
                 .markers(conversation_id)
@@ -571,7 +603,7 @@ impl Store {
                     read,
                     delivered,
                 };
-                let row = (id, sender_id, username, content, created_at, is_system);
+                let row = (id, sender_id, username, content, created_at, is_system != 0);
                 message_from(row, conversation_id, &[other])
             })
             .collect();
