@@ -82,6 +82,7 @@ for ROUND in $(seq "$RUNS"); do
     run pairs-saturation pairs "${T[@]}" --user-offset 110000 --pairs 50 --window 8 --duration 10s
     run pairs-10000 pairs "${T[@]}" --user-offset 110200 --pairs 50 --rate 10000 --duration 10s
     run history history "${T[@]}" --manifest "$OUT/chat.db.bench.json" --clients 100 --duration 10s --list-requests 30
+    run history-5000 history "${T[@]}" --manifest "$OUT/chat.db.bench.json" --clients 100 --duration 10s --rate 5000 --list-requests 0
     run handshake-closed handshake "${T[@]}" --users 1000 --concurrency 32 --duration 10s
     run handshake-2000 handshake "${T[@]}" --users 1000 --rate 2000 --concurrency 2000 --duration 10s
     run handshake-during-pairs handshake --server 127.0.0.1:8000 --jwt-secret "$SECRET" \

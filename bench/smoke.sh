@@ -61,6 +61,8 @@ step pairs-closed pairs "${T[@]}" --first-user "$FREE" --user-offset 40 --pairs 
 step pairs-rest pairs --server "$ADDR" --pairs 1 --rate 50 --duration 1s
 step history history "${T[@]}" --manifest "$WORK/chat.db.bench.json" --clients 10 \
     --duration 2s --list-requests 10
+step history-open history "${T[@]}" --manifest "$WORK/chat.db.bench.json" --clients 10 \
+    --duration 2s --rate 200 --list-requests 0
 step handshake handshake "${T[@]}" --first-user $((FREE + 60)) --users 10 --rate 200 --duration 2s
 step handshake-pairs handshake "${T[@]}" --first-user $((FREE + 80)) --users 10 --rate 100 \
     --duration 2s --with-pairs 2 --pairs-rate 200

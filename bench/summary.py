@@ -26,6 +26,8 @@ FIGURES = [
     ("history", "history pages/s (100 clients)", "pages_per_s", ""),
     ("history", "  page p50", "latency.p50_ms", "ms"),
     ("history", "  page p99", "latency.p99_ms", "ms"),
+    ("history-5000", "history page p50 at 5,000/s", "latency.p50_ms", "ms"),
+    ("history-5000", "history page p99 at 5,000/s", "latency.p99_ms", "ms"),
     ("history", "get_conversations (1,000) p50", "list_latency.p50_ms", "ms"),
     ("history", "get_conversations (1,000) p99", "list_latency.p99_ms", "ms"),
     ("handshake-closed", "handshakes/s (32 in flight)", "handshakes_per_s", ""),
