@@ -4,11 +4,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use clap::Args;
 use serde_json::json;
 
 use crate::net::{self, Dialer};
+use crate::pace::Schedule;
 use crate::pairs::{self, PairsArgs};
 use crate::report::{Latency, emit, per_sec};
 use crate::users::Target;
@@ -103,13 +104,22 @@ pub async fn run(args: HandshakeArgs) -> anyhow::Result<()> {
     let limit = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
     let mut tasks = Vec::new();
     if args.rate > 0 {
-        let every = Duration::from_secs_f64(1.0 / args.rate as f64);
+        // Attempts on a precise schedule; each one's latency counts from when it was due.
+        let schedule = Schedule {
+            start,
+            deadline,
+            rate: args.rate,
+            senders: 1,
+        };
+        let due = schedule
+            .start_pacer()
+            .pop()
+            .context("the pacer's permits")?;
         for k in 0u64.. {
-            let at = start + every.mul_f64(k as f64);
-            if at >= deadline {
+            let Some(at) = schedule.due(0, k) else {
                 break;
-            }
-            tokio::time::sleep_until(at.into()).await;
+            };
+            due.acquire().await?.forget();
             let Ok(permit) = limit.clone().try_acquire_owned() else {
                 tally.lock().expect("tally lock").skipped += 1;
                 continue;

@@ -6,6 +6,7 @@ mod conns;
 mod handshake;
 mod history;
 mod net;
+mod pace;
 mod pairs;
 mod report;
 mod seed;

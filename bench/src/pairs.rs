@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::net::{self, Ws};
+use crate::pace::Schedule;
 use crate::report::{Latency, emit, per_sec};
 use crate::users::{Target, User};
 
@@ -172,10 +173,19 @@ pub async fn run_pairs(args: &PairsArgs) -> anyhow::Result<PairsOutcome> {
     let conns = setup(args, &users).await?;
     let tag = format!("r{:08x}", rand::random::<u32>());
     let senders = 2 * args.pairs as u64;
-    let interval =
-        (args.rate > 0).then(|| Duration::from_secs_f64(senders as f64 / args.rate as f64));
     let start = Instant::now() + Duration::from_millis(200);
     let deadline = start + args.duration;
+    // Open loop: every send on a precise, even schedule over all senders.
+    let schedule = (args.rate > 0).then_some(Schedule {
+        start,
+        deadline,
+        rate: args.rate,
+        senders,
+    });
+    let mut pacer = schedule
+        .map(Schedule::start_pacer)
+        .unwrap_or_default()
+        .into_iter();
 
     let mut tasks = Vec::new();
     let mut sender = 0u64;
@@ -187,10 +197,10 @@ pub async fn run_pairs(args: &PairsArgs) -> anyhow::Result<PairsOutcome> {
             (wa, ua, ub, ca.clone(), cb.clone()),
             (wb, ub, ua, cb.clone(), ca.clone()),
         ] {
-            // Open loop: the senders' schedules are spread over one period, so that the rate
-            // is even rather than every sender firing at the same instants.
-            let phase = interval.map_or(Duration::ZERO, |every| {
-                every.mul_f64(sender as f64 / senders as f64)
+            let paced = schedule.zip(pacer.next()).map(|(schedule, permits)| Paced {
+                schedule,
+                sender,
+                permits,
             });
             sender += 1;
             let side = Side {
@@ -199,8 +209,7 @@ pub async fn run_pairs(args: &PairsArgs) -> anyhow::Result<PairsOutcome> {
                 conv,
                 tag: tag.clone(),
                 content_bytes: args.content_bytes,
-                interval,
-                phase,
+                paced,
                 window: args.window,
                 start,
                 deadline,
@@ -368,14 +377,21 @@ struct Side {
     conv: i64,
     tag: String,
     content_bytes: usize,
-    interval: Option<Duration>,
-    /// Open loop: this sender's offset within the period.
-    phase: Duration,
+    /// Open loop: the schedule and this side's place in it; closed loop when `None`.
+    paced: Option<Paced>,
     window: usize,
     start: Instant,
     deadline: Instant,
     mine: Arc<SideCounters>,
     theirs: Arc<SideCounters>,
+}
+
+/// A side's place in an open-loop schedule.
+struct Paced {
+    schedule: Schedule,
+    sender: u64,
+    /// One permit each time this side's next send is due.
+    permits: Arc<Semaphore>,
 }
 
 type SideResult = (Ws, (i64, i64), ReaderStats, u64);
@@ -402,13 +418,12 @@ impl Side {
         use futures_util::SinkExt;
         let result = async {
             for seq in 0u64.. {
-                let at = match self.interval {
-                    Some(every) => {
-                        let at = self.start + self.phase + every.mul_f64(seq as f64);
-                        if at >= self.deadline {
+                let at = match &self.paced {
+                    Some(paced) => {
+                        let Some(at) = paced.schedule.due(paced.sender, seq) else {
                             break;
-                        }
-                        tokio::time::sleep_until(at.into()).await;
+                        };
+                        paced.permits.acquire().await?.forget();
                         at
                     }
                     None => {
