@@ -2,8 +2,10 @@
 //!
 //! One store over two engines: SQLite (the embedded default) and PostgreSQL (for scale-out). The
 //! SQL below is written once in the dialect both accept (`$n` parameters, `RETURNING`,
-//! `ON CONFLICT`) and compiled for each engine's pool by [`on!`]. Methods speak the domain and
-//! return `chat_shared` types; nothing outside this file sees sqlx.
+//! `ON CONFLICT`) and compiled for each engine's pool by [`on!`]; where the engines name a
+//! function differently (the JSON aggregate of a history page), the statement is written once
+//! with the names filled in per engine. Methods speak the domain and return `chat_shared` types;
+//! nothing outside this file sees sqlx.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
