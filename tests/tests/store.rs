@@ -145,3 +145,65 @@ async fn history_returns_any_content_unchanged() {
     }
     store.close().await;
 }
+
+/// After a burst has grown the write-ahead log past [`WAL_KEPT_BYTES`], the log file is emptied
+/// once writes pause, and the store goes on working.
+#[tokio::test]
+async fn the_log_is_cut_back_after_a_burst() {
+    use chat_server::store::WAL_KEPT_BYTES;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("chat.db");
+    let wal = dir.path().join("chat.db-wal");
+    let store = Store::connect(&format!("sqlite://{}", file.display()), Durability::Normal)
+        .await
+        .expect("store");
+    let ann = store.create_user("ann", "x").await.expect("user");
+    let ben = store.create_user("ben", "x").await.expect("user");
+    let conversation = store
+        .find_or_create_conversation(&ann, &ben)
+        .await
+        .expect("conversation");
+    let message = |content: String| NewMessage {
+        conversation_id: conversation.id,
+        sender: ann.clone(),
+        content,
+    };
+    // About 10 MB in 20 groups, faster than checkpoints can keep the log short.
+    for round in 0..20 {
+        let group: Vec<NewMessage> = (0..500)
+            .map(|i| message(format!("{round} {i} {}", "w".repeat(1_000))))
+            .collect();
+        store.create_messages(group).await.expect("stored");
+    }
+    let size = |path: &std::path::Path| std::fs::metadata(path).map_or(0, |m| m.len());
+    let grown = size(&wal);
+    assert!(
+        grown > WAL_KEPT_BYTES,
+        "the burst should grow the log past {WAL_KEPT_BYTES} bytes: {grown}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let cut = loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = size(&wal);
+        if now <= WAL_KEPT_BYTES || Instant::now() > deadline {
+            break now;
+        }
+    };
+    assert!(
+        cut <= WAL_KEPT_BYTES,
+        "the log stayed at {cut} bytes (was {grown}), over {WAL_KEPT_BYTES}"
+    );
+    let stored = store
+        .create_messages(vec![message("after the cut".into())])
+        .await
+        .expect("stored");
+    let (page, _) = store
+        .messages(conversation.id, ben.id, None, 1)
+        .await
+        .expect("history")
+        .expect("ben's conversation");
+    assert_eq!(page[0].id, stored[0].message.id);
+    assert_eq!(page[0].content, "after the cut");
+    store.close().await;
+}
