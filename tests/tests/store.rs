@@ -3,15 +3,10 @@
 use std::time::{Duration, Instant};
 
 use chat_server::store::{Durability, NewMessage, Store};
+use chat_shared::{Conversation, UserRef};
 
-/// The write-ahead log is copied into the database file by the store's own checkpoint
-/// connection, without the writer running a checkpoint in a commit (its automatic threshold is
-/// far above what this test writes): the database file grows while nothing but the store's
-/// writes and its background task touch it.
-#[tokio::test]
-async fn the_log_is_checkpointed_in_the_background() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("chat.db");
+/// A store on a new SQLite file with ann and ben in a conversation.
+async fn two_in_a_conversation(file: &std::path::Path) -> (Store, [UserRef; 2], Conversation) {
     let store = Store::connect(&format!("sqlite://{}", file.display()), Durability::Normal)
         .await
         .expect("store");
@@ -21,6 +16,18 @@ async fn the_log_is_checkpointed_in_the_background() {
         .find_or_create_conversation(&ann, &ben)
         .await
         .expect("conversation");
+    (store, [ann, ben], conversation)
+}
+
+/// The write-ahead log is copied into the database file by the store's own checkpoint
+/// connection, without the writer running a checkpoint in a commit (its automatic threshold is
+/// far above what this test writes): the database file grows while nothing but the store's
+/// writes and its background task touch it.
+#[tokio::test]
+async fn the_log_is_checkpointed_in_the_background() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("chat.db");
+    let (store, [ann, ben], conversation) = two_in_a_conversation(&file).await;
     // Let a checkpoint take in the schema, then measure the file.
     tokio::time::sleep(Duration::from_millis(600)).await;
     let before = std::fs::metadata(&file).expect("db file").len();
@@ -153,17 +160,9 @@ async fn the_log_is_cut_back_after_a_burst() {
     use chat_server::store::WAL_KEPT_BYTES;
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("chat.db");
     let wal = dir.path().join("chat.db-wal");
-    let store = Store::connect(&format!("sqlite://{}", file.display()), Durability::Normal)
-        .await
-        .expect("store");
-    let ann = store.create_user("ann", "x").await.expect("user");
-    let ben = store.create_user("ben", "x").await.expect("user");
-    let conversation = store
-        .find_or_create_conversation(&ann, &ben)
-        .await
-        .expect("conversation");
+    let (store, [ann, ben], conversation) =
+        two_in_a_conversation(&dir.path().join("chat.db")).await;
     let message = |content: String| NewMessage {
         conversation_id: conversation.id,
         sender: ann.clone(),
