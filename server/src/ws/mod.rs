@@ -8,7 +8,8 @@ use axum::http::header::{HOST, ORIGIN};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chat_shared::{ClientMsg, ErrorCode, ServerMsg, UserRef};
-use futures_util::stream::SplitSink;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::future::Either;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use std::sync::{Arc, OnceLock};
@@ -18,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::TokenType;
 use crate::config::Config;
 use crate::hub::{ConnHandle, Hub, Outbox};
-use crate::limits::{FrameLimiter, FrameVerdict};
+use crate::limits::{ConnectionSlot, FrameLimiter, FrameVerdict};
 use crate::state::AppState;
 use handle::{Pipeline, Session};
 
@@ -91,8 +92,9 @@ pub async fn upgrade(
         let registration = Registration {
             hub: state.hub.clone(),
             conn,
+            _slot: slot,
         };
-        (user, slot, registration)
+        (user, registration)
     });
     let tracker = state.connections.clone();
     ws.max_message_size(config.max_frame_bytes)
@@ -100,13 +102,13 @@ pub async fn upgrade(
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .on_upgrade(move |socket| {
-            tracker.track_future(async move {
-                match admission {
-                    Ok((user, _slot, registration)) => {
-                        connection(socket, state, user, registration).await
-                    }
-                    Err((code, reason)) => refuse(socket, code, reason).await,
+            // No `async` block around this match: it would hold the whole socket for as long
+            // as the connection lives (see `connection`).
+            tracker.track_future(match admission {
+                Ok((user, registration)) => {
+                    Either::Left(connection(socket, state, user, registration))
                 }
+                Err((code, reason)) => Either::Right(Box::pin(refuse(socket, code, reason))),
             })
         })
 }
@@ -159,10 +161,11 @@ async fn refuse(mut socket: WebSocket, code: u16, reason: &'static str) {
     .await;
 }
 
-/// A connection's place in the hub, given up when dropped.
+/// A connection's place in the hub and among its user's connections, given up when dropped.
 struct Registration {
     hub: Hub,
     conn: ConnHandle,
+    _slot: ConnectionSlot,
 }
 
 impl Drop for Registration {
@@ -172,8 +175,27 @@ impl Drop for Registration {
 }
 
 /// Runs an authenticated connection until the client leaves, is too slow, or the server stops.
-async fn connection(socket: WebSocket, state: AppState, user: UserRef, registration: Registration) {
-    let (sink, mut stream) = socket.split();
+///
+/// Not an `async fn`: the socket is split before the connection's future is made, because an
+/// `async fn` keeps room for its arguments for as long as it runs, and a whole `WebSocket` is
+/// most of a kilobyte that every idle connection would carry (docs/performance.md).
+fn connection(
+    socket: WebSocket,
+    state: AppState,
+    user: UserRef,
+    registration: Registration,
+) -> impl Future<Output = ()> {
+    let (sink, stream) = socket.split();
+    run_connection(sink, stream, state, user, registration)
+}
+
+async fn run_connection(
+    sink: SplitSink<WebSocket, Message>,
+    mut stream: SplitStream<WebSocket>,
+    state: AppState,
+    user: UserRef,
+    registration: Registration,
+) {
     let conn = registration.conn.clone();
     let too_slow = conn.too_slow.clone();
     tracing::debug!(conn = conn.id, user = user.id, "connected");
