@@ -88,6 +88,11 @@ for ROUND in $(seq "$RUNS"); do
     run handshake-during-pairs handshake --server 127.0.0.1:8000 --jwt-secret "$SECRET" \
         --first-user $((FIRST + 1000)) --users 1000 --rate 2000 --concurrency 2000 --duration 10s \
         --with-pairs 50 --pairs-rate 10000
+    stop "$LAST_PID"
+
+    # Memory per connection on a fresh server: one that has served the scenarios above keeps
+    # freed memory that new connections reuse, and the RSS growth would understate them.
+    chat_server normal
     run conns conns "${T[@]}" --connections "$CONNS" --users 1900 --hold 10s --concurrency 256 --server-pid "$LAST_PID"
     stop "$LAST_PID"
 
