@@ -5,11 +5,16 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chat_shared::ErrorCode;
 use chat_shared::rest::ApiError;
+use chat_shared::{ErrorCode, ServerMsg};
 use std::time::Duration;
 
+use crate::hub::ConnHandle;
+use crate::metrics::Metrics;
 use crate::store::StoreError;
+
+/// The request type of a chat message, in its `chat.error`s.
+pub const MESSAGE: &str = "chat.message";
 
 /// A REST failure; each variant is one HTTP answer with a `{"detail","code"}` body.
 #[derive(Debug, thiserror::Error)]
@@ -111,4 +116,26 @@ impl ChatError {
             ChatError::Unavailable(_) | ChatError::Internal(_) => ErrorCode::Internal,
         }
     }
+
+    /// Answers the failed request of type `kind` with `chat.error` on `conn`, counted (and
+    /// logged when it is the server's fault).
+    pub fn report(&self, metrics: &Metrics, conn: &ConnHandle, kind: &str) {
+        if let ChatError::Internal(cause) = self {
+            tracing::error!(error = %cause, request = %kind, "request failed");
+        }
+        metrics.error(&code_name(self.code()));
+        conn.send(&ServerMsg::Error {
+            code: self.code(),
+            message: self.to_string(),
+            request_type: Some(kind.to_string()),
+        });
+    }
+}
+
+/// The wire name of an error code, for metric labels.
+pub fn code_name(code: ErrorCode) -> String {
+    serde_json::to_value(code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }

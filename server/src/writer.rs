@@ -3,7 +3,8 @@
 //!
 //! Grouping turns many small transactions into few, which is what bounds the store's message
 //! rate (with `--durability full`, one fsync per group instead of per message). Delivering from
-//! this one task keeps every recipient's view in commit (id) order.
+//! this one task keeps every recipient's view in commit (id) order, and a refused message's
+//! `chat.error` in its place among its sender's echoes.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,10 +15,10 @@ use chat_shared::ServerMsg;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::error::ChatError;
-use crate::hub::Hub;
+use crate::error::{ChatError, MESSAGE};
+use crate::hub::{ConnHandle, Hub};
 use crate::metrics::observe;
-use crate::store::{NewMessage, Store};
+use crate::store::{NewMessage, Store, StoredMessage};
 
 /// Messages waiting for the writer; past this, senders wait (back-pressure on their reads).
 const QUEUE: usize = 4096;
@@ -27,8 +28,10 @@ const GROUP: usize = 512;
 /// A message accepted by its handler, waiting to be stored.
 struct Pending {
     message: NewMessage,
-    /// Told when the message is stored and delivered, or refused, or failed.
-    done: oneshot::Sender<Result<(), ChatError>>,
+    /// The connection it came from: told of a refusal, in order with its echoes.
+    sender: ConnHandle,
+    /// Told when the message is delivered or its refusal is queued on `sender`.
+    done: oneshot::Sender<()>,
 }
 
 /// The handle handlers submit messages through.
@@ -53,23 +56,32 @@ impl Writer {
         (Writer { queue }, task)
     }
 
-    /// Queues a message to be stored and delivered to every connection of its conversation's
-    /// participants (the echo to its sender included), in a group with whatever else is
-    /// waiting. Waits only for room in the queue; the returned [`Submitted`] completes once the
-    /// message is stored and delivered, or refused (the sender is not in the conversation), or
-    /// failed (the database failed, or the server is shutting down), nothing stored.
-    pub async fn submit(&self, message: NewMessage) -> Result<Submitted, ChatError> {
+    /// Queues a message from connection `sender` to be stored and delivered to every
+    /// connection of its conversation's participants (the echo to `sender` included), in a
+    /// group with whatever else is waiting. Waits only for room in the queue. A message that is
+    /// refused (its sender is not in the conversation) or not stored (the database failed) is
+    /// answered with a `chat.error` on `sender`, in order with the frames delivered before and
+    /// after it. The returned [`Submitted`] completes once the echo or that error is queued.
+    pub async fn submit(
+        &self,
+        message: NewMessage,
+        sender: &ConnHandle,
+    ) -> Result<Submitted, ChatError> {
         let (done, finished) = oneshot::channel();
-        self.queue
-            .send(Pending { message, done })
-            .await
-            .map_err(|_| SHUTTING_DOWN)?;
+        let pending = Pending {
+            message,
+            sender: sender.clone(),
+            done,
+        };
+        self.queue.send(pending).await.map_err(|_| SHUTTING_DOWN)?;
         Ok(Submitted(finished))
     }
 }
 
-/// A message in the writer's hands: completes with its outcome.
-pub struct Submitted(oneshot::Receiver<Result<(), ChatError>>);
+/// A message in the writer's hands: completes once its echo or its `chat.error` is queued on
+/// its connection, or with an error the connection still has to report (the writer stopped
+/// before it was stored: the server is shutting down).
+pub struct Submitted(oneshot::Receiver<()>);
 
 impl Future for Submitted {
     type Output = Result<(), ChatError>;
@@ -77,7 +89,7 @@ impl Future for Submitted {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.0)
             .poll(cx)
-            .map(|outcome| outcome.unwrap_or(Err(SHUTTING_DOWN)))
+            .map(|answered| answered.map_err(|_| SHUTTING_DOWN))
     }
 }
 
@@ -99,35 +111,46 @@ async fn run(
             _ = stop.cancelled(), if pending.is_empty() => return,
         }
         let started = Instant::now();
-        let (messages, done): (Vec<NewMessage>, Vec<_>) =
-            group.drain(..).map(|p| (p.message, p.done)).unzip();
+        let (messages, answers): (Vec<NewMessage>, Vec<_>) = group
+            .drain(..)
+            .map(|p| (p.message, (p.sender, p.done)))
+            .unzip();
         let count = messages.len();
-        let outcomes: Vec<Result<(), ChatError>> = match store.create_messages(messages).await {
-            Ok(stored) => {
+        let metrics = hub.metrics();
+        // Each input's stored message, by its place in the group; `None`: refused.
+        let mut stored: Vec<Option<StoredMessage>> = (0..count).map(|_| None).collect();
+        let refusal = match store.create_messages(messages).await {
+            Ok(saved) => {
                 let committed = Instant::now();
-                let metrics = hub.metrics();
-                for _ in &stored {
+                for _ in &saved {
                     observe(&metrics.store_seconds, committed - started);
                 }
-                metrics.messages_stored.inc_by(stored.len() as u64);
-                let mut outcomes: Vec<_> = (0..count).map(|_| Err(NOT_A_MEMBER)).collect();
-                for stored in stored {
-                    outcomes[stored.index] = Ok(());
+                metrics.messages_stored.inc_by(saved.len() as u64);
+                for message in saved {
+                    let index = message.index;
+                    stored[index] = Some(message);
+                }
+                NOT_A_MEMBER
+            }
+            Err(e) => {
+                tracing::error!(error = %e, messages = count, "storing messages failed");
+                NOT_STORED
+            }
+        };
+        // In arrival order: a refused message's error takes its place among the echoes.
+        let delivering = Instant::now();
+        for (stored, (sender, done)) in stored.into_iter().zip(answers) {
+            match stored {
+                Some(stored) => {
                     let frame = ServerMsg::Message {
                         message: stored.message,
                     };
                     hub.deliver(&stored.participants, &frame, None);
                 }
-                observe(&metrics.fanout_seconds, committed.elapsed());
-                outcomes
+                None => refusal.report(metrics, &sender, MESSAGE),
             }
-            Err(e) => {
-                tracing::error!(error = %e, messages = count, "storing messages failed");
-                (0..count).map(|_| Err(NOT_STORED)).collect()
-            }
-        };
-        for (done, outcome) in done.into_iter().zip(outcomes) {
-            let _ = done.send(outcome);
+            let _ = done.send(());
         }
+        observe(&metrics.fanout_seconds, delivering.elapsed());
     }
 }

@@ -105,8 +105,9 @@ async fn a_message_is_echoed_to_every_connection_of_both_people() {
 }
 
 /// A client that sends many messages without waiting gets them all stored once, in order, and
-/// its next request of another type sees every one of them; a refused message among them is
-/// answered on its own.
+/// its next request of another type sees every one of them; a refused message among them (not
+/// in the conversation, or invalid content) is answered with its `chat.error` in its place,
+/// after the echoes of the messages sent before it and before those sent after it.
 #[tokio::test]
 async fn messages_sent_back_to_back_are_stored_in_order_before_the_next_request() {
     let server = TestServer::start_with(&["--rate-limit-burst", "1000"]).await;
@@ -116,10 +117,17 @@ async fn messages_sent_back_to_back_are_stored_in_order_before_the_next_request(
     let elsewhere = c.start_conversation(p.bob.id).await;
 
     const N: usize = 80;
+    let mut expected = Vec::new();
     for i in 0..N {
         say(&mut p.a, p.conversation, &format!("burst {i}")).await;
+        expected.push(format!("burst {i}"));
         if i == N / 2 {
             say(&mut p.a, elsewhere, "not my conversation").await;
+            expected.push("error not_found".into());
+        }
+        if i == N / 4 {
+            say(&mut p.a, p.conversation, "a NUL \0 inside").await;
+            expected.push("error invalid_content".into());
         }
     }
     p.a.send(&ClientMsg::GetMessages {
@@ -129,27 +137,26 @@ async fn messages_sent_back_to_back_are_stored_in_order_before_the_next_request(
     })
     .await;
 
-    let (mut echoes, mut refused) = (Vec::new(), 0);
+    let mut arrived = Vec::new();
     let history = loop {
         match p.a.recv().await {
-            ServerMsg::Message { message } => echoes.push(message.content),
+            ServerMsg::Message { message } => arrived.push(message.content),
             ServerMsg::Error {
                 code, request_type, ..
             } => {
-                assert_eq!(code, ErrorCode::NotFound);
                 assert_eq!(request_type.as_deref(), Some("chat.message"));
-                refused += 1;
+                let code = serde_json::to_value(code).expect("code");
+                arrived.push(format!("error {}", code.as_str().expect("a string")));
             }
             ServerMsg::Messages { messages, .. } => break messages,
             other => panic!("unexpected {other:?}"),
         }
     };
-    let sent: Vec<String> = (0..N).map(|i| format!("burst {i}")).collect();
     assert_eq!(
-        echoes, sent,
-        "every echo, in order, before the history reply"
+        arrived, expected,
+        "every echo and every error in the order sent, before the history reply"
     );
-    assert_eq!(refused, 1);
+    let sent: Vec<String> = (0..N).map(|i| format!("burst {i}")).collect();
     let stored: Vec<String> = history.into_iter().map(|m| m.content).collect();
     assert_eq!(
         stored, sent,

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use chat_shared::{ClientMsg, MessageStatus, ServerMsg, UserRef};
 
-use crate::error::ChatError;
+use crate::error::{ChatError, MESSAGE, code_name};
 use crate::hub::ConnHandle;
 use crate::state::AppState;
 use crate::store::{NewMessage, StatusChanges};
@@ -51,9 +51,6 @@ impl Pipeline {
     }
 }
 
-/// The request type of a chat message, in its `chat.error`s.
-pub const MESSAGE: &str = "chat.message";
-
 /// Handles one text frame; every failure becomes a `chat.error` on this connection. A chat
 /// message is only handed to the writer (its outcome comes through `pipeline`); anything else
 /// is answered before this returns.
@@ -79,7 +76,11 @@ pub async fn dispatch(state: &AppState, session: &Session, pipeline: &mut Pipeli
         }
         match send_message(state, session, conversation_id, content).await {
             Ok(submitted) => pipeline.waiting.push_back(submitted),
-            Err(e) => report(state, session, MESSAGE, Err(e)),
+            Err(e) => {
+                // Answered after the messages sent before it are answered, in their order.
+                pipeline.finish(state, session).await;
+                report(state, session, MESSAGE, Err(e));
+            }
         }
         return;
     }
@@ -90,26 +91,9 @@ pub async fn dispatch(state: &AppState, session: &Session, pipeline: &mut Pipeli
 
 /// Answers a failed request of type `kind` with `chat.error` on its connection.
 pub fn report(state: &AppState, session: &Session, kind: &str, outcome: Outcome) {
-    let Err(e) = outcome else {
-        return;
-    };
-    if let ChatError::Internal(cause) = &e {
-        tracing::error!(error = %cause, request = %kind, "request failed");
+    if let Err(e) = outcome {
+        e.report(&state.metrics, &session.conn, kind);
     }
-    state.metrics.error(&code_name(e.code()));
-    session.conn.send(&ServerMsg::Error {
-        code: e.code(),
-        message: e.to_string(),
-        request_type: Some(kind.to_string()),
-    });
-}
-
-/// The wire name of an error code, for metric labels.
-fn code_name(code: chat_shared::ErrorCode) -> String {
-    serde_json::to_value(code)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 async fn handle(state: &AppState, s: &Session, msg: ClientMsg) -> Outcome {
@@ -167,7 +151,7 @@ async fn send_message(
         sender: s.user.clone(),
         content,
     };
-    state.writer.submit(message).await
+    state.writer.submit(message, &s.conn).await
 }
 
 /// chat.typing: relayed to the receiver's connections when the two share a conversation.

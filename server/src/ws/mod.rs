@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::TokenType;
 use crate::config::Config;
+use crate::error::MESSAGE;
 use crate::hub::{ConnHandle, Hub, Outbox};
 use crate::limits::{ConnectionSlot, FrameLimiter, FrameVerdict};
 use crate::state::AppState;
@@ -215,7 +216,7 @@ async fn run_connection(
         tokio::select! {
             outcome = pipeline.next(), if !pipeline.is_empty() => {
                 if let Some(outcome) = outcome {
-                    handle::report(&state, &session, handle::MESSAGE, outcome);
+                    handle::report(&state, &session, MESSAGE, outcome);
                 }
             }
             _ = too_slow.cancelled() => break,
