@@ -154,13 +154,41 @@ impl From<FrameError> for ServerMsg {
 
 impl ClientMsg {
     /// The `type` of a text frame that is a JSON object with a string one, without decoding
-    /// the rest (for answering frames that are refused before they are read).
+    /// the rest (for answering frames that are refused before they are read). Agrees with
+    /// [`ClientMsg::parse`]: when `type` appears more than once, the last one counts.
     pub fn peek_type(text: &str) -> Option<String> {
-        #[derive(Deserialize)]
-        struct Peek {
-            r#type: String,
+        struct Peek(Option<String>);
+
+        impl<'de> Deserialize<'de> for Peek {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Peek, D::Error> {
+                d.deserialize_map(PeekVisitor)
+            }
         }
-        serde_json::from_str::<Peek>(text).ok().map(|p| p.r#type)
+
+        struct PeekVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for PeekVisitor {
+            type Value = Peek;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Peek, A::Error> {
+                let mut kind = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "type" {
+                        // Not a string: no type, as `parse` sees it (it refuses the frame).
+                        kind = map.next_value::<Value>()?.as_str().map(str::to_string);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(Peek(kind))
+            }
+        }
+
+        serde_json::from_str::<Peek>(text).ok().and_then(|p| p.0)
     }
 
     /// Reads one text frame, returning its `type` beside the message.

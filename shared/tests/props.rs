@@ -266,6 +266,33 @@ proptest! {
         prop_assert_eq!(back, msg);
     }
 
+    /// The type a refused frame is answered with is the one `parse` reads, duplicates included.
+    #[test]
+    fn peek_type_agrees_with_parse(
+        first in prop_oneof![Just("chat.message".to_string()), text()],
+        last in prop_oneof![Just("chat.typing".to_string()), text()],
+        twice in any::<bool>(),
+    ) {
+        let (first_json, last_json) = (
+            serde_json::to_string(&first).unwrap(),
+            serde_json::to_string(&last).unwrap(),
+        );
+        let text = if twice {
+            format!(r#"{{"type":{first_json},"receiver_id":1,"type":{last_json}}}"#)
+        } else {
+            format!(r#"{{"receiver_id":1,"type":{last_json}}}"#)
+        };
+        let parsed = match ClientMsg::parse(&text) {
+            Ok((kind, _)) => Some(kind),
+            Err(e) => e.request_type,
+        };
+        let peeked = ClientMsg::peek_type(&text);
+        prop_assert_eq!(peeked.as_deref(), Some(last.as_str()), "{}", text);
+        if let Some(parsed) = parsed {
+            prop_assert_eq!(parsed, last, "{}", text);
+        }
+    }
+
     #[test]
     fn parse_answers_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
         check_parse(&String::from_utf8_lossy(&bytes))?;
