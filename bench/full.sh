@@ -50,11 +50,7 @@ run() {
     local label=$1
     shift
     echo "== round $ROUND: $label"
-    if ! timeout 300 "$BENCH" "$@" >"$OUT/last.out" 2>&1; then
-        cat "$OUT/last.out"
-        echo "full.sh: $label failed" >&2
-        exit 1
-    fi
+    bounded 300 "$OUT/last.out" "$label" "$@"
     grep -v '^{' "$OUT/last.out" | tail -n 4
     printf '{"label":"%s","round":%d,"result":%s}\n' "$label" "$ROUND" \
         "$(tail -n1 "$OUT/last.out")" >>"$RESULTS"

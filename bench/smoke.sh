@@ -33,11 +33,7 @@ step() {
     local name=$1
     shift
     echo "== $name"
-    if ! timeout 90 "$BENCH" "$@" >"$WORK/$name.out" 2>&1; then
-        cat "$WORK/$name.out"
-        echo "smoke: $name failed" >&2
-        exit 1
-    fi
+    bounded 90 "$WORK/$name.out" "$name" "$@"
     cat "$WORK/$name.out"
     tail -n1 "$WORK/$name.out" | grep -q '"scenario"' || { echo "smoke: $name printed no JSON line" >&2; exit 1; }
 }

@@ -16,6 +16,9 @@ use crate::store::StoreError;
 /// The request type of a chat message, in its `chat.error`s.
 pub const MESSAGE: &str = "chat.message";
 
+/// A conversation that does not exist or that the caller is not in (the two are not told apart).
+pub const NO_CONVERSATION: ChatError = ChatError::NotFound("no such conversation");
+
 /// A REST failure; each variant is one HTTP answer with a `{"detail","code"}` body.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

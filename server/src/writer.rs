@@ -15,7 +15,7 @@ use chat_shared::ServerMsg;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{ChatError, MESSAGE};
+use crate::error::{ChatError, MESSAGE, NO_CONVERSATION};
 use crate::hub::{ConnHandle, Hub};
 use crate::metrics::observe;
 use crate::store::{NewMessage, Store, StoredMessage};
@@ -40,7 +40,6 @@ pub struct Writer {
     queue: mpsc::Sender<Pending>,
 }
 
-const NOT_A_MEMBER: ChatError = ChatError::NotFound("no such conversation");
 const NOT_STORED: ChatError =
     ChatError::Unavailable("the message could not be stored; it was not sent");
 
@@ -130,7 +129,7 @@ async fn run(
                     let index = message.index;
                     stored[index] = Some(message);
                 }
-                NOT_A_MEMBER
+                NO_CONVERSATION
             }
             Err(e) => {
                 tracing::error!(error = %e, messages = count, "storing messages failed");

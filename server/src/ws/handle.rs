@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use chat_shared::{ClientMsg, MessageStatus, ServerMsg, UserRef};
 
-use crate::error::{ChatError, MESSAGE, code_name};
+use crate::error::{ChatError, MESSAGE, NO_CONVERSATION, code_name};
 use crate::hub::ConnHandle;
 use crate::state::AppState;
 use crate::store::{NewMessage, StatusChanges};
@@ -119,8 +119,6 @@ async fn handle(state: &AppState, s: &Session, msg: ClientMsg) -> Outcome {
         ClientMsg::Message { .. } | ClientMsg::Unknown => Ok(()),
     }
 }
-
-const NO_CONVERSATION: ChatError = ChatError::NotFound("no such conversation");
 
 /// chat.message: checked, then handed to the writer, which stores it and sends it to every
 /// connection of every participant.
