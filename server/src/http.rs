@@ -234,12 +234,13 @@ async fn me(AuthUser(user): AuthUser) -> Json<UserInfo> {
     })
 }
 
-/// GET /healthz: 200 when the database answers.
+/// GET /healthz: 200 when the database takes writes (a small write, at most one a second), 503
+/// when it cannot (unreachable, full disk, read-only).
 async fn healthz(State(state): State<AppState>) -> Result<&'static str, AppError> {
-    if state.store.ping().await {
+    if state.store.writable().await {
         Ok("ok")
     } else {
-        Err(AppError::Unavailable("database unreachable"))
+        Err(AppError::Unavailable("the database cannot be written"))
     }
 }
 

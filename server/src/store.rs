@@ -10,7 +10,8 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chat_shared::{
     ChatMessage, Conversation, ConversationListItem, LastMessage, MessageStatus, Participant,
@@ -71,11 +72,46 @@ macro_rules! on {
     };
 }
 
+/// Runs `$body` in a transaction `$tx` on the engine's write connection and commits it; the
+/// value of `$body` (whose `?` may return any store error) is the result.
+///
+/// A connection whose transaction failed is closed, never given back to the pool: after a failed
+/// `COMMIT` (a full disk, an I/O error) SQLite has rolled back while sqlx still counts an open
+/// transaction, so the next `begin` on it would be a `SAVEPOINT` whose release commits nothing,
+/// and every later write would be acknowledged and lost. The next write opens a fresh one. A
+/// refused unique key ([`StoreError::Conflict`]) leaves the connection as it was and keeps it.
+macro_rules! transaction {
+    ($store:expr, $tx:ident => $body:expr) => {
+        on!($store, write pool => {
+            let mut conn = pool.acquire().await?;
+            let done: Result<_> = async {
+                let mut $tx = sqlx::Connection::begin(&mut *conn).await?;
+                let value = $body;
+                $tx.commit().await?;
+                Ok(value)
+            }
+            .await;
+            if let Err(e) = &done
+                && !matches!(e, StoreError::Conflict)
+            {
+                tracing::warn!(error = %e, "a write failed; its connection is replaced");
+                conn.close_on_drop();
+            }
+            done?
+        })
+    };
+}
+
 /// The database behind the server.
 #[derive(Clone)]
 pub struct Store {
     pools: Pools,
+    /// The last write probe, so that `/healthz` costs at most one write per [`PROBE_EVERY`].
+    probe: Arc<tokio::sync::Mutex<Option<(Instant, bool)>>>,
 }
+
+/// How long a write probe's answer is reused.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 /// A participant's two markers: the newest message read, and the newest received.
 #[derive(Debug, Clone, Copy)]
@@ -189,6 +225,9 @@ impl Store {
             sqlx::migrate!("../migrations/postgres").run(&pool).await?;
             Pools::Postgres(pool)
         } else {
+            if let Some(file) = Store::sqlite_file(url) {
+                create_private(&file)?;
+            }
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
@@ -242,7 +281,10 @@ impl Store {
                 checkpoint,
             }
         };
-        Ok(Store { pools })
+        Ok(Store {
+            pools,
+            probe: Arc::default(),
+        })
     }
 
     /// The file of a SQLite database URL, if it names one.
@@ -272,14 +314,35 @@ impl Store {
         }
     }
 
-    /// Whether the database answers.
-    pub async fn ping(&self) -> bool {
-        on!(self, read pool => sqlx::query("SELECT 1").execute(pool).await.is_ok())
+    /// Whether the database takes writes: one small write (the `health` row), reused for
+    /// [`PROBE_EVERY`]; callers meanwhile wait for the probe in flight and share its answer.
+    pub async fn writable(&self) -> bool {
+        let mut last = self.probe.lock().await;
+        if let Some((at, ok)) = *last
+            && at.elapsed() < PROBE_EVERY
+        {
+            return ok;
+        }
+        let probed: Result<()> = async {
+            transaction!(self, tx => {
+                sqlx::query("UPDATE health SET probed_at = $1 WHERE id = 1")
+                    .bind(Timestamp::now().0)
+                    .execute(&mut *tx)
+                    .await?;
+            });
+            Ok(())
+        }
+        .await;
+        if let Err(e) = &probed {
+            tracing::warn!(error = %e, "the database cannot be written");
+        }
+        *last = Some((Instant::now(), probed.is_ok()));
+        probed.is_ok()
     }
 
     /// A new account; `StoreError::Conflict` when the name is taken in any letter case.
     pub async fn create_user(&self, username: &str, password_hash: &str) -> Result<UserRef> {
-        let inserted: std::result::Result<i64, sqlx::Error> = on!(self, write pool => {
+        let id: i64 = transaction!(self, tx => {
             sqlx::query_scalar(
                 "INSERT INTO users (username, username_key, password_hash, created_at)
                  VALUES ($1, $2, $3, $4) RETURNING id",
@@ -288,13 +351,13 @@ impl Store {
             .bind(username.to_lowercase())
             .bind(password_hash)
             .bind(Timestamp::now().0)
-            .fetch_one(pool)
+            .fetch_one(&mut *tx)
             .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+                _ => StoreError::Db(e),
+            })?
         });
-        let id = inserted.map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-            _ => StoreError::Db(e),
-        })?;
         Ok(UserRef {
             id,
             username: username.to_string(),
@@ -364,8 +427,7 @@ impl Store {
     ) -> Result<Conversation> {
         let (low, high) = (me.id.min(other.id), me.id.max(other.id));
         let now = Timestamp::now().0;
-        let id: i64 = on!(self, write pool => {
-            let mut tx = pool.begin().await?;
+        let id: i64 = transaction!(self, tx => {
             sqlx::query(
                 "INSERT INTO conversations (user_low, user_high, created_at, last_activity_at)
                  VALUES ($1, $2, $3, $3) ON CONFLICT (user_low, user_high) DO NOTHING",
@@ -391,7 +453,6 @@ impl Store {
             .bind(high)
             .execute(&mut *tx)
             .await?;
-            tx.commit().await?;
             id
         });
         let mut participants = vec![me.clone(), other.clone()];
@@ -433,8 +494,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let now = Timestamp::now();
-        let (inserted, pairs) = on!(self, write pool => {
-            let mut tx = pool.begin().await?;
+        let (inserted, pairs) = transaction!(self, tx => {
             let mut insert = sqlx::QueryBuilder::new(
                 "INSERT INTO messages (conversation_id, sender_id, content, created_at)
                  SELECT v.column1, v.column2, v.column3, ",
@@ -512,7 +572,6 @@ impl Store {
                 );
                 count.build().persistent(false).execute(&mut *tx).await?;
             }
-            tx.commit().await?;
             (inserted, pairs)
         });
         let members: HashMap<i64, [i64; 2]> = pairs
@@ -702,8 +761,7 @@ impl Store {
         conversation_id: i64,
         reader: i64,
     ) -> Result<Option<ReadOutcome>> {
-        let moved: Option<(i64, i64)> = on!(self, write pool => {
-            let mut tx = pool.begin().await?;
+        let moved: Option<(i64, i64)> = transaction!(self, tx => {
             let found: Option<(i64, i64, i64)> = sqlx::query_as(
                 "SELECT p.last_read_id, p.last_delivered_id, COALESCE(c.last_message_id, 0)
                  FROM participants p JOIN conversations c ON c.id = p.conversation_id
@@ -731,7 +789,6 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            tx.commit().await?;
             found.map(|(read, _, newest)| (read, newest))
         });
         let Some((old, newest)) = moved else {
@@ -756,8 +813,7 @@ impl Store {
         message_id: i64,
         reader: i64,
     ) -> Result<Option<StatusChanges>> {
-        let moved: Option<(i64, i64)> = on!(self, write pool => {
-            let mut tx = pool.begin().await?;
+        let moved: Option<(i64, i64)> = transaction!(self, tx => {
             let found: Option<(i64, i64, i64)> = sqlx::query_as(
                 "SELECT p.conversation_id, p.last_delivered_id, p.last_read_id
                  FROM messages m JOIN participants p
@@ -781,7 +837,6 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            tx.commit().await?;
             found.map(|(conversation_id, delivered, read)| (conversation_id, delivered.max(read)))
         });
         let Some((conversation_id, old)) = moved else {
@@ -853,6 +908,20 @@ fn match_inputs(
         matched.push((index, id, conversation_id));
     }
     Ok(matched)
+}
+
+/// Creates the database file, when missing, readable by its owner only (it holds password
+/// hashes and every message). SQLite gives its `-wal` and `-shm` files the database file's mode.
+fn create_private(file: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// How often the write-ahead log is copied into the database file.

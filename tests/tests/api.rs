@@ -204,6 +204,34 @@ async fn generated_secret_is_private_and_survives_a_restart() {
     );
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_and_its_log_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    // SQLite whatever the suite's engine: the files are SQLite's.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start_on(&dir.path().join("chat.db"), &[]).await;
+    // A write, so that the log files exist.
+    chat_e2e::Person::new(&server, "alice").await;
+    let mut wal = server.database.clone().into_os_string();
+    wal.push("-wal");
+    let mut shm = server.database.clone().into_os_string();
+    shm.push("-shm");
+    for file in [server.database.clone(), wal.into(), shm.into()] {
+        let mode = std::fs::metadata(&file)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "{} has mode {:o}",
+            file.display(),
+            mode
+        );
+    }
+}
+
 #[tokio::test]
 async fn healthz_answers() {
     let server = TestServer::start().await;

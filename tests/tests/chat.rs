@@ -451,6 +451,39 @@ async fn search_is_case_insensitive_literal_and_excludes_self() {
 }
 
 #[tokio::test]
+async fn a_search_keyword_over_the_limit_is_an_invalid_field() {
+    let server = TestServer::start().await;
+    let me = Person::new(&server, "searcher").await;
+    let mut client = me.connect(&server).await;
+    for (keyword, allowed) in [("a".repeat(256), true), ("é".repeat(257), false)] {
+        client.send(&ClientMsg::SearchUser { keyword }).await;
+        match client.recv().await {
+            ServerMsg::SearchResults { results } if allowed => assert!(results.is_empty()),
+            ServerMsg::Error {
+                code, request_type, ..
+            } if !allowed => {
+                assert_eq!(code, chat_shared::ErrorCode::InvalidField);
+                assert_eq!(request_type.as_deref(), Some("chat.search_user"));
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    // A keyword of 50,000 characters fits in a frame and is refused the same way.
+    client
+        .send(&ClientMsg::SearchUser {
+            keyword: "%".repeat(50_000),
+        })
+        .await;
+    assert!(matches!(
+        client.recv().await,
+        ServerMsg::Error {
+            code: chat_shared::ErrorCode::InvalidField,
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
 async fn search_returns_at_most_twenty() {
     let server = TestServer::start().await;
     let tag = chat_e2e::unique_name("many");

@@ -209,9 +209,17 @@ fn notify_status(state: &AppState, changes: &StatusChanges, status: MessageStatu
     }
 }
 
+/// Longest `chat.search_user` keyword, in characters (no username is longer than 150).
+const MAX_KEYWORD_CHARS: usize = 256;
+
 /// chat.search_user: other users whose name contains the keyword.
 async fn search_user(state: &AppState, s: &Session, keyword: &str) -> Outcome {
     let keyword = keyword.trim();
+    if keyword.chars().count() > MAX_KEYWORD_CHARS {
+        return Err(ChatError::InvalidField(format!(
+            "`keyword` must be at most {MAX_KEYWORD_CHARS} characters"
+        )));
+    }
     let results = if keyword.is_empty() {
         Vec::new()
     } else {
