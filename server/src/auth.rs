@@ -1,11 +1,10 @@
-//! Passwords (argon2) and tokens (HS256 JWTs shaped like djangorestframework-simplejwt's).
+//! Tokens (HS256 JWTs shaped like djangorestframework-simplejwt's), the JWT secret, and the
+//! `AuthUser` extractor; passwords are hashed in `hasher`.
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -65,6 +64,8 @@ impl Keys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp"]);
+        // simplejwt writes no `nbf`, but a token that carries one is not valid before it.
+        validation.validate_nbf = true;
         Keys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -92,7 +93,8 @@ impl Keys {
             .expect("HS256 signing with a byte secret cannot fail")
     }
 
-    /// The user id of a valid, unexpired token of `kind`, or `None`.
+    /// The user id of a valid, unexpired (and, with `nbf`, already valid) token of `kind`, or
+    /// `None`.
     pub fn verify(&self, token: &str, kind: TokenType) -> Option<i64> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
         (data.claims.token_type == kind).then_some(data.claims.user_id)
@@ -142,26 +144,6 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(text.as_bytes())?;
     file.sync_all()
-}
-
-/// An argon2id PHC string for `password`. Slow on purpose: call it off the async threads.
-pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
-}
-
-/// Whether `password` matches the PHC string `hash`. Slow on purpose, like [`hash_password`].
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
 }
 
 /// The user an `Authorization: Bearer <access token>` header names.

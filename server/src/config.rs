@@ -86,6 +86,25 @@ pub struct Config {
     #[arg(long, env = "CHAT_AUTH_USER_PER_MINUTE", default_value_t = 6)]
     pub auth_user_per_minute: u32,
 
+    /// Logins one address may make at once, successful or not (failed ones also count toward
+    /// `--auth-ip-burst`); past it, HTTP 429 with `Retry-After`.
+    #[arg(long, env = "CHAT_AUTH_IP_LOGIN_BURST", default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_ip_login_burst: u32,
+
+    /// Logins per minute one address regains after `--auth-ip-login-burst`.
+    #[arg(long, env = "CHAT_AUTH_IP_LOGIN_PER_MINUTE", default_value_t = 300)]
+    pub auth_ip_login_per_minute: u32,
+
+    /// Password hashes (argon2, 19 MiB each) computed at once, on threads of their own;
+    /// 0 means one per available core.
+    #[arg(long, env = "CHAT_HASH_WORKERS", default_value_t = 0)]
+    pub hash_workers: usize,
+
+    /// Registrations and logins waiting for a hashing thread; past it, HTTP 503 with
+    /// `Retry-After`.
+    #[arg(long, env = "CHAT_HASH_QUEUE", default_value_t = 64)]
+    pub hash_queue: usize,
+
     /// Frames queued for one connection before it counts as too slow and is closed (1013).
     #[arg(long, env = "CHAT_SEND_QUEUE", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub send_queue: u32,
@@ -120,6 +139,14 @@ pub enum LogFormat {
 }
 
 impl Config {
+    /// `--hash-workers`, with 0 read as the number of available cores.
+    pub fn hash_workers(&self) -> usize {
+        match self.hash_workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
+
     /// A configuration from flags alone (no environment), for tests and embedding.
     pub fn from_args<I, T>(args: I) -> Result<Config, clap::Error>
     where

@@ -9,6 +9,7 @@ use chat_shared::rest::ApiError;
 use chat_shared::{ErrorCode, ServerMsg};
 use std::time::Duration;
 
+use crate::hasher::HashError;
 use crate::hub::ConnHandle;
 use crate::metrics::Metrics;
 use crate::store::StoreError;
@@ -33,6 +34,10 @@ pub enum AppError {
     Conflict(&'static str),
     #[error("{0}")]
     Unavailable(&'static str),
+    /// Too busy to take the request now (every password hasher and its queue); try again after
+    /// `retry_after`.
+    #[error("The server is busy; try again in {} s.", retry_after_secs(*.retry_after))]
+    Busy { retry_after: Duration },
     /// Too many attempts; `retry_after` is when the next one may succeed.
     #[error("Too many attempts; try again in {} s.", retry_after_secs(*.retry_after))]
     TooManyRequests { retry_after: Duration },
@@ -43,6 +48,17 @@ pub enum AppError {
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         AppError::Internal(e.into())
+    }
+}
+
+impl From<HashError> for AppError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => AppError::Busy {
+                retry_after: crate::hasher::RETRY_AFTER,
+            },
+            HashError::Failed(_) => AppError::Internal(e.into()),
+        }
     }
 }
 
@@ -59,6 +75,7 @@ impl IntoResponse for AppError {
             AppError::Unauthorized { code, .. } => (StatusCode::UNAUTHORIZED, *code),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            AppError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             AppError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AppError::Internal(e) => {
                 tracing::error!(error = %e, "request failed");
@@ -74,7 +91,7 @@ impl IntoResponse for AppError {
             code: code.to_string(),
         };
         let mut response = (status, Json(body)).into_response();
-        if let AppError::TooManyRequests { retry_after } = self {
+        if let AppError::TooManyRequests { retry_after } | AppError::Busy { retry_after } = self {
             response.headers_mut().insert(
                 RETRY_AFTER,
                 HeaderValue::from(retry_after_secs(retry_after)),

@@ -10,9 +10,9 @@ use std::net::IpAddr;
 use std::time::Instant;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{self, AuthUser, TokenType};
+use crate::auth::{AuthUser, TokenType};
 use crate::error::AppError;
-use crate::limits::{Limits, PeerIp};
+use crate::limits::{AttemptLimiter, Limits, PeerIp};
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::ws;
@@ -76,31 +76,28 @@ fn check_credentials(c: &Credentials) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Argon2 is slow on purpose; run it where it cannot stall the async threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, AppError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| AppError::Internal(e.into()))
-}
-
 /// POST /api/register/: a new account.
 async fn register(
     State(state): State<AppState>,
     PeerIp(ip): PeerIp,
     AppJson(body): AppJson<Credentials>,
 ) -> Result<impl IntoResponse, AppError> {
-    if let Some(ip) = ip {
-        let retry_after = state
-            .limits
-            .per_address
-            .take(&ip.to_string(), Instant::now());
+    let address = ip.map(|ip| ip.to_string());
+    if let Some(address) = &address {
+        let retry_after = state.limits.per_address.take(address, Instant::now());
         retry_after.map_err(|retry_after| AppError::TooManyRequests { retry_after })?;
     }
     check_credentials(&body)?;
-    let password = body.password;
-    let hash = blocking(move || auth::hash_password(&password)).await??;
+    let hash = match state.hasher.hash(body.password).await {
+        Ok(hash) => hash,
+        Err(e) => {
+            // Not tried (the hashers were busy, or failed): it does not count as an attempt.
+            if let Some(address) = &address {
+                state.limits.per_address.refund(address, Instant::now());
+            }
+            return Err(e.into());
+        }
+    };
     let user = match state.store.create_user(&body.username, &hash).await {
         Err(StoreError::Conflict) => {
             return Err(AppError::Conflict(
@@ -134,13 +131,15 @@ async fn token(
         return Err(REFUSED);
     }
     let found = state.store.credentials(&body.username).await?;
-    // Verify against a real hash even for an unknown name, so timing does not tell names apart.
-    let (user, hash) = match found {
-        Some((user, hash)) => (Some(user), hash),
-        None => (None, unknown_user_hash().to_string()),
+    // An unknown name is checked against a placeholder, so timing does not tell names apart.
+    let (user, hash) = found.unzip();
+    let matches = match state.hasher.verify(body.password, hash).await {
+        Ok(matches) => matches,
+        Err(e) => {
+            attempt.not_tried();
+            return Err(e.into());
+        }
     };
-    let password = body.password;
-    let matches = blocking(move || auth::verify_password(&password, &hash)).await?;
     let user = user.filter(|_| matches).ok_or(REFUSED)?;
     attempt.succeeded();
     Ok(Json(TokenPair {
@@ -149,7 +148,8 @@ async fn token(
     }))
 }
 
-/// One login attempt, counted against the peer's address and the username until it succeeds.
+/// One login attempt, counted against the peer's address as a login (kept, success or not)
+/// and as a failure, and against the username as a failure, until it succeeds.
 struct LoginAttempt<'a> {
     limits: &'a Limits,
     address: Option<String>,
@@ -157,54 +157,63 @@ struct LoginAttempt<'a> {
 }
 
 impl<'a> LoginAttempt<'a> {
-    /// Counts the attempt, or refuses it with 429 when the address or the name is over its limit.
+    /// Counts the attempt, or refuses it with 429 when the address or the name is over a limit.
     fn take(limits: &'a Limits, ip: Option<IpAddr>, username: &str) -> Result<Self, AppError> {
         let now = Instant::now();
         // Bound the key: longer names cannot exist, so they share one bucket.
         let username: String = username.chars().take(MAX_USERNAME_CHARS + 1).collect();
-        let username = username.to_lowercase();
-        let address = ip.map(|ip| ip.to_string());
-        let by_address = match &address {
-            Some(address) => limits.per_address.take(address, now),
-            None => Ok(()),
+        let attempt = LoginAttempt {
+            limits,
+            address: ip.map(|ip| ip.to_string()),
+            username: username.to_lowercase(),
         };
-        let by_name = limits.per_username.take(&username, now);
-        match (by_address, by_name) {
-            (Ok(()), Ok(())) => Ok(LoginAttempt {
-                limits,
-                address,
-                username,
-            }),
-            (by_address, by_name) => {
-                // Give back what was taken: a refused attempt is not tried, so it does not count.
-                if by_address.is_ok()
-                    && let Some(address) = &address
-                {
-                    limits.per_address.refund(address, now);
-                }
-                if by_name.is_ok() {
-                    limits.per_username.refund(&username, now);
-                }
-                let retry_after = by_address.err().max(by_name.err()).unwrap_or_default();
-                tracing::warn!(ip = ?ip, "login attempts over the limit");
-                Err(AppError::TooManyRequests { retry_after })
+        let mut taken = Vec::new();
+        let mut retry_after = None;
+        for (limiter, key) in attempt.counters(true) {
+            match limiter.take(key, now) {
+                Ok(()) => taken.push((limiter, key)),
+                Err(wait) => retry_after = retry_after.max(Some(wait)),
             }
         }
+        let Some(retry_after) = retry_after else {
+            return Ok(attempt);
+        };
+        // Give back what was taken: a refused attempt is not tried, so it does not count.
+        for (limiter, key) in taken {
+            limiter.refund(key, now);
+        }
+        tracing::warn!(ip = ?ip, "login attempts over the limit");
+        Err(AppError::TooManyRequests { retry_after })
     }
 
-    /// A successful login does not count against anyone.
+    /// The limiters this attempt counts against, and its key in each; with `logins`, the
+    /// address's login allowance too, which keeps successful logins.
+    fn counters(&self, logins: bool) -> Vec<(&'a AttemptLimiter, &str)> {
+        let mut counters = vec![(&self.limits.per_username, self.username.as_str())];
+        if let Some(address) = &self.address {
+            counters.push((&self.limits.per_address, address.as_str()));
+            if logins {
+                counters.push((&self.limits.logins_per_address, address.as_str()));
+            }
+        }
+        counters
+    }
+
+    /// A successful login counts only toward the address's login allowance.
     fn succeeded(self) {
         let now = Instant::now();
-        if let Some(address) = &self.address {
-            self.limits.per_address.refund(address, now);
+        for (limiter, key) in self.counters(false) {
+            limiter.refund(key, now);
         }
-        self.limits.per_username.refund(&self.username, now);
     }
-}
 
-fn unknown_user_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| auth::hash_password("unknown user placeholder").unwrap_or_default())
+    /// An attempt the server could not make (every hasher busy) counts toward nothing.
+    fn not_tried(self) {
+        let now = Instant::now();
+        for (limiter, key) in self.counters(true) {
+            limiter.refund(key, now);
+        }
+    }
 }
 
 /// POST /api/token/refresh/: a new access token for a valid refresh token.

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bus;
 pub mod config;
 pub mod error;
+pub mod hasher;
 pub mod http;
 pub mod hub;
 pub mod limits;
@@ -30,6 +31,7 @@ pub use state::AppState;
 
 use auth::Keys;
 pub use bus::Bus;
+use hasher::Hasher;
 use hub::Hub;
 use limits::Limits;
 use metrics::Metrics;
@@ -70,12 +72,14 @@ pub async fn build_state_on(config: Config, bus: Bus) -> anyhow::Result<AppState
         None => Hub::new(bus, metrics.clone()),
     };
     let (writer, writer_task) = Writer::start(store.clone(), hub.clone(), shutdown.clone());
+    let hasher = Hasher::start(config.hash_workers(), config.hash_queue)?;
     Ok(AppState {
         store,
         hub,
         writer,
         writer_task: Arc::new(std::sync::Mutex::new(Some(writer_task))),
         keys: Arc::new(keys),
+        hasher,
         limits: Arc::new(Limits::new(&config)),
         config: Arc::new(config),
         metrics,

@@ -210,10 +210,13 @@ impl Drop for ConnectionSlot {
 /// Every limit's shared state for one server, kept in its `AppState`.
 #[derive(Debug)]
 pub struct Limits {
-    /// Login and register attempts per peer address.
+    /// Registrations and failed logins per peer address.
     pub per_address: AttemptLimiter,
     /// Failed logins per username (lower-cased).
     pub per_username: AttemptLimiter,
+    /// Every login per peer address, successful ones included, at a higher allowance: valid
+    /// credentials cannot be used to keep the password hashers busy either.
+    pub logins_per_address: AttemptLimiter,
     pub connections: Arc<ConnectionCounter>,
 }
 
@@ -222,6 +225,10 @@ impl Limits {
         Limits {
             per_address: AttemptLimiter::new(config.auth_ip_burst, config.auth_ip_per_minute),
             per_username: AttemptLimiter::new(config.auth_user_burst, config.auth_user_per_minute),
+            logins_per_address: AttemptLimiter::new(
+                config.auth_ip_login_burst,
+                config.auth_ip_login_per_minute,
+            ),
             connections: Arc::default(),
         }
     }

@@ -7,6 +7,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::Keys;
 use crate::config::Config;
+use crate::hasher::Hasher;
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
@@ -22,6 +23,8 @@ pub struct AppState {
     /// The writer's task, awaited on shutdown before the store closes.
     pub writer_task: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
     pub keys: Arc<Keys>,
+    /// Hashes and checks passwords on a bounded number of threads.
+    pub hasher: Hasher,
     /// Abuse limits shared by every request: login attempts, connections per user.
     pub limits: Arc<Limits>,
     pub config: Arc<Config>,

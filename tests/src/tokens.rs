@@ -1,5 +1,5 @@
 //! Hand-made JWTs for tests of what the server refuses: other algorithms, `alg: none`, wrong
-//! keys, expired times, wrong types.
+//! keys, expired times, wrong types, `nbf` in the future.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,6 +17,12 @@ pub fn now() -> i64 {
 /// simplejwt-shaped claims.
 pub fn claims(user_id: i64, token_type: &str, exp: i64) -> Value {
     json!({"token_type": token_type, "exp": exp, "iat": now(), "jti": "abc", "user_id": user_id})
+}
+
+/// `claims` with a `nbf` (not before) claim of `nbf` seconds since the epoch.
+pub fn not_before(mut claims: Value, nbf: i64) -> Value {
+    claims["nbf"] = json!(nbf);
+    claims
 }
 
 /// `claims` signed with `alg` and `secret`.

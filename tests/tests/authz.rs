@@ -7,7 +7,7 @@ mod server_process;
 
 use std::time::Duration;
 
-use chat_e2e::tokens::{claims, now, sign, unsigned};
+use chat_e2e::tokens::{claims, not_before, now, sign, unsigned};
 use chat_e2e::{PASSWORD, Person, TEST_SECRET, TestServer, WsClient};
 use chat_shared::{ClientMsg, ErrorCode, MessageStatus, ServerMsg};
 use jsonwebtoken::Algorithm;
@@ -212,6 +212,33 @@ async fn rest_refuses_every_bad_token() {
     for token in &bad_refresh {
         assert_eq!(refresh_status(&server, token).await, 401, "{token}");
     }
+}
+
+#[tokio::test]
+async fn rest_refuses_a_token_before_its_nbf_and_takes_it_after() {
+    let server = TestServer::start().await;
+    let person = Person::new(&server, "az_nbf").await;
+    let token = |kind: &str, nbf: i64| {
+        let claims = not_before(claims(person.id, kind, now() + 300), nbf);
+        sign(Algorithm::HS256, TEST_SECRET, &claims)
+    };
+    assert_eq!(me_status(&server, &token("access", now() + 60)).await, 401);
+    assert_eq!(
+        refresh_status(&server, &token("refresh", now() + 60)).await,
+        401
+    );
+    assert_eq!(me_status(&server, &token("access", now() - 60)).await, 200);
+    assert_eq!(
+        refresh_status(&server, &token("refresh", now() - 60)).await,
+        200
+    );
+    // Without nbf, as simplejwt writes them.
+    let plain = sign(
+        Algorithm::HS256,
+        TEST_SECRET,
+        &claims(person.id, "access", now() + 300),
+    );
+    assert_eq!(me_status(&server, &plain).await, 200);
 }
 
 #[tokio::test]

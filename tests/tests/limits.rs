@@ -1,5 +1,6 @@
 //! Abuse limits against the real server: message size (1009), frames per second (`rate_limited`,
-//! then 1008), connections per user (1008) and login / register attempts (429 + `Retry-After`).
+//! then 1008), connections per user (1008) and login / register attempts (429 + `Retry-After`):
+//! failures per address and per name, every login per address at a higher allowance.
 
 use chat_e2e::{PASSWORD, Person, TestServer, post_json, unique_name};
 use chat_shared::rest::ApiError;
@@ -237,4 +238,96 @@ async fn attempts_from_one_address_get_429_with_retry_after() {
     assert_too_many(post_json(&server, "/api/token/", &guess).await).await;
     let again = credentials(&unique_name("late"), PASSWORD);
     assert_too_many(post_json(&server, "/api/register/", &again).await).await;
+}
+
+/// `POST /api/token/` from the source address `source` (any 127.x.y.z reaches the server).
+async fn login_from(
+    server: &TestServer,
+    source: [u8; 4],
+    body: &serde_json::Value,
+) -> reqwest::Response {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(source))
+        .build()
+        .expect("HTTP client")
+        .post(format!("{}/api/token/", server.http_url()))
+        .json(body)
+        .send()
+        .await
+        .expect("HTTP request")
+}
+
+#[tokio::test]
+async fn successful_logins_from_one_address_have_an_allowance_of_their_own() {
+    let server = TestServer::start_with(&[
+        "--auth-ip-burst",
+        "2",
+        "--auth-ip-per-minute",
+        "1",
+        "--auth-ip-login-burst",
+        "5",
+        "--auth-ip-login-per-minute",
+        "1",
+    ])
+    .await;
+    let name = unique_name("regular");
+    let right = credentials(&name, PASSWORD);
+    let created = post_json(&server, "/api/register/", &right).await;
+    assert_eq!(created.status(), 201);
+    // More than the failure burst of 2: successes do not count there, only here (5).
+    for _ in 0..5 {
+        assert_eq!(
+            post_json(&server, "/api/token/", &right).await.status(),
+            200
+        );
+    }
+    // The sixth waits, right password and all.
+    assert_too_many(post_json(&server, "/api/token/", &right).await).await;
+    // Another address has its own allowance.
+    assert_eq!(
+        login_from(&server, [127, 0, 0, 2], &right).await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn failed_logins_count_toward_the_login_allowance_and_registrations_do_not() {
+    let server = TestServer::start_with(&[
+        "--auth-ip-burst",
+        "10",
+        "--auth-ip-per-minute",
+        "1",
+        "--auth-ip-login-burst",
+        "3",
+        "--auth-ip-login-per-minute",
+        "1",
+    ])
+    .await;
+    let name = unique_name("mixed");
+    let right = credentials(&name, PASSWORD);
+    let wrong = credentials(&name, "not the password");
+    assert_eq!(
+        post_json(&server, "/api/register/", &right).await.status(),
+        201
+    );
+    assert_eq!(
+        post_json(&server, "/api/token/", &wrong).await.status(),
+        401
+    );
+    assert_eq!(
+        post_json(&server, "/api/token/", &right).await.status(),
+        200
+    );
+    assert_eq!(
+        post_json(&server, "/api/token/", &wrong).await.status(),
+        401
+    );
+    // Three logins, two of them failed (far from the failure burst of 10): the allowance is spent.
+    assert_too_many(post_json(&server, "/api/token/", &right).await).await;
+    // Registering is counted toward the failure burst only.
+    let other = credentials(&unique_name("later"), PASSWORD);
+    assert_eq!(
+        post_json(&server, "/api/register/", &other).await.status(),
+        201
+    );
 }

@@ -1,7 +1,7 @@
 //! The socket refuses every token that is not a valid, unexpired access token of an existing
 //! user: close 4001, no chat frame.
 
-use chat_e2e::tokens::{claims, now, sign, unsigned};
+use chat_e2e::tokens::{claims, not_before, now, sign, unsigned};
 use chat_e2e::{Person, TEST_SECRET, TestServer, WsClient};
 use chat_shared::ClientMsg;
 use jsonwebtoken::Algorithm;
@@ -75,6 +75,25 @@ async fn tokens_minted_elsewhere_with_the_secret_are_accepted() {
         client.send(&ClientMsg::GetConversations {}).await;
         let reply = client.recv_json().await;
         assert_eq!(reply["type"], "chat.conversations");
+    }
+}
+
+#[tokio::test]
+async fn a_token_not_valid_yet_closes_with_4001_and_one_already_valid_works() {
+    let server = TestServer::start().await;
+    let person = Person::new(&server, "nbf").await;
+    let later = sign(
+        Algorithm::HS256,
+        TEST_SECRET,
+        &not_before(claims(person.id, "access", now() + 300), now() + 60),
+    );
+    assert_refused(&server, &server.ws_url(&later)).await;
+    for nbf in [now() - 60, now()] {
+        let valid = not_before(claims(person.id, "access", now() + 300), nbf);
+        let token = sign(Algorithm::HS256, TEST_SECRET, &valid);
+        let mut client = WsClient::connect(&server.ws_url(&token)).await;
+        client.send(&ClientMsg::GetConversations {}).await;
+        assert_eq!(client.recv_json().await["type"], "chat.conversations");
     }
 }
 
