@@ -55,7 +55,7 @@ pub fn connection_cap(config: &Config) -> usize {
             rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
         }
     };
-    let derived = limit.saturating_sub(RESERVED_FILES.min(limit / 4)).max(1);
+    let derived = cap_below(limit);
     let cap = config.max_open_connections.map_or(derived, u64::from);
     if cap > derived {
         tracing::warn!(
@@ -65,6 +65,12 @@ pub fn connection_cap(config: &Config) -> usize {
         );
     }
     usize::try_from(cap).unwrap_or(usize::MAX)
+}
+
+/// The open-file limit less what is kept for other files.
+fn cap_below(open_file_limit: u64) -> u64 {
+    let reserved = RESERVED_FILES.min(open_file_limit / 4);
+    open_file_limit.saturating_sub(reserved).max(1)
 }
 
 /// Accepts connections until `stop` is cancelled, serving each with `app`; every connection's
@@ -85,6 +91,9 @@ pub async fn accept_loop(
         .header_read_timeout(header_timeout)
         .keep_alive(true);
     let mut backoff = Duration::from_millis(10);
+    // Logged once when the cap is reached and once when there is room again, not per refusal:
+    // a flood of connections must not become a flood of log lines.
+    let mut at_cap = false;
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -107,9 +116,17 @@ pub async fn accept_loop(
             _ = stop.cancelled() => break,
         };
         let Ok(permit) = open.clone().try_acquire_owned() else {
+            if !at_cap {
+                tracing::warn!(cap, "open connections at the cap; refusing new ones");
+                at_cap = true;
+            }
             refuse(tcp);
             continue;
         };
+        if at_cap {
+            tracing::info!(cap, "open connections below the cap again");
+            at_cap = false;
+        }
         // No Nagle: a chat frame is small and must leave at once, not wait for the peer's ACK.
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
@@ -156,7 +173,6 @@ fn is_connection_error(e: &io::Error) -> bool {
 /// in the empty socket buffer of a new connection, and if it does not, the close alone is the
 /// answer.
 fn refuse(tcp: TcpStream) {
-    tracing::warn!("too many open connections; refusing one");
     let _ = tcp.try_write(REFUSAL);
 }
 
@@ -272,4 +288,31 @@ fn refusal(status: StatusCode, detail: &str, code: &str) -> Response {
         axum::http::HeaderValue::from_static("close"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_leaves_room_below_the_open_file_limit() {
+        assert_eq!(cap_below(20_000), 19_744);
+        assert_eq!(cap_below(1024), 768);
+        assert_eq!(cap_below(100), 75, "a quarter when that is less than 256");
+        assert_eq!(cap_below(1), 1);
+    }
+
+    #[test]
+    fn the_refusal_is_a_whole_response_with_a_json_body() {
+        let text = std::str::from_utf8(REFUSAL).expect("ascii");
+        let (head, body) = text.split_once("\r\n\r\n").expect("a head");
+        let length: usize = head
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length: "))
+            .and_then(|n| n.parse().ok())
+            .expect("a content-length");
+        assert_eq!(length, body.len());
+        let error: ApiError = serde_json::from_str(body).expect("our error shape");
+        assert_eq!(error.code, "unavailable");
+    }
 }
