@@ -69,6 +69,28 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_CONNECTIONS_PER_USER", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections_per_user: u32,
 
+    /// Connections (HTTP and WebSocket) open at once; one more is answered 503 and closed.
+    /// Default: the open-file limit (raised at start to its hard maximum) less 256 kept for
+    /// the database, Redis and logs.
+    #[arg(long, env = "CHAT_MAX_OPEN_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_open_connections: Option<u32>,
+
+    /// Longest wait for a complete HTTP request head, from the connection's opening and, on a
+    /// keep-alive connection, from the end of the previous response (so it is also how long an
+    /// idle keep-alive connection stays open); past it, the connection is closed.
+    #[arg(long, env = "CHAT_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
+    pub http_header_timeout: Duration,
+
+    /// Longest wait for a whole HTTP request body once its head has arrived; past it, HTTP 408
+    /// and the connection is closed.
+    #[arg(long, env = "CHAT_HTTP_BODY_TIMEOUT", default_value = "30s", value_parser = positive_duration)]
+    pub http_body_timeout: Duration,
+
+    /// Time between WebSocket pings; a connection that leaves two pings unanswered is closed
+    /// (1001) at the next one.
+    #[arg(long, env = "CHAT_WS_PING_INTERVAL", default_value = "30s", value_parser = positive_duration)]
+    pub ws_ping_interval: Duration,
+
     /// Login and register attempts one address may make at once (successful logins do not
     /// count); past it, HTTP 429 with `Retry-After`.
     #[arg(long, env = "CHAT_AUTH_IP_BURST", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
@@ -154,5 +176,14 @@ impl Config {
         T: Into<std::ffi::OsString> + Clone,
     {
         Config::try_parse_from(args)
+    }
+}
+
+/// A duration flag that must not be zero (a zero timeout would close every connection).
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("must be longer than zero".to_string()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
     }
 }

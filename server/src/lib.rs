@@ -10,6 +10,7 @@ pub mod hasher;
 pub mod http;
 pub mod hub;
 pub mod limits;
+pub mod listen;
 pub mod metrics;
 pub mod state;
 pub mod store;
@@ -21,7 +22,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -95,29 +95,40 @@ pub async fn serve(
     state: AppState,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = http::router(state.clone());
+    let config = state.config.clone();
     let shutdown = state.shutdown.clone();
-    // No Nagle: a chat frame is small and must leave at once, not wait for the peer's ACK.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
-    });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let cap = listen::connection_cap(&config);
+    tracing::info!(max_open_connections = cap, "connection cap");
+    let http_tasks = TaskTracker::new();
+    let (heartbeat, beating) = ws::Heartbeat::start(config.ws_ping_interval, shutdown.clone());
+    http_tasks.spawn(beating);
+    let app = http::router(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            config.http_body_timeout,
+            listen::body_deadline,
+        ))
+        .layer(axum::Extension(heartbeat));
+    let stopping = shutdown.clone();
+    tokio::spawn(async move {
         stop.await;
-        shutdown.cancel();
-    })
-    .await?;
-    state.shutdown.cancel();
+        stopping.cancel();
+    });
+    listen::accept_loop(
+        listener,
+        app,
+        cap,
+        config.http_header_timeout,
+        shutdown.clone(),
+        &http_tasks,
+    )
+    .await;
     state.connections.close();
-    if tokio::time::timeout(DRAIN_TIMEOUT, state.connections.wait())
-        .await
-        .is_err()
-    {
+    http_tasks.close();
+    let drained = async {
+        http_tasks.wait().await;
+        state.connections.wait().await;
+    };
+    if tokio::time::timeout(DRAIN_TIMEOUT, drained).await.is_err() {
         tracing::warn!("some connections did not close in time");
     }
     // Every message the writer had queued is stored before the database closes.

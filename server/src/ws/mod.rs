@@ -1,9 +1,10 @@
 //! One WebSocket connection: authenticate, register with the hub, read frames, write frames.
 
 pub mod handle;
+mod keepalive;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::header::{HOST, ORIGIN};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -12,7 +13,7 @@ use futures_util::future::Either;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -23,9 +24,12 @@ use crate::hub::{ConnHandle, Hub, Outbox};
 use crate::limits::{ConnectionSlot, FrameLimiter, FrameVerdict};
 use crate::state::AppState;
 use handle::{Pipeline, Session};
+use keepalive::Ending;
+pub use keepalive::Heartbeat;
 
 /// Close code for a missing, invalid or expired token: the client should log in again.
 pub const CLOSE_UNAUTHORIZED: u16 = 4001;
+/// The server is stopping, or the peer left two pings unanswered: reconnect.
 const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 /// Rate limit abused, or too many connections for one user.
@@ -39,9 +43,6 @@ const READ_BUFFER: usize = 1024;
 /// Bytes of outgoing frames gathered before a write.
 const WRITE_BUFFER: usize = 8 * 1024;
 
-/// Why the reader ended the connection, for the writer's close frame.
-type Ending = Arc<OnceLock<(u16, &'static str)>>;
-
 #[derive(Deserialize)]
 struct TokenQuery {
     token: Option<String>,
@@ -50,6 +51,7 @@ struct TokenQuery {
 /// GET /ws/chat/?token=… (also /ws/chat/<any id>/?token=…; the path id is ignored): the chat socket.
 pub async fn upgrade(
     State(state): State<AppState>,
+    Extension(heartbeat): Extension<Heartbeat>,
     uri: Uri,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
@@ -107,7 +109,7 @@ pub async fn upgrade(
             // as the connection lives (see `connection`).
             tracker.track_future(match admission {
                 Ok((user, registration)) => {
-                    Either::Left(connection(socket, state, user, registration))
+                    Either::Left(connection(socket, state, heartbeat, user, registration))
                 }
                 Err((code, reason)) => Either::Right(Box::pin(refuse(socket, code, reason))),
             })
@@ -183,31 +185,35 @@ impl Drop for Registration {
 fn connection(
     socket: WebSocket,
     state: AppState,
+    heartbeat: Heartbeat,
     user: UserRef,
     registration: Registration,
 ) -> impl Future<Output = ()> {
     let (sink, stream) = socket.split();
-    run_connection(sink, stream, state, user, registration)
+    run_connection(sink, stream, state, heartbeat, user, registration)
 }
 
 async fn run_connection(
     sink: SplitSink<WebSocket, Message>,
     mut stream: SplitStream<WebSocket>,
     state: AppState,
+    heartbeat: Heartbeat,
     user: UserRef,
     registration: Registration,
 ) {
     let conn = registration.conn.clone();
     let too_slow = conn.too_slow.clone();
     tracing::debug!(conn = conn.id, user = user.id, "connected");
-    let ending = Ending::default();
-    let writer = tokio::spawn(write_frames(
+    let ending = Arc::new(Ending::default());
+    let mut writer = tokio::spawn(write_frames(
         sink,
         conn.outbox.clone(),
         too_slow.clone(),
         state.shutdown.clone(),
+        heartbeat,
         ending.clone(),
     ));
+    let mut writer_done = false;
     let mut limiter = FrameLimiter::new(&state.config, Instant::now());
 
     let session = Session { user, conn };
@@ -221,6 +227,11 @@ async fn run_connection(
             }
             _ = too_slow.cancelled() => break,
             _ = state.shutdown.cancelled() => break,
+            // The writer gave up on the peer (no pongs, or the socket failed): stop reading.
+            _ = &mut writer => {
+                writer_done = true;
+                break;
+            }
             frame = stream.next() => match frame {
                 Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => {
                     match limiter.check(Instant::now()) {
@@ -258,7 +269,25 @@ async fn run_connection(
                     }
                 }
                 Some(Ok(Message::Close(_))) | None => break,
-                Some(Ok(_)) => {} // pings are answered by the library
+                // The library answers pings; both still count toward the frame rate.
+                Some(Ok(control @ (Message::Ping(_) | Message::Pong(_)))) => {
+                    if matches!(control, Message::Pong(_)) {
+                        ending.pong();
+                    }
+                    match limiter.check(Instant::now()) {
+                        FrameVerdict::Allow => {}
+                        FrameVerdict::Limited => session.conn.send(&ServerMsg::Error {
+                            code: ErrorCode::RateLimited,
+                            message: "too many frames; slow down".into(),
+                            request_type: None,
+                        }),
+                        FrameVerdict::Abusive => {
+                            tracing::info!(conn = session.conn.id, "ping flood; closing");
+                            let _ = ending.set((CLOSE_POLICY, "rate limit exceeded repeatedly"));
+                            break;
+                        }
+                    }
+                }
                 Some(Err(e)) => {
                     if is_too_big(e) {
                         tracing::debug!(conn = session.conn.id, "message too big; closing");
@@ -278,7 +307,9 @@ async fn run_connection(
     tracing::debug!(conn = session.conn.id, "disconnected");
     // The writer sends what is queued, then closes.
     session.conn.outbox.close();
-    let _ = writer.await;
+    if !writer_done {
+        let _ = writer.await;
+    }
 }
 
 /// Whether a read failed because the client's message was over `--max-frame-bytes`.
@@ -310,33 +341,79 @@ async fn send_burst(
     sink.flush().await
 }
 
-/// The only task that writes to the socket: drains the queue, then closes (with the reader's
-/// reason when it ended the connection).
+/// What the writer sends next.
+enum Outgoing {
+    Frames(Utf8Bytes),
+    Ping,
+}
+
+/// The only task that writes to the socket: drains the queue and pings at each heartbeat, then
+/// closes (with the reader's reason when it ended the connection).
 async fn write_frames(
     mut sink: SplitSink<WebSocket, Message>,
     outbox: Arc<Outbox>,
     too_slow: CancellationToken,
     shutdown: CancellationToken,
-    ending: Ending,
+    mut heartbeat: Heartbeat,
+    ending: Arc<Ending>,
 ) {
+    const TOO_SLOW: Option<(u16, &str)> =
+        Some((CLOSE_TRY_AGAIN_LATER, "too slow: send queue full"));
+    const NO_PONG: Option<(u16, &str)> = Some((CLOSE_GOING_AWAY, "no answer to pings"));
+    let mut beating = true;
     let close = loop {
-        let frame = tokio::select! {
+        let next = tokio::select! {
             biased;
-            _ = too_slow.cancelled() => break Some((CLOSE_TRY_AGAIN_LATER, "too slow: send queue full")),
+            _ = too_slow.cancelled() => break TOO_SLOW,
             frame = outbox.next() => match frame {
-                Some(frame) => frame,
+                Some(frame) => Outgoing::Frames(frame),
                 None if ending.get().is_some() => break ending.get().copied(),
                 None if shutdown.is_cancelled() => break Some((CLOSE_GOING_AWAY, "server shutting down")),
                 None => break None,
             },
             // Queued frames go out first; then the client is told to reconnect elsewhere.
             _ = shutdown.cancelled() => break Some((CLOSE_GOING_AWAY, "server shutting down")),
+            alive = heartbeat.beat(), if beating => {
+                beating = alive;
+                if !alive {
+                    continue;
+                }
+                if ending.beat_is_fatal() {
+                    break NO_PONG;
+                }
+                Outgoing::Ping
+            }
         };
-        tokio::select! {
-            sent = send_burst(&mut sink, frame, &outbox) => if sent.is_err() { return },
-            _ = too_slow.cancelled() => break Some((CLOSE_TRY_AGAIN_LATER, "too slow: send queue full")),
+        let sent = {
+            let mut sending = std::pin::pin!(async {
+                match next {
+                    Outgoing::Frames(first) => send_burst(&mut sink, first, &outbox).await,
+                    Outgoing::Ping => sink.send(Message::Ping(Default::default())).await,
+                }
+            });
+            loop {
+                tokio::select! {
+                    sent = &mut sending => break Ok(sent.is_ok()),
+                    _ = too_slow.cancelled() => break Err(TOO_SLOW),
+                    // A peer that reads nothing for as long leaves its pings unanswered too.
+                    alive = heartbeat.beat(), if beating => {
+                        beating = alive;
+                        if alive && ending.beat_is_fatal() {
+                            break Err(NO_PONG);
+                        }
+                    }
+                }
+            }
+        };
+        match sent {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(close) => break close,
         }
     };
+    if close == NO_PONG {
+        tracing::debug!("peer left two pings unanswered; closing");
+    }
     let goodbye = async {
         if let Some((code, reason)) = close {
             let frame = CloseFrame {
