@@ -51,7 +51,7 @@ fn world() -> &'static World {
                 .expect("conversation");
             (state, me)
         });
-        let conn = ConnHandle::new(state.hub.next_conn_id(), me.id, 1024);
+        let conn = ConnHandle::new(state.hub.next_conn_id(), me.id, 1024, 4 << 20);
         state.hub.register(conn.clone());
         World {
             runtime,

@@ -46,6 +46,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_HISTORY_LIMIT", default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..))]
     pub history_limit: i64,
 
+    /// Largest `chat.get_messages` answer, in bytes of its frame: a page ends early (with
+    /// `has_more: true`) before the message that would pass it, but always holds one message.
+    /// At most `--send-queue-bytes`.
+    #[arg(long, env = "CHAT_HISTORY_PAGE_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub history_page_bytes: u64,
+
     /// Largest WebSocket message accepted, in bytes; a larger one closes the connection (1009).
     #[arg(long, env = "CHAT_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
     pub max_frame_bytes: usize,
@@ -63,6 +69,26 @@ pub struct Config {
     /// connection is closed with 1008.
     #[arg(long, env = "CHAT_RATE_LIMIT_STRIKES", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_strikes: u32,
+
+    /// Receipts (`chat.delivered`, `chat.read`) and `chat.typing` one connection may send at
+    /// once, besides two for each `chat.message` it was sent; they are not counted as frames.
+    #[arg(long, env = "CHAT_RECEIPT_BURST", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub receipt_burst: u32,
+
+    /// Receipts and typing frames per second one connection regains after its burst; past
+    /// them, `chat.error` `rate_limited` (and strikes, as for frames).
+    #[arg(long, env = "CHAT_RECEIPT_PER_SECOND", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub receipt_per_second: u32,
+
+    /// Receipts one connection may have waiting to be applied together; at this many they are
+    /// applied at once (else when the connection has no further frame ready).
+    #[arg(long, env = "CHAT_RECEIPT_BATCH", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub receipt_batch: u32,
+
+    /// A `chat.typing` repeating the last one relayed to the same receiver within this long is
+    /// dropped silently (clients expire an indicator 2 s after the last `is_typing: true`).
+    #[arg(long, env = "CHAT_TYPING_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub typing_interval: Duration,
 
     /// WebSocket connections one user may have open at once; one more is accepted and closed
     /// at once with 1008.
@@ -131,6 +157,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_SEND_QUEUE", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub send_queue: u32,
 
+    /// Bytes of frames queued for one connection past which it takes no more and counts as too
+    /// slow (closed with 1013). A frame is queued whenever the queue holds less, however large.
+    #[arg(long, env = "CHAT_SEND_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub send_queue_bytes: u64,
+
     /// Extra origins (e.g. `https://chat.example.com`) allowed to open the WebSocket from a
     /// browser, comma-separated. The server's own origin is always allowed.
     #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -176,6 +207,18 @@ impl Config {
         T: Into<std::ffi::OsString> + Clone,
     {
         Config::try_parse_from(args)
+    }
+
+    /// Checks what single flags cannot: a history page must fit a connection's queue.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.history_page_bytes <= self.send_queue_bytes,
+            "--history-page-bytes ({}) must not exceed --send-queue-bytes ({}): \
+             a client could not be sent the pages it asks for",
+            self.history_page_bytes,
+            self.send_queue_bytes
+        );
+        Ok(())
     }
 }
 

@@ -1,5 +1,6 @@
 //! Local fan-out: which connections each user has open here, and delivery to their queues.
-//! Frames for users are also handed to the [`Bus`] for the other instances.
+//! Frames for users are also handed to the [`Bus`] for the other instances. Each queue is
+//! bounded in frames and in bytes.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,20 +25,22 @@ pub struct ConnHandle {
 }
 
 impl ConnHandle {
-    /// A connection whose queue holds at most `capacity` frames.
-    pub fn new(id: u64, user_id: i64, capacity: usize) -> ConnHandle {
+    /// A connection whose queue holds at most `capacity` frames, and takes no frame once it
+    /// holds `max_bytes` (see [`Outbox`]).
+    pub fn new(id: u64, user_id: i64, capacity: usize, max_bytes: usize) -> ConnHandle {
         ConnHandle {
             id,
             user_id,
-            outbox: Arc::new(Outbox::new(capacity)),
+            outbox: Arc::new(Outbox::new(capacity, max_bytes)),
             too_slow: CancellationToken::new(),
         }
     }
 
     /// Queues one frame without waiting; whether it was queued. A full queue means a client
     /// that does not read: it is closed rather than allowed to hold memory or delay anyone.
-    pub fn push(&self, frame: Utf8Bytes) -> bool {
-        match self.outbox.push(frame) {
+    /// `message` says whether the frame is a `chat.message` (one a client answers with receipts).
+    pub fn push(&self, frame: Utf8Bytes, message: bool) -> bool {
+        match self.outbox.push(frame, message) {
             Ok(()) => true,
             Err(Refused::Full) => {
                 if !self.too_slow.is_cancelled() {
@@ -56,20 +59,41 @@ impl ConnHandle {
 
     /// Serializes and queues one frame for this connection only (a reply).
     pub fn send(&self, msg: &ServerMsg) {
-        self.push(msg.to_json().into());
+        self.push(msg.to_json().into(), false);
     }
+}
+
+/// The start of every serialized `chat.message` frame: the tag comes first in every
+/// `ServerMsg` (a unit test holds it), and frames from the bus arrive serialized.
+const MESSAGE_FRAME: &str = r#"{"type":"chat.message""#;
+
+/// Whether a serialized frame is a `chat.message` (and not, say, `chat.message_status`).
+fn is_message_frame(frame: &str) -> bool {
+    frame
+        .strip_prefix(MESSAGE_FRAME)
+        .is_some_and(|rest| rest.starts_with(','))
 }
 
 /// A connection's outgoing frames, oldest first: a bounded queue that holds no memory while
 /// it is empty (a connection is idle most of its life, and there are many of them).
+///
+/// Bounded twice: at most `capacity` frames, and no frame is taken once the frames waiting
+/// hold `max_bytes` or more. A frame is taken whenever the queue holds less than the budget,
+/// however large it is, so the largest reply still reaches a client that reads (into an empty
+/// queue at worst), and the queue never holds more than the budget plus one frame.
 pub struct Outbox {
     queue: Mutex<Queue>,
     ready: Notify,
     capacity: usize,
+    max_bytes: usize,
 }
 
 struct Queue {
     frames: VecDeque<Utf8Bytes>,
+    /// The bytes of `frames`.
+    bytes: usize,
+    /// `chat.message` frames ever queued: what receipts answer (see `FrameLimiter`).
+    messages: u64,
     closed: bool,
 }
 
@@ -84,14 +108,17 @@ pub enum Refused {
 const KEPT_SLOTS: usize = 4;
 
 impl Outbox {
-    fn new(capacity: usize) -> Outbox {
+    fn new(capacity: usize, max_bytes: usize) -> Outbox {
         Outbox {
             queue: Mutex::new(Queue {
                 frames: VecDeque::new(),
+                bytes: 0,
+                messages: 0,
                 closed: false,
             }),
             ready: Notify::new(),
             capacity,
+            max_bytes,
         }
     }
 
@@ -99,15 +126,17 @@ impl Outbox {
         self.queue.lock().expect("outbox lock poisoned")
     }
 
-    fn push(&self, frame: Utf8Bytes) -> Result<(), Refused> {
+    fn push(&self, frame: Utf8Bytes, message: bool) -> Result<(), Refused> {
         {
             let mut queue = self.lock();
             if queue.closed {
                 return Err(Refused::Closed);
             }
-            if queue.frames.len() >= self.capacity {
+            if queue.frames.len() >= self.capacity || queue.bytes >= self.max_bytes {
                 return Err(Refused::Full);
             }
+            queue.bytes += frame.len();
+            queue.messages += u64::from(message);
             queue.frames.push_back(frame);
         }
         self.ready.notify_one();
@@ -118,10 +147,18 @@ impl Outbox {
     pub fn try_next(&self) -> Option<Utf8Bytes> {
         let mut queue = self.lock();
         let frame = queue.frames.pop_front();
+        if let Some(frame) = &frame {
+            queue.bytes -= frame.len();
+        }
         if queue.frames.is_empty() && queue.frames.capacity() > KEPT_SLOTS {
             queue.frames.shrink_to(KEPT_SLOTS);
         }
         frame
+    }
+
+    /// How many `chat.message` frames were ever queued here.
+    pub fn messages_queued(&self) -> u64 {
+        self.lock().messages
     }
 
     /// The oldest frame, waiting for one; `None` once the outbox is closed and empty. Only one
@@ -293,12 +330,13 @@ impl Hub {
 
     /// Sends a serialized frame to the connections of `user_ids` on this instance only.
     pub fn deliver_local(&self, user_ids: &[i64], frame: &Utf8Bytes, except: Option<u64>) {
+        let message = is_message_frame(frame.as_str());
         let mut queued = 0;
         {
             let conns = self.conns();
             for user_id in user_ids {
                 for conn in conns.get(user_id).into_iter().flatten() {
-                    if Some(conn.id) != except && conn.push(frame.clone()) {
+                    if Some(conn.id) != except && conn.push(frame.clone(), message) {
                         queued += 1;
                     }
                 }
@@ -314,14 +352,14 @@ mod tests {
 
     #[tokio::test]
     async fn an_outbox_is_bounded_ordered_and_drains_after_close() {
-        let outbox = Arc::new(Outbox::new(2));
-        assert_eq!(outbox.push("a".into()), Ok(()));
-        assert_eq!(outbox.push("b".into()), Ok(()));
-        assert_eq!(outbox.push("c".into()), Err(Refused::Full));
+        let outbox = Arc::new(Outbox::new(2, 1024));
+        assert_eq!(outbox.push("a".into(), false), Ok(()));
+        assert_eq!(outbox.push("b".into(), false), Ok(()));
+        assert_eq!(outbox.push("c".into(), false), Err(Refused::Full));
         assert_eq!(outbox.next().await.as_deref(), Some("a"));
-        assert_eq!(outbox.push("c".into()), Ok(()));
+        assert_eq!(outbox.push("c".into(), false), Ok(()));
         outbox.close();
-        assert_eq!(outbox.push("d".into()), Err(Refused::Closed));
+        assert_eq!(outbox.push("d".into(), false), Err(Refused::Closed));
         assert_eq!(outbox.next().await.as_deref(), Some("b"));
         assert_eq!(outbox.next().await.as_deref(), Some("c"));
         assert_eq!(outbox.next().await, None);
@@ -329,7 +367,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_outbox_wakes_for_each_frame_and_gives_back_its_memory() {
-        let outbox = Arc::new(Outbox::new(1000));
+        let outbox = Arc::new(Outbox::new(1000, 1 << 20));
         let reader = tokio::spawn({
             let outbox = outbox.clone();
             async move {
@@ -341,7 +379,7 @@ mod tests {
             }
         });
         for i in 0..500 {
-            assert_eq!(outbox.push(i.to_string().into()), Ok(()));
+            assert_eq!(outbox.push(i.to_string().into(), false), Ok(()));
             if i % 7 == 0 {
                 tokio::task::yield_now().await;
             }
@@ -354,5 +392,55 @@ mod tests {
         let want: Vec<String> = (0..500).map(|i| i.to_string()).collect();
         assert_eq!(got, want);
         assert!(outbox.lock().frames.capacity() <= KEPT_SLOTS);
+        assert_eq!(outbox.lock().bytes, 0);
+    }
+
+    #[tokio::test]
+    async fn an_outbox_takes_frames_while_under_its_byte_budget() {
+        let outbox = Outbox::new(100, 10);
+        // Larger than the whole budget, into an empty queue: taken.
+        assert_eq!(outbox.push("x".repeat(25).into(), false), Ok(()));
+        assert_eq!(outbox.push("y".into(), false), Err(Refused::Full));
+        assert_eq!(outbox.next().await.map(|f| f.len()), Some(25));
+        // Under the budget, the frame that crosses it is the last one taken.
+        assert_eq!(outbox.push("1234".into(), false), Ok(()));
+        assert_eq!(outbox.push("5678".into(), false), Ok(()));
+        assert_eq!(outbox.push("9abc".into(), false), Ok(()));
+        assert_eq!(outbox.push("d".into(), false), Err(Refused::Full));
+        assert_eq!(outbox.lock().bytes, 12);
+        assert_eq!(outbox.next().await.as_deref(), Some("1234"));
+        assert_eq!(outbox.push("d".into(), false), Ok(()));
+        assert_eq!(outbox.lock().bytes, 9);
+    }
+
+    #[test]
+    fn message_frames_are_told_from_every_other_frame() {
+        let message = ServerMsg::Message {
+            message: chat_shared::ChatMessage {
+                id: 1,
+                conversation_id: 2,
+                sender: chat_shared::UserRef {
+                    id: 3,
+                    username: "a".into(),
+                },
+                content: "hi".into(),
+                timestamp: chat_shared::Timestamp(0),
+                is_system: false,
+                attachment: None,
+                status: None,
+                is_read: None,
+            },
+        };
+        assert!(is_message_frame(&message.to_json()));
+        let status = ServerMsg::MessageStatus {
+            message_id: 1,
+            status: chat_shared::MessageStatus::Seen,
+        };
+        assert!(!is_message_frame(&status.to_json()));
+        let read = ServerMsg::Read {
+            conversation_id: 1,
+            reader_id: 2,
+        };
+        assert!(!is_message_frame(&read.to_json()));
     }
 }

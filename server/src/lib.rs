@@ -50,6 +50,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
 /// Like [`build_state`], on the given bus when `--redis-url` is not set (tests hand several
 /// servers one [`Bus::Memory`]).
 pub async fn build_state_on(config: Config, bus: Bus) -> anyhow::Result<AppState> {
+    config.validate()?;
     let store = Store::connect(&config.database_url, config.durability).await?;
     let secret = auth::load_or_create_secret(
         config.jwt_secret.as_deref(),

@@ -85,10 +85,28 @@ pub enum FrameVerdict {
     Abusive,
 }
 
+/// Receipts a connection may send for each `chat.message` it was sent: `chat.delivered` and
+/// `chat.read`.
+pub const RECEIPTS_PER_MESSAGE: u64 = 2;
+
 /// Frames per second for one connection, and the patience for a client that keeps exceeding it.
+///
+/// Receipts (`chat.delivered`, `chat.read`) and `chat.typing` have an allowance of their own,
+/// so that a client answering every message it is sent is never limited for it: a bucket of
+/// their own, plus [`RECEIPTS_PER_MESSAGE`] for each `chat.message` the connection was sent
+/// (a receipt answers one). Only messages earn receipts, never replies, errors or receipts'
+/// own effects, so receipts cannot earn receipts; messages are bounded by their senders' frame
+/// limits.
 #[derive(Debug)]
 pub struct FrameLimiter {
     frames: TokenBucket,
+    receipts: TokenBucket,
+    /// Receipts earned by messages sent to the connection and not yet used, at most
+    /// `earned_max` (twice the send queue: a client never owes more than its queue held).
+    earned: u64,
+    earned_max: u64,
+    /// The count of messages sent to the connection when `earned` was last updated.
+    messages_seen: u64,
     /// One token per limited frame, refilled at one per second: empty means sustained abuse.
     strikes: TokenBucket,
 }
@@ -101,6 +119,14 @@ impl FrameLimiter {
                 f64::from(config.rate_limit_per_second),
                 now,
             ),
+            receipts: TokenBucket::new(
+                config.receipt_burst,
+                f64::from(config.receipt_per_second),
+                now,
+            ),
+            earned: 0,
+            earned_max: RECEIPTS_PER_MESSAGE * u64::from(config.send_queue),
+            messages_seen: 0,
             strikes: TokenBucket::new(config.rate_limit_strikes, 1.0, now),
         }
     }
@@ -109,7 +135,32 @@ impl FrameLimiter {
     pub fn check(&mut self, now: Instant) -> FrameVerdict {
         if self.frames.try_take(now) {
             FrameVerdict::Allow
-        } else if self.strikes.try_take(now) {
+        } else {
+            self.strike(now)
+        }
+    }
+
+    /// Counts one receipt or typing frame arriving at `now`, when `messages_sent` messages have
+    /// been queued for the connection so far.
+    pub fn check_receipt(&mut self, now: Instant, messages_sent: u64) -> FrameVerdict {
+        let new = messages_sent.saturating_sub(self.messages_seen);
+        self.messages_seen = self.messages_seen.max(messages_sent);
+        self.earned = self
+            .earned
+            .saturating_add(new.saturating_mul(RECEIPTS_PER_MESSAGE))
+            .min(self.earned_max);
+        if self.earned > 0 {
+            self.earned -= 1;
+            FrameVerdict::Allow
+        } else if self.receipts.try_take(now) {
+            FrameVerdict::Allow
+        } else {
+            self.strike(now)
+        }
+    }
+
+    fn strike(&mut self, now: Instant) -> FrameVerdict {
+        if self.strikes.try_take(now) {
             FrameVerdict::Limited
         } else {
             FrameVerdict::Abusive
@@ -303,6 +354,46 @@ mod tests {
         // A pause lets both buckets recover.
         let later = now + Duration::from_secs(5);
         assert_eq!(limiter.check(later), Allow);
+    }
+
+    #[test]
+    fn receipts_have_their_own_allowance_earned_by_messages_sent() {
+        let config = Config::from_args([
+            "chat-server",
+            "--rate-limit-burst",
+            "1",
+            "--receipt-burst",
+            "2",
+            "--receipt-per-second",
+            "1",
+            "--rate-limit-strikes",
+            "2",
+            "--send-queue",
+            "3",
+        ])
+        .unwrap();
+        let now = Instant::now();
+        let mut limiter = FrameLimiter::new(&config, now);
+        use FrameVerdict::*;
+        // Receipts do not use the frame bucket, nor frames the receipt bucket.
+        assert_eq!(limiter.check(now), Allow);
+        assert_eq!(limiter.check_receipt(now, 0), Allow);
+        assert_eq!(limiter.check_receipt(now, 0), Allow);
+        assert_eq!(limiter.check_receipt(now, 0), Limited);
+        // Each message sent earns two, up to twice the queue (6), however many were sent.
+        let earned: Vec<_> = (0..8).map(|_| limiter.check_receipt(now, 1000)).collect();
+        assert_eq!(
+            earned,
+            [Allow, Allow, Allow, Allow, Allow, Allow, Limited, Abusive]
+        );
+        // The same count again earns nothing more.
+        let later = now + Duration::from_secs(10);
+        assert_eq!(limiter.check_receipt(later, 1000), Allow);
+        assert_eq!(limiter.check_receipt(later, 1000), Allow);
+        assert_eq!(limiter.check_receipt(later, 1000), Limited);
+        assert_eq!(limiter.check_receipt(later, 1001), Allow);
+        assert_eq!(limiter.check_receipt(later, 1001), Allow);
+        assert_eq!(limiter.check_receipt(later, 1001), Limited);
     }
 
     #[test]

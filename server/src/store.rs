@@ -7,7 +7,7 @@
 //! with the names filled in per engine. Methods speak the domain and return `chat_shared` types;
 //! nothing outside this file sees sqlx.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -187,7 +187,11 @@ type PageRow = (i64, i64, String, String, i64, i64, i64, i64, i64);
 
 /// A history page as one JSON array of [`PageRow`]s, newest first, given the engine's names for
 /// the JSON aggregate and the JSON array (the only words the engines spell differently here).
-/// Parameters: conversation, caller, `before_id`, rows.
+/// Parameters: conversation, caller, `before_id`, rows, characters. Rows stop after the first
+/// one whose newer rows' contents already hold more than the given characters: a message's JSON
+/// takes at least a byte per character of its content, so the rows cut here could never have
+/// fitted a page of that many bytes, and the one after the last that fits is still there (to
+/// tell `has_more`).
 macro_rules! page_sql {
     ($json_agg:literal, $json_array:literal) => {
         concat!(
@@ -197,19 +201,56 @@ macro_rules! page_sql {
             $json_array,
             "(id, sender_id, username, content, created_at, is_system,
                 other_id, other_read, other_delivered) ORDER BY id DESC), '[]') AS TEXT)
-             FROM (SELECT m.id, m.sender_id, u.username, m.content, m.created_at,
-                          CASE WHEN m.is_system THEN 1 ELSE 0 END AS is_system,
-                          other.user_id AS other_id, other.last_read_id AS other_read,
-                          other.last_delivered_id AS other_delivered
-                   FROM participants me
-                   JOIN messages m ON m.conversation_id = me.conversation_id
-                   JOIN users u ON u.id = m.sender_id
-                   JOIN participants other ON other.conversation_id = m.conversation_id
-                                          AND other.user_id <> m.sender_id
-                   WHERE me.conversation_id = $1 AND me.user_id = $2 AND m.id < $3
-                   ORDER BY m.id DESC LIMIT $4) AS page"
+             FROM (SELECT newest.*,
+                          SUM(LENGTH(newest.content)) OVER (ORDER BY newest.id DESC
+                                                            ROWS UNBOUNDED PRECEDING)
+                            - LENGTH(newest.content) AS newer_chars
+                   FROM (SELECT m.id, m.sender_id, u.username, m.content, m.created_at,
+                                CASE WHEN m.is_system THEN 1 ELSE 0 END AS is_system,
+                                other.user_id AS other_id, other.last_read_id AS other_read,
+                                other.last_delivered_id AS other_delivered
+                         FROM participants me
+                         JOIN messages m ON m.conversation_id = me.conversation_id
+                         JOIN users u ON u.id = m.sender_id
+                         JOIN participants other ON other.conversation_id = m.conversation_id
+                                                AND other.user_id <> m.sender_id
+                         WHERE me.conversation_id = $1 AND me.user_id = $2 AND m.id < $3
+                         ORDER BY m.id DESC LIMIT $4) AS newest) AS page
+             WHERE newer_chars <= $5"
         )
     };
+}
+
+/// Counts the bytes written to it: a value's JSON length without building the JSON.
+#[derive(Default)]
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The bytes of `message` as JSON.
+fn json_len(message: &ChatMessage) -> Result<usize> {
+    let mut count = ByteCount::default();
+    serde_json::to_writer(&mut count, message)
+        .map_err(|e| StoreError::Inconsistent(format!("a message's JSON: {e}")))?;
+    Ok(count.0)
+}
+
+/// What one batch of `chat.delivered` changed.
+#[derive(Debug, Default)]
+pub struct DeliveredBatch {
+    /// Messages whose senders now see them delivered, newest first within each conversation.
+    pub changes: StatusChanges,
+    /// Ids of the batch that are no message in a conversation of the reader's.
+    pub unknown: Vec<i64>,
 }
 
 impl Store {
@@ -618,6 +659,21 @@ impl Store {
         before_id: Option<i64>,
         limit: i64,
     ) -> Result<Option<(Vec<ChatMessage>, bool)>> {
+        self.messages_within(conversation_id, user, before_id, limit, usize::MAX)
+            .await
+    }
+
+    /// Like [`Store::messages`], with the page also ending before the message that would take
+    /// its messages' JSON (the array, commas included) past `max_bytes`; a page always holds
+    /// its newest message, whatever its size. A page cut short says that more remain.
+    pub async fn messages_within(
+        &self,
+        conversation_id: i64,
+        user: i64,
+        before_id: Option<i64>,
+        limit: i64,
+        max_bytes: usize,
+    ) -> Result<Option<(Vec<ChatMessage>, bool)>> {
         // One statement: the caller's membership is a join, and each message carries the
         // markers of the participant who did not send it (its status). The page comes back as
         // one JSON value rather than 51 rows of 9 columns: from SQLite, each row and each value
@@ -634,6 +690,7 @@ impl Store {
                 .bind(user)
                 .bind(before_id.unwrap_or(i64::MAX))
                 .bind(limit + 1)
+                .bind(i64::try_from(max_bytes).unwrap_or(i64::MAX))
                 .fetch_one(pool)
                 .await?
         });
@@ -648,31 +705,30 @@ impl Store {
         {
             return Ok(None);
         }
-        let has_more = rows.len() as i64 > limit;
-        let mut messages: Vec<ChatMessage> = rows
-            .into_iter()
-            .take(limit as usize)
-            .map(|row| {
-                let (
-                    id,
-                    sender_id,
-                    username,
-                    content,
-                    created_at,
-                    is_system,
-                    other,
-                    read,
-                    delivered,
-                ) = row;
-                let other = Marker {
-                    user_id: other,
-                    read,
-                    delivered,
-                };
-                let row = (id, sender_id, username, content, created_at, is_system != 0);
-                message_from(row, conversation_id, &[other])
-            })
-            .collect();
+        let available = rows.len();
+        let mut bytes = "[]".len();
+        let mut messages: Vec<ChatMessage> = Vec::with_capacity(available.min(limit as usize));
+        for message in rows.into_iter().take(limit as usize).map(|row| {
+            let (id, sender_id, username, content, created_at, is_system, other, read, delivered) =
+                row;
+            let other = Marker {
+                user_id: other,
+                read,
+                delivered,
+            };
+            let row = (id, sender_id, username, content, created_at, is_system != 0);
+            message_from(row, conversation_id, &[other])
+        }) {
+            let size = json_len(&message)? + usize::from(!messages.is_empty());
+            if !messages.is_empty() && bytes.saturating_add(size) > max_bytes {
+                break;
+            }
+            bytes += size;
+            messages.push(message);
+        }
+        // Older rows than those kept: cut by the limit, by bytes, or by the query's prefilter
+        // (which always leaves the row after the last that fits).
+        let has_more = available > messages.len();
         messages.reverse();
         Ok(Some((messages, has_more)))
     }
@@ -849,6 +905,78 @@ impl Store {
             .changed_from_others(conversation_id, reader, old, message_id)
             .await?;
         Ok(Some(changed))
+    }
+
+    /// Moves `reader`'s delivery markers for a batch of `chat.delivered`, in one transaction:
+    /// in each of the reader's conversations, up to the newest of the batch's messages there
+    /// (never down). What changed for senders, and the ids that are no message of the reader's.
+    pub async fn mark_delivered_batch(
+        &self,
+        message_ids: &[i64],
+        reader: i64,
+    ) -> Result<DeliveredBatch> {
+        if message_ids.is_empty() {
+            return Ok(DeliveredBatch::default());
+        }
+        // conversation → (newest of the batch there, the marker before, the read marker).
+        let (moved, found): (Vec<(i64, i64, i64)>, HashSet<i64>) = on!(self, write pool => {
+            let mut tx = pool.begin().await?;
+            let mut select = sqlx::QueryBuilder::new(
+                "SELECT m.id, p.conversation_id, p.last_delivered_id, p.last_read_id
+                 FROM messages m JOIN participants p
+                   ON p.conversation_id = m.conversation_id AND p.user_id = ",
+            );
+            select.push_bind(reader).push(" WHERE m.id IN (");
+            let mut ids = select.separated(", ");
+            for &id in message_ids {
+                ids.push_bind(id);
+            }
+            select.push(")");
+            let rows: Vec<(i64, i64, i64, i64)> = select
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut newest: BTreeMap<i64, (i64, i64, i64)> = BTreeMap::new();
+            for &(id, conversation_id, delivered, read) in &rows {
+                let entry = newest.entry(conversation_id).or_insert((id, delivered, read));
+                entry.0 = entry.0.max(id);
+            }
+            let mut moved = Vec::new();
+            for (&conversation_id, &(id, delivered, read)) in &newest {
+                if id > delivered {
+                    sqlx::query(
+                        "UPDATE participants SET last_delivered_id = $1
+                         WHERE conversation_id = $2 AND user_id = $3 AND last_delivered_id < $1",
+                    )
+                    .bind(id)
+                    .bind(conversation_id)
+                    .bind(reader)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if id > delivered.max(read) {
+                    moved.push((conversation_id, delivered.max(read), id));
+                }
+            }
+            tx.commit().await?;
+            (moved, rows.iter().map(|row| row.0).collect())
+        });
+        let mut batch = DeliveredBatch {
+            unknown: message_ids
+                .iter()
+                .copied()
+                .filter(|id| !found.contains(id))
+                .collect(),
+            ..DeliveredBatch::default()
+        };
+        for (conversation_id, old, newest) in moved {
+            let changed = self
+                .changed_from_others(conversation_id, reader, old, newest)
+                .await?;
+            batch.changes.extend(changed);
+        }
+        Ok(batch)
     }
 
     /// Messages of others in `(after, up_to]`, newest first, at most [`STATUS_BATCH`].

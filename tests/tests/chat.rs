@@ -739,11 +739,12 @@ async fn a_new_connection_gets_every_frame_sent_after_its_handshake() {
     let mut p = pair(&server).await;
     // The connection is registered before the handshake answer: a frame sent the moment the
     // handshake completes is never lost, however the tasks are scheduled.
-    for _ in 0..30 {
+    for i in 0..30 {
         let mut fresh = p.bob.connect(&server).await;
+        // Alternating: a repeat within `--typing-interval` would be dropped.
         p.a.send(&ClientMsg::Typing {
             receiver_id: p.bob.id,
-            is_typing: true,
+            is_typing: i % 2 == 0,
         })
         .await;
         assert!(matches!(fresh.recv().await, ServerMsg::Typing { .. }));

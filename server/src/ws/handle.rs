@@ -1,7 +1,9 @@
 //! One function per client message: validate → check membership → store → deliver. Chat
-//! messages go through the connection's [`Pipeline`] to the writer task.
+//! messages go through the connection's [`Pipeline`] to the writer task; receipts wait in it
+//! to be applied together (see `receipts`).
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use chat_shared::{ClientMsg, MessageStatus, ServerMsg, UserRef};
 
@@ -10,6 +12,8 @@ use crate::hub::ConnHandle;
 use crate::state::AppState;
 use crate::store::{NewMessage, StatusChanges};
 use crate::writer::Submitted;
+
+use super::receipts::Receipts;
 
 /// The caller: who they are and the connection they spoke on.
 pub struct Session {
@@ -22,17 +26,36 @@ type Outcome = Result<(), ChatError>;
 /// Most chat messages of one connection in the writer's hands at once.
 const PIPELINE: usize = 32;
 
-/// A connection's chat messages handed to the writer and not yet stored, oldest first. A client
-/// that sends many messages does not wait for a commit between them (they are stored in the
-/// same group); any other request waits until they are done, so that it sees them.
+/// A connection's requests taken and not yet done: chat messages handed to the writer and not
+/// yet stored, oldest first, and receipts waiting to be applied. A client that sends many
+/// messages does not wait for a commit between them (they are stored in the same group); any
+/// other request (but a receipt) waits until they are done and the receipts applied, so that
+/// it sees them.
 #[derive(Default)]
 pub struct Pipeline {
     waiting: VecDeque<Submitted>,
+    receipts: Receipts,
+}
+
+/// Whether frames of type `kind` are receipts or typing, with their own allowance.
+pub fn is_receipt(kind: &str) -> bool {
+    matches!(kind, "chat.delivered" | "chat.read" | "chat.typing")
 }
 
 impl Pipeline {
+    /// Whether no chat message is in the writer's hands.
     pub fn is_empty(&self) -> bool {
         self.waiting.is_empty()
+    }
+
+    /// Whether receipts wait to be applied.
+    pub fn has_receipts(&self) -> bool {
+        !self.receipts.is_empty()
+    }
+
+    /// Applies the receipts waiting, together.
+    pub async fn apply_receipts(&mut self, state: &AppState, session: &Session) {
+        self.receipts.apply(state, session).await;
     }
 
     /// The oldest message's outcome, once the writer is done with it. Cancel-safe: nothing is
@@ -43,8 +66,14 @@ impl Pipeline {
         Some(outcome)
     }
 
-    /// Waits for every message in the pipeline; failures are answered on the connection.
+    /// Waits for every message in the pipeline and applies the receipts; failures are
+    /// answered on the connection.
     pub async fn finish(&mut self, state: &AppState, session: &Session) {
+        self.finish_messages(state, session).await;
+        self.receipts.apply(state, session).await;
+    }
+
+    async fn finish_messages(&mut self, state: &AppState, session: &Session) {
         while let Some(outcome) = self.next().await {
             report(state, session, MESSAGE, outcome);
         }
@@ -78,15 +107,46 @@ pub async fn dispatch(state: &AppState, session: &Session, pipeline: &mut Pipeli
             Ok(submitted) => pipeline.waiting.push_back(submitted),
             Err(e) => {
                 // Answered after the messages sent before it are answered, in their order.
-                pipeline.finish(state, session).await;
+                pipeline.finish_messages(state, session).await;
                 report(state, session, MESSAGE, Err(e));
             }
         }
         return;
     }
-    pipeline.finish(state, session).await;
-    let outcome = handle(state, session, msg).await;
-    report(state, session, &kind, outcome);
+    let batch = state.config.receipt_batch as usize;
+    match msg {
+        ClientMsg::Delivered { message_id } => pipeline.receipts.delivered(message_id),
+        ClientMsg::Read { conversation_id } => pipeline.receipts.read(conversation_id),
+        ClientMsg::Typing {
+            receiver_id,
+            is_typing,
+        } => {
+            let now = Instant::now();
+            let interval = state.config.typing_interval;
+            if !pipeline
+                .receipts
+                .typing_due(receiver_id, is_typing, now, interval)
+            {
+                return;
+            }
+            pipeline.finish(state, session).await;
+            let outcome = typing(state, session, receiver_id, is_typing).await;
+            if outcome.is_ok() {
+                pipeline
+                    .receipts
+                    .typing_relayed(receiver_id, is_typing, now);
+            }
+            report(state, session, &kind, outcome);
+        }
+        msg => {
+            pipeline.finish(state, session).await;
+            let outcome = handle(state, session, msg).await;
+            report(state, session, &kind, outcome);
+        }
+    }
+    if pipeline.receipts.len() >= batch {
+        pipeline.apply_receipts(state, session).await;
+    }
 }
 
 /// Answers a failed request of type `kind` with `chat.error` on its connection.
@@ -98,12 +158,6 @@ pub fn report(state: &AppState, session: &Session, kind: &str, outcome: Outcome)
 
 async fn handle(state: &AppState, s: &Session, msg: ClientMsg) -> Outcome {
     match msg {
-        ClientMsg::Typing {
-            receiver_id,
-            is_typing,
-        } => typing(state, s, receiver_id, is_typing).await,
-        ClientMsg::Read { conversation_id } => read(state, s, conversation_id).await,
-        ClientMsg::Delivered { message_id } => delivered(state, s, message_id).await,
         ClientMsg::SearchUser { keyword } => search_user(state, s, &keyword).await,
         ClientMsg::StartConversation { receiver_id } => {
             start_conversation(state, s, receiver_id).await
@@ -114,9 +168,13 @@ async fn handle(state: &AppState, s: &Session, msg: ClientMsg) -> Outcome {
             before_id,
             limit,
         } => get_messages(state, s, conversation_id, before_id, limit).await,
-        // `dispatch` hands messages to the writer, and `ClientMsg::parse` answers unknown
-        // types itself: neither reaches here.
-        ClientMsg::Message { .. } | ClientMsg::Unknown => Ok(()),
+        // `dispatch` hands messages to the writer and receipts and typing to the pipeline's
+        // receipts, and `ClientMsg::parse` answers unknown types itself: none reaches here.
+        ClientMsg::Message { .. }
+        | ClientMsg::Typing { .. }
+        | ClientMsg::Read { .. }
+        | ClientMsg::Delivered { .. }
+        | ClientMsg::Unknown => Ok(()),
     }
 }
 
@@ -174,7 +232,7 @@ async fn typing(state: &AppState, s: &Session, receiver_id: i64, is_typing: bool
 
 /// chat.read: moves the reader's marker; others and the reader's other connections are told,
 /// and senders learn which of their messages are now seen.
-async fn read(state: &AppState, s: &Session, conversation_id: i64) -> Outcome {
+pub(super) async fn read(state: &AppState, s: &Session, conversation_id: i64) -> Outcome {
     let outcome = state
         .store
         .mark_read(conversation_id, s.user.id)
@@ -191,18 +249,8 @@ async fn read(state: &AppState, s: &Session, conversation_id: i64) -> Outcome {
     Ok(())
 }
 
-/// chat.delivered: moves the delivery marker; senders learn what is now delivered.
-async fn delivered(state: &AppState, s: &Session, message_id: i64) -> Outcome {
-    let delivered = state
-        .store
-        .mark_delivered(message_id, s.user.id)
-        .await?
-        .ok_or(ChatError::NotFound("no such message"))?;
-    notify_status(state, &delivered, MessageStatus::Delivered);
-    Ok(())
-}
-
-fn notify_status(state: &AppState, changes: &StatusChanges, status: MessageStatus) {
+/// Tells senders the new status of their messages (chat.delivered and chat.read).
+pub(super) fn notify_status(state: &AppState, changes: &StatusChanges, status: MessageStatus) {
     for &(message_id, sender_id) in changes {
         let frame = ServerMsg::MessageStatus { message_id, status };
         state.hub.deliver(&[sender_id], &frame, None);
@@ -271,15 +319,22 @@ async fn get_messages(
         Some(n) if n >= 1 => n.min(max),
         Some(_) => return Err(ChatError::InvalidField("`limit` must be at least 1".into())),
     };
-    let (messages, has_more) = state
-        .store
-        .messages(conversation_id, s.user.id, before_id, limit)
-        .await?
-        .ok_or(NO_CONVERSATION)?;
-    s.conn.send(&ServerMsg::Messages {
+    // The page's frame stays within `--history-page-bytes`: what is left after the frame's
+    // other fields goes to its messages.
+    let frame = |messages, has_more| ServerMsg::Messages {
         messages,
         conversation_id: Some(conversation_id),
         has_more: Some(has_more),
-    });
+    };
+    let around = frame(Vec::new(), false).to_json().len() - "[]".len();
+    let max_bytes = usize::try_from(state.config.history_page_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(around);
+    let (messages, has_more) = state
+        .store
+        .messages_within(conversation_id, s.user.id, before_id, limit, max_bytes)
+        .await?
+        .ok_or(NO_CONVERSATION)?;
+    s.conn.send(&frame(messages, has_more));
     Ok(())
 }

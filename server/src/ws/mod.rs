@@ -2,6 +2,7 @@
 
 pub mod handle;
 mod keepalive;
+pub mod receipts;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Extension, Query, State};
@@ -90,6 +91,7 @@ pub async fn upgrade(
             state.hub.next_conn_id(),
             user.id,
             config.send_queue as usize,
+            usize::try_from(config.send_queue_bytes).unwrap_or(usize::MAX),
         );
         state.hub.register(conn.clone());
         let registration = Registration {
@@ -220,6 +222,8 @@ async fn run_connection(
     let mut pipeline = Pipeline::default();
     loop {
         tokio::select! {
+            // In this order, so that receipts wait only while more frames are ready.
+            biased;
             outcome = pipeline.next(), if !pipeline.is_empty() => {
                 if let Some(outcome) = outcome {
                     handle::report(&state, &session, MESSAGE, outcome);
@@ -234,13 +238,19 @@ async fn run_connection(
             }
             frame = stream.next() => match frame {
                 Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => {
-                    match limiter.check(Instant::now()) {
+                    let request_type = match &message {
+                        Message::Text(text) => ClientMsg::peek_type(text.as_str()),
+                        _ => None,
+                    };
+                    let now = Instant::now();
+                    let verdict = if request_type.as_deref().is_some_and(handle::is_receipt) {
+                        limiter.check_receipt(now, session.conn.outbox.messages_queued())
+                    } else {
+                        limiter.check(now)
+                    };
+                    match verdict {
                         FrameVerdict::Allow => {}
                         FrameVerdict::Limited => {
-                            let request_type = match &message {
-                                Message::Text(text) => ClientMsg::peek_type(text.as_str()),
-                                _ => None,
-                            };
                             session.conn.send(&ServerMsg::Error {
                                 code: ErrorCode::RateLimited,
                                 message: "too many frames; slow down".into(),
@@ -297,6 +307,10 @@ async fn run_connection(
                     }
                     break;
                 }
+            },
+            // No further frame is ready: the receipts that came are applied together.
+            () = std::future::ready(()), if pipeline.has_receipts() => {
+                pipeline.apply_receipts(&state, &session).await;
             }
         }
     }
@@ -305,10 +319,19 @@ async fn run_connection(
     pipeline.finish(&state, &session).await;
     drop(registration);
     tracing::debug!(conn = session.conn.id, "disconnected");
-    // The writer sends what is queued, then closes.
+    // The writer sends what is queued, then closes. Meanwhile what the client still sends is
+    // read and dropped: a socket closed with unread input is reset, and a client that sent
+    // more (one that does not read, say) would lose its close frame.
     session.conn.outbox.close();
     if !writer_done {
-        let _ = writer.await;
+        let drain = async {
+            while let Some(Ok(_)) = stream.next().await {}
+            std::future::pending::<()>().await;
+        };
+        tokio::select! {
+            _ = &mut writer => {}
+            () = drain => {}
+        }
     }
 }
 

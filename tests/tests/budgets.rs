@@ -1,0 +1,349 @@
+//! Byte budgets: a connection's queue is bounded in bytes as well as frames, and a history page
+//! in bytes as well as messages. A socket that asks for the largest page again and again and
+//! never reads is closed (1013) with the server's memory bounded by the budget; a page cut by
+//! bytes says so and the next one continues where it stopped; a client that reads gets the
+//! largest replies there are.
+
+use std::time::{Duration, Instant};
+
+use chat_e2e::{Person, TestServer, WsClient};
+use chat_server::store::NewMessage;
+use chat_shared::{ChatMessage, ClientMsg, ServerMsg, UserRef};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+/// The longest message there is (`--max-message-chars`), of the character whose JSON is the
+/// longest (`\u0001`, six bytes): 24 KB a message, 24 MB for a page of 1,000.
+fn heaviest_content(tag: usize) -> String {
+    let tag = format!("{tag:06}");
+    format!("{tag}{}", "\u{1}".repeat(4000 - tag.len()))
+}
+
+fn resident_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status")
+}
+
+/// Stores `contents` in `conversation` from `sender`, straight through the store (the server's
+/// rate limits would make 1,000 messages take most of a minute).
+async fn store_messages(
+    server: &TestServer,
+    conversation_id: i64,
+    sender: &UserRef,
+    contents: Vec<String>,
+) {
+    for chunk in contents.chunks(100) {
+        let batch = chunk
+            .iter()
+            .map(|content| NewMessage {
+                conversation_id,
+                sender: sender.clone(),
+                content: content.clone(),
+            })
+            .collect();
+        let stored = server
+            .state
+            .store
+            .create_messages(batch)
+            .await
+            .expect("store messages");
+        assert_eq!(stored.len(), chunk.len());
+    }
+}
+
+fn user(person: &Person) -> UserRef {
+    UserRef {
+        id: person.id,
+        username: person.name.clone(),
+    }
+}
+
+/// Sends one message and waits for its echo.
+async fn round_trip(client: &mut WsClient, conversation_id: i64, content: &str) -> Duration {
+    let sent = Instant::now();
+    client
+        .send(&ClientMsg::Message {
+            conversation_id,
+            content: content.into(),
+        })
+        .await;
+    client
+        .recv_until(|frame| match frame {
+            ServerMsg::Message { message } if message.content == content => Some(()),
+            _ => None,
+        })
+        .await;
+    sent.elapsed()
+}
+
+/// A page as its frame's length and its content.
+async fn page(
+    client: &mut WsClient,
+    conversation_id: i64,
+    before_id: Option<i64>,
+) -> (usize, Vec<ChatMessage>, bool) {
+    client
+        .send(&ClientMsg::GetMessages {
+            conversation_id,
+            before_id,
+            limit: None,
+        })
+        .await;
+    loop {
+        match client.next_message().await {
+            Some(Message::Text(text)) => {
+                if let Ok(ServerMsg::Messages {
+                    messages, has_more, ..
+                }) = serde_json::from_str(text.as_str())
+                {
+                    return (text.len(), messages, has_more.expect("has_more"));
+                }
+            }
+            Some(Message::Ping(_) | Message::Pong(_)) => {}
+            other => panic!("expected a page, got {other:?}"),
+        }
+    }
+}
+
+/// Most round trips the talker makes before the non-reader must have been closed.
+const MAX_ROUND_TRIPS: usize = 2_000;
+/// Pages the non-reader asks for (the frame rate limit's burst).
+const ASKS: usize = 100;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_asking_for_big_pages_without_reading_is_closed_within_its_budget() {
+    // Default budgets: 4 MiB per queue, 1 MiB per page. The talker may chat at any rate.
+    let server = TestServer::start_with(&[
+        "--rate-limit-per-second",
+        "100000",
+        "--rate-limit-burst",
+        "100000",
+    ])
+    .await;
+    let alice = Person::new(&server, "alice").await;
+    let bob = Person::new(&server, "bob").await;
+    let mallory = Person::new(&server, "mallory").await;
+    let mut a = alice.connect(&server).await;
+    let mut b = bob.connect(&server).await;
+    let talk = a.start_conversation(bob.id).await;
+    let big = a.start_conversation(mallory.id).await;
+    store_messages(
+        &server,
+        big,
+        &user(&alice),
+        (0..1000).map(heaviest_content).collect(),
+    )
+    .await;
+
+    // Mallory's socket: raw, so that sending after the server gave up is no failure.
+    let (mut m, _) = tokio_tungstenite::connect_async(server.ws_url(&mallory.tokens.access))
+        .await
+        .expect("handshake");
+    let connections = || server.state.hub.connection_count();
+    assert_eq!(connections(), 3);
+    for i in 0..5 {
+        round_trip(&mut a, talk, &format!("warm-up {i}")).await;
+    }
+    let rss_start = resident_kib();
+    let ask = serde_json::to_string(&ClientMsg::GetMessages {
+        conversation_id: big,
+        before_id: None,
+        limit: None,
+    })
+    .expect("json");
+    for _ in 0..ASKS {
+        if m.send(Message::text(ask.clone())).await.is_err() {
+            break;
+        }
+    }
+    // Alice and Bob chat on while the server deals with Mallory.
+    let mut rss_peak = rss_start;
+    let mut trips = Vec::new();
+    while connections() == 3 {
+        assert!(
+            trips.len() < MAX_ROUND_TRIPS,
+            "the non-reader is still connected after {} round trips",
+            trips.len()
+        );
+        let content = format!("during {}", trips.len());
+        trips.push(round_trip(&mut a, talk, &content).await);
+        rss_peak = rss_peak.max(resident_kib());
+    }
+    let rss_growth_mib = rss_peak.saturating_sub(rss_start) as f64 / 1024.0;
+
+    // The server gives a closing slow reader a second to take its close frame: read now.
+    let mut pages = 0;
+    let close = loop {
+        match tokio::time::timeout(chat_e2e::WAIT, m.next()).await {
+            Ok(Some(Ok(Message::Text(_)))) => pages += 1,
+            Ok(Some(Ok(Message::Close(frame)))) => break frame,
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(e))) => panic!("reading the non-reader's socket: {e}"),
+            Ok(None) => break None,
+            Err(_) => panic!("no close within {:?}", chat_e2e::WAIT),
+        }
+    };
+    let close = close.expect("the non-reader gets a close frame");
+    assert_eq!(u16::from(close.code), 1013, "{close:?}");
+    assert!(pages < ASKS, "closed after all {pages} pages were queued");
+
+    // Others are unaffected, after as during.
+    for i in 0..10 {
+        round_trip(&mut a, talk, &format!("after {i}")).await;
+    }
+    b.send(&ClientMsg::GetConversations {}).await;
+    b.recv_until(|frame| matches!(frame, ServerMsg::Conversations { .. }).then_some(()))
+        .await;
+    trips.sort();
+    eprintln!(
+        "non-reader closed with 1013 after {pages} of {ASKS} pages were sent; RSS grew \
+         {rss_growth_mib:.1} MiB at most; talker's median round trip meanwhile {:?} ({} trips)",
+        trips[trips.len() / 2],
+        trips.len()
+    );
+    // Queued, 100 pages of 1 MiB would be 100 MiB (2.4 GB uncapped). The budget holds 4 MiB
+    // plus one page; the rest of the growth is the few pages built before the close (up to
+    // six times a page each while being built: this content is escaped six bytes a
+    // character), which the allocator keeps.
+    assert!(
+        rss_growth_mib < 96.0,
+        "memory grew by {rss_growth_mib:.1} MiB"
+    );
+}
+
+#[tokio::test]
+async fn a_page_cut_by_bytes_says_so_and_the_next_continues_where_it_stopped() {
+    const CAP: usize = 16 * 1024;
+    let server = TestServer::start_with(&["--history-page-bytes", "16384"]).await;
+    let alice = Person::new(&server, "alice").await;
+    let bob = Person::new(&server, "bob").await;
+    let mut a = alice.connect(&server).await;
+    let conversation = a.start_conversation(bob.id).await;
+    // Sizes from a few bytes to more than a whole page (one message alone is 24 KB), and
+    // characters that JSON escapes or spells in several bytes.
+    let contents: Vec<String> = (0..120)
+        .map(|i| match i {
+            57 => heaviest_content(i),
+            _ => format!("{i:04} {}", "é\"\\\n".repeat((i * 37) % 700)),
+        })
+        .collect();
+    store_messages(&server, conversation, &user(&alice), contents.clone()).await;
+
+    let mut seen: Vec<ChatMessage> = Vec::new();
+    let mut before = None;
+    let mut pages = 0;
+    loop {
+        let (bytes, messages, has_more) = page(&mut a, conversation, before).await;
+        pages += 1;
+        assert!(!messages.is_empty(), "a page holds at least one message");
+        if messages.len() > 1 {
+            assert!(bytes <= CAP, "a page of {bytes} bytes");
+        }
+        before = Some(messages[0].id);
+        let mut older = messages;
+        older.append(&mut seen);
+        seen = older;
+        if !has_more {
+            break;
+        }
+        assert!(pages < 200, "paging does not end");
+    }
+    let got: Vec<&str> = seen.iter().map(|m| m.content.as_str()).collect();
+    let want: Vec<&str> = contents.iter().map(String::as_str).collect();
+    assert_eq!(
+        got, want,
+        "every message once, in order, across {pages} pages"
+    );
+    assert!(
+        pages >= 10,
+        "cut by bytes: {pages} pages of a 1,000-message limit"
+    );
+
+    // Page by page again: each page cut short would have passed the cap with the next message.
+    let mut before = None;
+    loop {
+        let (bytes, messages, has_more) = page(&mut a, conversation, before).await;
+        if !has_more {
+            break;
+        }
+        let oldest = messages[0].id;
+        let next = seen
+            .iter()
+            .rev()
+            .find(|m| m.id < oldest)
+            .expect("an older message");
+        let next_bytes = serde_json::to_string(next).expect("json").len() + 1;
+        assert!(
+            bytes + next_bytes > CAP,
+            "a page of {bytes} bytes ended before a message of {next_bytes}"
+        );
+        before = Some(oldest);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reading_client_gets_the_largest_page_and_a_long_conversation_list() {
+    // Default budgets: 4 MiB per queue, 1 MiB per page.
+    let server = TestServer::start().await;
+    let alice = Person::new(&server, "alice").await;
+    let bob = Person::new(&server, "bob").await;
+    let mut a = alice.connect(&server).await;
+    let conversation = a.start_conversation(bob.id).await;
+    store_messages(
+        &server,
+        conversation,
+        &user(&bob),
+        (0..1000).map(heaviest_content).collect(),
+    )
+    .await;
+    // 300 more conversations, each with a 24 KB newest message: a list of some 7 MB, more than
+    // the whole queue's budget.
+    let store = &server.state.store;
+    for i in 0..300 {
+        let other = store
+            .create_user(&chat_e2e::unique_name("friend"), "not a hash")
+            .await
+            .expect("user");
+        let started = store
+            .find_or_create_conversation(&user(&alice), &other)
+            .await
+            .expect("conversation");
+        store_messages(&server, started.id, &other, vec![heaviest_content(i)]).await;
+    }
+
+    let (bytes, messages, has_more) = page(&mut a, conversation, None).await;
+    assert!(
+        has_more && bytes <= 1024 * 1024,
+        "{bytes} bytes, {}",
+        messages.len()
+    );
+    assert!(messages.len() > 10, "{} messages", messages.len());
+    a.send(&ClientMsg::GetConversations {}).await;
+    let list = loop {
+        match a.next_message().await {
+            Some(Message::Text(text)) if text.as_str().contains("\"chat.conversations\"") => {
+                break text;
+            }
+            Some(Message::Text(_) | Message::Ping(_) | Message::Pong(_)) => {}
+            other => panic!("expected the conversation list, got {other:?}"),
+        }
+    };
+    assert!(
+        list.len() > 4 * 1024 * 1024,
+        "a list of {} bytes",
+        list.len()
+    );
+    let Ok(ServerMsg::Conversations { conversations }) = serde_json::from_str(list.as_str()) else {
+        panic!("not a conversation list");
+    };
+    assert_eq!(conversations.len(), 301);
+    // Page after page while messages arrive: still connected.
+    let (_, older, _) = page(&mut a, conversation, Some(messages[0].id)).await;
+    let newest_older = older.last().expect("an older page").id;
+    assert!(newest_older < messages[0].id);
+    round_trip(&mut a, conversation, "still here").await;
+}

@@ -1,0 +1,294 @@
+//! Receipts never cost a reader their connection: a client that answers every message with
+//! `chat.delivered` and `chat.read` is never limited for it, however fast messages come, while a
+//! receipt flood from a client that was sent nothing still is; repeated typing is dropped; and
+//! a receipt is applied before the next request is answered.
+
+use std::time::Duration;
+
+use chat_e2e::{Person, TestServer, WsClient};
+use chat_shared::{ClientMsg, ErrorCode, MessageStatus, ServerMsg};
+
+/// Senders, each sending a frame burst's worth of messages at once.
+const SENDERS: usize = 10;
+const PER_SENDER: usize = 100;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_answering_every_message_with_receipts_is_never_limited() {
+    // Default limits: 100 frames at once, then 20 a second.
+    let server = TestServer::start().await;
+    let receiver = Person::new(&server, "receiver").await;
+    let mut r = receiver.connect(&server).await;
+    let mut senders = Vec::new();
+    for _ in 0..SENDERS {
+        let sender = Person::new(&server, "sender").await;
+        let conversation = r.start_conversation(sender.id).await;
+        let client = sender.connect(&server).await;
+        senders.push((sender, conversation, client));
+    }
+
+    let tasks: Vec<_> = senders
+        .into_iter()
+        .map(|(sender, conversation, mut client)| {
+            tokio::spawn(async move {
+                for i in 0..PER_SENDER {
+                    client
+                        .send(&ClientMsg::Message {
+                            conversation_id: conversation,
+                            content: format!("{} {i}", sender.name),
+                        })
+                        .await;
+                }
+                // Every echo, then the newest one's `seen`; nothing refused.
+                let mut echoes = Vec::new();
+                let mut seen = Vec::new();
+                let mut reads = 0;
+                let last_seen = loop {
+                    match client.recv().await {
+                        ServerMsg::Message { message } => echoes.push(message.id),
+                        ServerMsg::MessageStatus {
+                            message_id,
+                            status: MessageStatus::Seen,
+                        } => {
+                            seen.push(message_id);
+                            if echoes.len() == PER_SENDER && seen.contains(&echoes[PER_SENDER - 1])
+                            {
+                                break echoes[PER_SENDER - 1];
+                            }
+                        }
+                        ServerMsg::MessageStatus { .. } => {}
+                        ServerMsg::Read { .. } => reads += 1,
+                        other => panic!("sender got {other:?}"),
+                    }
+                };
+                assert_eq!(last_seen, *echoes.iter().max().expect("echoes"));
+                (client, reads)
+            })
+        })
+        .collect();
+
+    // The receiver answers each message as TutorMove's client does.
+    let mut received = 0;
+    while received < SENDERS * PER_SENDER {
+        match r.recv().await {
+            ServerMsg::Message { message } => {
+                received += 1;
+                r.send(&ClientMsg::Delivered {
+                    message_id: message.id,
+                })
+                .await;
+                r.send(&ClientMsg::Read {
+                    conversation_id: message.conversation_id,
+                })
+                .await;
+            }
+            other => panic!("the receiver got {other:?} after {received} messages"),
+        }
+    }
+    let mut reads = 0;
+    for task in tasks {
+        let (client, announced) = tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("every sender saw its last message seen")
+            .expect("sender task");
+        reads += announced;
+        client.close().await;
+    }
+    eprintln!(
+        "{} messages; the receiver sent as many chat.read, the senders were told of {reads}",
+        SENDERS * PER_SENDER
+    );
+    // Still connected, nothing was refused, and everything is read.
+    r.send(&ClientMsg::GetConversations {}).await;
+    let conversations = match r.recv().await {
+        ServerMsg::Conversations { conversations } => conversations,
+        other => panic!("expected the list, got {other:?}"),
+    };
+    assert_eq!(conversations.len(), SENDERS);
+    assert!(
+        conversations.iter().all(|c| c.unread_count == Some(0)),
+        "{conversations:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_receipt_flood_from_a_client_sent_nothing_is_still_limited() {
+    const FLOOD: usize = 130;
+    let server = TestServer::start().await;
+    let alice = Person::new(&server, "alice").await;
+    let bob = Person::new(&server, "bob").await;
+    let mut a = alice.connect(&server).await;
+    let mut b = bob.connect(&server).await;
+    let conversation = a.start_conversation(bob.id).await;
+    for _ in 0..FLOOD {
+        a.send(&ClientMsg::Read {
+            conversation_id: conversation,
+        })
+        .await;
+    }
+    // Frames have their own allowance: this one is answered after every receipt.
+    a.send(&ClientMsg::GetConversations {}).await;
+    let mut limited = 0;
+    loop {
+        match a.recv().await {
+            ServerMsg::Error {
+                code: ErrorCode::RateLimited,
+                request_type,
+                ..
+            } => {
+                assert_eq!(request_type.as_deref(), Some("chat.read"));
+                limited += 1;
+            }
+            ServerMsg::Conversations { .. } => break,
+            other => panic!("got {other:?}"),
+        }
+    }
+    // The receipt allowance is a burst of 100 (and 20 a second).
+    assert!(
+        (FLOOD - 100 - 5..=FLOOD - 100).contains(&limited),
+        "{limited} of {FLOOD} limited"
+    );
+    // The reads that passed were applied together: Bob hears of far fewer than were sent.
+    a.send(&ClientMsg::Message {
+        conversation_id: conversation,
+        content: "after the flood".into(),
+    })
+    .await;
+    let mut reads = 0;
+    loop {
+        match b.recv().await {
+            ServerMsg::Read { .. } => reads += 1,
+            ServerMsg::Message { message } if message.content == "after the flood" => break,
+            other => panic!("got {other:?}"),
+        }
+    }
+    assert!((1..=FLOOD - limited).contains(&reads), "{reads} reads");
+}
+
+#[tokio::test]
+async fn repeated_typing_is_dropped_but_every_change_goes_through() {
+    let server = TestServer::start_with(&["--typing-interval", "60s"]).await;
+    let alice = Person::new(&server, "alice").await;
+    let bob = Person::new(&server, "bob").await;
+    let mut a = alice.connect(&server).await;
+    let mut b = bob.connect(&server).await;
+    let conversation = a.start_conversation(bob.id).await;
+    let typing = |is_typing| ClientMsg::Typing {
+        receiver_id: bob.id,
+        is_typing,
+    };
+    for is_typing in [true, true, true, true, false, false, true, true] {
+        a.send(&typing(is_typing)).await;
+    }
+    // Typing to oneself is still refused, repeated or not.
+    for _ in 0..2 {
+        a.send(&ClientMsg::Typing {
+            receiver_id: alice.id,
+            is_typing: true,
+        })
+        .await;
+        let refused = a
+            .recv_until(|frame| match frame {
+                ServerMsg::Error { code, .. } => Some(code),
+                _ => None,
+            })
+            .await;
+        assert_eq!(refused, ErrorCode::InvalidReceiver);
+    }
+    a.send(&ClientMsg::Message {
+        conversation_id: conversation,
+        content: "done typing".into(),
+    })
+    .await;
+    let mut relayed = Vec::new();
+    loop {
+        match b.recv().await {
+            ServerMsg::Typing {
+                sender_id,
+                is_typing,
+            } => {
+                assert_eq!(sender_id, alice.id);
+                relayed.push(is_typing);
+            }
+            ServerMsg::Message { .. } => break,
+            other => panic!("got {other:?}"),
+        }
+    }
+    assert_eq!(relayed, [true, false, true]);
+}
+
+/// The next conversation list's only entry.
+async fn only_conversation(client: &mut WsClient) -> chat_shared::ConversationListItem {
+    client.send(&ClientMsg::GetConversations {}).await;
+    let mut list = client
+        .recv_until(|frame| match frame {
+            ServerMsg::Conversations { conversations } => Some(conversations),
+            _ => None,
+        })
+        .await;
+    assert_eq!(list.len(), 1);
+    list.remove(0)
+}
+
+#[tokio::test]
+async fn a_receipt_is_applied_before_the_next_request_is_answered() {
+    let server = TestServer::start().await;
+    let alice = Person::new(&server, "alice").await;
+    let bob = Person::new(&server, "bob").await;
+    let mut a = alice.connect(&server).await;
+    let mut b = bob.connect(&server).await;
+    let conversation = a.start_conversation(bob.id).await;
+    let mut last = 0;
+    for i in 0..3 {
+        a.send(&ClientMsg::Message {
+            conversation_id: conversation,
+            content: format!("m{i}"),
+        })
+        .await;
+        last = b
+            .recv_until(|frame| match frame {
+                ServerMsg::Message { message } => Some(message.id),
+                _ => None,
+            })
+            .await;
+    }
+    // Each receipt and the request after it leave in one go; the answer sees the receipt.
+    b.send(&ClientMsg::Delivered { message_id: last }).await;
+    let item = only_conversation(&mut b).await;
+    assert_eq!(item.unread_count, Some(3));
+    let newest = item.last_message.flatten().expect("a newest message");
+    assert_eq!(newest.message.status, Some(MessageStatus::Delivered));
+
+    b.send(&ClientMsg::Read {
+        conversation_id: conversation,
+    })
+    .await;
+    let item = only_conversation(&mut b).await;
+    assert_eq!(item.unread_count, Some(0));
+    assert_eq!(item.has_unread, Some(false));
+
+    // A bad receipt is still answered, with its type.
+    b.send(&ClientMsg::Delivered {
+        message_id: last + 1000,
+    })
+    .await;
+    b.send(&ClientMsg::Read {
+        conversation_id: conversation + 1000,
+    })
+    .await;
+    let mut refused = Vec::new();
+    while refused.len() < 2 {
+        if let ServerMsg::Error {
+            code, request_type, ..
+        } = b.recv().await
+        {
+            refused.push((code, request_type.expect("request_type")));
+        }
+    }
+    assert_eq!(
+        refused,
+        [
+            (ErrorCode::NotFound, "chat.delivered".to_string()),
+            (ErrorCode::NotFound, "chat.read".to_string()),
+        ]
+    );
+}
