@@ -143,3 +143,37 @@ async fn browsers_from_other_origins_are_refused() {
     assert!(attempt(format!("http://{}", server.addr)).await.is_ok());
     assert!(attempt("https://chat.example.com".into()).await.is_ok());
 }
+
+#[tokio::test]
+async fn a_database_failure_during_the_handshake_closes_with_1013_not_4001() {
+    use sqlx::Connection;
+    // SQLite whatever the suite's engine: the fault is a table renamed in the file.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start_on(&dir.path().join("chat.db"), &[]).await;
+    let person = Person::new(&server, "hana").await;
+    let mut db = sqlx::SqliteConnection::connect(&server.database_url)
+        .await
+        .expect("open the database");
+    let rename = |from: &str, to: &str| format!("ALTER TABLE {from} RENAME TO {to}");
+    sqlx::query(&rename("users", "users_away"))
+        .execute(&mut db)
+        .await
+        .expect("hide the users");
+    let mut client = person.connect(&server).await;
+    let frame = client.closed().await.expect("a close frame");
+    assert_eq!(
+        u16::from(frame.code),
+        1013,
+        "the token is fine: try again later"
+    );
+    sqlx::query(&rename("users_away", "users"))
+        .execute(&mut db)
+        .await
+        .expect("bring the users back");
+    let mut client = person.connect(&server).await;
+    client.send(&ClientMsg::GetConversations {}).await;
+    assert!(matches!(
+        client.recv().await,
+        chat_shared::ServerMsg::Conversations { .. }
+    ));
+}

@@ -65,13 +65,13 @@ pub async fn upgrade(
         .and_then(|q| q.0.token);
     let user = match token {
         Some(token) => authenticate(&state, &token).await,
-        None => None,
+        None => Err((CLOSE_UNAUTHORIZED, "invalid or expired token")),
     };
     let config = &state.config;
     // The place is taken before the upgrade, so that simultaneous attempts cannot all get one.
     let admission = match user {
-        None => Err((CLOSE_UNAUTHORIZED, "invalid or expired token")),
-        Some(user) => match state
+        Err(refusal) => Err(refusal),
+        Ok(user) => match state
             .limits
             .connections
             .acquire(user.id, config.max_connections_per_user)
@@ -138,13 +138,19 @@ fn origin_allowed(headers: &HeaderMap, config: &Config) -> bool {
             .any(|allowed| allowed.trim_end_matches('/') == origin)
 }
 
-async fn authenticate(state: &AppState, token: &str) -> Option<UserRef> {
-    let user_id = state.keys.verify(token, TokenType::Access)?;
+/// The user a token names, or the close that refuses it: 4001 for a bad token or a deleted
+/// user (log in again), 1013 when the database could not say (try again later, same token).
+async fn authenticate(state: &AppState, token: &str) -> Result<UserRef, (u16, &'static str)> {
+    const INVALID: (u16, &str) = (CLOSE_UNAUTHORIZED, "invalid or expired token");
+    let user_id = state.keys.verify(token, TokenType::Access).ok_or(INVALID)?;
     match state.store.user_by_id(user_id).await {
-        Ok(user) => user,
+        Ok(user) => user.ok_or(INVALID),
         Err(e) => {
             tracing::error!(error = %e, "looking up a connecting user");
-            None
+            Err((
+                CLOSE_TRY_AGAIN_LATER,
+                "the server cannot check the token now",
+            ))
         }
     }
 }
