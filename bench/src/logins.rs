@@ -24,7 +24,8 @@ use crate::users::{PASSWORD, Target};
 #[derive(Debug, Clone, Args)]
 pub struct LoginFloodArgs {
     /// The server; give `--jwt-secret` and `--first-user` (two existing users, e.g. from
-    /// `seed`) so that the chatting pair costs the server no password hash before "before".
+    /// `seed`) so that the chatting pair costs the server no password hash. Without, the pair
+    /// registers through the API and "before" waits `--settle` for the hashers to go idle.
     #[command(flatten)]
     pub target: Target,
     /// The server's process id, for RSS from /proc.
@@ -172,6 +173,9 @@ pub async fn run(args: LoginFloodArgs) -> anyhow::Result<()> {
     .await
     .context("starting the chat pair's conversation")?;
 
+    if args.target.jwt_secret.is_none() {
+        tokio::time::sleep(args.settle).await;
+    }
     let rss_before = net::rss_kib(pid)?;
     let stop = Arc::new(AtomicBool::new(false));
     let chatter = tokio::spawn(chat(a, b, conversation, args.chat_every, stop.clone()));
