@@ -62,13 +62,15 @@ echo "== seeding 1M messages (once)"
 FIRST=$(grep -o '"first_free_user":[0-9]*' "$OUT/seed.out" | cut -d: -f2)
 LIFTED=(--rate-limit-per-second 1000000 --rate-limit-burst 1000000 --max-connections-per-user 1000000)
 
-# chat_server DURABILITY: a server on a fresh copy of the seeded database.
+# chat_server DURABILITY [FLAGS...]: a server on a fresh copy of the seeded database.
 chat_server() {
+    local durability=$1
+    shift
     rm -f "$OUT"/chat.db*
     cp "$OUT/seed.db" "$OUT/chat.db"
     cp "$OUT/seed.db.bench.json" "$OUT/chat.db.bench.json"
-    start "server-$1-$ROUND" "$SERVER" --bind 127.0.0.1:8000 --database-url "sqlite://$OUT/chat.db" \
-        --jwt-secret "$SECRET" --durability "$1" "${LIFTED[@]}"
+    start "server-$durability-$ROUND" "$SERVER" --bind 127.0.0.1:8000 --database-url "sqlite://$OUT/chat.db" \
+        --jwt-secret "$SECRET" --durability "$durability" "${LIFTED[@]}" "$@"
 }
 
 for ROUND in $(seq "$RUNS"); do
@@ -90,6 +92,12 @@ for ROUND in $(seq "$RUNS"); do
     # freed memory that new connections reuse, and the RSS growth would understate them.
     chat_server normal
     run conns conns "${T[@]}" --connections "$CONNS" --users 1900 --hold 10s --concurrency 256 --server-pid "$LAST_PID"
+    stop "$LAST_PID"
+
+    # Password hashing under a flood, on a fresh server (RSS before / peak / after): attempts
+    # per address lifted so that the flood meets the hashers, not the 429s.
+    chat_server normal --auth-ip-burst 1000000 --auth-ip-login-burst 1000000
+    run login-flood login-flood "${T[@]}" --server-pid "$LAST_PID" --registrations 200 --logins 200
     stop "$LAST_PID"
 
     chat_server full

@@ -62,6 +62,16 @@ step history-open history "${T[@]}" --manifest "$WORK/chat.db.bench.json" --clie
 step handshake handshake "${T[@]}" --first-user $((FREE + 60)) --users 10 --rate 200 --duration 2s
 step handshake-pairs handshake "${T[@]}" --first-user $((FREE + 80)) --users 10 --rate 100 \
     --duration 2s --with-pairs 2 --pairs-rate 200
+# A small login flood on a server of its own (its RSS figures are for that server alone).
+"$SERVER" --bind 127.0.0.1:0 --database-url "sqlite://$WORK/flood.db" --jwt-secret "$SECRET" \
+    --log-format json $LIMITS --auth-ip-burst 100000 --auth-ip-login-burst 100000 \
+    >"$WORK/flood.log" 2>&1 &
+FLOOD_PID=$!
+PIDS+=("$FLOOD_PID")
+FLOOD=$(wait_for "$WORK/flood.log" '"addr":"127\.0\.0\.1:[0-9]+"' | cut -d'"' -f4)
+step login-flood login-flood --server "$FLOOD" --server-pid "$FLOOD_PID" --registrations 20 \
+    --logins 20 --settle 3s --chat-every 20ms
+
 step baseline-insert baseline-insert --messages 5000 --single 500 --batch 500 --dir "$WORK"
 
 "$BENCH" baseline-relay --bind 127.0.0.1:0 --jwt-secret "$SECRET" >"$WORK/relay.log" 2>&1 &

@@ -40,6 +40,11 @@ FIGURES = [
     ("conns", "idle CPU % of a core", "idle_cpu_pct", "%"),
     ("conns", "connects/s", "connects_per_s", ""),
     ("hold", "bare hold RSS bytes per connection", "rss_per_conn_bytes", "B"),
+    ("login-flood", "RSS before 200 registrations + 200 logins", "rss_before_mib", "MiB"),
+    ("login-flood", "  RSS at the peak", "rss_peak_mib", "MiB"),
+    ("login-flood", "  RSS 5 s after", "rss_after_mib", "MiB"),
+    ("login-flood", "  chat round trip p50 meanwhile", "chat_round_trip.p50_ms", "ms"),
+    ("login-flood", "  chat round trip p99 meanwhile", "chat_round_trip.p99_ms", "ms"),
 ]
 
 RATIOS = [

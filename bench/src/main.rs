@@ -5,6 +5,7 @@ mod baseline;
 mod conns;
 mod handshake;
 mod history;
+mod logins;
 mod net;
 mod pace;
 mod pairs;
@@ -33,6 +34,9 @@ enum Command {
     History(history::HistoryArgs),
     /// Authenticated connects per second and their latency, alone or beside `pairs`.
     Handshake(handshake::HandshakeArgs),
+    /// Server RSS before / at the peak of / after concurrent registrations and logins, and the
+    /// chat round trip meanwhile.
+    LoginFlood(logins::LoginFloodArgs),
     /// The store's raw insert rate: the server's own Store into a fresh SQLite file, no server.
     BaselineInsert(baseline::InsertArgs),
     /// Serve a no-database WebSocket relay on the server's stack (for `pairs`, `handshake`, `conns`).
@@ -50,6 +54,7 @@ async fn main() {
         Command::Pairs(a) => pairs::run(a).await,
         Command::History(a) => history::run(a).await,
         Command::Handshake(a) => handshake::run(a).await,
+        Command::LoginFlood(a) => logins::run(a).await,
         Command::BaselineInsert(a) => baseline::insert(a).await,
         Command::BaselineRelay(a) => baseline::relay(a).await,
         Command::BaselineHold(a) => baseline::hold(a).await,

@@ -148,8 +148,8 @@ pub struct Config {
     #[arg(long, env = "CHAT_HASH_WORKERS", default_value_t = 0)]
     pub hash_workers: usize,
 
-    /// Registrations and logins waiting for a hashing thread; past it, HTTP 503 with
-    /// `Retry-After`.
+    /// Registrations and logins waiting for a hashing thread (0: none wait); past it, HTTP 503
+    /// with `Retry-After`.
     #[arg(long, env = "CHAT_HASH_QUEUE", default_value_t = 64)]
     pub hash_queue: usize,
 

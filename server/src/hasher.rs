@@ -103,8 +103,19 @@ impl Hasher {
     }
 }
 
+/// Niceness of the hashing threads: a hash waits a little longer, chat frames do not wait behind
+/// a core's worth of argon2.
+#[cfg(target_os = "linux")]
+const NICENESS: libc::c_int = 10;
+
 /// One worker: takes jobs until the queue closes, keeping its memory only while busy.
 fn work(incoming: flume::Receiver<Job>) {
+    // SAFETY: setpriority has no memory preconditions; on Linux, `who = 0` with PRIO_PROCESS
+    // names the calling thread only (nice is per thread there).
+    #[cfg(target_os = "linux")]
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, NICENESS) } != 0 {
+        tracing::debug!("hashing thread priority not lowered");
+    }
     let mut memory: Option<Memory> = None;
     loop {
         let job = if memory.is_some() {
