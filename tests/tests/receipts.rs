@@ -5,8 +5,10 @@
 
 use std::time::Duration;
 
-use chat_e2e::{Person, TestServer, WsClient};
+use chat_e2e::{Person, TestServer};
 use chat_shared::{ClientMsg, ErrorCode, MessageStatus, ServerMsg};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
 
 /// Senders, each sending a frame burst's worth of messages at once.
 const SENDERS: usize = 10;
@@ -22,46 +24,48 @@ async fn a_receiver_answering_every_message_with_receipts_is_never_limited() {
     for _ in 0..SENDERS {
         let sender = Person::new(&server, "sender").await;
         let conversation = r.start_conversation(sender.id).await;
-        let client = sender.connect(&server).await;
-        senders.push((sender, conversation, client));
+        let (socket, _) = tokio_tungstenite::connect_async(server.ws_url(&sender.tokens.access))
+            .await
+            .expect("handshake");
+        senders.push((sender, conversation, socket));
     }
 
     let tasks: Vec<_> = senders
         .into_iter()
-        .map(|(sender, conversation, mut client)| {
+        .map(|(sender, conversation, mut socket)| {
             tokio::spawn(async move {
-                for i in 0..PER_SENDER {
-                    client
-                        .send(&ClientMsg::Message {
-                            conversation_id: conversation,
-                            content: format!("{} {i}", sender.name),
-                        })
-                        .await;
-                }
-                // Every echo, then the newest one's `seen`; nothing refused.
+                let messages: Vec<ClientMsg> = (0..PER_SENDER)
+                    .map(|i| ClientMsg::Message {
+                        conversation_id: conversation,
+                        content: format!("{} {i}", sender.name),
+                    })
+                    .collect();
+                // Every echo, then the newest one's `seen`; nothing refused. A deadline for the
+                // whole exchange rather than per frame: on a busy machine a sender may wait
+                // long between its last `delivered` and its `seen`.
                 let mut echoes = Vec::new();
-                let mut seen = Vec::new();
                 let mut reads = 0;
-                let last_seen = loop {
-                    match client.recv().await {
-                        ServerMsg::Message { message } => echoes.push(message.id),
-                        ServerMsg::MessageStatus {
-                            message_id,
-                            status: MessageStatus::Seen,
-                        } => {
-                            seen.push(message_id);
-                            if echoes.len() == PER_SENDER && seen.contains(&echoes[PER_SENDER - 1])
-                            {
-                                break echoes[PER_SENDER - 1];
-                            }
-                        }
-                        ServerMsg::MessageStatus { .. } => {}
-                        ServerMsg::Read { .. } => reads += 1,
-                        other => panic!("sender got {other:?}"),
+                let last_seen = together(&mut socket, &messages, |frame| match frame {
+                    ServerMsg::Message { message } => {
+                        echoes.push(message.id);
+                        None
                     }
-                };
+                    ServerMsg::MessageStatus {
+                        message_id,
+                        status: MessageStatus::Seen,
+                    } if echoes.len() == PER_SENDER && message_id == echoes[PER_SENDER - 1] => {
+                        Some(message_id)
+                    }
+                    ServerMsg::MessageStatus { .. } => None,
+                    ServerMsg::Read { .. } => {
+                        reads += 1;
+                        None
+                    }
+                    other => panic!("sender got {other:?}"),
+                })
+                .await;
                 assert_eq!(last_seen, *echoes.iter().max().expect("echoes"));
-                (client, reads)
+                (socket, reads)
             })
         })
         .collect();
@@ -86,12 +90,9 @@ async fn a_receiver_answering_every_message_with_receipts_is_never_limited() {
     }
     let mut reads = 0;
     for task in tasks {
-        let (client, announced) = tokio::time::timeout(Duration::from_secs(30), task)
-            .await
-            .expect("every sender saw its last message seen")
-            .expect("sender task");
+        let (mut socket, announced) = task.await.expect("every sender saw its last message seen");
         reads += announced;
-        client.close().await;
+        let _ = socket.close(None).await;
     }
     eprintln!(
         "{} messages; the receiver sent as many chat.read, the senders were told of {reads}",
@@ -216,17 +217,49 @@ async fn repeated_typing_is_dropped_but_every_change_goes_through() {
     assert_eq!(relayed, [true, false, true]);
 }
 
-/// The next conversation list's only entry.
-async fn only_conversation(client: &mut WsClient) -> chat_shared::ConversationListItem {
-    client.send(&ClientMsg::GetConversations {}).await;
-    let mut list = client
-        .recv_until(|frame| match frame {
-            ServerMsg::Conversations { conversations } => Some(conversations),
-            _ => None,
-        })
-        .await;
-    assert_eq!(list.len(), 1);
-    list.remove(0)
+/// A socket that can send several frames in one write.
+type Raw =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// How long an exchange on a [`Raw`] socket may take.
+const EXCHANGE: Duration = Duration::from_secs(60);
+
+/// Sends `frames` in one write (so the server reads them together), then returns the first
+/// answer that `pick` takes, within [`EXCHANGE`].
+async fn together<T>(
+    socket: &mut Raw,
+    frames: &[ClientMsg],
+    mut pick: impl FnMut(ServerMsg) -> Option<T>,
+) -> T {
+    for frame in frames {
+        let text = serde_json::to_string(frame).expect("json");
+        socket.feed(Message::text(text)).await.expect("feed");
+    }
+    socket.flush().await.expect("flush");
+    let deadline = tokio::time::Instant::now() + EXCHANGE;
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("an answer in time")
+            .expect("open")
+            .expect("a frame");
+        if let Message::Text(text) = message {
+            let frame: ServerMsg = serde_json::from_str(text.as_str()).expect("a server frame");
+            if let Some(found) = pick(frame) {
+                return found;
+            }
+        }
+    }
+}
+
+fn only_conversation(frame: ServerMsg) -> Option<chat_shared::ConversationListItem> {
+    match frame {
+        ServerMsg::Conversations { mut conversations } => {
+            assert_eq!(conversations.len(), 1);
+            conversations.pop()
+        }
+        _ => None,
+    }
 }
 
 #[tokio::test]
@@ -235,7 +268,9 @@ async fn a_receipt_is_applied_before_the_next_request_is_answered() {
     let alice = Person::new(&server, "alice").await;
     let bob = Person::new(&server, "bob").await;
     let mut a = alice.connect(&server).await;
-    let mut b = bob.connect(&server).await;
+    let (mut b, _) = tokio_tungstenite::connect_async(server.ws_url(&bob.tokens.access))
+        .await
+        .expect("handshake");
     let conversation = a.start_conversation(bob.id).await;
     let mut last = 0;
     for i in 0..3 {
@@ -244,46 +279,53 @@ async fn a_receipt_is_applied_before_the_next_request_is_answered() {
             content: format!("m{i}"),
         })
         .await;
-        last = b
+        last = a
             .recv_until(|frame| match frame {
                 ServerMsg::Message { message } => Some(message.id),
                 _ => None,
             })
             .await;
     }
-    // Each receipt and the request after it leave in one go; the answer sees the receipt.
-    b.send(&ClientMsg::Delivered { message_id: last }).await;
-    let item = only_conversation(&mut b).await;
+    // Each receipt and the request after it arrive together; the answer sees the receipt.
+    let delivered = ClientMsg::Delivered { message_id: last };
+    let list = [delivered, ClientMsg::GetConversations {}];
+    let item = together(&mut b, &list, only_conversation).await;
     assert_eq!(item.unread_count, Some(3));
     let newest = item.last_message.flatten().expect("a newest message");
     assert_eq!(newest.message.status, Some(MessageStatus::Delivered));
 
-    b.send(&ClientMsg::Read {
+    let read = ClientMsg::Read {
         conversation_id: conversation,
-    })
+    };
+    let item = together(
+        &mut b,
+        &[read, ClientMsg::GetConversations {}],
+        only_conversation,
+    )
     .await;
-    let item = only_conversation(&mut b).await;
     assert_eq!(item.unread_count, Some(0));
     assert_eq!(item.has_unread, Some(false));
 
     // A bad receipt is still answered, with its type.
-    b.send(&ClientMsg::Delivered {
-        message_id: last + 1000,
-    })
-    .await;
-    b.send(&ClientMsg::Read {
-        conversation_id: conversation + 1000,
-    })
-    .await;
+    let bad = [
+        ClientMsg::Delivered {
+            message_id: last + 1000,
+        },
+        ClientMsg::Read {
+            conversation_id: conversation + 1000,
+        },
+    ];
     let mut refused = Vec::new();
-    while refused.len() < 2 {
+    together(&mut b, &bad, |frame| {
         if let ServerMsg::Error {
             code, request_type, ..
-        } = b.recv().await
+        } = frame
         {
             refused.push((code, request_type.expect("request_type")));
         }
-    }
+        (refused.len() == 2).then_some(())
+    })
+    .await;
     assert_eq!(
         refused,
         [
