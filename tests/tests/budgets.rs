@@ -347,3 +347,29 @@ async fn a_reading_client_gets_the_largest_page_and_a_long_conversation_list() {
     assert!(newest_older < messages[0].id);
     round_trip(&mut a, conversation, "still here").await;
 }
+
+#[tokio::test]
+async fn a_page_cap_larger_than_the_queue_budget_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("chat.db").display());
+    let config = chat_server::Config::from_args([
+        "chat-server",
+        "--database-url",
+        &url,
+        "--jwt-secret",
+        chat_e2e::TEST_SECRET,
+        "--send-queue-bytes",
+        "65536",
+        "--history-page-bytes",
+        "65537",
+    ])
+    .expect("each flag alone is valid");
+    let Err(error) = chat_server::build_state(config).await else {
+        panic!("a server started with pages larger than its queue budget");
+    };
+    let error = error.to_string();
+    assert!(
+        error.contains("--history-page-bytes (65537) must not exceed --send-queue-bytes (65536)"),
+        "{error}"
+    );
+}
