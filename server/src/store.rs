@@ -153,11 +153,11 @@ type PageRow = (i64, i64, String, String, i64, i64, i64, i64, i64, i64);
 /// A history page as one JSON array of [`PageRow`]s, newest first, given the engine's names for
 /// the JSON aggregate and the JSON array and its spelling of a text's JSON string (the only
 /// words the engines spell differently here). Parameters: conversation, caller, `before_id`,
-/// rows, bytes. Rows stop after the first one whose newer rows' contents, as JSON strings,
-/// already take more than the given bytes: each is at least as long in the message's JSON (the
-/// engines escape what serde_json escapes, and count characters, which are at least a byte),
-/// so the rows left out could never have fitted, and an escape-heavy history does not make
-/// the engine build several times the page.
+/// rows, bytes. Rows stop after the first one whose newer rows' contents already take more than
+/// the given bytes: first counted in characters (cheap), then as JSON strings. Each count is at
+/// most the message's bytes in its JSON (the engines escape what serde_json escapes, and count
+/// characters, which are at least a byte), so the rows left out could never have fitted, and an
+/// escape-heavy history does not make the engine build several times the page.
 macro_rules! page_sql {
     ($json_agg:literal, $json_array:literal, $json_string:literal) => {
         concat!(
@@ -167,24 +167,30 @@ macro_rules! page_sql {
             $json_array,
             "(id, sender_id, username, content, created_at, is_system,
                 other_id, other_read, other_delivered, chosen) ORDER BY id DESC), '[]') AS TEXT)
-             FROM (SELECT newest.*, COUNT(*) OVER () AS chosen,
+             FROM (SELECT coarse.*,
                           SUM(LENGTH(",
             $json_string,
-            ")) OVER (ORDER BY newest.id DESC ROWS UNBOUNDED PRECEDING)
+            ")) OVER (ORDER BY coarse.id DESC ROWS UNBOUNDED PRECEDING)
                             - LENGTH(",
             $json_string,
             ") AS newer_bytes
-                   FROM (SELECT m.id, m.sender_id, u.username, m.content, m.created_at,
-                                CASE WHEN m.is_system THEN 1 ELSE 0 END AS is_system,
-                                other.user_id AS other_id, other.last_read_id AS other_read,
-                                other.last_delivered_id AS other_delivered
-                         FROM participants me
-                         JOIN messages m ON m.conversation_id = me.conversation_id
-                         JOIN users u ON u.id = m.sender_id
-                         JOIN participants other ON other.conversation_id = m.conversation_id
-                                                AND other.user_id <> m.sender_id
-                         WHERE me.conversation_id = $1 AND me.user_id = $2 AND m.id < $3
-                         ORDER BY m.id DESC LIMIT $4) AS newest) AS page
+                   FROM (SELECT newest.*, COUNT(*) OVER () AS chosen,
+                                SUM(LENGTH(newest.content)) OVER (ORDER BY newest.id DESC
+                                                                  ROWS UNBOUNDED PRECEDING)
+                                  - LENGTH(newest.content) AS newer_chars
+                         FROM (SELECT m.id, m.sender_id, u.username, m.content, m.created_at,
+                                      CASE WHEN m.is_system THEN 1 ELSE 0 END AS is_system,
+                                      other.user_id AS other_id, other.last_read_id AS other_read,
+                                      other.last_delivered_id AS other_delivered
+                               FROM participants me
+                               JOIN messages m ON m.conversation_id = me.conversation_id
+                               JOIN users u ON u.id = m.sender_id
+                               JOIN participants other
+                                 ON other.conversation_id = m.conversation_id
+                                AND other.user_id <> m.sender_id
+                               WHERE me.conversation_id = $1 AND me.user_id = $2 AND m.id < $3
+                               ORDER BY m.id DESC LIMIT $4) AS newest) AS coarse
+                   WHERE newer_chars <= $5) AS page
              WHERE newer_bytes <= $5"
         )
     };
@@ -631,13 +637,13 @@ impl Store {
                 page_sql!(
                     "json_group_array",
                     "json_array",
-                    "json_quote(newest.content)"
+                    "json_quote(coarse.content)"
                 )
             }
             Pools::Postgres(_) => page_sql!(
                 "json_agg",
                 "json_build_array",
-                "CAST(to_json(newest.content) AS TEXT)"
+                "CAST(to_json(coarse.content) AS TEXT)"
             ),
         };
         let page: String = on!(self, read pool => {
