@@ -29,6 +29,11 @@ async fn a_receiver_answering_every_message_with_receipts_is_never_limited() {
             .expect("handshake");
         senders.push((sender, conversation, socket));
     }
+    // The receiver's socket from here on: raw, to read without a deadline per frame.
+    r.close().await;
+    let (mut r, _) = tokio_tungstenite::connect_async(server.ws_url(&receiver.tokens.access))
+        .await
+        .expect("handshake");
 
     let tasks: Vec<_> = senders
         .into_iter()
@@ -70,27 +75,48 @@ async fn a_receiver_answering_every_message_with_receipts_is_never_limited() {
         })
         .collect();
 
-    // The receiver answers each message as TutorMove's client does.
+    // The receiver answers each message as TutorMove's client does, until every sender has
+    // seen its last message seen; any error it is sent fails the test.
+    let mut senders_done = futures_util::future::join_all(tasks);
     let mut received = 0;
-    while received < SENDERS * PER_SENDER {
-        match r.recv().await {
+    let deadline = tokio::time::Instant::now() + EXCHANGE;
+    let done = loop {
+        let frame = tokio::select! {
+            done = &mut senders_done => break done,
+            frame = tokio::time::timeout_at(deadline, r.next()) => frame,
+        };
+        let Ok(Some(Ok(frame))) = frame else {
+            panic!(
+                "the receiver's socket ended or went quiet after {received} messages: {frame:?}"
+            );
+        };
+        let Message::Text(text) = frame else {
+            continue;
+        };
+        match serde_json::from_str(text.as_str()).expect("a server frame") {
             ServerMsg::Message { message } => {
                 received += 1;
-                r.send(&ClientMsg::Delivered {
-                    message_id: message.id,
-                })
-                .await;
-                r.send(&ClientMsg::Read {
-                    conversation_id: message.conversation_id,
-                })
-                .await;
+                let receipts = [
+                    ClientMsg::Delivered {
+                        message_id: message.id,
+                    },
+                    ClientMsg::Read {
+                        conversation_id: message.conversation_id,
+                    },
+                ];
+                for receipt in receipts {
+                    let receipt = serde_json::to_string(&receipt).expect("json");
+                    r.feed(Message::text(receipt)).await.expect("feed");
+                }
+                r.flush().await.expect("flush");
             }
             other => panic!("the receiver got {other:?} after {received} messages"),
         }
-    }
+    };
+    assert_eq!(received, SENDERS * PER_SENDER);
     let mut reads = 0;
-    for task in tasks {
-        let (mut socket, announced) = task.await.expect("every sender saw its last message seen");
+    for outcome in done {
+        let (mut socket, announced) = outcome.expect("every sender saw its last message seen");
         reads += announced;
         let _ = socket.close(None).await;
     }
@@ -99,11 +125,15 @@ async fn a_receiver_answering_every_message_with_receipts_is_never_limited() {
         SENDERS * PER_SENDER
     );
     // Still connected, nothing was refused, and everything is read.
-    r.send(&ClientMsg::GetConversations {}).await;
-    let conversations = match r.recv().await {
-        ServerMsg::Conversations { conversations } => conversations,
-        other => panic!("expected the list, got {other:?}"),
-    };
+    let conversations = together(
+        &mut r,
+        &[ClientMsg::GetConversations {}],
+        |frame| match frame {
+            ServerMsg::Conversations { conversations } => Some(conversations),
+            other => panic!("expected the list, got {other:?}"),
+        },
+    )
+    .await;
     assert_eq!(conversations.len(), SENDERS);
     assert!(
         conversations.iter().all(|c| c.unread_count == Some(0)),
