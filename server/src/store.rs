@@ -182,41 +182,52 @@ type ListRow = (
 );
 
 /// A [`MessageRow`] (`is_system` as 0 or 1) followed by the markers of the participant who did
-/// not send it: `user_id, last_read_id, last_delivered_id`.
-type PageRow = (i64, i64, String, String, i64, i64, i64, i64, i64);
+/// not send it: `user_id, last_read_id, last_delivered_id`, and the count of rows the page was
+/// chosen from (before any was left out for its size).
+type PageRow = (i64, i64, String, String, i64, i64, i64, i64, i64, i64);
 
 /// A history page as one JSON array of [`PageRow`]s, newest first, given the engine's names for
-/// the JSON aggregate and the JSON array (the only words the engines spell differently here).
-/// Parameters: conversation, caller, `before_id`, rows, characters. Rows stop after the first
-/// one whose newer rows' contents already hold more than the given characters: a message's JSON
-/// takes at least a byte per character of its content, so the rows cut here could never have
-/// fitted a page of that many bytes, and the one after the last that fits is still there (to
-/// tell `has_more`).
+/// the JSON aggregate and the JSON array and its spelling of a text's JSON string (the only
+/// words the engines spell differently here). Parameters: conversation, caller, `before_id`,
+/// rows, bytes. Rows stop after the first one whose newer rows' contents already take more than
+/// the given bytes: first counted in characters (cheap), then as JSON strings. Each count is at
+/// most the message's bytes in its JSON (the engines escape what serde_json escapes, and count
+/// characters, which are at least a byte), so the rows left out could never have fitted, and an
+/// escape-heavy history does not make the engine build several times the page.
 macro_rules! page_sql {
-    ($json_agg:literal, $json_array:literal) => {
+    ($json_agg:literal, $json_array:literal, $json_string:literal) => {
         concat!(
             "SELECT CAST(COALESCE(",
             $json_agg,
             "(",
             $json_array,
             "(id, sender_id, username, content, created_at, is_system,
-                other_id, other_read, other_delivered) ORDER BY id DESC), '[]') AS TEXT)
-             FROM (SELECT newest.*,
-                          SUM(LENGTH(newest.content)) OVER (ORDER BY newest.id DESC
-                                                            ROWS UNBOUNDED PRECEDING)
-                            - LENGTH(newest.content) AS newer_chars
-                   FROM (SELECT m.id, m.sender_id, u.username, m.content, m.created_at,
-                                CASE WHEN m.is_system THEN 1 ELSE 0 END AS is_system,
-                                other.user_id AS other_id, other.last_read_id AS other_read,
-                                other.last_delivered_id AS other_delivered
-                         FROM participants me
-                         JOIN messages m ON m.conversation_id = me.conversation_id
-                         JOIN users u ON u.id = m.sender_id
-                         JOIN participants other ON other.conversation_id = m.conversation_id
-                                                AND other.user_id <> m.sender_id
-                         WHERE me.conversation_id = $1 AND me.user_id = $2 AND m.id < $3
-                         ORDER BY m.id DESC LIMIT $4) AS newest) AS page
-             WHERE newer_chars <= $5"
+                other_id, other_read, other_delivered, chosen) ORDER BY id DESC), '[]') AS TEXT)
+             FROM (SELECT coarse.*,
+                          SUM(LENGTH(",
+            $json_string,
+            ")) OVER (ORDER BY coarse.id DESC ROWS UNBOUNDED PRECEDING)
+                            - LENGTH(",
+            $json_string,
+            ") AS newer_bytes
+                   FROM (SELECT newest.*, COUNT(*) OVER () AS chosen,
+                                SUM(LENGTH(newest.content)) OVER (ORDER BY newest.id DESC
+                                                                  ROWS UNBOUNDED PRECEDING)
+                                  - LENGTH(newest.content) AS newer_chars
+                         FROM (SELECT m.id, m.sender_id, u.username, m.content, m.created_at,
+                                      CASE WHEN m.is_system THEN 1 ELSE 0 END AS is_system,
+                                      other.user_id AS other_id, other.last_read_id AS other_read,
+                                      other.last_delivered_id AS other_delivered
+                               FROM participants me
+                               JOIN messages m ON m.conversation_id = me.conversation_id
+                               JOIN users u ON u.id = m.sender_id
+                               JOIN participants other
+                                 ON other.conversation_id = m.conversation_id
+                                AND other.user_id <> m.sender_id
+                               WHERE me.conversation_id = $1 AND me.user_id = $2 AND m.id < $3
+                               ORDER BY m.id DESC LIMIT $4) AS newest) AS coarse
+                   WHERE newer_chars <= $5) AS page
+             WHERE newer_bytes <= $5"
         )
     };
 }
@@ -681,8 +692,18 @@ impl Store {
         // cost (docs/performance.md). An empty page is told apart from a conversation the
         // caller may not see afterwards.
         let sql = match &self.pools {
-            Pools::Sqlite { .. } => page_sql!("json_group_array", "json_array"),
-            Pools::Postgres(_) => page_sql!("json_agg", "json_build_array"),
+            Pools::Sqlite { .. } => {
+                page_sql!(
+                    "json_group_array",
+                    "json_array",
+                    "json_quote(coarse.content)"
+                )
+            }
+            Pools::Postgres(_) => page_sql!(
+                "json_agg",
+                "json_build_array",
+                "CAST(to_json(coarse.content) AS TEXT)"
+            ),
         };
         let page: String = on!(self, read pool => {
             sqlx::query_scalar(sql)
@@ -705,12 +726,23 @@ impl Store {
         {
             return Ok(None);
         }
-        let available = rows.len();
+        // The rows the page was chosen from: the limit's, plus one to tell whether more remain.
+        let chosen = rows.first().map_or(0, |row| row.9);
         let mut bytes = "[]".len();
-        let mut messages: Vec<ChatMessage> = Vec::with_capacity(available.min(limit as usize));
+        let mut messages: Vec<ChatMessage> = Vec::with_capacity(rows.len().min(limit as usize));
         for message in rows.into_iter().take(limit as usize).map(|row| {
-            let (id, sender_id, username, content, created_at, is_system, other, read, delivered) =
-                row;
+            let (
+                id,
+                sender_id,
+                username,
+                content,
+                created_at,
+                is_system,
+                other,
+                read,
+                delivered,
+                _,
+            ) = row;
             let other = Marker {
                 user_id: other,
                 read,
@@ -726,9 +758,8 @@ impl Store {
             bytes += size;
             messages.push(message);
         }
-        // Older rows than those kept: cut by the limit, by bytes, or by the query's prefilter
-        // (which always leaves the row after the last that fits).
-        let has_more = available > messages.len();
+        // Older rows than those kept: cut by the limit, by bytes, or left out by the query.
+        let has_more = chosen > messages.len() as i64;
         messages.reverse();
         Ok(Some((messages, has_more)))
     }

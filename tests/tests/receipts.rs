@@ -5,8 +5,10 @@
 
 use std::time::Duration;
 
-use chat_e2e::{Person, TestServer, WsClient};
+use chat_e2e::{Person, TestServer};
 use chat_shared::{ClientMsg, ErrorCode, MessageStatus, ServerMsg};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
 
 /// Senders, each sending a frame burst's worth of messages at once.
 const SENDERS: usize = 10;
@@ -22,28 +24,35 @@ async fn a_receiver_answering_every_message_with_receipts_is_never_limited() {
     for _ in 0..SENDERS {
         let sender = Person::new(&server, "sender").await;
         let conversation = r.start_conversation(sender.id).await;
-        let client = sender.connect(&server).await;
-        senders.push((sender, conversation, client));
+        let (socket, _) = tokio_tungstenite::connect_async(server.ws_url(&sender.tokens.access))
+            .await
+            .expect("handshake");
+        senders.push((sender, conversation, socket));
     }
+    // The receiver's socket from here on: raw, to read without a deadline per frame.
+    r.close().await;
+    let (mut r, _) = tokio_tungstenite::connect_async(server.ws_url(&receiver.tokens.access))
+        .await
+        .expect("handshake");
 
     let tasks: Vec<_> = senders
         .into_iter()
-        .map(|(sender, conversation, mut client)| {
+        .map(|(sender, conversation, mut socket)| {
             tokio::spawn(async move {
-                for i in 0..PER_SENDER {
-                    client
-                        .send(&ClientMsg::Message {
-                            conversation_id: conversation,
-                            content: format!("{} {i}", sender.name),
-                        })
-                        .await;
-                }
-                // Every echo, then the newest one's `seen`; nothing refused.
+                let messages: Vec<ClientMsg> = (0..PER_SENDER)
+                    .map(|i| ClientMsg::Message {
+                        conversation_id: conversation,
+                        content: format!("{} {i}", sender.name),
+                    })
+                    .collect();
+                // Every echo, then the newest one's `seen`; nothing refused. A deadline for the
+                // whole exchange rather than per frame: on a busy machine a sender may wait
+                // long between its last `delivered` and its `seen`.
                 let mut echoes = Vec::new();
-                let mut seen = Vec::new();
                 let mut reads = 0;
-                let last_seen = loop {
-                    match client.recv().await {
+                let mut seen = Vec::new();
+                let last_seen = together(&mut socket, &messages, |frame| {
+                    match frame {
                         ServerMsg::Message { message } => echoes.push(message.id),
                         ServerMsg::MessageStatus {
                             message_id,
@@ -55,53 +64,75 @@ async fn a_receiver_answering_every_message_with_receipts_is_never_limited() {
                     }
                     // Checked after every frame: a read applied between the writer's commit
                     // and its delivery can announce a message seen before its echo comes.
-                    if echoes.len() == PER_SENDER && seen.contains(&echoes[PER_SENDER - 1]) {
-                        break echoes[PER_SENDER - 1];
-                    }
-                };
+                    let last = echoes.get(PER_SENDER - 1).copied();
+                    last.filter(|last| echoes.len() == PER_SENDER && seen.contains(last))
+                })
+                .await;
                 assert_eq!(last_seen, *echoes.iter().max().expect("echoes"));
-                (client, reads)
+                (socket, reads)
             })
         })
         .collect();
 
-    // The receiver answers each message as TutorMove's client does.
+    // The receiver answers each message as TutorMove's client does, until every sender has
+    // seen its last message seen; any error it is sent fails the test.
+    let mut senders_done = futures_util::future::join_all(tasks);
     let mut received = 0;
-    while received < SENDERS * PER_SENDER {
-        match r.recv().await {
+    let deadline = tokio::time::Instant::now() + EXCHANGE;
+    let done = loop {
+        let frame = tokio::select! {
+            done = &mut senders_done => break done,
+            frame = tokio::time::timeout_at(deadline, r.next()) => frame,
+        };
+        let Ok(Some(Ok(frame))) = frame else {
+            panic!(
+                "the receiver's socket ended or went quiet after {received} messages: {frame:?}"
+            );
+        };
+        let Message::Text(text) = frame else {
+            continue;
+        };
+        match serde_json::from_str(text.as_str()).expect("a server frame") {
             ServerMsg::Message { message } => {
                 received += 1;
-                r.send(&ClientMsg::Delivered {
-                    message_id: message.id,
-                })
-                .await;
-                r.send(&ClientMsg::Read {
-                    conversation_id: message.conversation_id,
-                })
-                .await;
+                let receipts = [
+                    ClientMsg::Delivered {
+                        message_id: message.id,
+                    },
+                    ClientMsg::Read {
+                        conversation_id: message.conversation_id,
+                    },
+                ];
+                for receipt in receipts {
+                    let receipt = serde_json::to_string(&receipt).expect("json");
+                    r.feed(Message::text(receipt)).await.expect("feed");
+                }
+                r.flush().await.expect("flush");
             }
             other => panic!("the receiver got {other:?} after {received} messages"),
         }
-    }
+    };
+    assert_eq!(received, SENDERS * PER_SENDER);
     let mut reads = 0;
-    for task in tasks {
-        let (client, announced) = tokio::time::timeout(Duration::from_secs(30), task)
-            .await
-            .expect("every sender saw its last message seen")
-            .expect("sender task");
+    for outcome in done {
+        let (mut socket, announced) = outcome.expect("every sender saw its last message seen");
         reads += announced;
-        client.close().await;
+        let _ = socket.close(None).await;
     }
     eprintln!(
         "{} messages; the receiver sent as many chat.read, the senders were told of {reads}",
         SENDERS * PER_SENDER
     );
     // Still connected, nothing was refused, and everything is read.
-    r.send(&ClientMsg::GetConversations {}).await;
-    let conversations = match r.recv().await {
-        ServerMsg::Conversations { conversations } => conversations,
-        other => panic!("expected the list, got {other:?}"),
-    };
+    let conversations = together(
+        &mut r,
+        &[ClientMsg::GetConversations {}],
+        |frame| match frame {
+            ServerMsg::Conversations { conversations } => Some(conversations),
+            other => panic!("expected the list, got {other:?}"),
+        },
+    )
+    .await;
     assert_eq!(conversations.len(), SENDERS);
     assert!(
         conversations.iter().all(|c| c.unread_count == Some(0)),
@@ -215,17 +246,49 @@ async fn repeated_typing_is_dropped_but_every_change_goes_through() {
     assert_eq!(relayed, [true, false, true]);
 }
 
-/// The next conversation list's only entry.
-async fn only_conversation(client: &mut WsClient) -> chat_shared::ConversationListItem {
-    client.send(&ClientMsg::GetConversations {}).await;
-    let mut list = client
-        .recv_until(|frame| match frame {
-            ServerMsg::Conversations { conversations } => Some(conversations),
-            _ => None,
-        })
-        .await;
-    assert_eq!(list.len(), 1);
-    list.remove(0)
+/// A socket that can send several frames in one write.
+type Raw =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// How long an exchange on a [`Raw`] socket may take.
+const EXCHANGE: Duration = Duration::from_secs(60);
+
+/// Sends `frames` in one write (so the server reads them together), then returns the first
+/// answer that `pick` takes, within [`EXCHANGE`].
+async fn together<T>(
+    socket: &mut Raw,
+    frames: &[ClientMsg],
+    mut pick: impl FnMut(ServerMsg) -> Option<T>,
+) -> T {
+    for frame in frames {
+        let text = serde_json::to_string(frame).expect("json");
+        socket.feed(Message::text(text)).await.expect("feed");
+    }
+    socket.flush().await.expect("flush");
+    let deadline = tokio::time::Instant::now() + EXCHANGE;
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("an answer in time")
+            .expect("open")
+            .expect("a frame");
+        if let Message::Text(text) = message {
+            let frame: ServerMsg = serde_json::from_str(text.as_str()).expect("a server frame");
+            if let Some(found) = pick(frame) {
+                return found;
+            }
+        }
+    }
+}
+
+fn only_conversation(frame: ServerMsg) -> Option<chat_shared::ConversationListItem> {
+    match frame {
+        ServerMsg::Conversations { mut conversations } => {
+            assert_eq!(conversations.len(), 1);
+            conversations.pop()
+        }
+        _ => None,
+    }
 }
 
 #[tokio::test]
@@ -234,7 +297,9 @@ async fn a_receipt_is_applied_before_the_next_request_is_answered() {
     let alice = Person::new(&server, "alice").await;
     let bob = Person::new(&server, "bob").await;
     let mut a = alice.connect(&server).await;
-    let mut b = bob.connect(&server).await;
+    let (mut b, _) = tokio_tungstenite::connect_async(server.ws_url(&bob.tokens.access))
+        .await
+        .expect("handshake");
     let conversation = a.start_conversation(bob.id).await;
     let mut last = 0;
     for i in 0..3 {
@@ -243,46 +308,53 @@ async fn a_receipt_is_applied_before_the_next_request_is_answered() {
             content: format!("m{i}"),
         })
         .await;
-        last = b
+        last = a
             .recv_until(|frame| match frame {
                 ServerMsg::Message { message } => Some(message.id),
                 _ => None,
             })
             .await;
     }
-    // Each receipt and the request after it leave in one go; the answer sees the receipt.
-    b.send(&ClientMsg::Delivered { message_id: last }).await;
-    let item = only_conversation(&mut b).await;
+    // Each receipt and the request after it arrive together; the answer sees the receipt.
+    let delivered = ClientMsg::Delivered { message_id: last };
+    let list = [delivered, ClientMsg::GetConversations {}];
+    let item = together(&mut b, &list, only_conversation).await;
     assert_eq!(item.unread_count, Some(3));
     let newest = item.last_message.flatten().expect("a newest message");
     assert_eq!(newest.message.status, Some(MessageStatus::Delivered));
 
-    b.send(&ClientMsg::Read {
+    let read = ClientMsg::Read {
         conversation_id: conversation,
-    })
+    };
+    let item = together(
+        &mut b,
+        &[read, ClientMsg::GetConversations {}],
+        only_conversation,
+    )
     .await;
-    let item = only_conversation(&mut b).await;
     assert_eq!(item.unread_count, Some(0));
     assert_eq!(item.has_unread, Some(false));
 
     // A bad receipt is still answered, with its type.
-    b.send(&ClientMsg::Delivered {
-        message_id: last + 1000,
-    })
-    .await;
-    b.send(&ClientMsg::Read {
-        conversation_id: conversation + 1000,
-    })
-    .await;
+    let bad = [
+        ClientMsg::Delivered {
+            message_id: last + 1000,
+        },
+        ClientMsg::Read {
+            conversation_id: conversation + 1000,
+        },
+    ];
     let mut refused = Vec::new();
-    while refused.len() < 2 {
+    together(&mut b, &bad, |frame| {
         if let ServerMsg::Error {
             code, request_type, ..
-        } = b.recv().await
+        } = frame
         {
             refused.push((code, request_type.expect("request_type")));
         }
-    }
+        (refused.len() == 2).then_some(())
+    })
+    .await;
     assert_eq!(
         refused,
         [
