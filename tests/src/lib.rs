@@ -254,6 +254,16 @@ pub fn workspace_binary(package: &str, bin: &str, env_override: &str) -> PathBuf
     binary
 }
 
+/// This process's resident memory in KiB (the in-process servers' included).
+pub fn resident_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status")
+}
+
 /// A name no other test (or run) uses: `prefix` plus a counter and the process id.
 pub fn unique_name(prefix: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -276,6 +286,29 @@ pub async fn post_json(
         .send()
         .await
         .expect("HTTP request")
+}
+
+/// `{"username", "password"}`, the body of register and login.
+pub fn credentials(username: &str, password: &str) -> serde_json::Value {
+    serde_json::json!({"username": username, "password": password})
+}
+
+/// A refusal that says when to come back (`Retry-After`, 1 to 60 s) and why, in the usual
+/// error shape: `status` with the JSON body's `code`.
+pub async fn assert_retry_later(response: reqwest::Response, status: u16, code: &str) {
+    assert_eq!(response.status(), status);
+    let retry_after: u64 = response
+        .headers()
+        .get("retry-after")
+        .expect("a Retry-After header")
+        .to_str()
+        .expect("ASCII")
+        .parse()
+        .expect("Retry-After in seconds");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let body: chat_shared::rest::ApiError = response.json().await.expect("a JSON error body");
+    assert_eq!(body.code, code);
+    assert!(!body.detail.is_empty());
 }
 
 /// Registers `name` with [`PASSWORD`] and logs in.
@@ -396,6 +429,22 @@ impl WsClient {
                 return found;
             }
         }
+    }
+
+    /// Sends one message and waits for its echo; the round trip.
+    pub async fn round_trip(&mut self, conversation_id: i64, content: &str) -> Duration {
+        let sent = std::time::Instant::now();
+        self.send(&ClientMsg::Message {
+            conversation_id,
+            content: content.into(),
+        })
+        .await;
+        self.recv_until(|frame| match frame {
+            ServerMsg::Message { message } if message.content == content => Some(()),
+            _ => None,
+        })
+        .await;
+        sent.elapsed()
     }
 
     /// Fails if any chat frame arrives within `window`.

@@ -19,15 +19,6 @@ fn heaviest_content(tag: usize) -> String {
     format!("{tag}{}", "\u{1}".repeat(4000 - tag.len()))
 }
 
-fn resident_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/self/status")
-}
-
 /// Stores `contents` in `conversation` from `sender`, straight through the store (the server's
 /// rate limits would make 1,000 messages take most of a minute).
 async fn store_messages(
@@ -60,24 +51,6 @@ fn user(person: &Person) -> UserRef {
         id: person.id,
         username: person.name.clone(),
     }
-}
-
-/// Sends one message and waits for its echo.
-async fn round_trip(client: &mut WsClient, conversation_id: i64, content: &str) -> Duration {
-    let sent = Instant::now();
-    client
-        .send(&ClientMsg::Message {
-            conversation_id,
-            content: content.into(),
-        })
-        .await;
-    client
-        .recv_until(|frame| match frame {
-            ServerMsg::Message { message } if message.content == content => Some(()),
-            _ => None,
-        })
-        .await;
-    sent.elapsed()
 }
 
 /// A page as its frame's length and its content.
@@ -147,9 +120,9 @@ async fn a_socket_asking_for_big_pages_without_reading_is_closed_within_its_budg
     let connections = || server.state.hub.connection_count();
     assert_eq!(connections(), 3);
     for i in 0..5 {
-        round_trip(&mut a, talk, &format!("warm-up {i}")).await;
+        a.round_trip(talk, &format!("warm-up {i}")).await;
     }
-    let rss_start = resident_kib();
+    let rss_start = chat_e2e::resident_kib();
     let ask = serde_json::to_string(&ClientMsg::GetMessages {
         conversation_id: big,
         before_id: None,
@@ -172,8 +145,8 @@ async fn a_socket_asking_for_big_pages_without_reading_is_closed_within_its_budg
             asked.elapsed()
         );
         let content = format!("during {}", trips.len());
-        trips.push(round_trip(&mut a, talk, &content).await);
-        rss_peak = rss_peak.max(resident_kib());
+        trips.push(a.round_trip(talk, &content).await);
+        rss_peak = rss_peak.max(chat_e2e::resident_kib());
     }
     let closed_after = asked.elapsed();
     let rss_growth_mib = rss_peak.saturating_sub(rss_start) as f64 / 1024.0;
@@ -196,7 +169,7 @@ async fn a_socket_asking_for_big_pages_without_reading_is_closed_within_its_budg
 
     // Others are unaffected, after as during.
     for i in 0..10 {
-        round_trip(&mut a, talk, &format!("after {i}")).await;
+        a.round_trip(talk, &format!("after {i}")).await;
     }
     b.send(&ClientMsg::GetConversations {}).await;
     b.recv_until(|frame| matches!(frame, ServerMsg::Conversations { .. }).then_some(()))
@@ -349,7 +322,7 @@ async fn a_reading_client_gets_the_largest_page_and_a_long_conversation_list() {
     let (_, older, _) = page(&mut a, conversation, Some(messages[0].id)).await;
     let newest_older = older.last().expect("an older page").id;
     assert!(newest_older < messages[0].id);
-    round_trip(&mut a, conversation, "still here").await;
+    a.round_trip(conversation, "still here").await;
 }
 
 #[tokio::test]

@@ -7,18 +7,13 @@ mod server_process;
 
 use std::time::{Duration, Instant};
 
-use chat_e2e::{PASSWORD, TestServer, post_json, unique_name};
-use chat_shared::rest::ApiError;
+use chat_e2e::{PASSWORD, TestServer, credentials, post_json, unique_name};
 use futures_util::future::join_all;
-use serde_json::{Value, json};
+use serde_json::Value;
 use server_process::ServerProcess;
 
 /// One worker and one waiting place: a handful of simultaneous requests fill them.
 const TINY: [&str; 4] = ["--hash-workers", "1", "--hash-queue", "1"];
-
-fn credentials(username: &str, password: &str) -> Value {
-    json!({"username": username, "password": password})
-}
 
 /// The status of each of `bodies` posted to `path` at once.
 async fn flood(server: &TestServer, path: &str, bodies: &[Value]) -> Vec<reqwest::Response> {
@@ -27,19 +22,7 @@ async fn flood(server: &TestServer, path: &str, bodies: &[Value]) -> Vec<reqwest
 
 /// A 503 answer says when to come back and why, in the usual error shape.
 async fn assert_busy(response: reqwest::Response) {
-    assert_eq!(response.status(), 503);
-    let retry_after: u64 = response
-        .headers()
-        .get("retry-after")
-        .expect("a Retry-After header")
-        .to_str()
-        .expect("ASCII")
-        .parse()
-        .expect("Retry-After in seconds");
-    assert!((1..=60).contains(&retry_after), "{retry_after}");
-    let body: ApiError = response.json().await.expect("a JSON error body");
-    assert_eq!(body.code, "busy");
-    assert!(!body.detail.is_empty());
+    chat_e2e::assert_retry_later(response, 503, "busy").await;
 }
 
 #[tokio::test]

@@ -2,10 +2,8 @@
 //! then 1008), connections per user (1008) and login / register attempts (429 + `Retry-After`):
 //! failures per address and per name, every login per address at a higher allowance.
 
-use chat_e2e::{PASSWORD, Person, TestServer, post_json, unique_name};
-use chat_shared::rest::ApiError;
+use chat_e2e::{PASSWORD, Person, TestServer, credentials, post_json, unique_name};
 use chat_shared::{ClientMsg, ErrorCode, ServerMsg};
-use serde_json::json;
 
 #[tokio::test]
 async fn a_message_over_the_size_limit_closes_with_1009() {
@@ -155,24 +153,8 @@ async fn one_connection_more_than_allowed_is_closed_with_1008() {
     }
 }
 
-fn credentials(username: &str, password: &str) -> serde_json::Value {
-    json!({"username": username, "password": password})
-}
-
 async fn assert_too_many(response: reqwest::Response) {
-    assert_eq!(response.status(), 429);
-    let retry_after: u64 = response
-        .headers()
-        .get("retry-after")
-        .expect("a Retry-After header")
-        .to_str()
-        .unwrap()
-        .parse()
-        .expect("Retry-After in seconds");
-    assert!((1..=60).contains(&retry_after), "{retry_after}");
-    let body: ApiError = response.json().await.expect("an error body");
-    assert_eq!(body.code, "rate_limited");
-    assert!(!body.detail.is_empty());
+    chat_e2e::assert_retry_later(response, 429, "rate_limited").await;
 }
 
 #[tokio::test]

@@ -1,10 +1,9 @@
 //! A client that never reads: its queue fills, it is closed with 1013, and meanwhile the others'
 //! latency stays flat and the server's memory (this process's: the server runs in it) bounded.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chat_e2e::{Person, TestServer, WsClient};
-use chat_shared::{ClientMsg, ServerMsg};
+use chat_e2e::{Person, TestServer};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Frames queued per connection in this test.
@@ -22,33 +21,6 @@ const SLACK: Duration = Duration::from_millis(250);
 /// Upper bound on messages before the slow reader must be closed: socket buffers (a few MiB on
 /// loopback) plus the queue. Without a bounded queue it would never be closed.
 const MAX_BEFORE_CLOSE: usize = 2_000;
-
-fn resident_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/self/status")
-}
-
-/// Sends one message and waits for its echo; the round trip.
-async fn round_trip(client: &mut WsClient, conversation_id: i64, content: &str) -> Duration {
-    let sent = Instant::now();
-    client
-        .send(&ClientMsg::Message {
-            conversation_id,
-            content: content.into(),
-        })
-        .await;
-    client
-        .recv_until(|frame| match frame {
-            ServerMsg::Message { message } if message.content == content => Some(()),
-            _ => None,
-        })
-        .await;
-    sent.elapsed()
-}
 
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
@@ -80,9 +52,9 @@ async fn a_client_that_never_reads_is_closed_and_slows_nobody() {
     assert_eq!(connections(), 2);
     let mut before = Vec::new();
     for i in 0..20 {
-        before.push(round_trip(&mut t, conversation, &format!("{i:08} {body}")).await);
+        before.push(t.round_trip(conversation, &format!("{i:08} {body}")).await);
     }
-    let rss_start = resident_kib();
+    let rss_start = chat_e2e::resident_kib();
     let mut sent = before.len();
     // Round trips while the sleeper's socket buffers and queue fill up: the stall itself.
     let mut during = Vec::new();
@@ -91,7 +63,10 @@ async fn a_client_that_never_reads_is_closed_and_slows_nobody() {
             sent < MAX_BEFORE_CLOSE,
             "the slow reader is still connected after {sent} messages"
         );
-        during.push(round_trip(&mut t, conversation, &format!("{sent:08} {body}")).await);
+        during.push(
+            t.round_trip(conversation, &format!("{sent:08} {body}"))
+                .await,
+        );
         sent += 1;
     }
     // The server gives a closing slow reader a second to take its close frame: read now.
@@ -111,9 +86,12 @@ async fn a_client_that_never_reads_is_closed_and_slows_nobody() {
 
     let mut after = Vec::new();
     for i in 0..AFTER {
-        after.push(round_trip(&mut t, conversation, &format!("after{i:08} {body}")).await);
+        after.push(
+            t.round_trip(conversation, &format!("after{i:08} {body}"))
+                .await,
+        );
     }
-    let rss_growth_mib = resident_kib().saturating_sub(rss_start) / 1024;
+    let rss_growth_mib = chat_e2e::resident_kib().saturating_sub(rss_start) / 1024;
     let (before, during, after) = (median(before), median(during), median(after));
     eprintln!(
         "slow reader closed after {sent} messages ({frames} read); median round trip \
