@@ -152,4 +152,43 @@ describe('receipts during a burst of messages', () => {
     assert.equal(await badge.textContent(), String(BURST + 1));
     assert.deepEqual(alice.problems, []);
   });
+
+  test('a steady stream for three seconds costs one chat.read a second, and the last is seen', async (t) => {
+    const from = sent.length;
+    const start = Date.now();
+    const stream = await ChatClient.connect(bob.access);
+    // 60 messages, one every 50 ms: the traffic, not a wait for anything.
+    const ids = [];
+    stream.ws.on('message', (data) => {
+      const f = JSON.parse(String(data));
+      if (f.type === 'chat.message' && f.message.content.startsWith('stream ')) ids.push(f.message.id);
+    });
+    await new Promise((resolve) => {
+      let i = 0;
+      const timer = setInterval(() => {
+        stream.send({ type: 'chat.message', conversation_id: withBob, content: `stream ${i}` });
+        i += 1;
+        if (i === 60) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 50);
+    });
+    await waitForMessage(alice.page, 'stream 59');
+    await stream.next((f) => f.type === 'chat.message' && f.message.content === 'stream 59');
+    const newest = Math.max(...ids);
+    await bobSocket.next(
+      (f) => f.type === 'chat.message_status' && f.message_id === newest && f.status === 'seen',
+      15_000,
+    );
+    const seconds = (Date.now() - start) / 1000;
+    const reads = sent.slice(from).filter((s) => s.frame.type === 'chat.read');
+    const gaps = reads.slice(1).map((s, i) => s.at - reads[i].at);
+    t.diagnostic(`60 messages, seen after ${seconds} s: ${reads.length} chat.read, ${gaps.join(' / ')} ms apart`);
+    // Several, each a second or more after the last, never one per message.
+    assert.ok(reads.length >= 2 && reads.length <= Math.ceil(seconds) + 1, `${reads.length} chat.read in ${seconds} s`);
+    for (const gap of gaps) assert.ok(gap >= 950, `chat.read ${gap} ms apart`);
+    await stream.close();
+    assert.deepEqual(alice.problems, []);
+  });
 });
