@@ -12,6 +12,9 @@
   const RECONNECT_BASE_MS = 500;
   const RECONNECT_MAX_MS = 30000;
   const SEARCH_DEBOUNCE_MS = 250;
+  // chat.delivered and chat.read go out at most this often per conversation; those in between
+  // are gathered into the next one, for the newest message, so a burst costs a frame or two.
+  const RECEIPT_GAP_MS = 1000;
   const TOKEN_SKEW_S = 15; // refresh an access token this close to its expiry
   const TOKENS_KEY = 'chat.tokens';
   const STATUS_RANK = { sent: 0, delivered: 1, seen: 2 };
@@ -76,6 +79,8 @@
     typingTo: null, // receiver id we told "typing: true"
     searchTimer: null,
     unsent: null, // {conversationId, content} of the last message sent and not yet echoed
+    // conversation id -> {deliveredUpto, deliveredDue, deliveredAt, deliveredTimer, readAt, readTimer}
+    receipts: new Map(),
   };
 
   // ---- Tokens and REST ----------------------------------------------------------------------
@@ -302,6 +307,11 @@
     stopOwnTyping(false);
     for (const timer of state.peerTyping.values()) clearTimeout(timer);
     state.peerTyping.clear();
+    for (const r of state.receipts.values()) {
+      clearTimeout(r.deliveredTimer);
+      clearTimeout(r.readTimer);
+    }
+    state.receipts.clear();
     Object.assign(state, {
       me: null,
       connected: false,
@@ -387,6 +397,8 @@
     updateComposer();
     // Catch up on whatever happened while we were away; merging by id avoids duplicates.
     if (state.openId !== null) requestNewest(state.openId);
+    // Receipts owed from before the drop.
+    for (const id of state.receipts.keys()) flushDelivered(id);
   }
 
   async function onUnauthorizedClose() {
@@ -770,7 +782,7 @@
     // Received: tell the sender, unless the chat.read sent for the open, visible conversation
     // is about to say more.
     const readNow = id === state.openId && document.visibilityState === 'visible';
-    if (!mine && !readNow) send({ type: 'chat.delivered', message_id: message.id });
+    if (!mine && !readNow) deliver(id, message.id);
     if (conversation) {
       conversation.last = { ...message, sender_id: message.sender.id, sender_username: message.sender.username };
       touchConversation(id);
@@ -823,11 +835,65 @@
     renderReceipts();
   }
 
-  /** Tells the server we read the open conversation, when the page is actually being looked at. */
+  /** The receipt bookkeeping of one conversation. */
+  function receiptsOf(conversationId) {
+    let r = state.receipts.get(conversationId);
+    if (!r) {
+      r = { deliveredUpto: 0, deliveredDue: 0, deliveredAt: -Infinity, deliveredTimer: null, readAt: -Infinity, readTimer: null };
+      state.receipts.set(conversationId, r);
+    }
+    return r;
+  }
+
+  /** Owes chat.delivered for a received message; the server's marker covers older ones too. */
+  function deliver(conversationId, messageId) {
+    const r = receiptsOf(conversationId);
+    if (messageId <= r.deliveredUpto || messageId <= r.deliveredDue) return;
+    r.deliveredDue = messageId;
+    flushDelivered(conversationId);
+  }
+
+  /** Sends the owed chat.delivered of a conversation now, or when its gap has passed. */
+  function flushDelivered(conversationId) {
+    const r = state.receipts.get(conversationId);
+    if (!r || !r.deliveredDue || r.deliveredTimer !== null) return;
+    const wait = r.deliveredAt + RECEIPT_GAP_MS - performance.now();
+    if (wait > 0) {
+      r.deliveredTimer = setTimeout(() => {
+        r.deliveredTimer = null;
+        flushDelivered(conversationId);
+      }, wait);
+      return;
+    }
+    // Offline: still owed, sent by onConnected.
+    if (!send({ type: 'chat.delivered', message_id: r.deliveredDue })) return;
+    r.deliveredUpto = r.deliveredDue;
+    r.deliveredDue = 0;
+    r.deliveredAt = performance.now();
+  }
+
+  /**
+   * Tells the server we read the open conversation, when the page is actually being looked at:
+   * at once, or when RECEIPT_GAP_MS has passed since the last chat.read for it.
+   */
   function markReadIfVisible() {
     const open = state.open;
     if (!open || !open.needsRead || !open.loaded || document.visibilityState !== 'visible') return;
+    const r = receiptsOf(state.openId);
+    const wait = r.readAt + RECEIPT_GAP_MS - performance.now();
+    if (wait > 0) {
+      if (r.readTimer === null) {
+        r.readTimer = setTimeout(() => {
+          r.readTimer = null;
+          markReadIfVisible();
+        }, wait);
+      }
+      return;
+    }
     if (!send({ type: 'chat.read', conversation_id: state.openId })) return;
+    r.readAt = performance.now();
+    // Read says more than delivered: an owed chat.delivered for it is moot.
+    r.deliveredDue = 0;
     open.needsRead = false;
     for (const m of open.messages.values()) if (!isMine(m)) m.is_read = true;
     const conversation = state.conversations.get(state.openId);

@@ -296,6 +296,120 @@ async fn send_then_history_and_conversations_on_both_sides() {
     let _ = bob_me;
 }
 
+/// Renames a user straight in the database, as an operator (or an older server without the
+/// username rules) could: the clients must cope with any name the server hands them.
+async fn rename_user(server: &TestServer, user_id: i64, name: &str) {
+    use sqlx::Connection;
+    const RENAME: &str = "UPDATE users SET username = $1 WHERE id = $2";
+    let renamed = if server.database_url.starts_with("postgres") {
+        let mut db = sqlx::PgConnection::connect(&server.database_url)
+            .await
+            .expect("open the database");
+        let done = sqlx::query(RENAME)
+            .bind(name)
+            .bind(user_id)
+            .execute(&mut db);
+        done.await.expect("rename").rows_affected()
+    } else {
+        let mut db = sqlx::SqliteConnection::connect(&server.database_url)
+            .await
+            .expect("open the database");
+        let done = sqlx::query(RENAME)
+            .bind(name)
+            .bind(user_id)
+            .execute(&mut db);
+        done.await.expect("rename").rows_affected()
+    };
+    assert_eq!(renamed, 1);
+}
+
+/// Control characters in text output other than the newlines between lines.
+fn controls(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|c| c.is_control() && *c != '\n')
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_output_neutralises_escape_sequences_and_json_stays_exact() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (User::new(&server), User::new(&server));
+    let alice_name = unique_name("alice");
+    let bob_name = unique_name("bob");
+    alice.register(&alice_name).await;
+    let bob_me = bob.register(&bob_name).await;
+    // A window title change (OSC … BEL), clear screen (CSI), a bare carriage return that would
+    // overwrite the line, a bell, and C1 CSI / OSC.
+    let content = "hi\u{1b}]0;owned\u{7} \u{1b}[2J\rfake \u{7}bell \u{9b}31mred\u{9d}0;t";
+    let shown =
+        "hi\u{FFFD}]0;owned\u{FFFD} \u{FFFD}[2J\u{FFFD}fake \u{FFFD}bell \u{FFFD}31mred\u{FFFD}0;t";
+
+    let sent = bob.chat(&["send", "--to", &alice_name, content], "").await;
+    assert_eq!(sent.code, 0, "{sent:?}");
+    assert_eq!(controls(&sent.stdout), Vec::<char>::new(), "{sent:?}");
+    assert!(
+        sent.stdout.contains(&format!("{bob_name}: {shown} (sent)")),
+        "{sent:?}"
+    );
+
+    let sent = bob
+        .chat(&["--json", "send", "--to", &alice_name, content], "")
+        .await;
+    assert_eq!(sent.code, 0, "{sent:?}");
+    assert_eq!(sent.json()["content"], content);
+
+    let evil_name = format!("{bob_name}\u{1b}[31m\u{9b}2J\u{7}");
+    let evil_shown = format!("{bob_name}\u{FFFD}[31m\u{FFFD}2J\u{FFFD}");
+    let bob_id = bob_me["id"].as_i64().expect("bob's id");
+    rename_user(&server, bob_id, &evil_name).await;
+
+    let history = alice.chat(&["history", "--with", &evil_name], "").await;
+    assert_eq!(history.code, 0, "{history:?}");
+    assert_eq!(controls(&history.stdout), Vec::<char>::new(), "{history:?}");
+    assert!(
+        history
+            .stdout
+            .matches(&format!("{evil_shown}: {shown} ("))
+            .count()
+            == 2,
+        "{history:?}"
+    );
+    let listed = alice.chat(&["conversations"], "").await;
+    assert_eq!(listed.code, 0, "{listed:?}");
+    assert_eq!(controls(&listed.stdout), Vec::<char>::new(), "{listed:?}");
+    assert!(
+        listed.stdout.contains(&format!(
+            "with {evil_shown} [2 unread]: {evil_shown}: {shown}"
+        )),
+        "{listed:?}"
+    );
+
+    // JSON keeps every byte as the server sent it.
+    let history = alice
+        .chat(&["--json", "history", "--with", &evil_name], "")
+        .await;
+    assert_eq!(history.code, 0, "{history:?}");
+    let history = history.json();
+    assert_eq!(history["messages"][0]["content"], content);
+    assert_eq!(
+        history["messages"][0]["sender"]["username"],
+        evil_name.as_str()
+    );
+    let listed = alice.chat(&["--json", "conversations"], "").await.json();
+    assert_eq!(listed[0]["last_message"]["content"], content);
+    assert_eq!(
+        listed[0]["last_message"]["sender_username"],
+        evil_name.as_str()
+    );
+    let names: Vec<&str> = listed[0]["participants"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .filter_map(|p| p["user__username"].as_str())
+        .collect();
+    assert!(names.contains(&evil_name.as_str()), "{listed}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipe_sends_lines_and_prints_every_frame_as_a_line() {
     let server = TestServer::start().await;

@@ -342,3 +342,152 @@ async fn a_refused_refresh_token_leads_back_to_sign_in() {
     assert!(screen.contains("Your session has expired"), "{screen}");
     assert!(screen.contains("Username  ghost"), "{screen}");
 }
+
+/// Sends `count` messages to `conversation` from a new socket of `person` as fast as it can,
+/// waits for their echoes (so they are stored), and returns the newest id. `tag` tells this
+/// socket's messages from those of the person's other sockets (echoed to every one).
+async fn send_burst(
+    server: &TestServer,
+    person: &chat_e2e::Person,
+    conversation: i64,
+    count: usize,
+    tag: usize,
+) -> i64 {
+    let mut socket = person.connect(server).await;
+    for i in 0..count {
+        socket
+            .send(&chat_shared::ClientMsg::Message {
+                conversation_id: conversation,
+                content: format!("burst {i} from socket {tag}"),
+            })
+            .await;
+    }
+    let mut newest = 0;
+    let mut echoes = 0;
+    while echoes < count {
+        if let chat_shared::ServerMsg::Message { message } = socket.recv().await
+            && message.sender.id == person.id
+            && message.content.ends_with(&format!(" from socket {tag}"))
+        {
+            echoes += 1;
+            newest = newest.max(message.id);
+        }
+    }
+    socket.close().await;
+    newest
+}
+
+#[tokio::test]
+async fn a_burst_of_300_messages_keeps_the_receiver_connected_and_ends_seen_and_delivered() {
+    use chat_shared::{ClientMsg, MessageStatus, ServerMsg};
+    use std::cell::Cell;
+
+    // The server's default frame limits (20/s, a burst of 100, 50 strikes) apply to alice's
+    // receipts too: a client answering every message would be closed with 1008.
+    let server = TestServer::start().await;
+    let base = server.http_url();
+    let bob = chat_e2e::Person::new(&server, "bob").await;
+    let carol = chat_e2e::Person::new(&server, "carol").await;
+    let mut alice = returning_user(&server, &base, &unique_name("alice")).await;
+    until(&mut alice, "alice connected", |app| app.is_connected()).await;
+    let alice_id = alice.app.my_id();
+
+    // Bob and carol each say hello; alice opens bob's conversation, carol's stays closed.
+    let mut bob_watch = bob.connect(&server).await;
+    let mut carol_watch = carol.connect(&server).await;
+    let with_bob = bob_watch.start_conversation(alice_id).await;
+    let with_carol = carol_watch.start_conversation(alice_id).await;
+    for (watch, conv) in [(&mut bob_watch, with_bob), (&mut carol_watch, with_carol)] {
+        watch
+            .send(&ClientMsg::Message {
+                conversation_id: conv,
+                content: "hello".into(),
+            })
+            .await;
+        watch
+            .recv_until(|f| matches!(f, ServerMsg::Message { .. }).then_some(()))
+            .await;
+    }
+    until(&mut alice, "both conversations listed", |app| {
+        app.conversations.len() == 2
+    })
+    .await;
+    while alice.app.conversations[alice.app.selected].id != with_bob {
+        press(&mut alice, KeyCode::Down);
+    }
+    press(&mut alice, KeyCode::Enter);
+    until(&mut alice, "bob's thread loaded", |app| {
+        app.open_thread().is_some_and(|t| t.messages.len() == 1)
+    })
+    .await;
+
+    // 100 messages from bob into the open conversation and 200 from carol into the other, from
+    // several sockets each (one socket's own limits would stop the senders).
+    let senders: Vec<_> = [(&bob, with_bob, 2), (&carol, with_carol, 4)]
+        .into_iter()
+        .flat_map(|(person, conv, sockets)| (0..sockets).map(move |_| (person, conv)))
+        .enumerate()
+        .map(|(tag, (person, conv))| send_burst(&server, person, conv, 50, tag))
+        .collect();
+    let senders = futures_util::future::join_all(senders);
+    tokio::pin!(senders);
+
+    let dropped = Cell::new(false);
+    let limited = Cell::new(false);
+    let watch = |app: &App| {
+        dropped.set(dropped.get() || !app.is_connected());
+        let notice = app.notice.as_ref().map(|n| n.text.as_str()).unwrap_or("");
+        limited.set(limited.get() || notice.contains("rate_limited"));
+    };
+    let all_in = |app: &App| {
+        watch(app);
+        app.open_thread().is_some_and(|t| t.messages.len() == 101)
+            && app
+                .conversation(with_carol)
+                .is_some_and(|c| c.unread == 201)
+    };
+    // Alice's client runs while the senders send.
+    let (newest, received) = tokio::join!(&mut senders, async {
+        alice.run_until(Duration::from_secs(60), all_in).await
+    });
+    let screen = alice.screen(100, 30);
+    assert!(received, "alice did not get all 300 messages:\n{screen}");
+    let (bob_newest, carol_newest) = (
+        newest[..2].iter().copied().max().unwrap_or(0),
+        newest[2..].iter().copied().max().unwrap_or(0),
+    );
+    assert_eq!(
+        alice.app.conversation(with_carol).and_then(|c| c.last_id),
+        Some(carol_newest)
+    );
+
+    // The receipts owed at the end of the burst go out after at most a second.
+    until(&mut alice, "alice's last receipts sent", |app| {
+        watch(app);
+        app.open_thread().is_some_and(|t| !t.read_due)
+            && app
+                .delivered
+                .get(&with_carol)
+                .is_some_and(|d| d.due.is_none())
+    })
+    .await;
+    assert!(!dropped.get(), "alice was disconnected:\n{screen}");
+    assert!(!limited.get(), "alice was rate limited:\n{screen}");
+    assert!(alice.app.is_connected());
+    bob_watch
+        .recv_until(|f| match f {
+            ServerMsg::MessageStatus { message_id, status } => {
+                (message_id == bob_newest && status == MessageStatus::Seen).then_some(())
+            }
+            _ => None,
+        })
+        .await;
+    carol_watch
+        .recv_until(|f| match f {
+            ServerMsg::MessageStatus { message_id, status } => {
+                (message_id == carol_newest && status == MessageStatus::Delivered).then_some(())
+            }
+            _ => None,
+        })
+        .await;
+}

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::{Context, PasswordSource, print_json};
 use crate::session::StoredSession;
+use crate::text::sanitize;
 
 /// The environment variable a password may come from.
 pub const PASSWORD_ENV: &str = "CHAT_PASSWORD";
@@ -61,7 +62,9 @@ fn print_account(ctx: &Context, verb: &str, session: &StoredSession) -> anyhow::
     } else {
         println!(
             "{verb} {} (id {}) on {}",
-            session.username, session.user_id, session.server
+            sanitize(&session.username),
+            session.user_id,
+            session.server
         );
         Ok(())
     }

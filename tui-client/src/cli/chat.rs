@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::socket::{Incoming, Socket};
 use super::{Context, print_json};
 use crate::session::StoredSession;
+use crate::text::sanitize;
 
 /// The close code the server uses for a missing, bad or expired token.
 const CLOSE_BAD_TOKEN: u16 = 4001;
@@ -136,11 +137,12 @@ fn partner_name(item: &ConversationListItem, my_id: i64) -> String {
     if others.is_empty() {
         "(only you)".to_owned()
     } else {
-        others.join(", ")
+        sanitize(&others.join(", "))
     }
 }
 
-/// One message as a text line: `[time] #id sender: content`.
+/// One message as text: `[time] #id sender: content`, with the sender and content sanitized
+/// and each further line of the content indented, so no message can pass for another's line.
 fn message_line(message: &ChatMessage) -> String {
     let status = message
         .status
@@ -148,7 +150,10 @@ fn message_line(message: &ChatMessage) -> String {
         .unwrap_or_default();
     format!(
         "[{}] #{} {}: {}{status}",
-        message.timestamp, message.id, message.sender.username, message.content
+        message.timestamp,
+        message.id,
+        sanitize(&message.sender.username),
+        sanitize(&message.content).replace('\n', "\n  ")
     )
 }
 
@@ -218,8 +223,8 @@ pub async fn conversations(ctx: &Context, timeout_ms: u64) -> anyhow::Result<()>
         let last = match &item.last_message {
             Some(Some(last)) => format!(
                 ": {}: {}",
-                last.sender_username,
-                last.message.content.lines().next().unwrap_or_default()
+                sanitize(&last.sender_username),
+                sanitize(last.message.content.lines().next().unwrap_or_default())
             ),
             _ => String::new(),
         };
@@ -345,4 +350,61 @@ pub async fn pipe(ctx: &Context, linger_ms: u64) -> anyhow::Result<()> {
     }
     conn.socket.close().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chat_shared::{MessageStatus, Participant, Timestamp};
+
+    use super::*;
+
+    #[test]
+    fn text_output_neutralises_control_characters_in_names_and_content() {
+        let evil = "m\u{1b}]0;owned\u{7}\u{9b}31m";
+        let message = ChatMessage {
+            id: 7,
+            conversation_id: 3,
+            sender: UserRef {
+                id: 2,
+                username: evil.into(),
+            },
+            content: "a\u{1b}[2J\rb\nforged line".into(),
+            timestamp: Timestamp(1_751_889_600_000),
+            is_system: false,
+            attachment: None,
+            status: Some(MessageStatus::Sent),
+            is_read: Some(false),
+        };
+        let line = message_line(&message);
+        assert!(
+            !line.chars().any(|c| c.is_control() && c != '\n'),
+            "{line:?}"
+        );
+        assert!(
+            line.ends_with(
+                "m\u{FFFD}]0;owned\u{FFFD}\u{FFFD}31m: a\u{FFFD}[2J\u{FFFD}b\n  forged line (sent)"
+            ),
+            "{line:?}"
+        );
+        let item = ConversationListItem {
+            id: 3,
+            participants: vec![
+                Participant {
+                    id: 1,
+                    username: "me".into(),
+                },
+                Participant {
+                    id: 2,
+                    username: evil.into(),
+                },
+            ],
+            last_message: None,
+            unread_count: None,
+            has_unread: None,
+        };
+        assert_eq!(
+            partner_name(&item, 1),
+            "m\u{FFFD}]0;owned\u{FFFD}\u{FFFD}31m"
+        );
+    }
 }

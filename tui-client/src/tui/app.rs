@@ -29,7 +29,10 @@ pub const MAX_THREAD: usize = 10_000;
 pub const PENDING_TTL: Duration = Duration::from_secs(10);
 /// `chat.read` for one conversation goes out at most this often; reads in between are
 /// gathered into the next one, so a burst of messages costs one or two frames.
-pub const READ_GAP: Duration = Duration::from_millis(500);
+pub const READ_GAP: Duration = Duration::from_secs(1);
+/// `chat.delivered` for one conversation goes out at most this often, for its newest message
+/// (the server's delivery marker covers everything before it); a burst costs one or two.
+pub const DELIVERED_GAP: Duration = Duration::from_secs(1);
 /// At most this many search results are kept (the server sends at most 20).
 pub const MAX_RESULTS: usize = 50;
 
@@ -189,6 +192,17 @@ impl Thread {
     }
 }
 
+/// The `chat.delivered` receipts of one conversation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// The newest message id we sent `chat.delivered` for.
+    pub sent_upto: Option<i64>,
+    /// When it was sent.
+    pub sent_at: Option<Instant>,
+    /// The newest message owed a `chat.delivered`, to go out once `DELIVERED_GAP` has passed.
+    pub due: Option<i64>,
+}
+
 /// A message we sent whose echo has not come back yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
@@ -263,6 +277,8 @@ pub struct App {
     pub open: Option<i64>,
     pub threads: HashMap<i64, Thread>,
     pub pending: Vec<Pending>,
+    /// Conversation id → its delivery receipts (one entry per conversation we received in).
+    pub delivered: HashMap<i64, Delivery>,
     pub composer: Composer,
     pub focus: Focus,
     /// User id → when their typing indicator expires.
@@ -311,6 +327,7 @@ impl App {
             open: None,
             threads: HashMap::new(),
             pending: Vec::new(),
+            delivered: HashMap::new(),
             composer: Composer::default(),
             focus: Focus::List,
             typing_in: HashMap::new(),

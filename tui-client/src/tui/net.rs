@@ -25,9 +25,9 @@ const PING_EVERY: Duration = Duration::from_secs(20);
 const DEAD: Duration = Duration::from_secs(50);
 /// How long to wait for the server to refuse a token before saying "connected".
 const GRACE: Duration = Duration::from_millis(150);
-/// A connection that lasted this long was healthy: the next attempt starts from the
-/// shortest wait again.
-const STABLE: Duration = Duration::from_secs(10);
+/// A connection that stayed open this long was healthy: the next attempt starts from the
+/// shortest wait again (shorter ones, e.g. closed by a rate limit, keep doubling it).
+const STABLE: Duration = Duration::from_secs(60);
 /// Close code the server uses for a missing, bad or expired token.
 const UNAUTHORIZED: u16 = 4001;
 
@@ -76,6 +76,14 @@ impl Backoff {
         self.next = BACKOFF_MIN;
     }
 
+    /// A connection was open for `lived`: after a long, healthy one, start over from the
+    /// shortest wait.
+    fn connection_ended(&mut self, lived: Duration) {
+        if lived >= STABLE {
+            self.reset();
+        }
+    }
+
     fn next(&mut self) -> Duration {
         let base = self.next;
         self.next = (self.next * 2).min(BACKOFF_MAX);
@@ -118,11 +126,8 @@ async fn run(
             .map(|(token, _)| token.clone());
         let reason = match fresh {
             Some(token) => {
-                let started = Instant::now();
-                let end = connect(&api, &token, &mut outbox, &events).await;
-                if started.elapsed() > STABLE {
-                    backoff.reset();
-                }
+                let (end, lived) = connect(&api, &token, &mut outbox, &events).await;
+                backoff.connection_ended(lived);
                 match end {
                     End::Stopped => return,
                     End::Unauthorized => {
@@ -165,17 +170,31 @@ async fn run(
     }
 }
 
-/// One connection, from opening the socket until it ends.
+/// One connection, from opening the socket until it ends: why it ended, and how long it was
+/// open (zero when it never opened, so a slow failure to connect does not count as healthy).
 async fn connect(
     api: &Api,
     token: &str,
     outbox: &mut mpsc::Receiver<ClientMsg>,
     events: &mpsc::Sender<Event>,
-) -> End {
+) -> (End, Duration) {
     let (socket, _) = match tokio_tungstenite::connect_async(api.ws_url(token)).await {
         Ok(pair) => pair,
-        Err(e) => return End::Lost(format!("cannot connect: {e}")),
+        Err(e) => return (End::Lost(format!("cannot connect: {e}")), Duration::ZERO),
     };
+    let opened = Instant::now();
+    let end = session(socket, outbox, events).await;
+    (end, opened.elapsed())
+}
+
+/// An open socket, until it ends.
+async fn session(
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    outbox: &mut mpsc::Receiver<ClientMsg>,
+    events: &mpsc::Sender<Event>,
+) -> End {
     let (mut sink, mut stream) = socket.split();
     // The server refuses a bad token by closing at once with 4001: wait a moment for that, so
     // a refused token never shows as connected.
@@ -280,5 +299,25 @@ mod tests {
         }
         backoff.reset();
         assert!(backoff.next() <= BACKOFF_MIN.mul_f64(1.2));
+    }
+
+    #[test]
+    fn a_connection_open_a_minute_restarts_the_backoff_and_short_ones_do_not() {
+        let mut backoff = Backoff::new();
+        for _ in 0..6 {
+            backoff.next();
+        }
+        // Six failures in a row: the next wait is 32 s. A short-lived connection (closed by a
+        // rate limit, say) keeps the doubling going.
+        backoff.connection_ended(Duration::from_secs(59));
+        assert!(backoff.next() >= Duration::from_secs(30), "capped at 30 s");
+        // A long session: the next attempt comes after the shortest wait, then doubles again.
+        backoff.connection_ended(Duration::from_secs(60));
+        assert!(backoff.next() <= BACKOFF_MIN.mul_f64(1.2));
+        assert!(backoff.next() >= BACKOFF_MIN * 2);
+        backoff.connection_ended(Duration::from_secs(3600));
+        assert!(backoff.next() <= BACKOFF_MIN.mul_f64(1.2));
+        backoff.connection_ended(Duration::ZERO);
+        assert!(backoff.next() >= BACKOFF_MIN * 2);
     }
 }

@@ -10,8 +10,8 @@ use chat_shared::{
 };
 
 use super::app::{
-    App, Conn, ConvItem, Fetch, Focus, MAX_RESULTS, NOTICE_TTL, Notice, NoticeKind, PAGE,
-    PENDING_TTL, Pending, READ_GAP, Screen, TYPING_IDLE, TYPING_TTL,
+    App, Conn, ConvItem, DELIVERED_GAP, Fetch, Focus, MAX_RESULTS, NOTICE_TTL, Notice, NoticeKind,
+    PAGE, PENDING_TTL, Pending, READ_GAP, Screen, TYPING_IDLE, TYPING_TTL,
 };
 use super::event::{Event, NetStatus, SignedIn};
 use super::input;
@@ -76,6 +76,7 @@ fn tick(app: &mut App, now: Instant, out: &mut Vec<ClientMsg>) {
                 });
             }
         }
+        deliver_due(app, now, out);
     }
     if let Some(typing) = app.typing_out
         && now.saturating_duration_since(typing.last_key) >= TYPING_IDLE
@@ -386,9 +387,7 @@ fn on_message(app: &mut App, message: ChatMessage, now: Instant, out: &mut Vec<C
     }
     // In the open conversation a `chat.read` follows, which says more than "delivered".
     if !from_me && app.open != Some(conv) {
-        out.push(ClientMsg::Delivered {
-            message_id: message.id,
-        });
+        deliver(app, conv, message.id, now, out);
     }
     if let Some(thread) = app.threads.get_mut(&conv) {
         thread.merge(message);
@@ -591,6 +590,52 @@ fn mark_read(app: &mut App, conv: i64, now: Instant, out: &mut Vec<ClientMsg>) {
     }
     if let Some(item) = app.conversations.iter_mut().find(|c| c.id == conv) {
         item.unread = 0;
+    }
+}
+
+/// Sends `chat.delivered` for message `id` of `conv`: at once, or, within `DELIVERED_GAP` of
+/// the last one, later from `tick` for the conversation's newest message (the server's marker
+/// covers the ones before it). A message at or below what was already sent costs nothing.
+fn deliver(app: &mut App, conv: i64, id: i64, now: Instant, out: &mut Vec<ClientMsg>) {
+    let delivery = app.delivered.entry(conv).or_default();
+    if delivery.sent_upto.is_some_and(|sent| sent >= id) {
+        return;
+    }
+    let recent = delivery
+        .sent_at
+        .is_some_and(|at| now.saturating_duration_since(at) < DELIVERED_GAP);
+    if recent || !app.conn.eq(&Conn::Connected) {
+        delivery.due = delivery.due.max(Some(id));
+    } else {
+        delivery.sent_upto = Some(id);
+        delivery.sent_at = Some(now);
+        delivery.due = None;
+        out.push(ClientMsg::Delivered { message_id: id });
+    }
+}
+
+/// The owed `chat.delivered` whose gap has passed, one per conversation, in conversation order.
+fn deliver_due(app: &mut App, now: Instant, out: &mut Vec<ClientMsg>) {
+    let mut due: Vec<(i64, i64)> = app
+        .delivered
+        .iter()
+        .filter(|(_, d)| {
+            d.sent_at
+                .is_none_or(|at| now.saturating_duration_since(at) >= DELIVERED_GAP)
+        })
+        .filter_map(|(conv, d)| d.due.map(|id| (*conv, id)))
+        .collect();
+    due.sort_unstable();
+    for (conv, id) in due {
+        if let Some(delivery) = app.delivered.get_mut(&conv) {
+            delivery.due = None;
+            // Opened meanwhile: the `chat.read` sent on opening says more.
+            if app.open != Some(conv) {
+                delivery.sent_upto = Some(id);
+                delivery.sent_at = Some(now);
+                out.push(ClientMsg::Delivered { message_id: id });
+            }
+        }
     }
 }
 

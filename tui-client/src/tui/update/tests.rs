@@ -771,17 +771,160 @@ fn a_burst_of_messages_costs_at_most_two_reads() {
             .count();
     }
     assert_eq!(reads, 1, "the first at once, the rest gathered");
-    assert_eq!(update(&mut app, Event::Tick, t0 + ms(400)), vec![]);
+    assert_eq!(update(&mut app, Event::Tick, t0 + ms(999)), vec![]);
     assert_eq!(
-        update(&mut app, Event::Tick, t0 + ms(500)),
+        update(&mut app, Event::Tick, t0 + ms(1000)),
         vec![ClientMsg::Read {
             conversation_id: 10
-        }]
+        }],
+        "at most one a second, and the last of the burst is read"
     );
     assert_eq!(
-        update(&mut app, Event::Tick, t0 + ms(2000)),
+        update(&mut app, Event::Tick, t0 + ms(3000)),
         vec![],
         "nothing more owed"
+    );
+}
+
+#[test]
+fn reads_go_out_at_most_once_a_second_however_long_the_burst() {
+    let opened = Instant::now();
+    let mut app = chatting(opened, vec![]);
+    let t0 = opened + ms(5000);
+    let mut reads = Vec::new();
+    // 250 messages, one every 20 ms (5 s), with the clock ticking every 200 ms as the TUI's does.
+    for i in 0..250u64 {
+        let now = t0 + ms(i * 20);
+        let m = message(100 + i as i64, 10, &bob(), "burst");
+        let mut out = update(&mut app, server(ServerMsg::Message { message: m }), now);
+        if i % 10 == 0 {
+            out.extend(update(&mut app, Event::Tick, now));
+        }
+        reads.extend(
+            out.into_iter()
+                .filter(|f| matches!(f, ClientMsg::Read { .. }))
+                .map(|_| now),
+        );
+    }
+    let end = t0 + ms(250 * 20);
+    reads.extend(
+        update(&mut app, Event::Tick, end + ms(1000))
+            .into_iter()
+            .map(|_| end + ms(1000)),
+    );
+    assert!(
+        reads.len() <= 7,
+        "{} reads for 5 s of messages",
+        reads.len()
+    );
+    for pair in reads.windows(2) {
+        assert!(pair[1] - pair[0] >= ms(1000), "{:?}", pair[1] - pair[0]);
+    }
+    assert_eq!(
+        app.open_thread().and_then(|t| t.read_upto),
+        Some(349),
+        "the newest message is covered"
+    );
+    assert_eq!(update(&mut app, Event::Tick, end + ms(5000)), vec![]);
+}
+
+#[test]
+fn a_burst_elsewhere_costs_one_delivered_per_conversation_a_second_for_the_newest() {
+    let t0 = Instant::now();
+    let mut app = connected(t0);
+    let mut sent = Vec::new();
+    // Bob (10) and carol (11) write in turns, 40 messages in 400 ms; nothing is open.
+    for i in 0..40u64 {
+        let (conv, who) = if i % 2 == 0 {
+            (10, bob())
+        } else {
+            (11, carol())
+        };
+        let m = message(50 + i as i64, conv, &who, "burst");
+        sent.extend(update(
+            &mut app,
+            server(ServerMsg::Message { message: m }),
+            t0 + ms(i * 10),
+        ));
+    }
+    assert_eq!(
+        sent,
+        vec![
+            ClientMsg::Delivered { message_id: 50 },
+            ClientMsg::Delivered { message_id: 51 }
+        ],
+        "the first of each conversation at once"
+    );
+    assert_eq!(update(&mut app, Event::Tick, t0 + ms(999)), vec![]);
+    assert_eq!(
+        update(&mut app, Event::Tick, t0 + ms(1000)),
+        vec![ClientMsg::Delivered { message_id: 88 }],
+        "bob's newest; carol's first went out 10 ms after bob's"
+    );
+    assert_eq!(
+        update(&mut app, Event::Tick, t0 + ms(1010)),
+        vec![ClientMsg::Delivered { message_id: 89 }]
+    );
+    assert_eq!(update(&mut app, Event::Tick, t0 + ms(5000)), vec![]);
+    // A replay of a message already covered costs nothing; a new one after the gap goes at once.
+    let old = message(60, 10, &bob(), "burst");
+    let replay = update(
+        &mut app,
+        server(ServerMsg::Message { message: old }),
+        t0 + ms(5000),
+    );
+    assert_eq!(replay, vec![]);
+    let new = message(90, 10, &bob(), "later");
+    let out = update(
+        &mut app,
+        server(ServerMsg::Message { message: new }),
+        t0 + ms(5000),
+    );
+    assert_eq!(out, vec![ClientMsg::Delivered { message_id: 90 }]);
+}
+
+#[test]
+fn an_owed_delivered_gives_way_to_the_read_of_opening_the_conversation() {
+    let t0 = Instant::now();
+    let mut app = connected(t0);
+    for id in [50, 51, 52] {
+        let m = message(id, 10, &bob(), "burst");
+        update(&mut app, server(ServerMsg::Message { message: m }), t0);
+    }
+    assert_eq!(app.delivered.get(&10).and_then(|d| d.due), Some(52));
+    // Bob's conversation is at the top: open it.
+    let out = update(&mut app, Event::key(KeyCode::Enter), t0 + ms(100));
+    assert!(
+        out.contains(&ClientMsg::Read {
+            conversation_id: 10
+        }),
+        "{out:?}"
+    );
+    assert_eq!(update(&mut app, Event::Tick, t0 + ms(2000)), vec![]);
+}
+
+#[test]
+fn a_delivered_owed_across_a_reconnect_still_goes_out() {
+    let t0 = Instant::now();
+    let mut app = connected(t0);
+    for id in [50, 51] {
+        let m = message(id, 11, &carol(), "burst");
+        update(&mut app, server(ServerMsg::Message { message: m }), t0);
+    }
+    let lost = NetStatus::Disconnected {
+        reason: "gone".into(),
+        retry_in: ms(500),
+    };
+    update(&mut app, Event::Net(lost), t0 + ms(100));
+    assert_eq!(
+        update(&mut app, Event::Tick, t0 + ms(1500)),
+        vec![],
+        "offline"
+    );
+    update(&mut app, Event::Net(NetStatus::Connected), t0 + ms(1600));
+    assert_eq!(
+        update(&mut app, Event::Tick, t0 + ms(1700)),
+        vec![ClientMsg::Delivered { message_id: 51 }]
     );
 }
 
