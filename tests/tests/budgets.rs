@@ -12,6 +12,10 @@ use chat_shared::{ChatMessage, ClientMsg, ServerMsg, UserRef};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
+/// One test at a time: the memory test measures this process's RSS, which tests running beside
+/// it (building 24 MB of history of their own) would inflate.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The longest message there is (`--max-message-chars`), of the character whose JSON is the
 /// longest (`\u0001`, six bytes): 24 KB a message, 24 MB for a page of 1,000.
 fn heaviest_content(tag: usize) -> String {
@@ -90,6 +94,7 @@ const ASKS: usize = 100;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_asking_for_big_pages_without_reading_is_closed_within_its_budget() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     // Default budgets: 4 MiB per queue, 1 MiB per page. The talker may chat at any rate.
     let server = TestServer::start_with(&[
         "--rate-limit-per-second",
@@ -121,6 +126,19 @@ async fn a_socket_asking_for_big_pages_without_reading_is_closed_within_its_budg
     assert_eq!(connections(), 3);
     for i in 0..5 {
         a.round_trip(talk, &format!("warm-up {i}")).await;
+    }
+    // The big page read once by each of SQLite's read connections (four), at once, so that
+    // their caches and the file's mapping are part of the baseline, not of the growth.
+    let mut readers = Vec::new();
+    for _ in 0..4 {
+        readers.push(alice.connect(&server).await);
+    }
+    futures_util::future::join_all(readers.iter_mut().map(|r| page(r, big, None))).await;
+    for r in readers {
+        r.close().await;
+    }
+    while connections() != 3 {
+        tokio::task::yield_now().await;
     }
     let rss_start = chat_e2e::resident_kib();
     let ask = serde_json::to_string(&ClientMsg::GetMessages {
@@ -194,6 +212,7 @@ async fn a_socket_asking_for_big_pages_without_reading_is_closed_within_its_budg
 
 #[tokio::test]
 async fn a_page_cut_by_bytes_says_so_and_the_next_continues_where_it_stopped() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     const CAP: usize = 16 * 1024;
     let server = TestServer::start_with(&["--history-page-bytes", "16384"]).await;
     let alice = Person::new(&server, "alice").await;
@@ -264,6 +283,7 @@ async fn a_page_cut_by_bytes_says_so_and_the_next_continues_where_it_stopped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reading_client_gets_the_largest_page_and_a_long_conversation_list() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     // Default budgets: 4 MiB per queue, 1 MiB per page.
     let server = TestServer::start().await;
     let alice = Person::new(&server, "alice").await;
@@ -327,6 +347,7 @@ async fn a_reading_client_gets_the_largest_page_and_a_long_conversation_list() {
 
 #[tokio::test]
 async fn a_page_cap_larger_than_the_queue_budget_is_refused_at_start() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("chat.db").display());
     let config = chat_server::Config::from_args([

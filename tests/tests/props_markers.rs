@@ -2,7 +2,7 @@
 //! database: after any sequence of sends, reads and deliveries (by the two participants and an
 //! outsider), every status, unread count and reported change matches a simple model.
 
-use chat_server::store::{Durability, NewMessage, Store};
+use chat_server::store::{Durability, NewMessage, Page, Store};
 use chat_shared::{MessageStatus, UserRef};
 use proptest::prelude::*;
 
@@ -171,7 +171,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         }
         // Both participants see the statuses and unread counts the model predicts.
         for (who, user) in users.iter().enumerate().take(2) {
-            let (messages, has_more) = store
+            let Page { messages, has_more } = store
                 .messages(conversation, user.id, None, 1000)
                 .await
                 .expect("history")

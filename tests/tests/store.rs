@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use chat_server::store::{Durability, NewMessage, Store};
+use chat_server::store::{Durability, NewMessage, Page, Store};
 use chat_shared::{Conversation, UserRef};
 
 /// A store on a new SQLite file with ann and ben in a conversation.
@@ -127,7 +127,10 @@ async fn history_returns_any_content_unchanged() {
     let mut got = Vec::new();
     let mut before_id = None;
     loop {
-        let (page, has_more) = store
+        let Page {
+            messages: page,
+            has_more,
+        } = store
             .messages(conversation.id, ann.id, before_id, 9)
             .await
             .expect("history")
@@ -197,7 +200,7 @@ async fn the_log_is_cut_back_after_a_burst() {
         .create_messages(vec![message("after the cut".into())])
         .await
         .expect("stored");
-    let (page, _) = store
+    let Page { messages: page, .. } = store
         .messages(conversation.id, ben.id, None, 1)
         .await
         .expect("history")

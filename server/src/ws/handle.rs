@@ -10,7 +10,7 @@ use chat_shared::{ClientMsg, MessageStatus, ServerMsg, UserRef};
 use crate::error::{ChatError, MESSAGE, NO_CONVERSATION, code_name};
 use crate::hub::ConnHandle;
 use crate::state::AppState;
-use crate::store::{NewMessage, StatusChanges};
+use crate::store::{NewMessage, Page, StatusChanges};
 use crate::writer::Submitted;
 
 use super::receipts::Receipts;
@@ -330,7 +330,7 @@ async fn get_messages(
     let max_bytes = usize::try_from(state.config.history_page_bytes)
         .unwrap_or(usize::MAX)
         .saturating_sub(around);
-    let (messages, has_more) = state
+    let Page { messages, has_more } = state
         .store
         .messages_within(conversation_id, s.user.id, before_id, limit, max_bytes)
         .await?
