@@ -64,7 +64,9 @@ pub fn connection_cap(config: &Config) -> usize {
             "--max-open-connections leaves little room below the open-file limit"
         );
     }
-    usize::try_from(cap).unwrap_or(usize::MAX)
+    usize::try_from(cap)
+        .unwrap_or(usize::MAX)
+        .min(Semaphore::MAX_PERMITS)
 }
 
 /// The open-file limit less what is kept for other files.
