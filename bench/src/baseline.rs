@@ -226,7 +226,7 @@ async fn relay_upgrade(
                 Some(user) => relay_connection(socket, relay, user).await,
                 None => {
                     let close = CloseFrame {
-                        code: 4001,
+                        code: chat_shared::close::UNAUTHORIZED,
                         reason: "invalid or expired token".into(),
                     };
                     let _ = socket.send(Message::Close(Some(close))).await;

@@ -143,19 +143,11 @@ impl ChatError {
         if let ChatError::Internal(cause) = self {
             tracing::error!(error = %cause, request = %kind, "request failed");
         }
-        metrics.error(&code_name(self.code()));
+        metrics.error(self.code());
         conn.send(&ServerMsg::Error {
             code: self.code(),
             message: self.to_string(),
             request_type: Some(kind.to_string()),
         });
     }
-}
-
-/// The wire name of an error code, for metric labels.
-pub fn code_name(code: ErrorCode) -> String {
-    serde_json::to_value(code)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }

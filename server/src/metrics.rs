@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use chat_shared::ErrorCode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -127,10 +128,10 @@ impl Metrics {
         }
     }
 
-    pub fn error(&self, code: &str) {
+    pub fn error(&self, code: ErrorCode) {
         self.errors
             .get_or_create(&CodeLabel {
-                code: code.to_string(),
+                code: code.as_str().to_string(),
             })
             .inc();
     }
@@ -167,7 +168,7 @@ mod tests {
         let metrics = Metrics::default();
         metrics.frame_in("chat.message");
         metrics.frames_out(r#"{"type":"chat.message"}"#, 2);
-        metrics.error("not_found");
+        metrics.error(ErrorCode::NotFound);
         let text = metrics.render();
         assert!(
             text.contains(r#"chat_frames_in_total{type="chat.message"} 1"#),

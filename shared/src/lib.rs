@@ -3,6 +3,7 @@
 //! Both the server and every client build and read frames only through these types, so the wire
 //! format lives in one place: the serde attributes below.
 
+pub mod close;
 pub mod model;
 pub mod protocol;
 pub mod rest;

@@ -93,6 +93,21 @@ pub enum ServerMsg {
 }
 
 impl ServerMsg {
+    /// The frame's `type` on the wire (as its serde name; `tests/wire.rs` checks they agree).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServerMsg::Message { .. } => "chat.message",
+            ServerMsg::Typing { .. } => "chat.typing",
+            ServerMsg::Read { .. } => "chat.read",
+            ServerMsg::SearchResults { .. } => "chat.search_results",
+            ServerMsg::ConversationStarted { .. } => "chat.conversation_started",
+            ServerMsg::Conversations { .. } => "chat.conversations",
+            ServerMsg::Messages { .. } => "chat.messages",
+            ServerMsg::MessageStatus { .. } => "chat.message_status",
+            ServerMsg::Error { .. } => "chat.error",
+        }
+    }
+
     /// The frame as JSON text. Serializing these types cannot fail: every key is a string.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("server frames always serialize")
@@ -121,6 +136,23 @@ pub enum ErrorCode {
     RateLimited,
     /// The server failed; nothing was stored.
     Internal,
+}
+
+impl ErrorCode {
+    /// The code's wire name (as its serde name; `tests/wire.rs` checks they agree).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::InvalidFrame => "invalid_frame",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::InvalidField => "invalid_field",
+            ErrorCode::InvalidContent => "invalid_content",
+            ErrorCode::InvalidReceiver => "invalid_receiver",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Internal => "internal",
+        }
+    }
 }
 
 /// Why a text frame could not become a [`ClientMsg`].
@@ -153,6 +185,22 @@ impl From<FrameError> for ServerMsg {
 }
 
 impl ClientMsg {
+    /// The frame's `type` on the wire (as its serde name; `tests/wire.rs` checks they agree);
+    /// `None` for [`ClientMsg::Unknown`], which has none of its own.
+    pub fn kind(&self) -> Option<&'static str> {
+        Some(match self {
+            ClientMsg::Message { .. } => "chat.message",
+            ClientMsg::Typing { .. } => "chat.typing",
+            ClientMsg::Read { .. } => "chat.read",
+            ClientMsg::SearchUser { .. } => "chat.search_user",
+            ClientMsg::StartConversation { .. } => "chat.start_conversation",
+            ClientMsg::GetConversations {} => "chat.get_conversations",
+            ClientMsg::GetMessages { .. } => "chat.get_messages",
+            ClientMsg::Delivered { .. } => "chat.delivered",
+            ClientMsg::Unknown => return None,
+        })
+    }
+
     /// The `type` of a text frame that is a JSON object with a string one, without decoding
     /// the rest (for answering frames that are refused before they are read). Agrees with
     /// [`ClientMsg::parse`]: when `type` appears more than once, the last one counts.

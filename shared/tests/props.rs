@@ -257,13 +257,22 @@ proptest! {
         prop_assert_eq!(&parsed, &msg);
         let value: Value = serde_json::from_str(&text).unwrap();
         prop_assert_eq!(Some(kind.as_str()), value["type"].as_str());
+        // `kind()` names the same type without serializing.
+        prop_assert_eq!(msg.kind(), Some(kind.as_str()));
     }
 
     #[test]
     fn server_frames_round_trip(msg in server_msg()) {
         let text = msg.to_json();
         let back: ServerMsg = serde_json::from_str(&text).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        prop_assert_eq!(Some(msg.kind()), value["type"].as_str());
         prop_assert_eq!(back, msg);
+    }
+
+    #[test]
+    fn error_codes_name_themselves_as_serde_does(code in error_code()) {
+        prop_assert_eq!(serde_json::to_value(code).unwrap(), Value::from(code.as_str()));
     }
 
     /// The type a refused frame is answered with is the one `parse` reads, duplicates included.

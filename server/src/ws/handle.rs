@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use chat_shared::{ClientMsg, MessageStatus, ServerMsg, UserRef};
 
-use crate::error::{ChatError, MESSAGE, NO_CONVERSATION, code_name};
+use crate::error::{ChatError, MESSAGE, NO_CONVERSATION};
 use crate::hub::ConnHandle;
 use crate::state::AppState;
 use crate::store::{NewMessage, Page, StatusChanges};
@@ -88,7 +88,7 @@ pub async fn dispatch(state: &AppState, session: &Session, pipeline: &mut Pipeli
         Ok(parsed) => parsed,
         Err(e) => {
             state.metrics.frame_in("invalid");
-            state.metrics.error(&code_name(e.code));
+            state.metrics.error(e.code);
             return session.conn.send(&e.into());
         }
     };

@@ -9,7 +9,7 @@ use axum::extract::{Extension, Query, State};
 use axum::http::header::{HOST, ORIGIN};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use chat_shared::{ClientMsg, ErrorCode, ServerMsg, UserRef};
+use chat_shared::{ClientMsg, ErrorCode, ServerMsg, UserRef, close};
 use futures_util::future::Either;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -27,16 +27,6 @@ use crate::state::AppState;
 use handle::{Pipeline, Session};
 use keepalive::Ending;
 pub use keepalive::Heartbeat;
-
-/// Close code for a missing, invalid or expired token: the client should log in again.
-pub const CLOSE_UNAUTHORIZED: u16 = 4001;
-/// The server is stopping, or the peer left two pings unanswered: reconnect.
-const CLOSE_GOING_AWAY: u16 = 1001;
-const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
-/// Rate limit abused, or too many connections for one user.
-const CLOSE_POLICY: u16 = 1008;
-/// A message larger than `--max-frame-bytes`.
-const CLOSE_TOO_BIG: u16 = 1009;
 
 /// Bytes read from a socket at a time: each connection holds a buffer this big for as long as it
 /// is open, so it is small (a chat frame is a few hundred bytes; larger ones take more reads).
@@ -65,7 +55,7 @@ pub async fn upgrade(
         .and_then(|q| q.0.token);
     let user = match token {
         Some(token) => authenticate(&state, &token).await,
-        None => Err((CLOSE_UNAUTHORIZED, "invalid or expired token")),
+        None => Err((close::UNAUTHORIZED, "invalid or expired token")),
     };
     let config = &state.config;
     // The place is taken before the upgrade, so that simultaneous attempts cannot all get one.
@@ -79,7 +69,7 @@ pub async fn upgrade(
             Some(slot) => Ok((user, slot)),
             None => {
                 tracing::info!(user = user.id, "too many connections; refusing one more");
-                Err((CLOSE_POLICY, "too many connections for this user"))
+                Err((close::POLICY, "too many connections for this user"))
             }
         },
     };
@@ -141,14 +131,14 @@ fn origin_allowed(headers: &HeaderMap, config: &Config) -> bool {
 /// The user a token names, or the close that refuses it: 4001 for a bad token or a deleted
 /// user (log in again), 1013 when the database could not say (try again later, same token).
 async fn authenticate(state: &AppState, token: &str) -> Result<UserRef, (u16, &'static str)> {
-    const INVALID: (u16, &str) = (CLOSE_UNAUTHORIZED, "invalid or expired token");
+    const INVALID: (u16, &str) = (close::UNAUTHORIZED, "invalid or expired token");
     let user_id = state.keys.verify(token, TokenType::Access).ok_or(INVALID)?;
     match state.store.user_by_id(user_id).await {
         Ok(user) => user.ok_or(INVALID),
         Err(e) => {
             tracing::error!(error = %e, "looking up a connecting user");
             Err((
-                CLOSE_TRY_AGAIN_LATER,
+                close::TRY_AGAIN_LATER,
                 "the server cannot check the token now",
             ))
         }
@@ -266,7 +256,7 @@ async fn run_connection(
                         }
                         FrameVerdict::Abusive => {
                             tracing::info!(conn = session.conn.id, "rate limit abused; closing");
-                            let _ = ending.set((CLOSE_POLICY, "rate limit exceeded repeatedly"));
+                            let _ = ending.set((close::POLICY, "rate limit exceeded repeatedly"));
                             break;
                         }
                     }
@@ -299,7 +289,7 @@ async fn run_connection(
                         }),
                         FrameVerdict::Abusive => {
                             tracing::info!(conn = session.conn.id, "ping flood; closing");
-                            let _ = ending.set((CLOSE_POLICY, "rate limit exceeded repeatedly"));
+                            let _ = ending.set((close::POLICY, "rate limit exceeded repeatedly"));
                             break;
                         }
                     }
@@ -307,7 +297,7 @@ async fn run_connection(
                 Some(Err(e)) => {
                     if is_too_big(e) {
                         tracing::debug!(conn = session.conn.id, "message too big; closing");
-                        let _ = ending.set((CLOSE_TOO_BIG, "message too big"));
+                        let _ = ending.set((close::TOO_BIG, "message too big"));
                     } else {
                         tracing::debug!(conn = session.conn.id, "read failed");
                     }
@@ -387,8 +377,8 @@ async fn write_frames(
     ending: Arc<Ending>,
 ) {
     const TOO_SLOW: Option<(u16, &str)> =
-        Some((CLOSE_TRY_AGAIN_LATER, "too slow: send queue full"));
-    const NO_PONG: Option<(u16, &str)> = Some((CLOSE_GOING_AWAY, "no answer to pings"));
+        Some((close::TRY_AGAIN_LATER, "too slow: send queue full"));
+    const NO_PONG: Option<(u16, &str)> = Some((close::GOING_AWAY, "no answer to pings"));
     let mut beating = true;
     let close = loop {
         let next = tokio::select! {
@@ -397,11 +387,11 @@ async fn write_frames(
             frame = outbox.next() => match frame {
                 Some(frame) => Outgoing::Frames(frame),
                 None if ending.get().is_some() => break ending.get().copied(),
-                None if shutdown.is_cancelled() => break Some((CLOSE_GOING_AWAY, "server shutting down")),
+                None if shutdown.is_cancelled() => break Some((close::GOING_AWAY, "server shutting down")),
                 None => break None,
             },
             // Queued frames go out first; then the client is told to reconnect elsewhere.
-            _ = shutdown.cancelled() => break Some((CLOSE_GOING_AWAY, "server shutting down")),
+            _ = shutdown.cancelled() => break Some((close::GOING_AWAY, "server shutting down")),
             alive = heartbeat.beat(), if beating => {
                 beating = alive;
                 if !alive {

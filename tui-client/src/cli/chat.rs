@@ -13,8 +13,6 @@ use super::{Context, print_json};
 use crate::session::StoredSession;
 use crate::text::sanitize;
 
-/// The close code the server uses for a missing, bad or expired token.
-const CLOSE_BAD_TOKEN: u16 = 4001;
 /// The most results `chat.search_user` returns.
 const SEARCH_PAGE: usize = 20;
 /// The longest line `chat pipe` accepts from standard input.
@@ -118,7 +116,7 @@ impl Connection {
 
 fn closed_message(code: Option<u16>, reason: &str) -> String {
     match code {
-        Some(CLOSE_BAD_TOKEN) => {
+        Some(chat_shared::close::UNAUTHORIZED) => {
             "the server rejected the access token (close 4001): run `chat login` again".to_owned()
         }
         Some(code) => format!("the server closed the connection (code {code}) {reason}"),

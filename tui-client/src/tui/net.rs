@@ -28,8 +28,6 @@ const GRACE: Duration = Duration::from_millis(150);
 /// A connection that stayed open this long was healthy: the next attempt starts from the
 /// shortest wait again (shorter ones, e.g. closed by a rate limit, keep doubling it).
 const STABLE: Duration = Duration::from_secs(60);
-/// Close code the server uses for a missing, bad or expired token.
-const UNAUTHORIZED: u16 = 4001;
 
 /// Handle to the network task; dropping it stops the task.
 #[derive(Debug)]
@@ -267,7 +265,7 @@ fn incoming(
         Some(Err(e)) => Err(End::Lost(e.to_string())),
         Some(Ok(Message::Close(close))) => {
             let code = close.as_ref().map(|c| u16::from(c.code));
-            if code == Some(UNAUTHORIZED) {
+            if code == Some(chat_shared::close::UNAUTHORIZED) {
                 return Err(End::Unauthorized);
             }
             Err(End::Lost(close.map_or_else(

@@ -295,10 +295,7 @@ fn on_error(
         }
         _ => {}
     }
-    let code = serde_json::to_value(code)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let code = code.as_str();
     notify(
         app,
         NoticeKind::Error,
