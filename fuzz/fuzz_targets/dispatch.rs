@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 
 use chat_server::hub::ConnHandle;
-use chat_server::ws::handle::{Pipeline, Session, dispatch};
+use chat_server::ws::handle::{Pipeline, Caller, dispatch};
 use chat_server::{AppState, Config};
 use chat_shared::ServerMsg;
 use libfuzzer_sys::fuzz_target;
@@ -16,7 +16,7 @@ use libfuzzer_sys::fuzz_target;
 struct World {
     runtime: tokio::runtime::Runtime,
     state: AppState,
-    session: Session,
+    caller: Caller,
     _dir: tempfile::TempDir,
 }
 
@@ -56,7 +56,7 @@ fn world() -> &'static World {
         World {
             runtime,
             state,
-            session: Session { user: me, conn },
+            caller: Caller { user: me, conn },
             _dir: dir,
         }
     })
@@ -72,13 +72,13 @@ fuzz_target!(|data: &[u8]| {
         // A chat message is only handed to the writer: wait for its outcome too.
         let mut pipeline = Pipeline::default();
         tokio::time::timeout(std::time::Duration::from_secs(5), async {
-            dispatch(&w.state, &w.session, &mut pipeline, text).await;
-            pipeline.finish(&w.state, &w.session).await;
+            dispatch(&w.state, &w.caller, &mut pipeline, text).await;
+            pipeline.finish(&w.state, &w.caller).await;
         })
         .await
         .expect("dispatch finished");
     });
-    while let Some(frame) = w.session.conn.outbox.try_next() {
+    while let Some(frame) = w.caller.conn.outbox.try_next() {
         serde_json::from_str::<ServerMsg>(frame.as_str())
             .unwrap_or_else(|e| panic!("malformed frame {frame:?}: {e}"));
     }

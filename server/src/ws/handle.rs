@@ -15,8 +15,8 @@ use crate::writer::Submitted;
 
 use super::receipts::Receipts;
 
-/// The caller: who they are and the connection they spoke on.
-pub struct Session {
+/// Who sent a frame and the connection it came on.
+pub struct Caller {
     pub user: UserRef,
     pub conn: ConnHandle,
 }
@@ -54,8 +54,8 @@ impl Pipeline {
     }
 
     /// Applies the receipts waiting, together.
-    pub async fn apply_receipts(&mut self, state: &AppState, session: &Session) {
-        self.receipts.apply(state, session).await;
+    pub async fn apply_receipts(&mut self, state: &AppState, caller: &Caller) {
+        self.receipts.apply(state, caller).await;
     }
 
     /// The oldest message's outcome, once the writer is done with it. Cancel-safe: nothing is
@@ -68,14 +68,14 @@ impl Pipeline {
 
     /// Waits for every message in the pipeline and applies the receipts; failures are
     /// answered on the connection.
-    pub async fn finish(&mut self, state: &AppState, session: &Session) {
-        self.finish_messages(state, session).await;
-        self.receipts.apply(state, session).await;
+    pub async fn finish(&mut self, state: &AppState, caller: &Caller) {
+        self.finish_messages(state, caller).await;
+        self.receipts.apply(state, caller).await;
     }
 
-    async fn finish_messages(&mut self, state: &AppState, session: &Session) {
+    async fn finish_messages(&mut self, state: &AppState, caller: &Caller) {
         while let Some(outcome) = self.next().await {
-            report(state, session, MESSAGE, outcome);
+            report(state, caller, MESSAGE, outcome);
         }
     }
 }
@@ -83,13 +83,13 @@ impl Pipeline {
 /// Handles one text frame; every failure becomes a `chat.error` on this connection. A chat
 /// message is only handed to the writer (its outcome comes through `pipeline`); anything else
 /// is answered before this returns.
-pub async fn dispatch(state: &AppState, session: &Session, pipeline: &mut Pipeline, text: &str) {
+pub async fn dispatch(state: &AppState, caller: &Caller, pipeline: &mut Pipeline, text: &str) {
     let (kind, msg) = match ClientMsg::parse(text) {
         Ok(parsed) => parsed,
         Err(e) => {
             state.metrics.frame_in("invalid");
             state.metrics.error(e.code);
-            return session.conn.send(&e.into());
+            return caller.conn.send(&e.into());
         }
     };
     state.metrics.frame_in(&kind);
@@ -101,14 +101,14 @@ pub async fn dispatch(state: &AppState, session: &Session, pipeline: &mut Pipeli
         if pipeline.waiting.len() >= PIPELINE
             && let Some(outcome) = pipeline.next().await
         {
-            report(state, session, MESSAGE, outcome);
+            report(state, caller, MESSAGE, outcome);
         }
-        match send_message(state, session, conversation_id, content).await {
+        match send_message(state, caller, conversation_id, content).await {
             Ok(submitted) => pipeline.waiting.push_back(submitted),
             Err(e) => {
                 // Answered after the messages sent before it are answered, in their order.
-                pipeline.finish_messages(state, session).await;
-                report(state, session, MESSAGE, Err(e));
+                pipeline.finish_messages(state, caller).await;
+                report(state, caller, MESSAGE, Err(e));
             }
         }
         return;
@@ -129,34 +129,34 @@ pub async fn dispatch(state: &AppState, session: &Session, pipeline: &mut Pipeli
             {
                 return;
             }
-            pipeline.finish(state, session).await;
-            let outcome = typing(state, session, receiver_id, is_typing).await;
+            pipeline.finish(state, caller).await;
+            let outcome = typing(state, caller, receiver_id, is_typing).await;
             if outcome.is_ok() {
                 pipeline
                     .receipts
                     .typing_relayed(receiver_id, is_typing, now);
             }
-            report(state, session, &kind, outcome);
+            report(state, caller, &kind, outcome);
         }
         msg => {
-            pipeline.finish(state, session).await;
-            let outcome = handle(state, session, msg).await;
-            report(state, session, &kind, outcome);
+            pipeline.finish(state, caller).await;
+            let outcome = handle(state, caller, msg).await;
+            report(state, caller, &kind, outcome);
         }
     }
     if pipeline.receipts.len() >= batch {
-        pipeline.apply_receipts(state, session).await;
+        pipeline.apply_receipts(state, caller).await;
     }
 }
 
 /// Answers a failed request of type `kind` with `chat.error` on its connection.
-pub fn report(state: &AppState, session: &Session, kind: &str, outcome: Outcome) {
+pub fn report(state: &AppState, caller: &Caller, kind: &str, outcome: Outcome) {
     if let Err(e) = outcome {
-        e.report(&state.metrics, &session.conn, kind);
+        e.report(&state.metrics, &caller.conn, kind);
     }
 }
 
-async fn handle(state: &AppState, s: &Session, msg: ClientMsg) -> Outcome {
+async fn handle(state: &AppState, s: &Caller, msg: ClientMsg) -> Outcome {
     match msg {
         ClientMsg::SearchUser { keyword } => search_user(state, s, &keyword).await,
         ClientMsg::StartConversation { receiver_id } => {
@@ -182,7 +182,7 @@ async fn handle(state: &AppState, s: &Session, msg: ClientMsg) -> Outcome {
 /// connection of every participant.
 async fn send_message(
     state: &AppState,
-    s: &Session,
+    s: &Caller,
     conversation_id: i64,
     content: String,
 ) -> Result<Submitted, ChatError> {
@@ -211,7 +211,7 @@ async fn send_message(
 }
 
 /// chat.typing: relayed to the receiver's connections when the two share a conversation.
-async fn typing(state: &AppState, s: &Session, receiver_id: i64, is_typing: bool) -> Outcome {
+async fn typing(state: &AppState, s: &Caller, receiver_id: i64, is_typing: bool) -> Outcome {
     if receiver_id == s.user.id {
         return Err(ChatError::InvalidReceiver("cannot send typing to yourself"));
     }
@@ -232,7 +232,7 @@ async fn typing(state: &AppState, s: &Session, receiver_id: i64, is_typing: bool
 
 /// chat.read: moves the reader's marker; others and the reader's other connections are told,
 /// and senders learn which of their messages are now seen.
-pub(super) async fn read(state: &AppState, s: &Session, conversation_id: i64) -> Outcome {
+pub(super) async fn read(state: &AppState, s: &Caller, conversation_id: i64) -> Outcome {
     let outcome = state
         .store
         .mark_read(conversation_id, s.user.id)
@@ -261,7 +261,7 @@ pub(super) fn notify_status(state: &AppState, changes: &StatusChanges, status: M
 const MAX_KEYWORD_CHARS: usize = 256;
 
 /// chat.search_user: other users whose name contains the keyword.
-async fn search_user(state: &AppState, s: &Session, keyword: &str) -> Outcome {
+async fn search_user(state: &AppState, s: &Caller, keyword: &str) -> Outcome {
     let keyword = keyword.trim();
     if keyword.chars().count() > MAX_KEYWORD_CHARS {
         return Err(ChatError::InvalidField(format!(
@@ -278,7 +278,7 @@ async fn search_user(state: &AppState, s: &Session, keyword: &str) -> Outcome {
 }
 
 /// chat.start_conversation: the pair's one conversation, created when missing.
-async fn start_conversation(state: &AppState, s: &Session, receiver_id: i64) -> Outcome {
+async fn start_conversation(state: &AppState, s: &Caller, receiver_id: i64) -> Outcome {
     if receiver_id == s.user.id {
         return Err(ChatError::InvalidReceiver(
             "cannot start a conversation with yourself",
@@ -299,7 +299,7 @@ async fn start_conversation(state: &AppState, s: &Session, receiver_id: i64) -> 
 }
 
 /// chat.get_conversations: the caller's conversations, most recent activity first.
-async fn get_conversations(state: &AppState, s: &Session) -> Outcome {
+async fn get_conversations(state: &AppState, s: &Caller) -> Outcome {
     let conversations = state.store.conversations(s.user.id).await?;
     s.conn.send(&ServerMsg::Conversations { conversations });
     Ok(())
@@ -308,7 +308,7 @@ async fn get_conversations(state: &AppState, s: &Session) -> Outcome {
 /// chat.get_messages: a page of history, oldest first.
 async fn get_messages(
     state: &AppState,
-    s: &Session,
+    s: &Caller,
     conversation_id: i64,
     before_id: Option<i64>,
     limit: Option<i64>,

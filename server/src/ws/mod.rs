@@ -24,7 +24,7 @@ use crate::error::MESSAGE;
 use crate::hub::{ConnHandle, Hub, Outbox};
 use crate::limits::{ConnectionSlot, FrameLimiter, FrameVerdict};
 use crate::state::AppState;
-use handle::{Pipeline, Session};
+use handle::{Caller, Pipeline};
 use keepalive::Ending;
 pub use keepalive::Heartbeat;
 
@@ -203,7 +203,7 @@ async fn run_connection(
     let too_slow = conn.too_slow.clone();
     tracing::debug!(conn = conn.id, user = user.id, "connected");
     let ending = Arc::new(Ending::default());
-    let mut writer = tokio::spawn(write_frames(
+    let mut socket_writer = tokio::spawn(write_frames(
         sink,
         conn.outbox.clone(),
         too_slow.clone(),
@@ -211,10 +211,10 @@ async fn run_connection(
         heartbeat,
         ending.clone(),
     ));
-    let mut writer_done = false;
+    let mut socket_writer_done = false;
     let mut limiter = FrameLimiter::new(&state.config, Instant::now());
 
-    let session = Session { user, conn };
+    let caller = Caller { user, conn };
     let mut pipeline = Pipeline::default();
     loop {
         tokio::select! {
@@ -222,14 +222,15 @@ async fn run_connection(
             biased;
             outcome = pipeline.next(), if !pipeline.is_empty() => {
                 if let Some(outcome) = outcome {
-                    handle::report(&state, &session, MESSAGE, outcome);
+                    handle::report(&state, &caller, MESSAGE, outcome);
                 }
             }
             _ = too_slow.cancelled() => break,
             _ = state.shutdown.cancelled() => break,
-            // The writer gave up on the peer (no pongs, or the socket failed): stop reading.
-            _ = &mut writer => {
-                writer_done = true;
+            // The socket writer gave up on the peer (no pongs, or the socket failed): stop
+            // reading.
+            _ = &mut socket_writer => {
+                socket_writer_done = true;
                 break;
             }
             frame = stream.next() => match frame {
@@ -240,14 +241,14 @@ async fn run_connection(
                     };
                     let now = Instant::now();
                     let verdict = if request_type.as_deref().is_some_and(handle::is_receipt) {
-                        limiter.check_receipt(now, session.conn.outbox.messages_queued())
+                        limiter.check_receipt(now, caller.conn.outbox.messages_queued())
                     } else {
                         limiter.check(now)
                     };
                     match verdict {
                         FrameVerdict::Allow => {}
                         FrameVerdict::Limited => {
-                            session.conn.send(&ServerMsg::Error {
+                            caller.conn.send(&ServerMsg::Error {
                                 code: ErrorCode::RateLimited,
                                 message: "too many frames; slow down".into(),
                                 request_type,
@@ -255,7 +256,7 @@ async fn run_connection(
                             continue;
                         }
                         FrameVerdict::Abusive => {
-                            tracing::info!(conn = session.conn.id, "rate limit abused; closing");
+                            tracing::info!(conn = caller.conn.id, "rate limit abused; closing");
                             let _ = ending.set((close::POLICY, "rate limit exceeded repeatedly"));
                             break;
                         }
@@ -264,10 +265,10 @@ async fn run_connection(
                         // Boxed: a request's state lives on the heap only while it runs, so
                         // an idle connection's task stays small.
                         Message::Text(text) => {
-                            Box::pin(handle::dispatch(&state, &session, &mut pipeline, text.as_str()))
+                            Box::pin(handle::dispatch(&state, &caller, &mut pipeline, text.as_str()))
                                 .await
                         }
-                        _ => session.conn.send(&ServerMsg::Error {
+                        _ => caller.conn.send(&ServerMsg::Error {
                             code: ErrorCode::InvalidFrame,
                             message: "binary frames are not supported; send JSON text".into(),
                             request_type: None,
@@ -282,13 +283,13 @@ async fn run_connection(
                     }
                     match limiter.check(Instant::now()) {
                         FrameVerdict::Allow => {}
-                        FrameVerdict::Limited => session.conn.send(&ServerMsg::Error {
+                        FrameVerdict::Limited => caller.conn.send(&ServerMsg::Error {
                             code: ErrorCode::RateLimited,
                             message: "too many frames; slow down".into(),
                             request_type: None,
                         }),
                         FrameVerdict::Abusive => {
-                            tracing::info!(conn = session.conn.id, "ping flood; closing");
+                            tracing::info!(conn = caller.conn.id, "ping flood; closing");
                             let _ = ending.set((close::POLICY, "rate limit exceeded repeatedly"));
                             break;
                         }
@@ -296,36 +297,36 @@ async fn run_connection(
                 }
                 Some(Err(e)) => {
                     if is_too_big(e) {
-                        tracing::debug!(conn = session.conn.id, "message too big; closing");
+                        tracing::debug!(conn = caller.conn.id, "message too big; closing");
                         let _ = ending.set((close::TOO_BIG, "message too big"));
                     } else {
-                        tracing::debug!(conn = session.conn.id, "read failed");
+                        tracing::debug!(conn = caller.conn.id, "read failed");
                     }
                     break;
                 }
             },
             // No further frame is ready: the receipts that came are applied together.
             () = std::future::ready(()), if pipeline.has_receipts() => {
-                pipeline.apply_receipts(&state, &session).await;
+                pipeline.apply_receipts(&state, &caller).await;
             }
         }
     }
     // Messages already handed over are stored and delivered (the echoes included) before the
     // connection lets go of its queue.
-    pipeline.finish(&state, &session).await;
+    pipeline.finish(&state, &caller).await;
     drop(registration);
-    tracing::debug!(conn = session.conn.id, "disconnected");
-    // The writer sends what is queued, then closes. Meanwhile what the client still sends is
+    tracing::debug!(conn = caller.conn.id, "disconnected");
+    // The socket writer sends what is queued, then closes. Meanwhile what the client still sends is
     // read and dropped: a socket closed with unread input is reset, and a client that sent
     // more (one that does not read, say) would lose its close frame.
-    session.conn.outbox.close();
-    if !writer_done {
+    caller.conn.outbox.close();
+    if !socket_writer_done {
         let drain = async {
             while let Some(Ok(_)) = stream.next().await {}
             std::future::pending::<()>().await;
         };
         tokio::select! {
-            _ = &mut writer => {}
+            _ = &mut socket_writer => {}
             () = drain => {}
         }
     }
@@ -360,7 +361,7 @@ async fn send_burst(
     sink.flush().await
 }
 
-/// What the writer sends next.
+/// What the socket writer sends next.
 enum Outgoing {
     Frames(Utf8Bytes),
     Ping,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use chat_shared::MessageStatus;
 
-use super::handle::{Session, notify_status, read, report};
+use super::handle::{Caller, notify_status, read, report};
 use crate::error::ChatError;
 use crate::state::AppState;
 
@@ -91,30 +91,30 @@ impl Receipts {
 
     /// Applies every waiting receipt; failures are answered on the connection, each with the
     /// request type of the receipt that failed.
-    pub async fn apply(&mut self, state: &AppState, session: &Session) {
+    pub async fn apply(&mut self, state: &AppState, caller: &Caller) {
         // Taken rather than cleared: a connection keeps no memory of its last burst.
         let delivered = std::mem::take(&mut self.delivered);
         let read_conversations = std::mem::take(&mut self.read);
         if !delivered.is_empty() {
             match state
                 .store
-                .mark_delivered_batch(&delivered, session.user.id)
+                .mark_delivered_batch(&delivered, caller.user.id)
                 .await
             {
                 Ok(batch) => {
                     notify_status(state, &batch.changes, MessageStatus::Delivered);
                     for _ in batch.unknown {
                         let unknown = Err(ChatError::NotFound("no such message"));
-                        report(state, session, DELIVERED, unknown);
+                        report(state, caller, DELIVERED, unknown);
                     }
                 }
-                Err(e) => report(state, session, DELIVERED, Err(e.into())),
+                Err(e) => report(state, caller, DELIVERED, Err(e.into())),
             }
         }
         // After the deliveries: a read moves the delivery marker too, and never back.
         for conversation_id in read_conversations {
-            let outcome = read(state, session, conversation_id).await;
-            report(state, session, READ, outcome);
+            let outcome = read(state, caller, conversation_id).await;
+            report(state, caller, READ, outcome);
         }
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::pattern::{self, Vars};
-use super::script::{Check, Login, Script, Send, Step};
+use super::script::{Check, Login, Outgoing, Script, Step};
 use crate::api::Api;
 use crate::cli::socket::{Incoming, Socket};
 
@@ -307,11 +307,11 @@ async fn log_in(
 /// Plays one step (send, then check); the error is the failure message.
 async fn play(step: &Step, actor: &mut Live, vars: &mut Vars) -> Result<(), String> {
     match &step.send {
-        Some(Send::Json(value)) => {
+        Some(Outgoing::Json(value)) => {
             let frame = pattern::fill(value, vars)?;
             send(actor, &frame.to_string()).await?;
         }
-        Some(Send::Raw(text)) => {
+        Some(Outgoing::Raw(text)) => {
             let text = text_of(text, vars)?;
             send(actor, &text).await?;
         }

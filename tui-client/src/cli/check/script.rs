@@ -75,13 +75,13 @@ pub struct Step {
     pub line: usize,
     pub name: Option<String>,
     pub actor: String,
-    pub send: Option<Send>,
+    pub send: Option<Outgoing>,
     pub check: Option<Check>,
 }
 
 /// What a step sends.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Send {
+pub enum Outgoing {
     /// This JSON value as a text frame.
     Json(Value),
     /// This text as a text frame, as it is (it need not be JSON).
@@ -114,11 +114,11 @@ impl Step {
         }
         let actor = &self.actor;
         let sent = self.send.as_ref().map(|send| match send {
-            Send::Json(value) => match value.get("type").and_then(Value::as_str) {
+            Outgoing::Json(value) => match value.get("type").and_then(Value::as_str) {
                 Some(kind) => format!("sends {kind}"),
                 None => format!("sends {value}"),
             },
-            Send::Raw(_) => "sends raw text".to_owned(),
+            Outgoing::Raw(_) => "sends raw text".to_owned(),
         });
         let checked = self.check.as_ref().map(|check| match check {
             Check::Expect { pattern, .. } => format!("expects {}", kind_of(pattern)),
@@ -320,7 +320,7 @@ fn parse_step(
     step: &RawStep,
     actors: &BTreeMap<String, RawActor>,
     default_timeout: Duration,
-) -> Result<(Option<Send>, Option<Check>), String> {
+) -> Result<(Option<Outgoing>, Option<Check>), String> {
     if !actors.contains_key(&step.actor) {
         let known: Vec<&str> = actors.keys().map(String::as_str).collect();
         return Err(format!(
@@ -331,8 +331,8 @@ fn parse_step(
     }
     let send = match (&step.send, &step.send_raw) {
         (Some(_), Some(_)) => return Err("give send or send_raw, not both".to_owned()),
-        (Some(value), None) => Some(Send::Json(value.clone())),
-        (None, Some(text)) => Some(Send::Raw(text.clone())),
+        (Some(value), None) => Some(Outgoing::Json(value.clone())),
+        (None, Some(text)) => Some(Outgoing::Raw(text.clone())),
         (None, None) => None,
     };
     let checks = [
@@ -493,7 +493,7 @@ expect = "chat.error"
         assert_eq!(script.steps.len(), 5);
         assert_eq!(
             script.steps[0].send,
-            Some(Send::Json(
+            Some(Outgoing::Json(
                 json!({"type": "chat.start_conversation", "receiver_id": "{bob.id}"})
             ))
         );
@@ -522,7 +522,7 @@ expect = "chat.error"
                 timeout: Duration::from_millis(1500)
             })
         );
-        assert_eq!(script.steps[4].send, Some(Send::Raw("{oops".into())));
+        assert_eq!(script.steps[4].send, Some(Outgoing::Raw("{oops".into())));
         assert_eq!(
             script.steps[4].title(),
             "bob sends raw text, expects chat.error"
