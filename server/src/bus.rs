@@ -6,7 +6,7 @@
 //! user, never once per connection. Each payload carries its origin so an instance skips its own.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::{Hub, HubInner};
+use crate::hub::{Hub, WeakHub};
 use crate::metrics::Metrics;
 
 /// Frames waiting to be published before the bus counts as backed up and drops them.
@@ -27,7 +27,9 @@ struct Envelope {
     frame: Utf8Bytes,
 }
 
-/// Where frames for other instances go.
+/// Which other instances this one shares its users with, as the caller gives it: none, or
+/// the instances of one process (tests hand several servers one [`MemoryBus`]). With
+/// `--redis-url` the instances meet in Redis instead.
 #[derive(Clone, Default)]
 pub enum Bus {
     /// A single instance.
@@ -35,23 +37,48 @@ pub enum Bus {
     Local,
     /// Instances in one process that share this list (tests).
     Memory(MemoryBus),
-    /// Redis pub/sub.
+}
+
+/// This instance's place on its bus: where [`crate::fanout::Fanout`] hands frames for the
+/// other instances.
+pub enum Link {
+    Local,
+    Memory { bus: MemoryBus, origin: u64 },
     Redis(RedisBus),
 }
 
-impl Bus {
+/// Joins this instance, whose connections are `hub`, to the other instances: through Redis at
+/// `redis` (`(url, channel prefix)`, its tasks ending with `stop`), else on `bus`.
+pub fn join(
+    bus: Bus,
+    redis: Option<(&str, &str)>,
+    hub: &Hub,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+) -> anyhow::Result<Link> {
+    let origin = rand::random();
+    if let Some((url, prefix)) = redis {
+        return start_redis(url, prefix, origin, hub.clone(), metrics, stop);
+    }
+    Ok(match bus {
+        Bus::Local => Link::Local,
+        Bus::Memory(bus) => {
+            bus.peers
+                .lock()
+                .expect("bus lock poisoned")
+                .push((origin, hub.downgrade()));
+            Link::Memory { bus, origin }
+        }
+    })
+}
+
+impl Link {
     /// Hands a frame for `user_ids` to the other instances. Never waits.
-    pub(crate) fn publish(
-        &self,
-        origin: u64,
-        user_ids: &[i64],
-        frame: &Utf8Bytes,
-        metrics: &Metrics,
-    ) {
+    pub(crate) fn publish(&self, user_ids: &[i64], frame: &Utf8Bytes, metrics: &Metrics) {
         match self {
-            Bus::Local => {}
-            Bus::Memory(bus) => bus.publish(origin, user_ids, frame),
-            Bus::Redis(bus) => {
+            Link::Local => {}
+            Link::Memory { bus, origin } => bus.publish(*origin, user_ids, frame),
+            Link::Redis(bus) => {
                 let envelope = Envelope {
                     user_ids: user_ids.to_vec(),
                     frame: frame.clone(),
@@ -64,30 +91,21 @@ impl Bus {
     }
 }
 
-/// An instance on a [`MemoryBus`]: its origin id and a weak handle to its hub.
-type Peer = (u64, Weak<HubInner>);
-
 /// In-process instances that deliver each other's frames.
 #[derive(Clone, Default)]
 pub struct MemoryBus {
-    peers: Arc<Mutex<Vec<Peer>>>,
+    /// Each instance's origin id and its hub, held weakly (a stopped server goes away).
+    peers: Arc<Mutex<Vec<(u64, WeakHub)>>>,
 }
 
 impl MemoryBus {
-    pub(crate) fn join(&self, origin: u64, hub: Weak<HubInner>) {
-        self.peers
-            .lock()
-            .expect("bus lock poisoned")
-            .push((origin, hub));
-    }
-
     fn publish(&self, origin: u64, user_ids: &[i64], frame: &Utf8Bytes) {
         let peers: Vec<Hub> = {
             let peers = self.peers.lock().expect("bus lock poisoned");
             peers
                 .iter()
                 .filter(|(peer, _)| *peer != origin)
-                .filter_map(|(_, hub)| hub.upgrade().map(Hub::from_inner))
+                .filter_map(|(_, hub)| hub.upgrade())
                 .collect()
         };
         for hub in peers {
@@ -123,48 +141,30 @@ impl Channels {
 }
 
 /// Starts the Redis bus for `hub`: a publisher and a subscriber task, both ending with `stop`.
-pub fn start_redis(
+fn start_redis(
     url: &str,
     prefix: &str,
+    origin: u64,
+    hub: Hub,
+    metrics: Arc<Metrics>,
     stop: CancellationToken,
-) -> anyhow::Result<(Bus, RedisTasks)> {
+) -> anyhow::Result<Link> {
     let client = redis::Client::open(url)?;
     let channels = Channels {
         prefix: prefix.to_string(),
     };
     let (queue, envelopes) = mpsc::channel(PUBLISH_QUEUE);
-    Ok((
-        Bus::Redis(RedisBus { queue }),
-        RedisTasks {
-            client,
-            channels,
-            envelopes,
-            stop,
-        },
-    ))
-}
-
-/// The Redis bus's tasks, ready to run once the hub exists.
-pub struct RedisTasks {
-    client: redis::Client,
-    channels: Channels,
-    envelopes: mpsc::Receiver<Envelope>,
-    stop: CancellationToken,
-}
-
-impl RedisTasks {
-    pub fn spawn(self, hub: Hub) {
-        let origin = hub.origin();
-        tokio::spawn(publish(
-            self.client.clone(),
-            self.channels.clone(),
-            self.envelopes,
-            origin,
-            self.stop.clone(),
-            hub.clone(),
-        ));
-        tokio::spawn(subscribe(self.client, self.channels, hub, self.stop));
-    }
+    hub.track_presence();
+    tokio::spawn(publish(
+        client.clone(),
+        channels.clone(),
+        envelopes,
+        origin,
+        stop.clone(),
+        metrics.clone(),
+    ));
+    tokio::spawn(subscribe(client, channels, origin, hub, metrics, stop));
+    Ok(Link::Redis(RedisBus { queue }))
 }
 
 /// Drains the queue into PUBLISH commands, pipelined, in order.
@@ -174,7 +174,7 @@ async fn publish(
     mut envelopes: mpsc::Receiver<Envelope>,
     origin: u64,
     stop: CancellationToken,
-    hub: Hub,
+    metrics: Arc<Metrics>,
 ) {
     let Some(mut conn) = connect_manager(&client, &stop).await else {
         return;
@@ -194,7 +194,7 @@ async fn publish(
         }
         if let Err(e) = pipe.query_async::<()>(&mut conn).await {
             tracing::warn!(error = %e, "publishing to Redis failed; frames for other instances lost (history still has the messages)");
-            hub.metrics().bus_dropped.inc();
+            metrics.bus_dropped.inc();
         }
     }
 }
@@ -219,15 +219,22 @@ async fn connect_manager(
 
 /// Keeps one subscription per locally connected user and delivers what others publish.
 /// Reconnects (and resubscribes to everyone) whenever the connection to Redis is lost.
-async fn subscribe(client: redis::Client, channels: Channels, hub: Hub, stop: CancellationToken) {
-    let origin = format!("{:016x}", hub.origin());
+async fn subscribe(
+    client: redis::Client,
+    channels: Channels,
+    origin: u64,
+    hub: Hub,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+) {
+    let origin = format!("{origin:016x}");
     let mut backoff = Duration::from_millis(100);
     let mut connected_before = false;
     loop {
         match client.get_async_pubsub().await {
             Ok(pubsub) => {
                 if connected_before {
-                    hub.metrics().bus_reconnects.inc();
+                    metrics.bus_reconnects.inc();
                     tracing::info!("reconnected to Redis; resubscribing");
                 } else {
                     tracing::info!("subscribed to Redis");

@@ -1,17 +1,15 @@
-//! Local fan-out: which connections each user has open here, and delivery to their queues.
-//! Frames for users are also handed to the [`Bus`] for the other instances. Each queue is
+//! Local delivery: which connections each user has open here, and their queues. Each queue is
 //! bounded in frames and in bytes.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
 use axum::extract::ws::Utf8Bytes;
 use chat_shared::ServerMsg;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::Bus;
 use crate::metrics::Metrics;
 
 /// One open connection as the hub sees it: its outgoing queue and the switch that closes it.
@@ -184,54 +182,52 @@ impl Outbox {
 }
 
 /// The hub's shared state; `Hub` is a cheap handle to it.
-pub struct HubInner {
+struct HubInner {
     // A std mutex: held only for map updates and non-blocking pushes, never across an await.
     conns: Mutex<HashMap<i64, Vec<ConnHandle>>>,
     next_id: AtomicU64,
-    /// This instance's id on the bus.
-    origin: u64,
-    bus: Bus,
     metrics: Arc<Metrics>,
-    /// Users who arrived or left since the bus last looked (only kept when a bus needs it).
+    /// Whether arrivals and departures are kept for [`Hub::take_presence_changes`] (only when a
+    /// bus subscribes per user; otherwise nobody would take them).
+    tracks_presence: AtomicBool,
+    /// Users who arrived or left since the bus last looked.
     presence: Mutex<HashSet<i64>>,
     presence_changed: Notify,
 }
 
-/// User id → that user's open connections on this instance.
+/// User id → that user's open connections on this instance. Knows nothing of other instances:
+/// [`crate::fanout::Fanout`] delivers here and to the bus.
 #[derive(Clone)]
 pub struct Hub {
     inner: Arc<HubInner>,
 }
 
+/// A hub that does not keep its connections alive (what the in-process bus holds).
+#[derive(Clone)]
+pub struct WeakHub(Weak<HubInner>);
+
+impl WeakHub {
+    pub fn upgrade(&self) -> Option<Hub> {
+        self.0.upgrade().map(|inner| Hub { inner })
+    }
+}
+
 impl Hub {
-    pub fn new(bus: Bus, metrics: Arc<Metrics>) -> Hub {
-        let hub = Hub {
+    pub fn new(metrics: Arc<Metrics>) -> Hub {
+        Hub {
             inner: Arc::new(HubInner {
                 conns: Mutex::default(),
                 next_id: AtomicU64::new(0),
-                origin: rand::random(),
-                bus,
                 metrics,
+                tracks_presence: AtomicBool::new(false),
                 presence: Mutex::default(),
                 presence_changed: Notify::new(),
             }),
-        };
-        if let Bus::Memory(memory) = &hub.inner.bus {
-            memory.join(hub.inner.origin, Arc::downgrade(&hub.inner));
         }
-        hub
     }
 
-    pub(crate) fn from_inner(inner: Arc<HubInner>) -> Hub {
-        Hub { inner }
-    }
-
-    pub fn origin(&self) -> u64 {
-        self.inner.origin
-    }
-
-    pub fn metrics(&self) -> &Metrics {
-        &self.inner.metrics
+    pub fn downgrade(&self) -> WeakHub {
+        WeakHub(Arc::downgrade(&self.inner))
     }
 
     /// A fresh connection id.
@@ -282,8 +278,13 @@ impl Hub {
         }
     }
 
+    /// From now on, keeps who arrives and leaves for [`Hub::take_presence_changes`].
+    pub fn track_presence(&self) {
+        self.inner.tracks_presence.store(true, Ordering::Relaxed);
+    }
+
     fn note_presence(&self, user_id: i64) {
-        if matches!(self.inner.bus, Bus::Redis(_)) {
+        if self.inner.tracks_presence.load(Ordering::Relaxed) {
             self.inner
                 .presence
                 .lock()
@@ -316,16 +317,6 @@ impl Hub {
     /// How many connections are open here.
     pub fn connection_count(&self) -> usize {
         self.conns().values().map(Vec::len).sum()
-    }
-
-    /// Sends `msg` to every connection of every user in `user_ids`, here and on the other
-    /// instances, but the connection `except`. Serialized once; every queue gets the same bytes.
-    pub fn deliver(&self, user_ids: &[i64], msg: &ServerMsg, except: Option<u64>) {
-        let frame: Utf8Bytes = msg.to_json().into();
-        self.deliver_local(user_ids, &frame, except);
-        self.inner
-            .bus
-            .publish(self.inner.origin, user_ids, &frame, &self.inner.metrics);
     }
 
     /// Sends a serialized frame to the connections of `user_ids` on this instance only.

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bus;
 pub mod config;
 pub mod error;
+pub mod fanout;
 pub mod hasher;
 pub mod http;
 pub mod hub;
@@ -31,6 +32,7 @@ pub use state::AppState;
 
 use auth::Keys;
 pub use bus::Bus;
+use fanout::Fanout;
 use hasher::Hasher;
 use hub::Hub;
 use limits::Limits;
@@ -63,20 +65,24 @@ pub async fn build_state_on(config: Config, bus: Bus) -> anyhow::Result<AppState
     );
     let shutdown = CancellationToken::new();
     let metrics = Arc::new(Metrics::default());
-    let hub = match &config.redis_url {
-        Some(url) => {
-            let (bus, tasks) = bus::start_redis(url, &config.redis_prefix, shutdown.clone())?;
-            let hub = Hub::new(bus, metrics.clone());
-            tasks.spawn(hub.clone());
-            hub
-        }
-        None => Hub::new(bus, metrics.clone()),
-    };
-    let (writer, writer_task) = Writer::start(store.clone(), hub.clone(), shutdown.clone());
+    let hub = Hub::new(metrics.clone());
+    let redis = config
+        .redis_url
+        .as_deref()
+        .map(|url| (url, config.redis_prefix.as_str()));
+    let link = bus::join(bus, redis, &hub, metrics.clone(), shutdown.clone())?;
+    let fanout = Fanout::new(hub.clone(), link, metrics.clone());
+    let (writer, writer_task) = Writer::start(
+        store.clone(),
+        fanout.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    );
     let hasher = Hasher::start(config.hash_workers(), config.hash_queue)?;
     Ok(AppState {
         store,
         hub,
+        fanout,
         writer,
         writer_task: Arc::new(std::sync::Mutex::new(Some(writer_task))),
         keys: Arc::new(keys),

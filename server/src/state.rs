@@ -7,6 +7,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::Keys;
 use crate::config::Config;
+use crate::fanout::Fanout;
 use crate::hasher::Hasher;
 use crate::hub::Hub;
 use crate::limits::Limits;
@@ -17,7 +18,10 @@ use crate::writer::Writer;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// This instance's connections (registration, counts).
     pub hub: Hub,
+    /// Delivery to users' connections here and on the other instances.
+    pub fanout: Fanout,
     /// Stores chat messages in groups and delivers them.
     pub writer: Writer,
     /// The writer's task, awaited on shutdown before the store closes.

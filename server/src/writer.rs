@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -16,8 +17,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{ChatError, MESSAGE, NO_CONVERSATION};
-use crate::hub::{ConnHandle, Hub};
-use crate::metrics::observe;
+use crate::fanout::Fanout;
+use crate::hub::ConnHandle;
+use crate::metrics::{Metrics, observe};
 use crate::store::{NewMessage, Store, StoredMessage};
 
 /// Messages waiting for the writer; past this, senders wait (back-pressure on their reads).
@@ -47,11 +49,12 @@ impl Writer {
     /// Starts the writer task; it stops once `stop` is cancelled and its queue is empty.
     pub fn start(
         store: Store,
-        hub: Hub,
+        fanout: Fanout,
+        metrics: Arc<Metrics>,
         stop: CancellationToken,
     ) -> (Writer, tokio::task::JoinHandle<()>) {
         let (queue, pending) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(run(store, hub, pending, stop));
+        let task = tokio::spawn(run(store, fanout, metrics, pending, stop));
         (Writer { queue }, task)
     }
 
@@ -97,7 +100,8 @@ const SHUTTING_DOWN: ChatError =
 
 async fn run(
     store: Store,
-    hub: Hub,
+    fanout: Fanout,
+    metrics: Arc<Metrics>,
     mut pending: mpsc::Receiver<Pending>,
     stop: CancellationToken,
 ) {
@@ -115,7 +119,7 @@ async fn run(
             .map(|p| (p.message, (p.sender, p.done)))
             .unzip();
         let count = messages.len();
-        let metrics = hub.metrics();
+        let metrics = &*metrics;
         // Each input's stored message, by its place in the group; `None`: refused.
         let mut stored: Vec<Option<StoredMessage>> = (0..count).map(|_| None).collect();
         let refusal = match store.create_messages(messages).await {
@@ -144,7 +148,7 @@ async fn run(
                     let frame = ServerMsg::Message {
                         message: stored.message,
                     };
-                    hub.deliver(&stored.participants, &frame, None);
+                    fanout.deliver(&stored.participants, &frame, None);
                 }
                 None => refusal.report(metrics, &sender, MESSAGE),
             }

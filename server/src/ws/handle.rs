@@ -226,7 +226,7 @@ async fn typing(state: &AppState, s: &Caller, receiver_id: i64, is_typing: bool)
         sender_id: s.user.id,
         is_typing,
     };
-    state.hub.deliver(&[receiver_id], &frame, None);
+    state.fanout.deliver(&[receiver_id], &frame, None);
     Ok(())
 }
 
@@ -243,7 +243,7 @@ pub(super) async fn read(state: &AppState, s: &Caller, conversation_id: i64) -> 
         reader_id: s.user.id,
     };
     state
-        .hub
+        .fanout
         .deliver(&outcome.participants, &frame, Some(s.conn.id));
     notify_status(state, &outcome.seen, MessageStatus::Seen);
     Ok(())
@@ -253,7 +253,7 @@ pub(super) async fn read(state: &AppState, s: &Caller, conversation_id: i64) -> 
 pub(super) fn notify_status(state: &AppState, changes: &StatusChanges, status: MessageStatus) {
     for &(message_id, sender_id) in changes {
         let frame = ServerMsg::MessageStatus { message_id, status };
-        state.hub.deliver(&[sender_id], &frame, None);
+        state.fanout.deliver(&[sender_id], &frame, None);
     }
 }
 

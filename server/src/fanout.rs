@@ -1,0 +1,38 @@
+//! Fan-out: a frame for some users goes to their connections on this instance (the [`Hub`]) and
+//! to the other instances (the bus's [`Link`]), serialized once. Handlers and the message writer
+//! deliver only through here.
+
+use std::sync::Arc;
+
+use axum::extract::ws::Utf8Bytes;
+use chat_shared::ServerMsg;
+
+use crate::bus::Link;
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+
+/// Delivery to every connection of some users, wherever they are connected.
+#[derive(Clone)]
+pub struct Fanout {
+    hub: Hub,
+    link: Arc<Link>,
+    metrics: Arc<Metrics>,
+}
+
+impl Fanout {
+    pub fn new(hub: Hub, link: Link, metrics: Arc<Metrics>) -> Fanout {
+        Fanout {
+            hub,
+            link: Arc::new(link),
+            metrics,
+        }
+    }
+
+    /// Sends `msg` to every connection of every user in `user_ids`, here and on the other
+    /// instances, but the connection `except`. Serialized once; every queue gets the same bytes.
+    pub fn deliver(&self, user_ids: &[i64], msg: &ServerMsg, except: Option<u64>) {
+        let frame: Utf8Bytes = msg.to_json().into();
+        self.hub.deliver_local(user_ids, &frame, except);
+        self.link.publish(user_ids, &frame, &self.metrics);
+    }
+}
