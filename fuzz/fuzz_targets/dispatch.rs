@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use chat_server::hub::ConnHandle;
+use chat_server::conn::ConnHandle;
 use chat_server::ws::handle::{Pipeline, Caller, dispatch};
 use chat_server::{AppState, Config};
 use chat_shared::ServerMsg;

@@ -9,8 +9,8 @@ use chat_shared::rest::ApiError;
 use chat_shared::{ErrorCode, ServerMsg};
 use std::time::Duration;
 
+use crate::conn::ConnHandle;
 use crate::hasher::HashError;
-use crate::hub::ConnHandle;
 use crate::metrics::Metrics;
 use crate::store::StoreError;
 

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod bus;
 pub mod config;
+pub mod conn;
 pub mod error;
 pub mod fanout;
 pub mod hasher;

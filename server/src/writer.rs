@@ -16,9 +16,9 @@ use chat_shared::ServerMsg;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::conn::ConnHandle;
 use crate::error::{ChatError, MESSAGE, NO_CONVERSATION};
 use crate::fanout::Fanout;
-use crate::hub::ConnHandle;
 use crate::metrics::{Metrics, observe};
 use crate::store::{NewMessage, Store, StoredMessage};
 

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use chat_shared::{ClientMsg, MessageStatus, ServerMsg, UserRef};
 
+use crate::conn::ConnHandle;
 use crate::error::{ChatError, MESSAGE, NO_CONVERSATION};
-use crate::hub::ConnHandle;
 use crate::state::AppState;
 use crate::store::{NewMessage, Page, StatusChanges};
 use crate::writer::Submitted;

@@ -20,8 +20,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::TokenType;
 use crate::config::Config;
+use crate::conn::{ConnHandle, Outbox};
 use crate::error::MESSAGE;
-use crate::hub::{ConnHandle, Hub, Outbox};
+use crate::hub::Hub;
 use crate::limits::{ConnectionSlot, FrameLimiter, FrameVerdict};
 use crate::state::AppState;
 use handle::{Caller, Pipeline};
