@@ -1,20 +1,13 @@
-//! Tokens (HS256 JWTs shaped like djangorestframework-simplejwt's), the JWT secret, and the
-//! `AuthUser` extractor; passwords are hashed in `hasher`.
+//! Tokens (HS256 JWTs shaped like djangorestframework-simplejwt's) and the JWT secret;
+//! passwords are hashed in `hasher`, and requests name their user through `http::AuthUser`.
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
-use chat_shared::UserRef;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::Rng;
 use serde::{Deserialize, Deserializer, Serialize};
-
-use crate::error::AppError;
-use crate::state::AppState;
 
 /// Which of the two token kinds a JWT is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,33 +137,4 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(text.as_bytes())?;
     file.sync_all()
-}
-
-/// The user an `Authorization: Bearer <access token>` header names.
-pub struct AuthUser(pub UserRef);
-
-impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        const INVALID: AppError = AppError::Unauthorized {
-            detail: "Given token not valid for any token type",
-            code: "token_not_valid",
-        };
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .ok_or(AppError::Unauthorized {
-                detail: "Authentication credentials were not provided.",
-                code: "not_authenticated",
-            })?;
-        let token = header.strip_prefix("Bearer ").ok_or(INVALID)?;
-        let user_id = state
-            .keys
-            .verify(token.trim(), TokenType::Access)
-            .ok_or(INVALID)?;
-        let user = state.store.user_by_id(user_id).await?.ok_or(INVALID)?;
-        Ok(AuthUser(user))
-    }
 }

@@ -39,8 +39,7 @@ pub enum Bus {
     Memory(MemoryBus),
 }
 
-/// This instance's place on its bus: where [`crate::fanout::Fanout`] hands frames for the
-/// other instances.
+/// This instance's place on its bus: where the fan-out hands frames for the other instances.
 pub enum Link {
     Local,
     Memory { bus: MemoryBus, origin: u64 },

@@ -1,16 +1,19 @@
 //! The router, and the REST endpoints: register, tokens, who am I, health.
 
-use axum::extract::{FromRequest, State};
+use axum::extract::{FromRequest, FromRequestParts, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use chat_shared::UserRef;
 use chat_shared::rest::{AccessToken, Credentials, RefreshRequest, TokenPair, UserInfo};
 use std::net::IpAddr;
 use std::time::Instant;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{AuthUser, TokenType};
+use crate::auth::TokenType;
 use crate::error::AppError;
 use crate::limits::{AttemptLimiter, Limits, PeerIp};
 use crate::state::AppState;
@@ -262,4 +265,33 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+}
+
+/// The user an `Authorization: Bearer <access token>` header names.
+pub struct AuthUser(pub UserRef);
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        const INVALID: AppError = AppError::Unauthorized {
+            detail: "Given token not valid for any token type",
+            code: "token_not_valid",
+        };
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .ok_or(AppError::Unauthorized {
+                detail: "Authentication credentials were not provided.",
+                code: "not_authenticated",
+            })?;
+        let token = header.strip_prefix("Bearer ").ok_or(INVALID)?;
+        let user_id = state
+            .keys
+            .verify(token.trim(), TokenType::Access)
+            .ok_or(INVALID)?;
+        let user = state.store.user_by_id(user_id).await?.ok_or(INVALID)?;
+        Ok(AuthUser(user))
+    }
 }

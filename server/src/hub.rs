@@ -26,7 +26,7 @@ struct HubInner {
 }
 
 /// User id → that user's open connections on this instance. Knows nothing of other instances:
-/// [`crate::fanout::Fanout`] delivers here and to the bus.
+/// the fan-out delivers here and to the bus.
 #[derive(Clone)]
 pub struct Hub {
     inner: Arc<HubInner>,

@@ -13,7 +13,7 @@ use crate::state::AppState;
 use crate::store::{NewMessage, Page, StatusChanges};
 use crate::writer::Submitted;
 
-use super::receipts::Receipts;
+use super::receipts::{DELIVERED, READ, Receipts};
 
 /// Who sent a frame and the connection it came on.
 pub struct Caller {
@@ -53,9 +53,32 @@ impl Pipeline {
         !self.receipts.is_empty()
     }
 
-    /// Applies the receipts waiting, together.
+    /// Applies the receipts waiting, together: all deliveries in one transaction, then each
+    /// conversation read once. Failures are answered on the connection, each with the request
+    /// type of the receipt that failed.
     pub async fn apply_receipts(&mut self, state: &AppState, caller: &Caller) {
-        self.receipts.apply(state, caller).await;
+        let (delivered, read_conversations) = self.receipts.take();
+        if !delivered.is_empty() {
+            match state
+                .store
+                .mark_delivered_batch(&delivered, caller.user.id)
+                .await
+            {
+                Ok(batch) => {
+                    notify_status(state, &batch.changes, MessageStatus::Delivered);
+                    for _ in batch.unknown {
+                        let unknown = Err(ChatError::NotFound("no such message"));
+                        report(state, caller, DELIVERED, unknown);
+                    }
+                }
+                Err(e) => report(state, caller, DELIVERED, Err(e.into())),
+            }
+        }
+        // After the deliveries: a read moves the delivery marker too, and never back.
+        for conversation_id in read_conversations {
+            let outcome = read(state, caller, conversation_id).await;
+            report(state, caller, READ, outcome);
+        }
     }
 
     /// The oldest message's outcome, once the writer is done with it. Cancel-safe: nothing is
@@ -70,7 +93,7 @@ impl Pipeline {
     /// answered on the connection.
     pub async fn finish(&mut self, state: &AppState, caller: &Caller) {
         self.finish_messages(state, caller).await;
-        self.receipts.apply(state, caller).await;
+        self.apply_receipts(state, caller).await;
     }
 
     async fn finish_messages(&mut self, state: &AppState, caller: &Caller) {
@@ -232,7 +255,7 @@ async fn typing(state: &AppState, s: &Caller, receiver_id: i64, is_typing: bool)
 
 /// chat.read: moves the reader's marker; others and the reader's other connections are told,
 /// and senders learn which of their messages are now seen.
-pub(super) async fn read(state: &AppState, s: &Caller, conversation_id: i64) -> Outcome {
+async fn read(state: &AppState, s: &Caller, conversation_id: i64) -> Outcome {
     let outcome = state
         .store
         .mark_read(conversation_id, s.user.id)
@@ -250,7 +273,7 @@ pub(super) async fn read(state: &AppState, s: &Caller, conversation_id: i64) -> 
 }
 
 /// Tells senders the new status of their messages (chat.delivered and chat.read).
-pub(super) fn notify_status(state: &AppState, changes: &StatusChanges, status: MessageStatus) {
+fn notify_status(state: &AppState, changes: &StatusChanges, status: MessageStatus) {
     for &(message_id, sender_id) in changes {
         let frame = ServerMsg::MessageStatus { message_id, status };
         state.fanout.deliver(&[sender_id], &frame, None);

@@ -10,12 +10,6 @@
 
 use std::time::{Duration, Instant};
 
-use chat_shared::MessageStatus;
-
-use super::handle::{Caller, notify_status, read, report};
-use crate::error::ChatError;
-use crate::state::AppState;
-
 /// The request types of receipts, in their `chat.error`s.
 pub const DELIVERED: &str = "chat.delivered";
 pub const READ: &str = "chat.read";
@@ -89,33 +83,14 @@ impl Receipts {
         self.typing.push((receiver, is_typing, now));
     }
 
-    /// Applies every waiting receipt; failures are answered on the connection, each with the
-    /// request type of the receipt that failed.
-    pub async fn apply(&mut self, state: &AppState, caller: &Caller) {
-        // Taken rather than cleared: a connection keeps no memory of its last burst.
-        let delivered = std::mem::take(&mut self.delivered);
-        let read_conversations = std::mem::take(&mut self.read);
-        if !delivered.is_empty() {
-            match state
-                .store
-                .mark_delivered_batch(&delivered, caller.user.id)
-                .await
-            {
-                Ok(batch) => {
-                    notify_status(state, &batch.changes, MessageStatus::Delivered);
-                    for _ in batch.unknown {
-                        let unknown = Err(ChatError::NotFound("no such message"));
-                        report(state, caller, DELIVERED, unknown);
-                    }
-                }
-                Err(e) => report(state, caller, DELIVERED, Err(e.into())),
-            }
-        }
-        // After the deliveries: a read moves the delivery marker too, and never back.
-        for conversation_id in read_conversations {
-            let outcome = read(state, caller, conversation_id).await;
-            report(state, caller, READ, outcome);
-        }
+    /// The receipts waiting, to apply: message ids delivered and conversations read, each
+    /// once, in arrival order. Taken rather than cleared: a connection keeps no memory of its
+    /// last burst.
+    pub fn take(&mut self) -> (Vec<i64>, Vec<i64>) {
+        (
+            std::mem::take(&mut self.delivered),
+            std::mem::take(&mut self.read),
+        )
     }
 }
 
