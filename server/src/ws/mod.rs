@@ -308,13 +308,15 @@ async fn run_connection(
             },
             // No further frame is ready: the receipts that came are applied together.
             () = std::future::ready(()), if pipeline.has_receipts() => {
-                pipeline.apply_receipts(&state, &caller).await;
+                // Boxed like a request: the store's futures would otherwise make every idle
+                // connection's task as large as the largest of them.
+                Box::pin(pipeline.apply_receipts(&state, &caller)).await;
             }
         }
     }
     // Messages already handed over are stored and delivered (the echoes included) before the
     // connection lets go of its queue.
-    pipeline.finish(&state, &caller).await;
+    Box::pin(pipeline.finish(&state, &caller)).await;
     drop(registration);
     tracing::debug!(conn = caller.conn.id, "disconnected");
     // The socket writer sends what is queued, then closes. Meanwhile what the client still sends is
