@@ -2,17 +2,14 @@
 //! request leaves no trace and tells nothing; REST refuses the same bad tokens the socket does;
 //! a deleted user's tokens stop working; tokens and passwords never reach the log.
 
-#[path = "support/server_process.rs"]
-mod server_process;
-
 use std::time::Duration;
 
+use chat_e2e::server_process::ServerProcess;
 use chat_e2e::tokens::{claims, not_before, now, sign, unsigned};
 use chat_e2e::{PASSWORD, Person, TEST_SECRET, TestServer, WsClient};
 use chat_shared::{ClientMsg, ErrorCode, MessageStatus, ServerMsg};
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
-use server_process::ServerProcess;
 
 const QUIET: Duration = Duration::from_millis(300);
 

@@ -1,18 +1,15 @@
 //! Crash safety with the real binary: SIGKILL in the middle of a load, restart on the same
 //! database, and every message whose echo its sender received is in the history once, in order.
 
-#[path = "support/server_process.rs"]
-mod server_process;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use chat_e2e::server_process::ServerProcess;
 use chat_shared::rest::TokenPair;
 use chat_shared::{ClientMsg, ServerMsg};
 use futures_util::{SinkExt, StreamExt};
-use server_process::ServerProcess;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};

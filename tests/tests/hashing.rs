@@ -2,15 +2,12 @@
 //! register and login answer 503 `busy` with `Retry-After` (never 500, never a 401 for the right
 //! password, never counted as an attempt), and a flood leaves the process's memory bounded.
 
-#[path = "support/server_process.rs"]
-mod server_process;
-
 use std::time::{Duration, Instant};
 
+use chat_e2e::server_process::ServerProcess;
 use chat_e2e::{PASSWORD, TestServer, credentials, post_json, unique_name};
 use futures_util::future::join_all;
 use serde_json::Value;
-use server_process::ServerProcess;
 
 /// One worker and one waiting place: a handful of simultaneous requests fill them.
 const TINY: [&str; 4] = ["--hash-workers", "1", "--hash-queue", "1"];

@@ -1,13 +1,10 @@
 //! Graceful shutdown of the real binary on SIGTERM: messages in flight are finished and
 //! delivered, every socket gets 1001, the process exits cleanly and accepts nothing more.
 
-#[path = "support/server_process.rs"]
-mod server_process;
-
 use std::time::Duration;
 
+use chat_e2e::server_process::ServerProcess;
 use chat_shared::{ClientMsg, ServerMsg};
-use server_process::ServerProcess;
 use tokio_tungstenite::tungstenite::Message;
 
 const BATCH: usize = 40;

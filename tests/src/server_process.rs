@@ -4,15 +4,13 @@
 //! runs these tests, into the same target directory. Its output (the log: stdout
 //! and stderr) goes to a file.
 
-#![allow(dead_code)] // each test file uses a different part
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use chat_e2e::{PASSWORD, TEST_SECRET, WsClient, unique_name};
+use crate::{PASSWORD, TEST_SECRET, WsClient, unique_name};
 use chat_shared::rest::{TokenPair, UserInfo};
 use serde_json::json;
 
@@ -22,8 +20,7 @@ const START_LIMIT: Duration = Duration::from_secs(30);
 /// The `chat-server` binary (`$CHAT_SERVER_BIN`, or built on first use).
 pub fn server_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| chat_e2e::workspace_binary("chat-server", "chat-server", "CHAT_SERVER_BIN"))
+    BINARY.get_or_init(|| crate::workspace_binary("chat-server", "chat-server", "CHAT_SERVER_BIN"))
 }
 
 /// A running `chat-server` process on 127.0.0.1.
