@@ -257,12 +257,20 @@ pub fn workspace_binary(package: &str, bin: &str, env_override: &str) -> PathBuf
 
 /// This process's resident memory in KiB (the in-process servers' included).
 pub fn resident_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/self/status")
+    memory_kib(std::process::id()).0
+}
+
+/// Resident and peak resident memory of process `pid`, in KiB, from /proc.
+pub fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }
 
 /// A name no other test (or run) uses: `prefix` plus a counter and the process id.

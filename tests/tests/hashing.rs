@@ -121,19 +121,6 @@ async fn logins_during_a_full_queue_get_503_not_401_and_do_not_count() {
     );
 }
 
-/// Resident and peak resident memory of process `pid`, in KiB, from /proc.
-fn memory_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 #[tokio::test]
 async fn a_flood_of_registrations_and_logins_leaves_memory_bounded() {
     const MIB: u64 = 1024;
@@ -149,7 +136,7 @@ async fn a_flood_of_registrations_and_logins_leaves_memory_bounded() {
         &[],
     )
     .await;
-    let (start, _) = memory_kib(server.pid());
+    let (start, _) = chat_e2e::memory_kib(server.pid());
     let http = reqwest::Client::new();
     let post = |path: &'static str, body: Value| {
         let request = http
@@ -186,7 +173,7 @@ async fn a_flood_of_registrations_and_logins_leaves_memory_bounded() {
         let allowed: &[u16] = if exists { &[200, 503] } else { &[401, 503] };
         assert!(allowed.contains(status), "login {i}: {status}");
     }
-    let (_, peak) = memory_kib(server.pid());
+    let (_, peak) = chat_e2e::memory_kib(server.pid());
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
     let bound = 64 * MIB + workers * 20 * MIB;
     assert!(
@@ -196,7 +183,7 @@ async fn a_flood_of_registrations_and_logins_leaves_memory_bounded() {
     // The workers give their memory back once idle.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let (now, _) = memory_kib(server.pid());
+        let (now, _) = chat_e2e::memory_kib(server.pid());
         if now <= start + 32 * MIB {
             eprintln!("RSS: {start} KiB at start, {peak} KiB at the peak, {now} KiB after");
             break;
