@@ -10,9 +10,9 @@ use super::app::{
     App, AuthRequest, Fetch, Field, Focus, MAX_CONTENT, MAX_THREAD, NoticeKind, PAGE, Pending,
     SEARCH_DEBOUNCE, Screen, Search, TYPING_REPEAT, TypingOut,
 };
+use super::layout::{chat_areas, screen_area};
 use super::lines::thread_lines;
 use super::update::{notify, open, stop_typing};
-use super::view::{chat_areas, screen_area};
 
 /// At most this many sent messages wait for the server's echo.
 const MAX_PENDING: usize = 100;

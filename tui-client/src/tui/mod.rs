@@ -7,6 +7,7 @@ pub mod event;
 #[cfg(test)]
 mod fixtures;
 mod input;
+mod layout;
 pub mod lines;
 pub mod net;
 mod terminal;

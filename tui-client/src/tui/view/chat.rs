@@ -1,0 +1,249 @@
+//! The chat screen's panes: the conversation list, the open conversation, who is typing, the
+//! composer and the status bar.
+
+use std::time::Duration;
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Position, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{List, ListItem, ListState, Paragraph};
+
+use super::widgets::{pane, placeholder};
+use crate::tui::app::{App, Conn, Focus, NoticeKind};
+use crate::tui::lines::{hard_wrap, sanitize, thread_lines, truncate};
+
+pub(super) fn conversation_list(app: &App, frame: &mut Frame, area: Rect) {
+    let block = pane(
+        " Chats ".into(),
+        app.focus == Focus::List && app.search.is_none(),
+    );
+    let width = usize::from(area.width.saturating_sub(2));
+    if app.conversations.is_empty() {
+        let text = if app.is_connected() {
+            "No conversations.\nPress / to find someone."
+        } else {
+            ""
+        };
+        frame.render_widget(placeholder(text, block), area);
+        return;
+    }
+    let items: Vec<ListItem> = app
+        .conversations
+        .iter()
+        .map(|c| {
+            let open = app.open == Some(c.id);
+            let badge = if c.unread > 0 {
+                format!(" ({})", c.unread)
+            } else {
+                String::new()
+            };
+            let marker = if open { "▶ " } else { "  " };
+            let name_width = width.saturating_sub(marker.len() + badge.len());
+            let mut name_style = Style::default();
+            if c.unread > 0 {
+                name_style = name_style.add_modifier(Modifier::BOLD);
+            }
+            let name = Line::from(vec![
+                Span::raw(marker),
+                Span::styled(
+                    truncate(&sanitize(&c.peer.username), name_width),
+                    name_style,
+                ),
+                Span::styled(
+                    badge,
+                    Style::default()
+                        .fg(Color::Magenta)
+                        .add_modifier(Modifier::BOLD),
+                ),
+            ]);
+            let preview = if app.typing_in.contains_key(&c.peer.id) {
+                Span::styled(
+                    truncate("  typing…", width),
+                    Style::default()
+                        .fg(Color::Green)
+                        .add_modifier(Modifier::ITALIC),
+                )
+            } else {
+                let text = c.preview.as_deref().map(sanitize).unwrap_or_default();
+                let style = if c.unread > 0 {
+                    Style::default().add_modifier(Modifier::BOLD)
+                } else {
+                    Style::default().fg(Color::DarkGray)
+                };
+                Span::styled(truncate(&format!("  {text}"), width), style)
+            };
+            ListItem::new(vec![name, Line::from(preview)])
+        })
+        .collect();
+    let list = List::new(items)
+        .block(block)
+        .highlight_style(Style::default().bg(Color::DarkGray));
+    let mut state = ListState::default().with_selected(Some(app.selected));
+    frame.render_stateful_widget(list, area, &mut state);
+}
+
+pub(super) fn messages(app: &App, frame: &mut Frame, area: Rect) {
+    let focused = app.focus == Focus::Messages && app.search.is_none();
+    let (Some(conv), Some(thread)) = (app.open, app.open_thread()) else {
+        let block = pane(" Messages ".into(), focused);
+        let text = "Select a conversation and press Enter, or press / to find someone.";
+        frame.render_widget(placeholder(text, block), area);
+        return;
+    };
+    let title = app
+        .open_conversation()
+        .map(|c| format!(" {} ", sanitize(&c.peer.username)))
+        .unwrap_or_else(|| " Messages ".into());
+    let block = pane(title, focused);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let lines = thread_lines(app, conv, thread, inner.width);
+    let height = usize::from(inner.height);
+    let max_scroll = lines.len().saturating_sub(height);
+    let scroll = usize::from(thread.scroll).min(max_scroll);
+    let end = lines.len() - scroll;
+    let start = end.saturating_sub(height);
+    let visible: Vec<Line> = lines[start..end].to_vec();
+    frame.render_widget(Paragraph::new(visible), inner);
+    if scroll > 0 {
+        let note = format!(" ↓ {scroll} more ");
+        let width = (note.chars().count() as u16).min(area.width);
+        let at = Rect::new(
+            area.right().saturating_sub(width + 1),
+            area.bottom().saturating_sub(1),
+            width,
+            1,
+        );
+        frame.render_widget(Span::styled(note, Style::default().fg(Color::Magenta)), at);
+    }
+}
+
+pub(super) fn typing(app: &App, frame: &mut Frame, area: Rect) {
+    if let Some(name) = app.typing_peer() {
+        let text = format!(" {} is typing…", sanitize(name));
+        frame.render_widget(
+            Span::styled(
+                truncate(&text, usize::from(area.width)),
+                Style::default()
+                    .fg(Color::Green)
+                    .add_modifier(Modifier::ITALIC),
+            ),
+            area,
+        );
+    }
+}
+
+pub(super) fn composer(app: &App, frame: &mut Frame, area: Rect) {
+    let focused = app.focus == Focus::Composer && app.search.is_none() && !app.help;
+    let title = if focused {
+        " Message · Enter send · Alt-Enter new line "
+    } else {
+        " Message "
+    };
+    let block = pane(title.into(), focused);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let (lines, (col, row)) = hard_wrap(
+        &app.composer.text,
+        app.composer.cursor,
+        usize::from(inner.width),
+    );
+    let height = usize::from(inner.height).max(1);
+    let first = (row + 1).saturating_sub(height);
+    let visible: Vec<Line> = lines
+        .into_iter()
+        .skip(first)
+        .take(height)
+        .map(Line::from)
+        .collect();
+    if visible.iter().all(|l| l.width() == 0) && !focused {
+        let hint = if app.open.is_some() {
+            "Tab or i to write"
+        } else {
+            ""
+        };
+        frame.render_widget(
+            Span::styled(hint, Style::default().fg(Color::DarkGray)),
+            inner,
+        );
+    } else {
+        frame.render_widget(Paragraph::new(visible), inner);
+    }
+    if focused && inner.width > 0 && inner.height > 0 {
+        let x = inner.x + (col as u16).min(inner.width - 1);
+        let y = inner.y + ((row - first) as u16).min(inner.height - 1);
+        frame.set_cursor_position(Position::new(x, y));
+    }
+}
+
+pub(super) fn status_bar(app: &App, frame: &mut Frame, area: Rect) {
+    let user = app
+        .me
+        .as_ref()
+        .map(|u| sanitize(&u.username))
+        .unwrap_or_default();
+    let (dot, state, color) = match &app.conn {
+        Conn::Offline => ("○", "offline".to_owned(), Color::DarkGray),
+        Conn::Connecting => ("◌", "connecting…".to_owned(), Color::Yellow),
+        Conn::Connected => ("●", "connected".to_owned(), Color::Green),
+        Conn::Disconnected { reason, retry_at } => {
+            let left = app.now.map_or(Duration::ZERO, |now| {
+                retry_at.saturating_duration_since(now)
+            });
+            let when = if left.is_zero() {
+                "retrying now".to_owned()
+            } else {
+                format!("retrying in {}s", left.as_millis().div_ceil(1000))
+            };
+            let state = format!("disconnected: {when} ({})", sanitize(reason));
+            ("○", state, Color::Red)
+        }
+    };
+    let server = app
+        .server
+        .trim_end_matches('/')
+        .trim_start_matches("http://")
+        .trim_start_matches("https://");
+    let left = Line::from(vec![
+        Span::styled(
+            format!(" {user}"),
+            Style::default().add_modifier(Modifier::BOLD),
+        ),
+        Span::raw(format!(" @ {server} ")),
+        Span::styled(format!("{dot} {state}"), Style::default().fg(color)),
+    ]);
+    let right = match &app.notice {
+        Some(n) => Span::styled(
+            format!("{} ", sanitize(&n.text)),
+            match n.kind {
+                NoticeKind::Error => Style::default().fg(Color::White).bg(Color::Red),
+                NoticeKind::Info => Style::default().fg(Color::Black).bg(Color::Cyan),
+            },
+        ),
+        None => Span::styled(
+            format!(
+                "{}? help ",
+                if app.bell_enabled { "" } else { "bell off · " }
+            ),
+            Style::default().fg(Color::DarkGray),
+        ),
+    };
+    let left_width = left.width() as u16;
+    let mut right_width = right.width() as u16;
+    if app.notice.is_some() {
+        // A notice wins over the connection text, but leaves it a third of the bar.
+        right_width = right_width.min(area.width - area.width / 3);
+    } else if left_width + right_width > area.width {
+        right_width = 0;
+    }
+    let left_width = area.width.saturating_sub(right_width);
+    frame.render_widget(
+        Paragraph::new(left),
+        Rect::new(area.x, area.y, left_width, 1),
+    );
+    frame.render_widget(
+        Paragraph::new(Line::from(right)).alignment(Alignment::Right),
+        Rect::new(area.x + left_width, area.y, right_width, 1),
+    );
+}
