@@ -66,22 +66,14 @@ pub struct SignInForm {
     pub message: Option<String>,
 }
 
-/// A sign-in the UI wants carried out; the run loop takes it and answers with `Event::Auth`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AuthRequest {
-    pub server: String,
-    pub username: String,
-    pub password: String,
-    pub register: bool,
-}
-
-impl std::fmt::Debug for AuthRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthRequest")
-            .field("server", &self.server)
-            .field("username", &self.username)
-            .field("register", &self.register)
-            .finish_non_exhaustive()
+impl SignInForm {
+    /// The text of the field that has the keyboard.
+    pub fn field_mut(&mut self) -> &mut String {
+        match self.field {
+            Field::Server => &mut self.server,
+            Field::Username => &mut self.username,
+            Field::Password => &mut self.password,
+        }
     }
 }
 
@@ -182,6 +174,21 @@ impl Thread {
         self.messages.last().map(|m| m.id)
     }
 
+    /// The newest message from someone other than `me`.
+    pub fn newest_from_others(&self, me: i64) -> Option<i64> {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.sender.id != me)
+            .map(|m| m.id)
+    }
+
+    /// Notes a `chat.read` sent at `now`: nothing more is owed until the next message.
+    pub fn read_sent(&mut self, now: Instant) {
+        self.read_sent_at = Some(now);
+        self.read_due = false;
+    }
+
     /// The newest message of ours the other side has seen.
     pub fn last_seen_own(&self, me: i64) -> Option<i64> {
         self.messages
@@ -262,8 +269,6 @@ pub struct Notice {
 pub struct App {
     pub screen: Screen,
     pub sign_in: SignInForm,
-    /// A sign-in for the run loop to carry out.
-    pub auth_request: Option<AuthRequest>,
     /// Who we are, once signed in.
     pub me: Option<UserRef>,
     /// The server base URL in use.
@@ -293,9 +298,6 @@ pub struct App {
     pub notice: Option<Notice>,
     pub help: bool,
     pub bell_enabled: bool,
-    /// A bell to ring; the run loop rings it and clears it.
-    pub bell: bool,
-    pub quit: bool,
     /// The terminal size (columns, rows), for scrolling and mouse hit tests.
     pub size: (u16, u16),
     /// The time of the latest event, so the view can show countdowns without a clock.
@@ -318,7 +320,6 @@ impl App {
                 busy: false,
                 message: None,
             },
-            auth_request: None,
             me: None,
             server: server.to_owned(),
             conn: Conn::Offline,
@@ -338,8 +339,6 @@ impl App {
             notice: None,
             help: false,
             bell_enabled: true,
-            bell: false,
-            quit: false,
             size: (80, 24),
             now: None,
             utc_offset: None,
@@ -389,9 +388,25 @@ impl App {
         self.conn == Conn::Connected
     }
 
-    /// Takes the sign-in the run loop should carry out.
-    pub fn take_auth_request(&mut self) -> Option<AuthRequest> {
-        self.auth_request.take()
+    /// The list row of a conversation, to change it.
+    pub fn conversation_mut(&mut self, id: i64) -> Option<&mut ConvItem> {
+        self.conversations.iter_mut().find(|c| c.id == id)
+    }
+
+    /// Clears a conversation's unread count (it was read, here or on another device).
+    pub fn clear_unread(&mut self, id: i64) {
+        if let Some(item) = self.conversation_mut(id) {
+            item.unread = 0;
+        }
+    }
+
+    /// Shows a notice in the status bar for `NOTICE_TTL`.
+    pub fn notify(&mut self, kind: NoticeKind, text: impl Into<String>, now: Instant) {
+        self.notice = Some(Notice {
+            text: text.into(),
+            kind,
+            until: now + NOTICE_TTL,
+        });
     }
 }
 

@@ -1,14 +1,15 @@
 //! The glue between `update` and the outside world, without a terminal: it feeds events to
-//! `update`, hands the frames to the network task, starts that task after a sign-in, and runs
-//! sign-in requests. The terminal loop uses it, and so do the end-to-end tests, which drive
-//! two clients through it.
+//! `update` and carries out the effects it returns: frames go to the network task, sign-ins
+//! run here (and start that task), the bell and quitting go back to the caller. The terminal
+//! loop uses it, and so do the end-to-end tests, which drive two clients through it.
 
 use std::time::{Duration, Instant};
 
 use chat_shared::UserRef;
 use tokio::sync::mpsc;
 
-use super::app::{App, AuthRequest};
+use super::app::App;
+use super::effect::{AuthRequest, Effect};
 use super::event::{Event, NetStatus, SignedIn};
 use super::net::Net;
 use super::update::update;
@@ -67,8 +68,9 @@ impl Driver {
         self.events_rx.recv().await.unwrap_or(Event::Tick)
     }
 
-    /// Applies an event at time `now` and carries out what it asks for.
-    pub fn handle(&mut self, event: Event, now: Instant) {
+    /// Applies an event at time `now` and carries out what it asks for; returns the effects
+    /// only a terminal can carry out (the bell, quitting), in order.
+    pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Effect> {
         match &event {
             Event::Auth(Ok(signed_in)) => match Api::new(&signed_in.server) {
                 Ok(api) => {
@@ -77,8 +79,7 @@ impl Driver {
                 }
                 Err(e) => {
                     let event = Event::Auth(Err(e.to_string()));
-                    update(&mut self.app, event, now);
-                    return;
+                    return self.handle(event, now);
                 }
             },
             Event::Net(NetStatus::AuthExpired) => {
@@ -91,23 +92,37 @@ impl Driver {
             }
             _ => {}
         }
-        let frames = update(&mut self.app, event, now);
-        if let Some(net) = &self.net {
-            for frame in frames {
-                if let Err(e) = net.send(frame) {
-                    update(&mut self.app, Event::Net(NetStatus::Warning(e)), now);
-                    break;
+        let mut for_terminal = Vec::new();
+        // Once the network task refuses a frame (its queue is full or it has stopped), this
+        // event's later frames are dropped too, with one warning.
+        let mut refused = false;
+        for effect in update(&mut self.app, event, now) {
+            match effect {
+                Effect::Send(frame) => {
+                    if let Some(net) = &self.net
+                        && !refused
+                        && let Err(e) = net.send(frame)
+                    {
+                        refused = true;
+                        // A warning only sets the status bar's notice: it has no effects.
+                        update(&mut self.app, Event::Net(NetStatus::Warning(e)), now);
+                    }
                 }
+                Effect::SignIn(request) => self.sign_in(request),
+                Effect::Bell | Effect::Quit => for_terminal.push(effect),
             }
         }
-        if let Some(request) = self.app.take_auth_request() {
-            let events = self.events_tx.clone();
-            let config = self.config.clone();
-            tokio::spawn(async move {
-                let answer = sign_in(request, config).await;
-                let _ = events.send(Event::Auth(answer)).await;
-            });
-        }
+        for_terminal
+    }
+
+    /// Runs a sign-in in its own task; its answer comes back as an event.
+    fn sign_in(&self, request: AuthRequest) {
+        let events = self.events_tx.clone();
+        let config = self.config.clone();
+        tokio::spawn(async move {
+            let answer = sign_in(request, config).await;
+            let _ = events.send(Event::Auth(answer)).await;
+        });
     }
 
     /// Handles events (and ticks) until `done` holds for the app or `timeout` passes; returns

@@ -9,6 +9,7 @@ use chat_shared::{
 use chrono::FixedOffset;
 
 use super::app::App;
+use super::effect::Effect;
 use super::event::{Event, NetStatus};
 use super::update::update;
 
@@ -78,7 +79,7 @@ pub fn connected(now: Instant) -> App {
     let mut app = App::signed_in("http://127.0.0.1:8000", alice());
     app.utc_offset = Some(FixedOffset::east_opt(0).expect("zero offset"));
     app.size = (80, 24);
-    let out = update(&mut app, Event::Net(NetStatus::Connected), now);
+    let out = step(&mut app, Event::Net(NetStatus::Connected), now);
     assert_eq!(out, vec![ClientMsg::GetConversations {}]);
     let list = vec![
         list_item(10, &bob(), Some(message(5, 10, &bob(), "hi alice")), 0),
@@ -97,7 +98,7 @@ pub fn connected(now: Instant) -> App {
 /// Alice with the conversation with bob open and its messages loaded.
 pub fn chatting(now: Instant, messages: Vec<ChatMessage>) -> App {
     let mut app = connected(now);
-    let out = update(&mut app, Event::key(super::event::KeyCode::Enter), now);
+    let out = step(&mut app, Event::key(super::event::KeyCode::Enter), now);
     assert_eq!(app.open, Some(10));
     assert!(out.contains(&ClientMsg::GetMessages {
         conversation_id: 10,
@@ -120,10 +121,26 @@ pub fn server(frame: ServerMsg) -> Event {
     Event::Server(frame)
 }
 
+/// The frames among `effects`, in order.
+pub fn frames(effects: Vec<Effect>) -> Vec<ClientMsg> {
+    effects
+        .into_iter()
+        .filter_map(|effect| match effect {
+            Effect::Send(frame) => Some(frame),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Applies one event and returns the frames it sends, in order.
+pub fn step(app: &mut App, event: Event, now: Instant) -> Vec<ClientMsg> {
+    frames(update(app, event, now))
+}
+
 /// Types `text` into the app, returning every frame it sent.
 pub fn type_text(app: &mut App, text: &str, now: Instant) -> Vec<ClientMsg> {
     Event::typed(text)
         .into_iter()
-        .flat_map(|e| update(app, e, now))
+        .flat_map(|e| step(app, e, now))
         .collect()
 }

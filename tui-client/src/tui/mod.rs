@@ -1,8 +1,11 @@
-//! The terminal UI: state (`app`), events (`event`), `update`, `view`, and the network task
-//! (`net`), wired together by `driver` and run in the real terminal by `run`.
+//! The terminal UI: state (`app`), events (`event`), `update` and the effects it returns
+//! (`effect`), `view`, and the network task (`net`), wired together by `driver` and run in the
+//! real terminal by `run`.
 
 pub mod app;
+mod conversation;
 pub mod driver;
+pub mod effect;
 pub mod event;
 #[cfg(test)]
 mod fixtures;
@@ -22,6 +25,7 @@ use futures_util::StreamExt;
 use crate::session::ConfigDir;
 use app::App;
 use driver::Driver;
+use effect::Effect;
 use event::Event;
 
 /// How often the clock ticks (typing and notice expiry, search debounce).
@@ -81,13 +85,13 @@ async fn event_loop(
             event = driver.next_event() => event,
             _ = tick.tick() => Event::Tick,
         };
-        driver.handle(event, Instant::now());
-        if driver.app.bell {
-            driver.app.bell = false;
-            terminal::bell();
-        }
-        if driver.app.quit {
-            return Ok(());
+        for effect in driver.handle(event, Instant::now()) {
+            match effect {
+                Effect::Bell => terminal::bell(),
+                Effect::Quit => return Ok(()),
+                // The driver has carried these out.
+                Effect::Send(_) | Effect::SignIn(_) => {}
+            }
         }
     }
 }

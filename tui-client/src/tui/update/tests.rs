@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use chat_shared::{ClientMsg, ErrorCode, MessageStatus, ServerMsg, UserRef};
 
 use super::super::app::{Conn, Fetch, Focus, PAGE, Screen};
+use super::super::effect::Effect;
 use super::super::event::{Event, KeyCode, KeyModifiers, NetStatus, SignedIn};
 use super::super::fixtures::*;
 use super::update;
@@ -32,8 +33,8 @@ fn opening_a_conversation_loads_it_and_marks_it_read() {
     let now = Instant::now();
     let mut app = connected(now);
     app.conversations[1].unread = 3;
-    update(&mut app, Event::char('j'), now);
-    let out = update(&mut app, Event::key(KeyCode::Enter), now);
+    step(&mut app, Event::char('j'), now);
+    let out = step(&mut app, Event::key(KeyCode::Enter), now);
     assert_eq!(
         out,
         vec![
@@ -62,27 +63,31 @@ fn a_message_elsewhere_raises_unread_once_and_rings() {
         server(ServerMsg::Message { message: m.clone() }),
         now,
     );
-    assert_eq!(out, vec![ClientMsg::Delivered { message_id: 20 }]);
+    assert_eq!(
+        out,
+        vec![
+            Effect::Send(ClientMsg::Delivered { message_id: 20 }),
+            Effect::Bell
+        ]
+    );
     assert_eq!(app.conversations[0].id, 11, "moved to the top");
     assert_eq!(app.conversations[0].unread, 1);
     assert_eq!(app.conversations[0].preview.as_deref(), Some("ping"));
-    assert!(app.bell);
     // The same message again (a replay after reconnecting) changes nothing.
-    app.bell = false;
-    update(&mut app, server(ServerMsg::Message { message: m }), now);
+    let out = update(&mut app, server(ServerMsg::Message { message: m }), now);
     assert_eq!(app.conversations[0].unread, 1);
-    assert!(!app.bell);
+    assert!(!out.contains(&Effect::Bell));
 }
 
 #[test]
 fn the_bell_can_be_turned_off() {
     let now = Instant::now();
     let mut app = connected(now);
-    update(&mut app, Event::char('b'), now);
+    step(&mut app, Event::char('b'), now);
     assert!(!app.bell_enabled);
     let m = message(20, 11, &carol(), "ping");
-    update(&mut app, server(ServerMsg::Message { message: m }), now);
-    assert!(!app.bell);
+    let out = update(&mut app, server(ServerMsg::Message { message: m }), now);
+    assert!(!out.contains(&Effect::Bell));
 }
 
 #[test]
@@ -99,17 +104,17 @@ fn a_message_in_the_open_conversation_is_marked_read_at_once() {
     );
     assert_eq!(
         out,
-        vec![ClientMsg::Read {
+        vec![Effect::Send(ClientMsg::Read {
             conversation_id: 10
-        }]
+        })]
     );
+    assert!(!out.contains(&Effect::Bell));
     assert_eq!(app.conversation(10).map(|c| c.unread), Some(0));
     let ids: Vec<_> = app
         .open_thread()
         .map(|t| t.messages.iter().map(|m| m.id).collect())
         .unwrap_or_default();
     assert_eq!(ids, [5, 21]);
-    assert!(!app.bell);
 }
 
 #[test]
@@ -122,21 +127,21 @@ fn incoming_typing_lasts_two_seconds_after_the_last_true() {
             is_typing: on,
         })
     };
-    update(&mut app, typing(true), t0);
+    step(&mut app, typing(true), t0);
     assert_eq!(app.typing_peer(), Some("bob"));
-    update(&mut app, Event::Tick, t0 + ms(1900));
+    step(&mut app, Event::Tick, t0 + ms(1900));
     assert_eq!(app.typing_peer(), Some("bob"));
-    update(&mut app, typing(true), t0 + ms(1500));
-    update(&mut app, Event::Tick, t0 + ms(3000));
+    step(&mut app, typing(true), t0 + ms(1500));
+    step(&mut app, Event::Tick, t0 + ms(3000));
     assert_eq!(app.typing_peer(), Some("bob"), "renewed by the second true");
-    update(&mut app, Event::Tick, t0 + ms(3500));
+    step(&mut app, Event::Tick, t0 + ms(3500));
     assert_eq!(app.typing_peer(), None);
     // An explicit false ends it at once, and so does a message from the typer.
-    update(&mut app, typing(true), t0 + ms(4000));
-    update(&mut app, typing(false), t0 + ms(4100));
+    step(&mut app, typing(true), t0 + ms(4000));
+    step(&mut app, typing(false), t0 + ms(4100));
     assert_eq!(app.typing_peer(), None);
-    update(&mut app, typing(true), t0 + ms(4200));
-    update(
+    step(&mut app, typing(true), t0 + ms(4200));
+    step(
         &mut app,
         server(ServerMsg::Message {
             message: message(30, 10, &bob(), "done"),
@@ -161,19 +166,19 @@ fn our_typing_is_sent_at_most_once_a_second_and_stops_after_two_idle_seconds() {
     assert_eq!(type_text(&mut app, "he", t0), vec![on.clone()]);
     assert_eq!(type_text(&mut app, "l", t0 + ms(900)), vec![]);
     assert_eq!(type_text(&mut app, "l", t0 + ms(1000)), vec![on.clone()]);
-    assert_eq!(update(&mut app, Event::Tick, t0 + ms(2900)), vec![]);
+    assert_eq!(step(&mut app, Event::Tick, t0 + ms(2900)), vec![]);
     assert_eq!(
-        update(&mut app, Event::Tick, t0 + ms(3000)),
+        step(&mut app, Event::Tick, t0 + ms(3000)),
         vec![off.clone()]
     );
     assert_eq!(
-        update(&mut app, Event::Tick, t0 + ms(4000)),
+        step(&mut app, Event::Tick, t0 + ms(4000)),
         vec![],
         "only once"
     );
     // Sending stops typing first.
     assert_eq!(type_text(&mut app, "o", t0 + ms(5000)), vec![on]);
-    let out = update(&mut app, Event::key(KeyCode::Enter), t0 + ms(5100));
+    let out = step(&mut app, Event::key(KeyCode::Enter), t0 + ms(5100));
     assert_eq!(
         out,
         vec![
@@ -191,13 +196,13 @@ fn enter_sends_and_the_echo_confirms_without_duplicates() {
     let now = Instant::now();
     let mut app = chatting(now, vec![]);
     type_text(&mut app, "two", now);
-    update(
+    step(
         &mut app,
         Event::key_with(KeyCode::Enter, KeyModifiers::ALT),
         now,
     );
     type_text(&mut app, "lines  ", now);
-    let out = update(&mut app, Event::key(KeyCode::Enter), now);
+    let out = step(&mut app, Event::key(KeyCode::Enter), now);
     assert_eq!(
         out.last(),
         Some(&ClientMsg::Message {
@@ -208,7 +213,7 @@ fn enter_sends_and_the_echo_confirms_without_duplicates() {
     assert_eq!(app.composer.text, "");
     assert_eq!(app.pending.len(), 1);
     let echo = message(40, 10, &alice(), "two\nlines");
-    let out = update(
+    let out = step(
         &mut app,
         server(ServerMsg::Message {
             message: echo.clone(),
@@ -217,7 +222,7 @@ fn enter_sends_and_the_echo_confirms_without_duplicates() {
     );
     assert_eq!(out, vec![], "no read or delivered for our own message");
     assert!(app.pending.is_empty());
-    update(&mut app, server(ServerMsg::Message { message: echo }), now);
+    step(&mut app, server(ServerMsg::Message { message: echo }), now);
     assert_eq!(app.open_thread().map(|t| t.messages.len()), Some(1));
 }
 
@@ -226,18 +231,18 @@ fn blank_too_long_and_offline_messages_are_not_sent() {
     let now = Instant::now();
     let mut app = chatting(now, vec![]);
     type_text(&mut app, "   ", now);
-    assert_eq!(update(&mut app, Event::key(KeyCode::Enter), now), vec![]);
+    assert_eq!(step(&mut app, Event::key(KeyCode::Enter), now), vec![]);
 
     app.composer.text = "x".repeat(4001);
     app.composer.cursor = 4001;
-    assert_eq!(update(&mut app, Event::key(KeyCode::Enter), now), vec![]);
+    assert_eq!(step(&mut app, Event::key(KeyCode::Enter), now), vec![]);
     let notice = app.notice.clone().map(|n| n.text).unwrap_or_default();
     assert!(notice.contains("too long: 4001"), "{notice}");
     assert_eq!(app.composer.text.len(), 4001, "kept for editing");
 
     app.composer.text = "later".into();
     app.composer.cursor = 5;
-    update(
+    step(
         &mut app,
         Event::Net(NetStatus::Disconnected {
             reason: "gone".into(),
@@ -245,7 +250,7 @@ fn blank_too_long_and_offline_messages_are_not_sent() {
         }),
         now,
     );
-    assert_eq!(update(&mut app, Event::key(KeyCode::Enter), now), vec![]);
+    assert_eq!(step(&mut app, Event::key(KeyCode::Enter), now), vec![]);
     assert_eq!(app.composer.text, "later");
 }
 
@@ -262,7 +267,7 @@ fn being_read_marks_our_messages_seen() {
     );
     let thread = app.open_thread().cloned().unwrap_or_default();
     assert_eq!(thread.last_seen_own(1), None);
-    update(
+    step(
         &mut app,
         server(ServerMsg::MessageStatus {
             message_id: 6,
@@ -271,7 +276,7 @@ fn being_read_marks_our_messages_seen() {
         now,
     );
     assert_eq!(app.open_thread().and_then(|t| t.last_seen_own(1)), Some(6));
-    update(
+    step(
         &mut app,
         server(ServerMsg::Read {
             conversation_id: 10,
@@ -281,7 +286,7 @@ fn being_read_marks_our_messages_seen() {
     );
     assert_eq!(app.open_thread().and_then(|t| t.last_seen_own(1)), Some(7));
     // A late "delivered" never lowers a status.
-    update(
+    step(
         &mut app,
         server(ServerMsg::MessageStatus {
             message_id: 7,
@@ -296,7 +301,7 @@ fn being_read_marks_our_messages_seen() {
 fn our_own_read_on_another_device_clears_unread() {
     let now = Instant::now();
     let mut app = connected(now);
-    update(
+    step(
         &mut app,
         server(ServerMsg::Message {
             message: message(20, 11, &carol(), "x"),
@@ -304,7 +309,7 @@ fn our_own_read_on_another_device_clears_unread() {
         now,
     );
     assert_eq!(app.conversation(11).map(|c| c.unread), Some(1));
-    update(
+    step(
         &mut app,
         server(ServerMsg::Read {
             conversation_id: 11,
@@ -319,41 +324,41 @@ fn our_own_read_on_another_device_clears_unread() {
 fn search_is_debounced_and_starts_a_conversation() {
     let t0 = Instant::now();
     let mut app = connected(t0);
-    update(&mut app, Event::char('/'), t0);
+    step(&mut app, Event::char('/'), t0);
     assert!(app.search.is_some());
     assert_eq!(type_text(&mut app, "da", t0), vec![]);
-    assert_eq!(update(&mut app, Event::Tick, t0 + ms(200)), vec![]);
+    assert_eq!(step(&mut app, Event::Tick, t0 + ms(200)), vec![]);
     type_text(&mut app, "v", t0 + ms(200));
     assert_eq!(
-        update(&mut app, Event::Tick, t0 + ms(300)),
+        step(&mut app, Event::Tick, t0 + ms(300)),
         vec![],
         "the last key restarts the wait"
     );
     assert_eq!(
-        update(&mut app, Event::Tick, t0 + ms(450)),
+        step(&mut app, Event::Tick, t0 + ms(450)),
         vec![ClientMsg::SearchUser {
             keyword: "dav".into()
         }]
     );
-    assert_eq!(update(&mut app, Event::Tick, t0 + ms(900)), vec![]);
+    assert_eq!(step(&mut app, Event::Tick, t0 + ms(900)), vec![]);
     let dave = UserRef {
         id: 4,
         username: "dave".into(),
     };
-    update(
+    step(
         &mut app,
         server(ServerMsg::SearchResults {
             results: vec![dave.clone()],
         }),
         t0,
     );
-    let out = update(&mut app, Event::key(KeyCode::Enter), t0);
+    let out = step(&mut app, Event::key(KeyCode::Enter), t0);
     assert_eq!(out, vec![ClientMsg::StartConversation { receiver_id: 4 }]);
     let conversation = chat_shared::Conversation {
         id: 12,
         participants: vec![alice(), dave],
     };
-    let out = update(
+    let out = step(
         &mut app,
         server(ServerMsg::ConversationStarted { conversation }),
         t0,
@@ -375,15 +380,15 @@ fn search_is_debounced_and_starts_a_conversation() {
 fn searching_for_someone_we_already_talk_to_opens_that_conversation() {
     let now = Instant::now();
     let mut app = connected(now);
-    update(&mut app, Event::ctrl('f'), now);
-    update(
+    step(&mut app, Event::ctrl('f'), now);
+    step(
         &mut app,
         server(ServerMsg::SearchResults {
             results: vec![carol()],
         }),
         now,
     );
-    let out = update(&mut app, Event::key(KeyCode::Enter), now);
+    let out = step(&mut app, Event::key(KeyCode::Enter), now);
     assert_eq!(app.open, Some(11));
     assert!(
         !out.iter()
@@ -400,12 +405,12 @@ fn an_error_frame_shows_for_five_seconds() {
         message: "no such user".into(),
         request_type: Some("chat.start_conversation".into()),
     };
-    update(&mut app, server(error), t0);
+    step(&mut app, server(error), t0);
     let text = app.notice.clone().map(|n| n.text);
     assert_eq!(text.as_deref(), Some("error: no such user (not_found)"));
-    update(&mut app, Event::Tick, t0 + ms(4900));
+    step(&mut app, Event::Tick, t0 + ms(4900));
     assert!(app.notice.is_some());
-    update(&mut app, Event::Tick, t0 + ms(5000));
+    step(&mut app, Event::Tick, t0 + ms(5000));
     assert!(app.notice.is_none());
 }
 
@@ -421,8 +426,8 @@ fn reconnecting_catches_up_without_gaps_or_duplicates() {
     );
     let now = opened + ms(1000);
     type_text(&mut app, "lost", now);
-    update(&mut app, Event::key(KeyCode::Enter), now);
-    update(
+    step(&mut app, Event::key(KeyCode::Enter), now);
+    step(
         &mut app,
         Event::Net(NetStatus::Disconnected {
             reason: "reset".into(),
@@ -437,7 +442,7 @@ fn reconnecting_catches_up_without_gaps_or_duplicates() {
     );
     assert!(app.pending.is_empty());
 
-    let out = update(&mut app, Event::Net(NetStatus::Connected), now);
+    let out = step(&mut app, Event::Net(NetStatus::Connected), now);
     assert_eq!(
         out,
         vec![
@@ -455,7 +460,7 @@ fn reconnecting_catches_up_without_gaps_or_duplicates() {
     );
     // The newest page does not reach back to message 6 and the server has more: fetch on.
     let page = (60..110).map(|id| message(id, 10, &bob(), "m")).collect();
-    let out = update(
+    let out = step(
         &mut app,
         server(ServerMsg::Messages {
             messages: page,
@@ -481,7 +486,7 @@ fn reconnecting_catches_up_without_gaps_or_duplicates() {
         6 => message(6, 10, &alice(), "hey"),
         id => message(id, 10, &bob(), "m"),
     });
-    let out = update(
+    let out = step(
         &mut app,
         server(ServerMsg::Messages {
             messages: page.collect(),
@@ -504,11 +509,11 @@ fn reconnecting_catches_up_without_gaps_or_duplicates() {
 fn scrolling_past_the_top_loads_older_messages_once() {
     let now = Instant::now();
     let mut app = connected(now);
-    update(&mut app, Event::key(KeyCode::Enter), now);
+    step(&mut app, Event::key(KeyCode::Enter), now);
     let page = (100..110)
         .map(|id| message(id, 10, &bob(), "line"))
         .collect();
-    update(
+    step(
         &mut app,
         server(ServerMsg::Messages {
             messages: page,
@@ -517,7 +522,7 @@ fn scrolling_past_the_top_loads_older_messages_once() {
         }),
         now,
     );
-    let out = update(&mut app, Event::key(KeyCode::PageUp), now);
+    let out = step(&mut app, Event::key(KeyCode::PageUp), now);
     assert_eq!(
         out,
         vec![ClientMsg::GetMessages {
@@ -527,12 +532,12 @@ fn scrolling_past_the_top_loads_older_messages_once() {
         }]
     );
     assert_eq!(
-        update(&mut app, Event::key(KeyCode::PageUp), now),
+        step(&mut app, Event::key(KeyCode::PageUp), now),
         vec![],
         "one request at a time"
     );
     let older = (90..100).map(|id| message(id, 10, &bob(), "old")).collect();
-    update(
+    step(
         &mut app,
         server(ServerMsg::Messages {
             messages: older,
@@ -545,7 +550,7 @@ fn scrolling_past_the_top_loads_older_messages_once() {
     assert_eq!(thread.messages.first().map(|m| m.id), Some(90));
     assert!(!thread.has_more);
     assert_eq!(
-        update(&mut app, Event::key(KeyCode::PageUp), now),
+        step(&mut app, Event::key(KeyCode::PageUp), now),
         vec![],
         "nothing older"
     );
@@ -555,7 +560,7 @@ fn scrolling_past_the_top_loads_older_messages_once() {
 fn an_expired_session_goes_back_to_sign_in() {
     let now = Instant::now();
     let mut app = connected(now);
-    update(&mut app, Event::Net(NetStatus::AuthExpired), now);
+    step(&mut app, Event::Net(NetStatus::AuthExpired), now);
     assert_eq!(app.screen, Screen::SignIn);
     assert_eq!(app.sign_in.username, "alice");
     assert!(app.conversations.is_empty());
@@ -571,17 +576,17 @@ fn an_expired_session_goes_back_to_sign_in() {
 fn the_sign_in_form_checks_fields_and_asks_for_a_sign_in() {
     let now = Instant::now();
     let mut app = super::super::app::App::new("http://127.0.0.1:9");
-    update(&mut app, Event::key(KeyCode::Enter), now);
+    let out = update(&mut app, Event::key(KeyCode::Enter), now);
     assert_eq!(
         app.sign_in.message.as_deref(),
         Some("Please enter a username.")
     );
-    assert!(app.auth_request.is_none());
+    assert!(!out.iter().any(|e| matches!(e, Effect::SignIn(_))));
     type_text(&mut app, "bob", now);
-    update(&mut app, Event::key(KeyCode::Tab), now);
+    step(&mut app, Event::key(KeyCode::Tab), now);
     type_text(&mut app, "short", now);
-    update(&mut app, Event::ctrl('r'), now);
-    update(&mut app, Event::key(KeyCode::Enter), now);
+    step(&mut app, Event::ctrl('r'), now);
+    step(&mut app, Event::key(KeyCode::Enter), now);
     assert!(
         app.sign_in
             .message
@@ -589,8 +594,13 @@ fn the_sign_in_form_checks_fields_and_asks_for_a_sign_in() {
             .is_some_and(|m| m.contains("8 characters"))
     );
     type_text(&mut app, "enough", now);
-    update(&mut app, Event::key(KeyCode::Enter), now);
-    let request = app.take_auth_request().expect("a sign-in request");
+    let request = update(&mut app, Event::key(KeyCode::Enter), now)
+        .into_iter()
+        .find_map(|e| match e {
+            Effect::SignIn(request) => Some(request),
+            _ => None,
+        })
+        .expect("a sign-in request");
     assert_eq!(
         (request.username.as_str(), request.password.as_str()),
         ("bob", "shortenough")
@@ -600,7 +610,7 @@ fn the_sign_in_form_checks_fields_and_asks_for_a_sign_in() {
     // Typing while busy does nothing; the answer comes as an event.
     type_text(&mut app, "x", now);
     assert_eq!(app.sign_in.password, "shortenough");
-    update(
+    step(
         &mut app,
         Event::Auth(Err("The username \"bob\" is taken: pick another.".into())),
         now,
@@ -617,7 +627,7 @@ fn the_sign_in_form_checks_fields_and_asks_for_a_sign_in() {
         server: "http://127.0.0.1:9".into(),
         refresh: "r".into(),
     };
-    update(&mut app, Event::Auth(Ok(signed_in)), now);
+    step(&mut app, Event::Auth(Ok(signed_in)), now);
     assert_eq!(app.screen, Screen::Chat);
     assert_eq!(app.sign_in.password, "", "the password is not kept");
     assert_eq!(app.conn, Conn::Connecting);
@@ -627,19 +637,23 @@ fn the_sign_in_form_checks_fields_and_asks_for_a_sign_in() {
 fn q_quits_from_the_list_but_is_text_in_the_composer() {
     let now = Instant::now();
     let mut app = chatting(now, vec![]);
-    type_text(&mut app, "q?", now);
+    let typed: Vec<Effect> = Event::typed("q?")
+        .into_iter()
+        .flat_map(|e| update(&mut app, e, now))
+        .collect();
     assert_eq!(app.composer.text, "q?");
-    assert!(!app.quit && !app.help);
-    update(&mut app, Event::key(KeyCode::Esc), now);
-    update(&mut app, Event::char('?'), now);
+    assert!(!typed.contains(&Effect::Quit) && !app.help);
+    step(&mut app, Event::key(KeyCode::Esc), now);
+    step(&mut app, Event::char('?'), now);
     assert!(app.help);
-    update(&mut app, Event::key(KeyCode::Esc), now);
+    step(&mut app, Event::key(KeyCode::Esc), now);
     assert!(!app.help);
-    update(&mut app, Event::char('q'), now);
-    assert!(app.quit);
+    assert!(update(&mut app, Event::char('q'), now).contains(&Effect::Quit));
     let mut app = chatting(now, vec![]);
-    update(&mut app, Event::ctrl('c'), now);
-    assert!(app.quit, "Ctrl-C quits from anywhere");
+    assert!(
+        update(&mut app, Event::ctrl('c'), now).contains(&Effect::Quit),
+        "Ctrl-C quits from anywhere"
+    );
 }
 
 #[test]
@@ -647,16 +661,16 @@ fn composer_editing_keys() {
     let now = Instant::now();
     let mut app = chatting(now, vec![]);
     type_text(&mut app, "héllo wörld", now);
-    update(&mut app, Event::ctrl('w'), now);
+    step(&mut app, Event::ctrl('w'), now);
     assert_eq!(app.composer.text, "héllo ");
-    update(&mut app, Event::key(KeyCode::Home), now);
-    update(&mut app, Event::key(KeyCode::Delete), now);
-    update(&mut app, Event::key(KeyCode::Right), now);
+    step(&mut app, Event::key(KeyCode::Home), now);
+    step(&mut app, Event::key(KeyCode::Delete), now);
+    step(&mut app, Event::key(KeyCode::Right), now);
     type_text(&mut app, "é", now);
     assert_eq!(app.composer.text, "éé".to_owned() + "llo ");
-    update(&mut app, Event::key(KeyCode::Backspace), now);
+    step(&mut app, Event::key(KeyCode::Backspace), now);
     assert_eq!(app.composer.text, "éllo ");
-    update(&mut app, Event::Paste("a\r\nb".into()), now);
+    step(&mut app, Event::Paste("a\r\nb".into()), now);
     assert_eq!(app.composer.text, "éa\nbllo ");
 }
 
@@ -665,13 +679,13 @@ fn a_rejected_message_comes_back_to_the_composer() {
     let now = Instant::now();
     let mut app = chatting(now, vec![]);
     type_text(&mut app, "spam", now);
-    update(&mut app, Event::key(KeyCode::Enter), now);
+    step(&mut app, Event::key(KeyCode::Enter), now);
     let error = ServerMsg::Error {
         code: ErrorCode::RateLimited,
         message: "slow down".into(),
         request_type: Some("chat.message".into()),
     };
-    update(&mut app, server(error), now);
+    step(&mut app, server(error), now);
     assert!(app.pending.is_empty());
     assert_eq!(app.composer.text, "spam");
 }
@@ -687,16 +701,16 @@ fn typing_from_someone_new_fetches_the_list_once() {
         })
     };
     assert_eq!(
-        update(&mut app, typing(), now),
+        step(&mut app, typing(), now),
         vec![ClientMsg::GetConversations {}]
     );
-    assert_eq!(update(&mut app, typing(), now), vec![]);
+    assert_eq!(step(&mut app, typing(), now), vec![]);
     // Someone already in the list never causes a fetch.
     let bob_typing = server(ServerMsg::Typing {
         sender_id: 2,
         is_typing: true,
     });
-    assert_eq!(update(&mut app, bob_typing, now), vec![]);
+    assert_eq!(step(&mut app, bob_typing, now), vec![]);
 }
 
 #[test]
@@ -715,11 +729,11 @@ fn the_mouse_wheel_scrolls_the_pane_under_it() {
             modifiers: KeyModifiers::NONE,
         })
     };
-    update(&mut app, wheel(MouseEventKind::ScrollUp, 60), now);
+    step(&mut app, wheel(MouseEventKind::ScrollUp, 60), now);
     assert_eq!(app.open_thread().map(|t| t.scroll), Some(3));
-    update(&mut app, wheel(MouseEventKind::ScrollDown, 60), now);
+    step(&mut app, wheel(MouseEventKind::ScrollDown, 60), now);
     assert_eq!(app.open_thread().map(|t| t.scroll), Some(0));
-    update(&mut app, wheel(MouseEventKind::ScrollDown, 5), now);
+    step(&mut app, wheel(MouseEventKind::ScrollDown, 5), now);
     assert_eq!(app.selected, 1, "over the list it moves the selection");
     assert_eq!(app.open_thread().map(|t| t.scroll), Some(0));
 }
@@ -731,7 +745,7 @@ fn a_thread_keeps_at_most_max_thread_messages() {
     let mut app = chatting(now, vec![]);
     let ids = 1..=(MAX_THREAD as i64);
     let page = ids.map(|id| message(id, 10, &bob(), "m")).collect();
-    update(
+    step(
         &mut app,
         server(ServerMsg::Messages {
             messages: page,
@@ -741,7 +755,7 @@ fn a_thread_keeps_at_most_max_thread_messages() {
         now,
     );
     let newest = message(MAX_THREAD as i64 + 1, 10, &bob(), "new");
-    update(
+    step(
         &mut app,
         server(ServerMsg::Message { message: newest }),
         now,
@@ -760,7 +774,7 @@ fn a_burst_of_messages_costs_at_most_two_reads() {
     let mut reads = 0;
     for (i, id) in (30..40).enumerate() {
         let m = message(id, 10, &bob(), "burst");
-        let out = update(
+        let out = step(
             &mut app,
             server(ServerMsg::Message { message: m }),
             t0 + ms(i as u64 * 10),
@@ -771,16 +785,16 @@ fn a_burst_of_messages_costs_at_most_two_reads() {
             .count();
     }
     assert_eq!(reads, 1, "the first at once, the rest gathered");
-    assert_eq!(update(&mut app, Event::Tick, t0 + ms(999)), vec![]);
+    assert_eq!(step(&mut app, Event::Tick, t0 + ms(999)), vec![]);
     assert_eq!(
-        update(&mut app, Event::Tick, t0 + ms(1000)),
+        step(&mut app, Event::Tick, t0 + ms(1000)),
         vec![ClientMsg::Read {
             conversation_id: 10
         }],
         "at most one a second, and the last of the burst is read"
     );
     assert_eq!(
-        update(&mut app, Event::Tick, t0 + ms(3000)),
+        step(&mut app, Event::Tick, t0 + ms(3000)),
         vec![],
         "nothing more owed"
     );
@@ -796,9 +810,9 @@ fn reads_go_out_at_most_once_a_second_however_long_the_burst() {
     for i in 0..250u64 {
         let now = t0 + ms(i * 20);
         let m = message(100 + i as i64, 10, &bob(), "burst");
-        let mut out = update(&mut app, server(ServerMsg::Message { message: m }), now);
+        let mut out = step(&mut app, server(ServerMsg::Message { message: m }), now);
         if i % 10 == 0 {
-            out.extend(update(&mut app, Event::Tick, now));
+            out.extend(step(&mut app, Event::Tick, now));
         }
         reads.extend(
             out.into_iter()
@@ -808,7 +822,7 @@ fn reads_go_out_at_most_once_a_second_however_long_the_burst() {
     }
     let end = t0 + ms(250 * 20);
     reads.extend(
-        update(&mut app, Event::Tick, end + ms(1000))
+        step(&mut app, Event::Tick, end + ms(1000))
             .into_iter()
             .map(|_| end + ms(1000)),
     );
@@ -825,7 +839,7 @@ fn reads_go_out_at_most_once_a_second_however_long_the_burst() {
         Some(349),
         "the newest message is covered"
     );
-    assert_eq!(update(&mut app, Event::Tick, end + ms(5000)), vec![]);
+    assert_eq!(step(&mut app, Event::Tick, end + ms(5000)), vec![]);
 }
 
 #[test]
@@ -841,7 +855,7 @@ fn a_burst_elsewhere_costs_one_delivered_per_conversation_a_second_for_the_newes
             (11, carol())
         };
         let m = message(50 + i as i64, conv, &who, "burst");
-        sent.extend(update(
+        sent.extend(step(
             &mut app,
             server(ServerMsg::Message { message: m }),
             t0 + ms(i * 10),
@@ -855,27 +869,27 @@ fn a_burst_elsewhere_costs_one_delivered_per_conversation_a_second_for_the_newes
         ],
         "the first of each conversation at once"
     );
-    assert_eq!(update(&mut app, Event::Tick, t0 + ms(999)), vec![]);
+    assert_eq!(step(&mut app, Event::Tick, t0 + ms(999)), vec![]);
     assert_eq!(
-        update(&mut app, Event::Tick, t0 + ms(1000)),
+        step(&mut app, Event::Tick, t0 + ms(1000)),
         vec![ClientMsg::Delivered { message_id: 88 }],
         "bob's newest; carol's first went out 10 ms after bob's"
     );
     assert_eq!(
-        update(&mut app, Event::Tick, t0 + ms(1010)),
+        step(&mut app, Event::Tick, t0 + ms(1010)),
         vec![ClientMsg::Delivered { message_id: 89 }]
     );
-    assert_eq!(update(&mut app, Event::Tick, t0 + ms(5000)), vec![]);
+    assert_eq!(step(&mut app, Event::Tick, t0 + ms(5000)), vec![]);
     // A replay of a message already covered costs nothing; a new one after the gap goes at once.
     let old = message(60, 10, &bob(), "burst");
-    let replay = update(
+    let replay = step(
         &mut app,
         server(ServerMsg::Message { message: old }),
         t0 + ms(5000),
     );
     assert_eq!(replay, vec![]);
     let new = message(90, 10, &bob(), "later");
-    let out = update(
+    let out = step(
         &mut app,
         server(ServerMsg::Message { message: new }),
         t0 + ms(5000),
@@ -889,18 +903,18 @@ fn an_owed_delivered_gives_way_to_the_read_of_opening_the_conversation() {
     let mut app = connected(t0);
     for id in [50, 51, 52] {
         let m = message(id, 10, &bob(), "burst");
-        update(&mut app, server(ServerMsg::Message { message: m }), t0);
+        step(&mut app, server(ServerMsg::Message { message: m }), t0);
     }
     assert_eq!(app.delivered.get(&10).and_then(|d| d.due), Some(52));
     // Bob's conversation is at the top: open it.
-    let out = update(&mut app, Event::key(KeyCode::Enter), t0 + ms(100));
+    let out = step(&mut app, Event::key(KeyCode::Enter), t0 + ms(100));
     assert!(
         out.contains(&ClientMsg::Read {
             conversation_id: 10
         }),
         "{out:?}"
     );
-    assert_eq!(update(&mut app, Event::Tick, t0 + ms(2000)), vec![]);
+    assert_eq!(step(&mut app, Event::Tick, t0 + ms(2000)), vec![]);
 }
 
 #[test]
@@ -909,21 +923,21 @@ fn a_delivered_owed_across_a_reconnect_still_goes_out() {
     let mut app = connected(t0);
     for id in [50, 51] {
         let m = message(id, 11, &carol(), "burst");
-        update(&mut app, server(ServerMsg::Message { message: m }), t0);
+        step(&mut app, server(ServerMsg::Message { message: m }), t0);
     }
     let lost = NetStatus::Disconnected {
         reason: "gone".into(),
         retry_in: ms(500),
     };
-    update(&mut app, Event::Net(lost), t0 + ms(100));
+    step(&mut app, Event::Net(lost), t0 + ms(100));
     assert_eq!(
-        update(&mut app, Event::Tick, t0 + ms(1500)),
+        step(&mut app, Event::Tick, t0 + ms(1500)),
         vec![],
         "offline"
     );
-    update(&mut app, Event::Net(NetStatus::Connected), t0 + ms(1600));
+    step(&mut app, Event::Net(NetStatus::Connected), t0 + ms(1600));
     assert_eq!(
-        update(&mut app, Event::Tick, t0 + ms(1700)),
+        step(&mut app, Event::Tick, t0 + ms(1700)),
         vec![ClientMsg::Delivered { message_id: 51 }]
     );
 }
@@ -933,11 +947,11 @@ fn a_message_the_server_never_confirms_comes_back_after_ten_seconds() {
     let t0 = Instant::now();
     let mut app = chatting(t0, vec![]);
     type_text(&mut app, "dropped", t0);
-    update(&mut app, Event::key(KeyCode::Enter), t0);
+    step(&mut app, Event::key(KeyCode::Enter), t0);
     type_text(&mut app, "next", t0 + ms(500));
-    update(&mut app, Event::Tick, t0 + ms(9900));
+    step(&mut app, Event::Tick, t0 + ms(9900));
     assert_eq!(app.pending.len(), 1);
-    update(&mut app, Event::Tick, t0 + ms(10_000));
+    step(&mut app, Event::Tick, t0 + ms(10_000));
     assert!(app.pending.is_empty());
     assert_eq!(
         app.composer.text, "dropped\nnext",

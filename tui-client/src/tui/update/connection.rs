@@ -1,0 +1,71 @@
+//! The connection as the network task reports it, and the answer to a sign-in.
+
+use std::time::Instant;
+
+use chat_shared::ClientMsg;
+
+use super::pending;
+use crate::tui::app::{App, Conn, Field, Focus, NoticeKind, Screen};
+use crate::tui::conversation::fetch_latest;
+use crate::tui::effect::Effect;
+use crate::tui::event::{NetStatus, SignedIn};
+
+pub(super) fn auth(app: &mut App, result: Result<SignedIn, String>) {
+    app.sign_in.busy = false;
+    match result {
+        Ok(signed_in) => {
+            app.sign_in.password.clear();
+            app.sign_in.message = None;
+            app.me = Some(signed_in.user);
+            app.server = signed_in.server;
+            app.screen = Screen::Chat;
+            app.conn = Conn::Connecting;
+            app.focus = Focus::List;
+        }
+        Err(message) => app.sign_in.message = Some(message),
+    }
+}
+
+pub(super) fn net(app: &mut App, status: NetStatus, now: Instant, out: &mut Vec<Effect>) {
+    match status {
+        NetStatus::Connecting => app.conn = Conn::Connecting,
+        NetStatus::Connected => {
+            app.conn = Conn::Connected;
+            // Answers to requests of the old connection will never come.
+            for thread in app.threads.values_mut() {
+                thread.fetch = None;
+            }
+            out.push(Effect::Send(ClientMsg::GetConversations {}));
+            if let Some(id) = app.open {
+                fetch_latest(app, id, out);
+            }
+            if let Some(search) = &mut app.search {
+                search.sent = None;
+                search.due = Some(now);
+            }
+        }
+        NetStatus::Disconnected { reason, retry_in } => {
+            app.conn = Conn::Disconnected {
+                reason,
+                retry_at: now + retry_in,
+            };
+            app.typing_in.clear();
+            app.typing_out = None;
+            for thread in app.threads.values_mut() {
+                thread.fetch = None;
+            }
+            pending::connection_lost(app, now);
+        }
+        NetStatus::AuthExpired => {
+            let (size, offset, server) = (app.size, app.utc_offset, app.server.clone());
+            let username = app.me.take().map(|u| u.username).unwrap_or_default();
+            *app = App::new(&server);
+            app.size = size;
+            app.utc_offset = offset;
+            app.sign_in.username = username;
+            app.sign_in.field = Field::Password;
+            app.sign_in.message = Some("Your session has expired: please sign in again.".into());
+        }
+        NetStatus::Warning(text) => app.notify(NoticeKind::Error, text, now),
+    }
+}

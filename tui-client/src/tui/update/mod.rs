@@ -1,0 +1,39 @@
+//! `update`: one event in, the state changed, and the effects out (frames to send, a sign-in,
+//! the bell, quitting), in order. Time comes in as an argument, so expiries (typing, notices,
+//! search debounce, receipts) are ordinary unit tests.
+//!
+//! Keys, mouse and paste are handled in `input`; server frames in `frames`; connection changes
+//! and sign-in answers in `connection`; the clock in `tick`.
+
+mod connection;
+mod frames;
+mod pending;
+mod receipts;
+mod tick;
+
+use std::time::Instant;
+
+use super::app::App;
+use super::effect::Effect;
+use super::event::Event;
+use super::input;
+
+/// Applies one event to the app and returns what must happen outside it, in order.
+pub fn update(app: &mut App, event: Event, now: Instant) -> Vec<Effect> {
+    let mut out = Vec::new();
+    app.now = Some(now);
+    match event {
+        Event::Key(key) => input::key(app, key, now, &mut out),
+        Event::Mouse(mouse) => input::mouse(app, mouse, &mut out),
+        Event::Paste(text) => input::paste(app, &text, now, &mut out),
+        Event::Resize(width, height) => app.size = (width, height),
+        Event::Tick => tick::tick(app, now, &mut out),
+        Event::Server(frame) => frames::server(app, frame, now, &mut out),
+        Event::Net(status) => connection::net(app, status, now, &mut out),
+        Event::Auth(result) => connection::auth(app, result),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
