@@ -36,7 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/ws/chat/", get(ws::upgrade))
         .route("/ws/chat/{user_id}/", get(ws::upgrade))
-        .merge(crate::web::routes())
+        .merge(crate::web::routes(&state.config))
         // The span names the path only: the query of `/ws/chat/?token=` is a credential.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path())

@@ -1,55 +1,129 @@
-//! The browser client: the static page, script and stylesheet embedded in the binary, served
-//! with security headers that keep the page to its own origin.
+//! The browser client: the static page, its scripts and stylesheet embedded in the binary,
+//! served with security headers that keep the page to its own origin. The page carries the
+//! server's limits, rendered in at start-up, so it refuses what the server would.
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use serde::Serialize;
+
+use crate::config::Config;
 
 const INDEX_HTML: &str = include_str!("../static/index.html");
 const APP_JS: &str = include_str!("../static/app.js");
 const STYLE_CSS: &str = include_str!("../static/style.css");
 const FAVICON_SVG: &str = include_str!("../static/favicon.svg");
 
+/// The client's ES modules, served at `/js/NAME`; `app.js` imports `main.js`, which imports
+/// the rest.
+const MODULES: [(&str, &str); 13] = [
+    ("main.js", include_str!("../static/js/main.js")),
+    ("dom.js", include_str!("../static/js/dom.js")),
+    ("protocol.js", include_str!("../static/js/protocol.js")),
+    ("state.js", include_str!("../static/js/state.js")),
+    ("session.js", include_str!("../static/js/session.js")),
+    ("socket.js", include_str!("../static/js/socket.js")),
+    ("list.js", include_str!("../static/js/list.js")),
+    ("typing.js", include_str!("../static/js/typing.js")),
+    ("receipts.js", include_str!("../static/js/receipts.js")),
+    ("thread.js", include_str!("../static/js/thread.js")),
+    ("composer.js", include_str!("../static/js/composer.js")),
+    ("search.js", include_str!("../static/js/search.js")),
+    (
+        "conversations.js",
+        include_str!("../static/js/conversations.js"),
+    ),
+];
+
+const HTML: &str = "text/html; charset=utf-8";
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+
+/// Where in `index.html` the page's config goes: the body of `<script id="config">`.
+const CONFIG_PLACEHOLDER: &str = "{{config}}";
+
 /// Longest `Host` header echoed into the Content-Security-Policy.
 const MAX_HOST_LEN: usize = 255;
 
-/// `GET /`, `/app.js`, `/style.css` and `/favicon.svg`: the browser client.
+/// What the page reads of the server's configuration (`protocol.js` parses it).
+#[derive(Debug, Serialize)]
+struct PageConfig {
+    /// `--max-message-chars`, counted in chars (Unicode scalar values), as the page counts too.
+    max_message_chars: usize,
+}
+
+/// `GET /`, `/app.js`, `/js/*.js`, `/style.css` and `/favicon.svg`: the browser client, its page
+/// rendered once here with `config`'s limits.
 ///
 /// Generic over the router state so it merges into any `Router<S>`.
-pub fn routes<S>() -> Router<S>
+pub fn routes<S>(config: &Config) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
-        .route("/", get(index))
+    let page = render_index(config);
+    let mut router = Router::new()
+        .route(
+            "/",
+            get(move |headers: HeaderMap| async move { index(&headers, page) }),
+        )
         .route("/app.js", get(app_js))
         .route("/style.css", get(style_css))
-        .route("/favicon.svg", get(favicon))
+        .route("/favicon.svg", get(favicon));
+    for (name, text) in MODULES {
+        router = router.route(
+            &format!("/js/{name}"),
+            get(move |headers: HeaderMap| async move { script(&headers, text) }),
+        );
+    }
+    router
+}
+
+/// `index.html` with the server's limits in its config block.
+fn render_index(config: &Config) -> Bytes {
+    let page_config = PageConfig {
+        max_message_chars: config.max_message_chars,
+    };
+    // Numbers only: nothing in it can end the `<script>` element it goes into.
+    let json = serde_json::to_string(&page_config).expect("a struct of numbers serializes");
+    Bytes::from(INDEX_HTML.replacen(CONFIG_PLACEHOLDER, &json, 1))
 }
 
 /// `GET /`: the chat page.
-async fn index(headers: HeaderMap) -> Response {
-    asset(&headers, "text/html; charset=utf-8", INDEX_HTML)
+fn index(headers: &HeaderMap, page: Bytes) -> Response {
+    asset(headers, HTML, page)
 }
 
-/// `GET /app.js`: the page's script.
+/// `GET /app.js`: the page's script, which loads the modules.
 async fn app_js(headers: HeaderMap) -> Response {
-    asset(&headers, "text/javascript; charset=utf-8", APP_JS)
+    script(&headers, APP_JS)
+}
+
+/// `GET /js/NAME` (one of the client's modules) and `GET /app.js`: a script.
+fn script(headers: &HeaderMap, text: &'static str) -> Response {
+    asset(headers, JAVASCRIPT, Bytes::from_static(text.as_bytes()))
 }
 
 /// `GET /style.css`: the page's stylesheet.
 async fn style_css(headers: HeaderMap) -> Response {
-    asset(&headers, "text/css; charset=utf-8", STYLE_CSS)
+    asset(
+        &headers,
+        "text/css; charset=utf-8",
+        Bytes::from_static(STYLE_CSS.as_bytes()),
+    )
 }
 
 /// `GET /favicon.svg`: the page's icon (also spares the log a 404 per visit).
 async fn favicon(headers: HeaderMap) -> Response {
-    asset(&headers, "image/svg+xml", FAVICON_SVG)
+    asset(
+        &headers,
+        "image/svg+xml",
+        Bytes::from_static(FAVICON_SVG.as_bytes()),
+    )
 }
 
 /// One embedded file with its content type and the security headers every asset carries.
-fn asset(request: &HeaderMap, content_type: &'static str, body: &'static str) -> Response {
+fn asset(request: &HeaderMap, content_type: &'static str, body: Bytes) -> Response {
     let host = request.get(header::HOST).and_then(|h| h.to_str().ok());
     let csp = content_security_policy(host);
     let headers: [(HeaderName, HeaderValue); 10] = [
@@ -122,15 +196,33 @@ fn valid_host(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::StatusCode;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use tower::Service;
 
-    fn with_host(host: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::HOST,
-            HeaderValue::from_str(host).expect("test host"),
-        );
-        headers
+    fn config(args: &[&str]) -> Config {
+        Config::from_args(["chat-server"].iter().chain(args)).expect("valid test flags")
+    }
+
+    /// `GET path` through the routes, as a browser at `host` asks.
+    async fn get_path(path: &str, host: &str, config: &Config) -> Response {
+        let mut router = routes::<()>(config);
+        let request = Request::get(path)
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .expect("test request");
+        router.call(request).await.expect("infallible router")
+    }
+
+    async fn body_text(response: Response) -> String {
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("in-memory body")
+            .to_bytes();
+        String::from_utf8(bytes.to_vec()).expect("utf-8 asset")
     }
 
     fn header_of<'a>(response: &'a Response, name: &str) -> &'a str {
@@ -142,9 +234,37 @@ mod tests {
             .expect("ascii header")
     }
 
+    /// `app.js` and every module, with their names.
+    fn scripts() -> impl Iterator<Item = (&'static str, &'static str)> {
+        [("app.js", APP_JS)].into_iter().chain(MODULES)
+    }
+
+    /// The text of the module `name`.
+    fn source(name: &str) -> &'static str {
+        MODULES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, text)| *text)
+            .unwrap_or_else(|| panic!("{name} is not served"))
+    }
+
+    /// The modules `text` imports: `from './NAME.js'` and `import('/js/NAME.js')`.
+    fn imports(text: &str) -> Vec<&str> {
+        let mut names = Vec::new();
+        for (open, close) in [("from './", "'"), ("import('/js/", "'")] {
+            let mut rest = text;
+            while let Some(at) = rest.find(open) {
+                rest = &rest[at + open.len()..];
+                let end = rest.find(close).expect("closed import path");
+                names.push(&rest[..end]);
+            }
+        }
+        names
+    }
+
     #[tokio::test]
     async fn page_carries_type_and_security_headers() {
-        let response = index(with_host("127.0.0.1:8000")).await;
+        let response = get_path("/", "127.0.0.1:8000", &config(&[])).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(
             header_of(&response, "content-type"),
@@ -164,18 +284,91 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn page_carries_the_configured_limit() {
+        let response = get_path("/", "localhost", &config(&["--max-message-chars", "123"])).await;
+        let page = body_text(response).await;
+        assert!(
+            page.contains(
+                r#"<script id="config" type="application/json">{"max_message_chars":123}</script>"#
+            ),
+            "{page}"
+        );
+        assert!(!page.contains(CONFIG_PLACEHOLDER));
+    }
+
+    #[tokio::test]
     async fn assets_have_their_content_types() {
-        let host = with_host("localhost");
-        let js = app_js(host.clone()).await;
+        let config = config(&[]);
+        let js = get_path("/app.js", "localhost", &config).await;
         assert_eq!(
             header_of(&js, "content-type"),
             "text/javascript; charset=utf-8"
         );
         assert!(header_of(&js, "content-security-policy").contains("ws://localhost "));
-        let css = style_css(host.clone()).await;
+        let css = get_path("/style.css", "localhost", &config).await;
         assert_eq!(header_of(&css, "content-type"), "text/css; charset=utf-8");
-        let icon = favicon(host).await;
+        let icon = get_path("/favicon.svg", "localhost", &config).await;
         assert_eq!(header_of(&icon, "content-type"), "image/svg+xml");
+    }
+
+    #[tokio::test]
+    async fn every_module_is_served_as_app_js_is() {
+        let config = config(&[]);
+        // Every header but the length.
+        let headers_of = |response: &Response| {
+            let mut headers = response.headers().clone();
+            headers.remove(header::CONTENT_LENGTH);
+            headers
+        };
+        let app = headers_of(&get_path("/app.js", "localhost", &config).await);
+        for (name, text) in MODULES {
+            let response = get_path(&format!("/js/{name}"), "localhost", &config).await;
+            assert_eq!(response.status(), StatusCode::OK, "{name}");
+            assert_eq!(headers_of(&response), app, "{name}");
+            assert_eq!(body_text(response).await, text, "{name}");
+        }
+    }
+
+    #[test]
+    fn modules_import_only_served_modules_one_way() {
+        let served = |name: &str| MODULES.iter().any(|(n, _)| *n == name);
+        assert_eq!(imports(APP_JS), ["main.js"]);
+        for (name, text) in MODULES {
+            for import in imports(text) {
+                assert!(
+                    served(import),
+                    "{name} imports {import}, which is not served"
+                );
+            }
+        }
+        // Depth-first from main.js: every module is reached, and none imports its importer.
+        fn visit(name: &'static str, path: &mut Vec<&'static str>, seen: &mut Vec<&'static str>) {
+            assert!(!path.contains(&name), "import cycle: {path:?} -> {name}");
+            if seen.contains(&name) {
+                return;
+            }
+            seen.push(name);
+            path.push(name);
+            for import in imports(source(name)) {
+                visit(import, path, seen);
+            }
+            path.pop();
+        }
+        let mut seen = Vec::new();
+        visit("main.js", &mut Vec::new(), &mut seen);
+        assert_eq!(seen.len(), MODULES.len(), "modules main.js never reaches");
+    }
+
+    #[test]
+    fn page_knows_the_close_code_of_an_unauthorized_socket() {
+        let line = format!(
+            "export const CLOSE_UNAUTHORIZED = {};",
+            chat_shared::close::UNAUTHORIZED
+        );
+        assert!(
+            source("protocol.js").contains(&line),
+            "protocol.js lacks {line}"
+        );
     }
 
     #[test]
@@ -195,7 +388,8 @@ mod tests {
 
     #[test]
     fn page_loads_nothing_from_other_origins() {
-        for (name, text) in [("index.html", INDEX_HTML), ("style.css", STYLE_CSS)] {
+        let texts = [("index.html", INDEX_HTML), ("style.css", STYLE_CSS)];
+        for (name, text) in texts.into_iter().chain(scripts()) {
             assert!(!text.contains("://"), "{name} names another origin");
             assert!(!text.contains("src=\"//"), "{name} names another origin");
         }
@@ -212,14 +406,16 @@ mod tests {
 
     #[test]
     fn script_never_writes_html() {
-        for sink in [
-            "innerHTML",
-            "outerHTML",
-            "insertAdjacentHTML",
-            "document.write",
-            "eval(",
-        ] {
-            assert!(!APP_JS.contains(sink), "app.js uses {sink}");
+        for (name, text) in scripts() {
+            for sink in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+            ] {
+                assert!(!text.contains(sink), "{name} uses {sink}");
+            }
         }
     }
 }

@@ -240,3 +240,20 @@ async fn healthz_answers() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn the_page_carries_the_configured_message_limit() {
+    let server = TestServer::start_with(&["--max-message-chars", "321"]).await;
+    let page = reqwest::get(format!("{}/", server.http_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The block the page's protocol.js reads.
+    let open = r#"<script id="config" type="application/json">"#;
+    let start = page.find(open).expect("a config block") + open.len();
+    let end = start + page[start..].find("</script>").expect("the block ends");
+    let config: serde_json::Value = serde_json::from_str(&page[start..end]).expect("JSON");
+    assert_eq!(config["max_message_chars"], 321, "{config}");
+}

@@ -1,0 +1,265 @@
+// The conversations and the open one's history, as the server's frames change them: the list,
+// opening and closing a conversation, paging history in, and live messages and receipts.
+import { setChatError, ui } from './dom.js';
+import { renderConversations } from './list.js';
+import { deliver, markReadIfVisible } from './receipts.js';
+import { clearSearch } from './search.js';
+import { isConnected, send } from './socket.js';
+import { isMine, newestId, normalizeParticipants, oldestId, openItem, rank, state } from './state.js';
+import { nearBottom, renderHeader, renderOpenConversation, renderReceipts, scrollToBottom } from './thread.js';
+import { clearPeerTyping, stopOwnTyping } from './typing.js';
+
+const PAGE_SIZE = 50; // messages per history page
+const MAX_MESSAGES = 5000; // messages kept for the open conversation
+
+/** Wires the list, the back button and Escape, and paging on scrolling up. */
+export function initConversations() {
+  // The list is rebuilt on every change: one listener for all its items.
+  ui.conversationList.addEventListener('click', (event) => {
+    const item = event.target.closest('.conversation-item');
+    if (item) openConversation(Number(item.dataset.conversationId));
+  });
+  ui.back.addEventListener('click', closeConversation);
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && document.body.classList.contains('conversation-open') && !ui.chatView.hidden) {
+      closeConversation();
+    }
+  });
+  ui.scroller.addEventListener('scroll', () => {
+    if (ui.scroller.scrollTop < 80) requestOlder();
+  });
+}
+
+export function onConversations(list) {
+  if (!Array.isArray(list)) return;
+  const fresh = new Map();
+  for (const item of list) {
+    fresh.set(item.id, {
+      id: item.id,
+      participants: normalizeParticipants(item.participants),
+      last: item.last_message || null,
+      unread: typeof item.unread_count === 'number' ? item.unread_count : item.has_unread ? 1 : 0,
+    });
+  }
+  // Keep a conversation just started locally that the list does not have yet.
+  if (state.openId !== null && !fresh.has(state.openId) && state.conversations.has(state.openId)) {
+    fresh.set(state.openId, state.conversations.get(state.openId));
+  }
+  state.conversations = fresh;
+  state.order = [...fresh.values()]
+    .sort((a, b) => activity(b) - activity(a) || b.id - a.id)
+    .map((c) => c.id);
+  state.conversationsRequested = false;
+  const open = openItem();
+  if (open && open.unread > 0) {
+    state.open.needsRead = true;
+    markReadIfVisible();
+  }
+  renderConversations();
+  renderHeader();
+}
+
+function activity(conversation) {
+  return conversation.last ? Date.parse(conversation.last.timestamp) || 0 : 0;
+}
+
+function touchConversation(id) {
+  state.order = [id, ...state.order.filter((x) => x !== id)];
+}
+
+export function onConversationStarted(conversation) {
+  if (!conversation || typeof conversation.id !== 'number') return;
+  if (!state.conversations.has(conversation.id)) {
+    state.conversations.set(conversation.id, {
+      id: conversation.id,
+      participants: normalizeParticipants(conversation.participants),
+      last: null,
+      unread: 0,
+    });
+    touchConversation(conversation.id);
+  }
+  ui.searchInput.value = '';
+  clearSearch();
+  openConversation(conversation.id);
+}
+
+function openConversation(id) {
+  const conversation = state.conversations.get(id);
+  if (!conversation) return;
+  if (state.openId !== id) {
+    stopOwnTyping(true);
+    state.openId = id;
+    state.open = {
+      messages: new Map(),
+      hasMore: false,
+      loadingOlder: false,
+      needsRead: conversation.unread > 0,
+      loaded: false,
+      elements: new Map(),
+    };
+    ui.messageList.replaceChildren();
+    ui.input.value = '';
+    setChatError('');
+    requestNewest(id);
+  }
+  document.body.classList.add('conversation-open');
+  renderConversations();
+  renderOpenConversation();
+  ui.input.focus();
+}
+
+function closeConversation() {
+  document.body.classList.remove('conversation-open');
+  const button = ui.conversationList.querySelector(`[data-conversation-id="${state.openId}"]`);
+  if (button) button.focus();
+  else ui.searchInput.focus();
+}
+
+export function requestNewest(id) {
+  send({ type: 'chat.get_messages', conversation_id: id, limit: PAGE_SIZE });
+}
+
+function requestOlder() {
+  const open = state.open;
+  if (!open || !open.hasMore || open.loadingOlder || !isConnected()) return;
+  if (open.messages.size >= MAX_MESSAGES) {
+    ui.historyStatus.textContent = 'Older messages are not loaded here.';
+    return;
+  }
+  const oldest = oldestId(open);
+  if (oldest === null) return;
+  open.loadingOlder = true;
+  ui.historyStatus.textContent = 'Loading older messages…';
+  send({ type: 'chat.get_messages', conversation_id: state.openId, before_id: oldest, limit: PAGE_SIZE });
+}
+
+export function onMessages(frame) {
+  const messages = Array.isArray(frame.messages) ? frame.messages : [];
+  const id = typeof frame.conversation_id === 'number'
+    ? frame.conversation_id
+    : messages.length ? messages[0].conversation_id : state.openId;
+  const open = state.open;
+  if (id !== state.openId || !open) return; // an answer for a conversation since closed
+  const hasMore = typeof frame.has_more === 'boolean' ? frame.has_more : messages.length >= PAGE_SIZE;
+  const oldest = oldestId(open);
+  const newest = newestId(open);
+  const wasNearBottom = nearBottom();
+  // An older page (answering before_id) lies wholly before what we have; anything else is the
+  // newest page, first loaded or fetched again to catch up.
+  const firstLoad = !open.loaded;
+  const older = !firstLoad && oldest !== null && messages.length > 0 && messages.every((m) => m.id < oldest);
+
+  if (messages.length === 0) {
+    open.hasMore = false; // nothing before before_id, or an empty conversation
+  } else if (older || firstLoad) {
+    open.hasMore = hasMore;
+  } else if (newest !== null && hasMore && messages[0].id > newest) {
+    // A gap between what we had and this newest page: start over from it.
+    open.messages.clear();
+    open.elements.clear();
+    ui.messageList.replaceChildren();
+    open.hasMore = true;
+  }
+  if (older || messages.length === 0) open.loadingOlder = false;
+
+  const heightBefore = ui.scroller.scrollHeight;
+  const topBefore = ui.scroller.scrollTop;
+  for (const m of messages) {
+    if (m.conversation_id !== id) continue;
+    storeMessage(m);
+    if (!isMine(m) && m.is_read === false) open.needsRead = true;
+  }
+  open.loaded = true;
+  renderOpenConversation();
+  if (older) {
+    // Keep what the reader was looking at in place above the new page.
+    ui.scroller.scrollTop = topBefore + (ui.scroller.scrollHeight - heightBefore);
+  } else if (wasNearBottom || firstLoad) {
+    scrollToBottom();
+  }
+  markReadIfVisible();
+  // A short first page may not fill the screen: keep loading until it scrolls.
+  if (open.hasMore && !open.loadingOlder && ui.scroller.scrollHeight <= ui.scroller.clientHeight) requestOlder();
+}
+
+/** Adds or updates a message of the open conversation, keeping the best known status. */
+function storeMessage(message) {
+  const open = state.open;
+  const known = open.messages.get(message.id);
+  if (known) {
+    if (rank(message.status) > rank(known.status)) known.status = message.status;
+    if (message.is_read) known.is_read = true;
+    return false;
+  }
+  open.messages.set(message.id, { ...message });
+  if (open.messages.size > MAX_MESSAGES) {
+    const drop = oldestId(open);
+    open.messages.delete(drop);
+    const el = open.elements.get(drop);
+    if (el) el.remove();
+    open.elements.delete(drop);
+    open.hasMore = true;
+  }
+  return true;
+}
+
+export function onMessage(message) {
+  if (!message || typeof message.id !== 'number') return;
+  const id = message.conversation_id;
+  const conversation = state.conversations.get(id);
+  const mine = isMine(message);
+  // Received: tell the sender, unless the chat.read sent for the open, visible conversation
+  // is about to say more.
+  const readNow = id === state.openId && document.visibilityState === 'visible';
+  if (!mine && !readNow) deliver(id, message.id);
+  if (conversation) {
+    conversation.last = { ...message, sender_id: message.sender.id, sender_username: message.sender.username };
+    touchConversation(id);
+  } else if (!state.conversationsRequested) {
+    // A conversation someone else started with us: fetch the list to learn its participants.
+    state.conversationsRequested = send({ type: 'chat.get_conversations' });
+  }
+  if (mine && state.unsent && state.unsent.content === message.content) state.unsent = null;
+  if (id === state.openId && state.open) {
+    const wasNearBottom = nearBottom();
+    // Seen on a hidden tab: count it unread until the tab is looked at.
+    if (!mine && conversation && document.visibilityState !== 'visible') conversation.unread += 1;
+    const added = storeMessage(message);
+    if (!mine && added) {
+      state.open.needsRead = true;
+      clearPeerTyping(message.sender.id);
+    }
+    renderOpenConversation();
+    if (wasNearBottom || mine) scrollToBottom();
+    markReadIfVisible();
+  } else if (conversation && !mine) {
+    conversation.unread += 1;
+  }
+  renderConversations();
+}
+
+export function onMessageStatus(messageId, status) {
+  if (!state.open) return;
+  const message = state.open.messages.get(messageId);
+  if (!message || rank(status) <= rank(message.status)) return;
+  message.status = status;
+  renderReceipts();
+}
+
+export function onRead(conversationId, readerId) {
+  const conversation = state.conversations.get(conversationId);
+  if (state.me && readerId === state.me.id) {
+    // Read on another of our own connections.
+    if (conversation) conversation.unread = 0;
+    renderConversations();
+    return;
+  }
+  if (conversationId !== state.openId || !state.open) return;
+  for (const message of state.open.messages.values()) {
+    if (isMine(message)) {
+      message.status = 'seen';
+      message.is_read = true;
+    }
+  }
+  renderReceipts();
+}

@@ -1,0 +1,62 @@
+// The page's elements, looked up once, and the setters of its views and status lines.
+
+const $ = (id) => {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`missing element #${id}`);
+  return el;
+};
+
+export const ui = {
+  loadingView: $('loading-view'),
+  authView: $('auth-view'),
+  authForm: $('auth-form'),
+  authTitle: $('auth-title'),
+  authNotice: $('auth-notice'),
+  authError: $('auth-error'),
+  username: $('auth-username'),
+  password: $('auth-password'),
+  loginButton: $('login-button'),
+  registerButton: $('register-button'),
+  chatView: $('chat-view'),
+  connection: $('connection-status'),
+  meName: $('me-name'),
+  logout: $('logout-button'),
+  searchForm: $('search-form'),
+  searchInput: $('search-input'),
+  searchResults: $('search-results'),
+  searchEmpty: $('search-empty'),
+  conversationList: $('conversation-list'),
+  conversationsEmpty: $('conversations-empty'),
+  back: $('back-button'),
+  title: $('conversation-title'),
+  typing: $('typing-indicator'),
+  scroller: $('message-scroller'),
+  historyStatus: $('history-status'),
+  messageList: $('message-list'),
+  placeholder: $('conversation-placeholder'),
+  chatError: $('chat-error'),
+  composer: $('composer'),
+  input: $('composer-input'),
+  send: $('send-button'),
+};
+
+export function showView(name) {
+  ui.loadingView.hidden = name !== 'loading';
+  ui.authView.hidden = name !== 'auth';
+  ui.chatView.hidden = name !== 'chat';
+}
+
+export function setAuthError(text) {
+  ui.authError.textContent = text;
+  ui.authError.hidden = !text;
+}
+
+export function setChatError(text) {
+  ui.chatError.textContent = text;
+  ui.chatError.hidden = !text;
+}
+
+export function setConnection(text, kind) {
+  ui.connection.textContent = text;
+  ui.connection.dataset.state = kind;
+}

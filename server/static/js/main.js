@@ -1,0 +1,194 @@
+// The browser chat client: log in over REST, then speak the chat protocol over one WebSocket.
+// All text from users or the server goes into the page through textContent, never as HTML.
+// This module signs in and out and routes the server's frames; the others each own one part.
+import { initComposer, restoreUnsent, updateComposer } from './composer.js';
+import {
+  initConversations,
+  onConversationStarted,
+  onConversations,
+  onMessage,
+  onMessageStatus,
+  onMessages,
+  onRead,
+  requestNewest,
+} from './conversations.js';
+import { setAuthError, setChatError, showView, ui } from './dom.js';
+import { renderConversations } from './list.js';
+import { charCount } from './protocol.js';
+import { flushAllDelivered, markReadIfVisible, resetReceipts } from './receipts.js';
+import { clearSearch, initSearch, renderSearchResults } from './search.js';
+import { TOKENS_KEY, api, authedApi, clearTokens, loadTokens, saveTokens, tokenClaims } from './session.js';
+import { connect, disconnect, initSocket, send } from './socket.js';
+import { forgetUser, state } from './state.js';
+import { renderOpenConversation } from './thread.js';
+import { onPeerTyping, resetTyping, stopOwnTyping } from './typing.js';
+
+const SESSION_ENDED = 'Your session has ended. Please log in again.';
+
+// ---- Log in, register, log out --------------------------------------------------------------
+function showAuth(notice) {
+  teardown();
+  showView('auth');
+  ui.authNotice.textContent = notice || '';
+  ui.authNotice.hidden = !notice;
+  ui.authError.hidden = true;
+  ui.password.value = '';
+  ui.username.focus();
+}
+
+ui.authForm.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const register = event.submitter === ui.registerButton;
+  const username = ui.username.value.trim();
+  const password = ui.password.value;
+  if (!username || !password) {
+    setAuthError('Enter a username and a password.');
+    return;
+  }
+  if (register && charCount(password) < 8) {
+    setAuthError('The password needs at least 8 characters.');
+    return;
+  }
+  setAuthError('');
+  ui.loginButton.disabled = ui.registerButton.disabled = true;
+  try {
+    if (register) await api('POST', '/api/register/', { username, password });
+    const tokens = await api('POST', '/api/token/', { username, password });
+    saveTokens({ access: tokens.access, refresh: tokens.refresh });
+    ui.password.value = '';
+    await enterChat();
+  } catch (e) {
+    setAuthError(e.status === 401 ? 'Wrong username or password.' : e.message);
+  } finally {
+    ui.loginButton.disabled = ui.registerButton.disabled = false;
+  }
+});
+
+ui.logout.addEventListener('click', () => {
+  clearTokens();
+  showAuth('You are logged out.');
+});
+
+// Another tab logged out, or in as someone else: follow it.
+window.addEventListener('storage', (event) => {
+  if (event.key !== TOKENS_KEY || !state.me) return;
+  const tokens = loadTokens();
+  if (!tokens) showAuth('You logged out in another window.');
+  else if (tokenClaims(tokens.access).user_id !== state.me.id) enterChat();
+});
+
+/** Loads the user behind the stored tokens and opens the chat, or shows the login form. */
+async function enterChat() {
+  let me;
+  try {
+    me = await authedApi('GET', '/api/me/');
+  } catch (e) {
+    if (e.status === 0) {
+      // Offline or the server is restarting: keep the session and try again shortly.
+      showView('loading');
+      ui.loadingView.querySelector('p').textContent = 'The server cannot be reached. Retrying…';
+      setTimeout(enterChat, 3000);
+      return;
+    }
+    clearTokens();
+    showAuth(SESSION_ENDED);
+    return;
+  }
+  teardown();
+  state.me = { id: me.id, username: me.username };
+  ui.meName.textContent = me.username;
+  showView('chat');
+  renderConversations();
+  renderOpenConversation();
+  connect();
+}
+
+/** Forgets everything about the signed-in user and closes the socket. */
+function teardown() {
+  disconnect();
+  resetTyping();
+  resetReceipts();
+  forgetUser();
+  ui.searchInput.value = '';
+  clearSearch();
+  ui.input.value = '';
+  setChatError('');
+  document.body.classList.remove('conversation-open');
+  document.title = 'Chat';
+}
+
+// ---- The server's frames --------------------------------------------------------------------
+function handleFrame(frame) {
+  switch (frame.type) {
+    case 'chat.conversations':
+      onConversations(frame.conversations);
+      break;
+    case 'chat.messages':
+      onMessages(frame);
+      break;
+    case 'chat.message':
+      onMessage(frame.message);
+      break;
+    case 'chat.typing':
+      onPeerTyping(frame.sender_id, frame.is_typing);
+      break;
+    case 'chat.read':
+      onRead(frame.conversation_id, frame.reader_id);
+      break;
+    case 'chat.message_status':
+      onMessageStatus(frame.message_id, frame.status);
+      break;
+    case 'chat.search_results':
+      renderSearchResults(frame.results);
+      break;
+    case 'chat.conversation_started':
+      onConversationStarted(frame.conversation);
+      break;
+    case 'chat.error':
+      onServerError(frame);
+      break;
+    default:
+      break; // a frame from a newer server: ignore
+  }
+}
+
+function onServerError(frame) {
+  if (frame.request_type === 'chat.get_messages' && state.open) state.open.loadingOlder = false;
+  if (frame.request_type === 'chat.typing') return; // nothing the user can act on
+  if (frame.request_type === 'chat.message') restoreUnsent();
+  setChatError(frame.message || 'The server refused that request.');
+}
+
+initSocket({
+  opened() {
+    send({ type: 'chat.get_conversations' });
+    state.conversationsRequested = true;
+  },
+  up() {
+    setChatError('');
+    updateComposer();
+    // Catch up on whatever happened while we were away; merging by id avoids duplicates.
+    if (state.openId !== null) requestNewest(state.openId);
+    // Receipts owed from before the drop.
+    flushAllDelivered();
+  },
+  frame: handleFrame,
+  down() {
+    state.conversationsRequested = false;
+    if (state.open) state.open.loadingOlder = false;
+    stopOwnTyping(false);
+    updateComposer();
+  },
+  sessionEnded() {
+    showAuth(SESSION_ENDED);
+  },
+});
+initComposer();
+initSearch();
+initConversations();
+document.addEventListener('visibilitychange', markReadIfVisible);
+window.addEventListener('focus', markReadIfVisible);
+
+// ---- Start ----------------------------------------------------------------------------------
+if (!loadTokens()) showAuth('');
+else enterChat();
