@@ -18,7 +18,8 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use chat_server::store::{Durability, NewMessage, Store};
 use chat_shared::{
-    ChatMessage, ClientMsg, Conversation, ErrorCode, MessageStatus, ServerMsg, Timestamp, UserRef,
+    ChatMessage, ClientMsg, Conversation, ErrorCode, GroupInfo, Member, MessageStatus, ServerMsg,
+    Timestamp, UserRef,
 };
 use clap::Args;
 use futures_util::{SinkExt, StreamExt};
@@ -96,6 +97,7 @@ async fn insert_on(path: &std::path::Path, args: &InsertArgs) -> anyhow::Result<
             conversation_id: *conversation_id,
             sender: sender.clone(),
             content: "a baseline message of about sixty-four bytes of ordinary text.".into(),
+            mentions: Vec::new(),
         });
     let mut rates = Vec::new();
     for (count, batch) in [(args.single, 1), (args.messages, args.batch)] {
@@ -310,6 +312,8 @@ async fn relay_connection(socket: WebSocket, relay: Relay, me: i64) {
                     attachment: None,
                     status: Some(MessageStatus::Sent),
                     is_read: Some(false),
+                    mentions: None,
+                    event: None,
                 };
                 // Serialized once; both users' connections get the same bytes.
                 let bytes: Utf8Bytes = ServerMsg::Message { message }.to_json().into();
@@ -325,11 +329,13 @@ async fn relay_connection(socket: WebSocket, relay: Relay, me: i64) {
                     id: pair_conversation(me, receiver_id),
                     participants: [me, receiver_id]
                         .iter()
-                        .map(|&id| UserRef {
+                        .map(|&id| Member {
                             id,
                             username: format!("u{id}"),
+                            role: None,
                         })
                         .collect(),
+                    info: GroupInfo::default(),
                 };
                 reply(&ServerMsg::ConversationStarted { conversation });
             }

@@ -2,8 +2,15 @@
 //!
 //! `Local` (one instance, nothing to do), `Memory` (instances in one process, for tests) and
 //! `Redis` (pub/sub). With Redis each user has a channel `<prefix>:user:<id>`; an instance subscribes
-//! to the channels of the users connected to it, and a frame is published once per recipient
-//! user, never once per connection. Each payload carries its origin so an instance skips its own.
+//! to the channels of the users connected to it, and a frame for a few users is published once per
+//! recipient user, never once per connection. A frame for many (a message to a group) is published
+//! once, on `<prefix>:all`, which every instance subscribes to, with the list of its recipients:
+//! one PUBLISH whatever the group's size. Redis delivers one subscriber's messages in the order
+//! they were published, across channels, so the two ways keep frames in order.
+//!
+//! Each payload is `<origin> <type> <frame>` (per user) or `<origin> <type> <ids> <frame>` (on
+//! `all`, ids comma-separated): the publishing instance (so an instance skips its own), the
+//! frame's `type` (so a receiver need not read the JSON), then the serialized frame.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -19,11 +26,14 @@ use crate::metrics::Metrics;
 
 /// Frames waiting to be published before the bus counts as backed up and drops them.
 const PUBLISH_QUEUE: usize = 16 * 1024;
+/// Frames for at least this many users go out once on the `all` channel instead of once per user.
+const BROADCAST_AT: usize = 8;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// One frame for some users, on its way to the other instances.
 struct Envelope {
     user_ids: Vec<i64>,
+    kind: &'static str,
     frame: Utf8Bytes,
 }
 
@@ -72,14 +82,21 @@ pub fn join(
 }
 
 impl Link {
-    /// Hands a frame for `user_ids` to the other instances. Never waits.
-    pub(crate) fn publish(&self, user_ids: &[i64], frame: &Utf8Bytes, metrics: &Metrics) {
+    /// Hands a frame of type `kind` for `user_ids` to the other instances. Never waits.
+    pub(crate) fn publish(
+        &self,
+        user_ids: &[i64],
+        kind: &'static str,
+        frame: &Utf8Bytes,
+        metrics: &Metrics,
+    ) {
         match self {
             Link::Local => {}
-            Link::Memory { bus, origin } => bus.publish(*origin, user_ids, frame),
+            Link::Memory { bus, origin } => bus.publish(*origin, user_ids, kind, frame),
             Link::Redis(bus) => {
                 let envelope = Envelope {
                     user_ids: user_ids.to_vec(),
+                    kind,
                     frame: frame.clone(),
                 };
                 if bus.queue.try_send(envelope).is_err() {
@@ -98,7 +115,7 @@ pub struct MemoryBus {
 }
 
 impl MemoryBus {
-    fn publish(&self, origin: u64, user_ids: &[i64], frame: &Utf8Bytes) {
+    fn publish(&self, origin: u64, user_ids: &[i64], kind: &str, frame: &Utf8Bytes) {
         let peers: Vec<Hub> = {
             let peers = self.peers.lock().expect("bus lock poisoned");
             peers
@@ -108,7 +125,7 @@ impl MemoryBus {
                 .collect()
         };
         for hub in peers {
-            hub.deliver_local(user_ids, frame, None);
+            hub.deliver_local(user_ids, kind, frame, None);
         }
     }
 }
@@ -128,6 +145,11 @@ struct Channels {
 impl Channels {
     fn of(&self, user_id: i64) -> String {
         format!("{}:user:{user_id}", self.prefix)
+    }
+
+    /// The channel every instance subscribes to.
+    fn all(&self) -> String {
+        format!("{}:all", self.prefix)
     }
 
     fn user_of(&self, channel: &str) -> Option<i64> {
@@ -186,9 +208,16 @@ async fn publish(
         }
         let mut pipe = redis::pipe();
         for envelope in batch.drain(..) {
-            let payload = format!("{origin:016x} {}", envelope.frame.as_str());
-            for user_id in &envelope.user_ids {
-                pipe.publish(channels.of(*user_id), &payload).ignore();
+            let (kind, frame) = (envelope.kind, envelope.frame.as_str());
+            if envelope.user_ids.len() >= BROADCAST_AT {
+                let ids: Vec<String> = envelope.user_ids.iter().map(i64::to_string).collect();
+                let payload = format!("{origin:016x} {kind} {} {frame}", ids.join(","));
+                pipe.publish(channels.all(), &payload).ignore();
+            } else {
+                let payload = format!("{origin:016x} {kind} {frame}");
+                for user_id in &envelope.user_ids {
+                    pipe.publish(channels.of(*user_id), &payload).ignore();
+                }
             }
         }
         if let Err(e) = pipe.query_async::<()>(&mut conn).await {
@@ -243,41 +272,43 @@ async fn subscribe(
                 let (mut sink, mut messages) = pubsub.split();
                 let mut subscribed: HashSet<i64> = HashSet::new();
                 let mut everyone = true;
-                let lost = loop {
-                    // Bring the subscriptions in line with who is connected here.
-                    let changed = if everyone {
-                        everyone = false;
-                        hub.user_ids()
-                    } else {
-                        hub.take_presence_changes()
-                    };
-                    let mut failed = false;
-                    for user_id in changed {
-                        let here = hub.has_user(user_id);
-                        let result = if here && subscribed.insert(user_id) {
-                            sink.subscribe(channels.of(user_id)).await
-                        } else if !here && subscribed.remove(&user_id) {
-                            sink.unsubscribe(channels.of(user_id)).await
+                let all = sink.subscribe(channels.all()).await;
+                let lost = all.is_err()
+                    || loop {
+                        // Bring the subscriptions in line with who is connected here.
+                        let changed = if everyone {
+                            everyone = false;
+                            hub.user_ids()
                         } else {
-                            Ok(())
+                            hub.take_presence_changes()
                         };
-                        if result.is_err() {
-                            failed = true;
-                            break;
+                        let mut failed = false;
+                        for user_id in changed {
+                            let here = hub.has_user(user_id);
+                            let result = if here && subscribed.insert(user_id) {
+                                sink.subscribe(channels.of(user_id)).await
+                            } else if !here && subscribed.remove(&user_id) {
+                                sink.unsubscribe(channels.of(user_id)).await
+                            } else {
+                                Ok(())
+                            };
+                            if result.is_err() {
+                                failed = true;
+                                break;
+                            }
                         }
-                    }
-                    if failed {
-                        break true;
-                    }
-                    tokio::select! {
-                        _ = stop.cancelled() => break false,
-                        _ = hub.presence_changed() => {}
-                        message = messages.next() => match message {
-                            Some(message) => deliver(&hub, &channels, &origin, &message),
-                            None => break true,
-                        },
-                    }
-                };
+                        if failed {
+                            break true;
+                        }
+                        tokio::select! {
+                            _ = stop.cancelled() => break false,
+                            _ = hub.presence_changed() => {}
+                            message = messages.next() => match message {
+                                Some(message) => deliver(&hub, &channels, &origin, &message),
+                                None => break true,
+                            },
+                        }
+                    };
                 if !lost {
                     return;
                 }
@@ -294,16 +325,36 @@ async fn subscribe(
 }
 
 fn deliver(hub: &Hub, channels: &Channels, own_origin: &str, message: &redis::Msg) {
-    let Some(user_id) = channels.user_of(message.get_channel_name()) else {
+    let channel = message.get_channel_name();
+    let broadcast = channel == channels.all();
+    let user_id = channels.user_of(channel);
+    if !broadcast && user_id.is_none() {
         return;
-    };
+    }
     let Ok(payload) = message.get_payload::<String>() else {
         return;
     };
-    let Some((origin, frame)) = payload.split_once(' ') else {
+    let Some((origin, rest)) = payload.split_once(' ') else {
         return;
     };
-    if origin != own_origin {
-        hub.deliver_local(&[user_id], &Utf8Bytes::from(frame.to_string()), None);
+    if origin == own_origin {
+        return;
     }
+    let Some((kind, rest)) = rest.split_once(' ') else {
+        return;
+    };
+    let (user_ids, frame) = match user_id {
+        Some(user_id) => (vec![user_id], rest),
+        None => {
+            let Some((ids, frame)) = rest.split_once(' ') else {
+                return;
+            };
+            let ids: Option<Vec<i64>> = ids.split(',').map(|id| id.parse().ok()).collect();
+            let Some(ids) = ids else {
+                return;
+            };
+            (ids, frame)
+        }
+    };
+    hub.deliver_local(&user_ids, kind, &Utf8Bytes::from(frame.to_string()), None);
 }

@@ -42,6 +42,10 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_MESSAGE_CHARS", default_value_t = 4000)]
     pub max_message_chars: usize,
 
+    /// Most members a group may have, its owner included.
+    #[arg(long, env = "CHAT_MAX_GROUP_MEMBERS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_group_members: u32,
+
     /// Messages returned by `chat.get_messages` without a `limit`, and the most any `limit` gets.
     #[arg(long, env = "CHAT_HISTORY_LIMIT", default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..))]
     pub history_limit: i64,

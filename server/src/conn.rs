@@ -58,17 +58,6 @@ impl ConnHandle {
     }
 }
 
-/// The start of every serialized `chat.message` frame: the tag comes first in every
-/// `ServerMsg` (a unit test holds it), and frames from the bus arrive serialized.
-const MESSAGE_FRAME: &str = r#"{"type":"chat.message""#;
-
-/// Whether a serialized frame is a `chat.message` (and not, say, `chat.message_status`).
-pub(crate) fn is_message_frame(frame: &str) -> bool {
-    frame
-        .strip_prefix(MESSAGE_FRAME)
-        .is_some_and(|rest| rest.starts_with(','))
-}
-
 /// A connection's outgoing frames, oldest first: a bounded queue that holds no memory while
 /// it is empty (a connection is idle most of its life, and there are many of them).
 ///
@@ -243,36 +232,5 @@ mod tests {
         assert_eq!(outbox.next().await.as_deref(), Some("1234"));
         assert_eq!(outbox.push("d".into(), false), Ok(()));
         assert_eq!(outbox.lock().bytes, 9);
-    }
-
-    #[test]
-    fn message_frames_are_told_from_every_other_frame() {
-        let message = ServerMsg::Message {
-            message: chat_shared::ChatMessage {
-                id: 1,
-                conversation_id: 2,
-                sender: chat_shared::UserRef {
-                    id: 3,
-                    username: "a".into(),
-                },
-                content: "hi".into(),
-                timestamp: chat_shared::Timestamp(0),
-                is_system: false,
-                attachment: None,
-                status: None,
-                is_read: None,
-            },
-        };
-        assert!(is_message_frame(&message.to_json()));
-        let status = ServerMsg::MessageStatus {
-            message_id: 1,
-            status: chat_shared::MessageStatus::Seen,
-        };
-        assert!(!is_message_frame(&status.to_json()));
-        let read = ServerMsg::Read {
-            conversation_id: 1,
-            reader_id: 2,
-        };
-        assert!(!is_message_frame(&read.to_json()));
     }
 }

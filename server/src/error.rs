@@ -120,6 +120,8 @@ pub enum ChatError {
     #[error("{0}")]
     NotFound(&'static str),
     #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
     Unavailable(&'static str),
     #[error("internal error; nothing was changed")]
     Internal(#[from] StoreError),
@@ -133,6 +135,7 @@ impl ChatError {
             ChatError::InvalidContent(_) => ErrorCode::InvalidContent,
             ChatError::InvalidReceiver(_) => ErrorCode::InvalidReceiver,
             ChatError::NotFound(_) => ErrorCode::NotFound,
+            ChatError::Forbidden(_) => ErrorCode::Forbidden,
             ChatError::Unavailable(_) | ChatError::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -31,8 +31,9 @@ impl Fanout {
     /// Sends `msg` to every connection of every user in `user_ids`, here and on the other
     /// instances, but the connection `except`. Serialized once; every queue gets the same bytes.
     pub fn deliver(&self, user_ids: &[i64], msg: &ServerMsg, except: Option<u64>) {
+        let kind = msg.kind();
         let frame: Utf8Bytes = msg.to_json().into();
-        self.hub.deliver_local(user_ids, &frame, except);
-        self.link.publish(user_ids, &frame, &self.metrics);
+        self.hub.deliver_local(user_ids, kind, &frame, except);
+        self.link.publish(user_ids, kind, &frame, &self.metrics);
     }
 }

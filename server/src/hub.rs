@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex, Weak};
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::Notify;
 
-use crate::conn::{ConnHandle, is_message_frame};
+use chat_shared::ServerMsg;
+
+use crate::conn::ConnHandle;
 use crate::metrics::Metrics;
 
 /// The hub's shared state; `Hub` is a cheap handle to it.
@@ -149,9 +151,16 @@ impl Hub {
         self.conns().values().map(Vec::len).sum()
     }
 
-    /// Sends a serialized frame to the connections of `user_ids` on this instance only.
-    pub fn deliver_local(&self, user_ids: &[i64], frame: &Utf8Bytes, except: Option<u64>) {
-        let message = is_message_frame(frame.as_str());
+    /// Sends a serialized frame of type `kind` to the connections of `user_ids` on this
+    /// instance only.
+    pub fn deliver_local(
+        &self,
+        user_ids: &[i64],
+        kind: &str,
+        frame: &Utf8Bytes,
+        except: Option<u64>,
+    ) {
+        let message = kind == ServerMsg::MESSAGE;
         let mut queued = 0;
         {
             let conns = self.conns();
@@ -163,6 +172,26 @@ impl Hub {
                 }
             }
         }
-        self.inner.metrics.frames_out(frame.as_str(), queued);
+        self.inner.metrics.frames_out(kind, queued);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_message_frames_earn_receipt_credit() {
+        let hub = Hub::new(Arc::new(Metrics::default()));
+        let conn = ConnHandle::new(hub.next_conn_id(), 7, 16, 1 << 20);
+        hub.register(conn.clone());
+        hub.deliver_local(&[7], ServerMsg::MESSAGE, &"{}".into(), None);
+        hub.deliver_local(&[7], "chat.message_status", &"{}".into(), None);
+        hub.deliver_local(&[7], "chat.read", &"{}".into(), None);
+        assert_eq!(conn.outbox.messages_queued(), 1);
+        assert!(conn.outbox.try_next().is_some());
+        // The connection itself is skipped when it is the one excepted.
+        hub.deliver_local(&[7], ServerMsg::MESSAGE, &"{}".into(), Some(conn.id));
+        assert_eq!(conn.outbox.messages_queued(), 1);
     }
 }

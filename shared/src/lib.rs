@@ -4,12 +4,13 @@
 //! format lives in one place: the serde attributes below.
 
 pub mod close;
+pub mod mention;
 pub mod model;
 pub mod protocol;
 pub mod rest;
 
 pub use model::{
-    ChatMessage, Conversation, ConversationListItem, LastMessage, MessageStatus, Participant,
-    Timestamp, UserRef,
+    ChatMessage, Conversation, ConversationKind, ConversationListItem, EventKind, GroupInfo,
+    LastMessage, Member, MessageStatus, Participant, Role, SystemEvent, Timestamp, UserRef,
 };
 pub use protocol::{ClientMsg, ErrorCode, FrameError, ServerMsg};

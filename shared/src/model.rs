@@ -17,6 +17,100 @@ pub struct Participant {
     pub id: i64,
     #[serde(rename = "user__username")]
     pub username: String,
+    /// Addition: the participant's role in the conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+/// A participant of a conversation object (`chat.conversation_started`,
+/// `chat.conversation_updated`): a user and, as an addition, their role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: i64,
+    pub username: String,
+    /// Addition: the member's role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+impl Member {
+    /// The member as a plain user.
+    pub fn user(&self) -> UserRef {
+        UserRef {
+            id: self.id,
+            username: self.username.clone(),
+        }
+    }
+}
+
+/// What a member may do in a group. The creator is the owner; only the owner sets roles; the
+/// owner and admins add, remove and rename. Both people of a direct conversation are members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl Role {
+    /// The role's wire name (as its serde name; a test checks they agree).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+
+    /// The role named `name`, if any.
+    pub fn from_name(name: &str) -> Option<Role> {
+        [Role::Owner, Role::Admin, Role::Member]
+            .into_iter()
+            .find(|role| role.as_str() == name)
+    }
+
+    /// Whether this role adds, removes and renames.
+    pub fn manages(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+}
+
+/// A conversation of two people, or a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationKind {
+    Direct,
+    Group,
+}
+
+/// What a system message records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Created,
+    MemberAdded,
+    MemberRemoved,
+    MemberLeft,
+    Renamed,
+    RoleChanged,
+}
+
+/// The event of a system message (`is_system: true`): what happened, to whom, by whom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemEvent {
+    pub kind: EventKind,
+    /// The member it happened to (the one added, removed, who left, whose role changed); for
+    /// `created` and `renamed`, the one who did it.
+    pub user_id: i64,
+    /// Who did it.
+    pub by: i64,
+    /// `role_changed`: the new role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// `created` and `renamed`: the group's title from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
 }
 
 /// Milliseconds since the Unix epoch; on the wire an ISO-8601 UTC string with milliseconds and `Z`.
@@ -85,13 +179,53 @@ pub struct ChatMessage {
     /// Addition: whether every other participant has read it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_read: Option<bool>,
+    /// Addition: the members named as `@username` in the content (absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mentions: Option<Vec<i64>>,
+    /// Addition: what a system message records (only on `is_system: true` messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<SystemEvent>,
 }
 
-/// A conversation as `chat.conversation_started` returns it.
+/// A conversation as `chat.conversation_started` and `chat.conversation_updated` carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conversation {
     pub id: i64,
-    pub participants: Vec<UserRef>,
+    pub participants: Vec<Member>,
+    /// Addition: the conversation's shape, as the caller sees it (see [`GroupInfo`]).
+    #[serde(flatten)]
+    pub info: GroupInfo,
+}
+
+/// The additions every conversation object carries: `kind`, `title` (null for a direct
+/// conversation), `member_count` and whether the caller muted it. All absent in frames from a
+/// server that knows nothing of groups.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ConversationKind>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub title: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_count: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted: Option<bool>,
+}
+
+impl GroupInfo {
+    /// Whether this is a group (a conversation from a server without groups is direct).
+    pub fn is_group(&self) -> bool {
+        self.kind == Some(ConversationKind::Group)
+    }
+
+    /// The group's title, if it is one.
+    pub fn title(&self) -> Option<&str> {
+        self.title.as_ref().and_then(|t| t.as_deref())
+    }
 }
 
 /// The newest message of a conversation in the list: a message plus flat sender fields.
@@ -131,6 +265,9 @@ pub struct ConversationListItem {
     /// Addition: `unread_count > 0`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub has_unread: Option<bool>,
+    /// Addition: kind, title, member count, muted.
+    #[serde(flatten)]
+    pub info: GroupInfo,
 }
 
 /// Tells a present key (even `null`) from a missing one: `Some(value)` when present.

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::model::{ChatMessage, Conversation, ConversationListItem, MessageStatus, UserRef};
+use crate::model::{ChatMessage, Conversation, ConversationListItem, MessageStatus, Role, UserRef};
 
 /// A frame a client sends to the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -14,8 +14,16 @@ pub enum ClientMsg {
         conversation_id: i64,
         content: String,
     },
+    /// Typing in a direct conversation (`receiver_id`, as the spec has it) or, as an addition,
+    /// in any conversation (`conversation_id`); exactly one of the two.
     #[serde(rename = "chat.typing")]
-    Typing { receiver_id: i64, is_typing: bool },
+    Typing {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receiver_id: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conversation_id: Option<i64>,
+        is_typing: bool,
+    },
     #[serde(rename = "chat.read")]
     Read { conversation_id: i64 },
     #[serde(rename = "chat.search_user")]
@@ -41,6 +49,37 @@ pub enum ClientMsg {
     /// Addition: the client has received this message.
     #[serde(rename = "chat.delivered")]
     Delivered { message_id: i64 },
+    /// Addition: a group with the caller as its owner and these members.
+    #[serde(rename = "chat.create_group")]
+    CreateGroup { title: String, member_ids: Vec<i64> },
+    /// Addition: owner and admins add members to a group.
+    #[serde(rename = "chat.add_members")]
+    AddMembers {
+        conversation_id: i64,
+        user_ids: Vec<i64>,
+    },
+    /// Addition: owner and admins remove a member.
+    #[serde(rename = "chat.remove_member")]
+    RemoveMember { conversation_id: i64, user_id: i64 },
+    /// Addition: owner and admins rename a group.
+    #[serde(rename = "chat.rename_group")]
+    RenameGroup { conversation_id: i64, title: String },
+    /// Addition: the owner makes a member an admin or an admin a member.
+    #[serde(rename = "chat.set_role")]
+    SetRole {
+        conversation_id: i64,
+        user_id: i64,
+        role: Role,
+    },
+    /// Addition: the caller leaves a group.
+    #[serde(rename = "chat.leave")]
+    Leave { conversation_id: i64 },
+    /// Addition: who has read and received a message.
+    #[serde(rename = "chat.get_receipts")]
+    GetReceipts { message_id: i64 },
+    /// Addition: the caller's clients stop ringing for a conversation (mentions still do).
+    #[serde(rename = "chat.mute")]
+    Mute { conversation_id: i64, muted: bool },
     /// Any `type` this enum does not know; never sent.
     #[serde(other, skip_serializing)]
     Unknown,
@@ -53,7 +92,13 @@ pub enum ServerMsg {
     #[serde(rename = "chat.message")]
     Message { message: ChatMessage },
     #[serde(rename = "chat.typing")]
-    Typing { sender_id: i64, is_typing: bool },
+    Typing {
+        sender_id: i64,
+        /// Addition: the conversation typed in.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conversation_id: Option<i64>,
+        is_typing: bool,
+    },
     #[serde(rename = "chat.read")]
     Read {
         conversation_id: i64,
@@ -83,6 +128,21 @@ pub enum ServerMsg {
         message_id: i64,
         status: MessageStatus,
     },
+    /// Addition: a group was created, renamed, or its members or roles changed, or the caller
+    /// muted a conversation. `left` tells a removed (or leaving) member, once, that it is gone.
+    #[serde(rename = "chat.conversation_updated")]
+    ConversationUpdated {
+        conversation: Conversation,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        left: bool,
+    },
+    /// Addition: who has read and who has received a message (the sender left out).
+    #[serde(rename = "chat.receipts")]
+    Receipts {
+        message_id: i64,
+        read_by: Vec<UserRef>,
+        delivered_to: Vec<UserRef>,
+    },
     /// Addition: the request could not be carried out; the connection stays open.
     #[serde(rename = "chat.error")]
     Error {
@@ -93,10 +153,13 @@ pub enum ServerMsg {
 }
 
 impl ServerMsg {
+    /// The `type` of a new message's frame: the one frame clients answer with receipts.
+    pub const MESSAGE: &'static str = "chat.message";
+
     /// The frame's `type` on the wire (as its serde name; `tests/wire.rs` checks they agree).
     pub fn kind(&self) -> &'static str {
         match self {
-            ServerMsg::Message { .. } => "chat.message",
+            ServerMsg::Message { .. } => ServerMsg::MESSAGE,
             ServerMsg::Typing { .. } => "chat.typing",
             ServerMsg::Read { .. } => "chat.read",
             ServerMsg::SearchResults { .. } => "chat.search_results",
@@ -104,6 +167,8 @@ impl ServerMsg {
             ServerMsg::Conversations { .. } => "chat.conversations",
             ServerMsg::Messages { .. } => "chat.messages",
             ServerMsg::MessageStatus { .. } => "chat.message_status",
+            ServerMsg::ConversationUpdated { .. } => "chat.conversation_updated",
+            ServerMsg::Receipts { .. } => "chat.receipts",
             ServerMsg::Error { .. } => "chat.error",
         }
     }
@@ -132,6 +197,8 @@ pub enum ErrorCode {
     InvalidReceiver,
     /// No such conversation, message or user (or not one the caller may see).
     NotFound,
+    /// The caller's role in the group does not allow it.
+    Forbidden,
     /// Too many frames too fast.
     RateLimited,
     /// The server failed; nothing was stored.
@@ -149,6 +216,7 @@ impl ErrorCode {
             ErrorCode::InvalidContent => "invalid_content",
             ErrorCode::InvalidReceiver => "invalid_receiver",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
         }
@@ -197,6 +265,14 @@ impl ClientMsg {
             ClientMsg::GetConversations {} => "chat.get_conversations",
             ClientMsg::GetMessages { .. } => "chat.get_messages",
             ClientMsg::Delivered { .. } => "chat.delivered",
+            ClientMsg::CreateGroup { .. } => "chat.create_group",
+            ClientMsg::AddMembers { .. } => "chat.add_members",
+            ClientMsg::RemoveMember { .. } => "chat.remove_member",
+            ClientMsg::RenameGroup { .. } => "chat.rename_group",
+            ClientMsg::SetRole { .. } => "chat.set_role",
+            ClientMsg::Leave { .. } => "chat.leave",
+            ClientMsg::GetReceipts { .. } => "chat.get_receipts",
+            ClientMsg::Mute { .. } => "chat.mute",
             ClientMsg::Unknown => return None,
         })
     }

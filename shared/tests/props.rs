@@ -2,8 +2,8 @@
 //! `ClientMsg::parse` never panics, answering any text with a frame or the right error.
 
 use chat_shared::model::{
-    ChatMessage, Conversation, ConversationListItem, LastMessage, MessageStatus, Participant,
-    Timestamp, UserRef,
+    ChatMessage, Conversation, ConversationKind, ConversationListItem, EventKind, GroupInfo,
+    LastMessage, Member, MessageStatus, Participant, Role, SystemEvent, Timestamp, UserRef,
 };
 use chat_shared::{ClientMsg, ErrorCode, ServerMsg};
 use proptest::option;
@@ -21,6 +21,60 @@ fn text() -> impl Strategy<Value = String> {
 
 fn user() -> impl Strategy<Value = UserRef> {
     (any::<i64>(), text()).prop_map(|(id, username)| UserRef { id, username })
+}
+
+fn role() -> impl Strategy<Value = Role> {
+    prop_oneof![Just(Role::Owner), Just(Role::Admin), Just(Role::Member)]
+}
+
+fn member() -> impl Strategy<Value = Member> {
+    (any::<i64>(), text(), option::of(role())).prop_map(|(id, username, role)| Member {
+        id,
+        username,
+        role,
+    })
+}
+
+fn group_info() -> impl Strategy<Value = GroupInfo> {
+    (
+        option::of(prop_oneof![
+            Just(ConversationKind::Direct),
+            Just(ConversationKind::Group)
+        ]),
+        option::of(option::of(text())),
+        option::of(any::<i64>()),
+        option::of(any::<bool>()),
+    )
+        .prop_map(|(kind, title, member_count, muted)| GroupInfo {
+            kind,
+            title,
+            member_count,
+            muted,
+        })
+}
+
+fn event() -> impl Strategy<Value = SystemEvent> {
+    (
+        prop_oneof![
+            Just(EventKind::Created),
+            Just(EventKind::MemberAdded),
+            Just(EventKind::MemberRemoved),
+            Just(EventKind::MemberLeft),
+            Just(EventKind::Renamed),
+            Just(EventKind::RoleChanged),
+        ],
+        any::<i64>(),
+        any::<i64>(),
+        option::of(role()),
+        option::of(text()),
+    )
+        .prop_map(|(kind, user_id, by, role, title)| SystemEvent {
+            kind,
+            user_id,
+            by,
+            role,
+            title,
+        })
 }
 
 fn status() -> impl Strategy<Value = MessageStatus> {
@@ -45,12 +99,14 @@ fn message() -> impl Strategy<Value = ChatMessage> {
             option::of(text().prop_map(|url| json!({ "url": url }))),
             option::of(status()),
             option::of(any::<bool>()),
+            option::of(prop::collection::vec(any::<i64>(), 0..3)),
+            option::of(event()),
         ),
     )
         .prop_map(
             |(
                 (id, conversation_id, sender, content, timestamp),
-                (is_system, attachment, status, is_read),
+                (is_system, attachment, status, is_read, mentions, event),
             )| {
                 ChatMessage {
                     id,
@@ -62,6 +118,8 @@ fn message() -> impl Strategy<Value = ChatMessage> {
                     attachment,
                     status,
                     is_read,
+                    mentions,
+                    event,
                 }
             },
         )
@@ -76,14 +134,15 @@ fn error_code() -> impl Strategy<Value = ErrorCode> {
         Just(ErrorCode::InvalidContent),
         Just(ErrorCode::InvalidReceiver),
         Just(ErrorCode::NotFound),
+        Just(ErrorCode::Forbidden),
         Just(ErrorCode::RateLimited),
         Just(ErrorCode::Internal),
     ]
 }
 
 fn list_item() -> impl Strategy<Value = ConversationListItem> {
-    let participant =
-        (any::<i64>(), text()).prop_map(|(id, username)| Participant { id, username });
+    let participant = (any::<i64>(), text(), option::of(role()))
+        .prop_map(|(id, username, role)| Participant { id, username, role });
     let last =
         (message(), any::<i64>(), text()).prop_map(|(message, sender_id, sender_username)| {
             LastMessage {
@@ -98,16 +157,33 @@ fn list_item() -> impl Strategy<Value = ConversationListItem> {
         option::of(option::of(last)),
         option::of(any::<i64>()),
         option::of(any::<bool>()),
+        group_info(),
     )
         .prop_map(
-            |(id, participants, last_message, unread_count, has_unread)| ConversationListItem {
-                id,
-                participants,
-                last_message,
-                unread_count,
-                has_unread,
+            |(id, participants, last_message, unread_count, has_unread, info)| {
+                ConversationListItem {
+                    id,
+                    participants,
+                    last_message,
+                    unread_count,
+                    has_unread,
+                    info,
+                }
             },
         )
+}
+
+fn conversation() -> impl Strategy<Value = Conversation> {
+    (
+        any::<i64>(),
+        prop::collection::vec(member(), 0..3),
+        group_info(),
+    )
+        .prop_map(|(id, participants, info)| Conversation {
+            id,
+            participants,
+            info,
+        })
 }
 
 fn client_msg() -> impl Strategy<Value = ClientMsg> {
@@ -116,10 +192,18 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
             conversation_id,
             content
         }),
-        (any::<i64>(), any::<bool>()).prop_map(|(receiver_id, is_typing)| ClientMsg::Typing {
-            receiver_id,
-            is_typing
-        }),
+        (
+            option::of(any::<i64>()),
+            option::of(any::<i64>()),
+            any::<bool>()
+        )
+            .prop_map(
+                |(receiver_id, conversation_id, is_typing)| ClientMsg::Typing {
+                    receiver_id,
+                    conversation_id,
+                    is_typing
+                }
+            ),
         any::<i64>().prop_map(|conversation_id| ClientMsg::Read { conversation_id }),
         text().prop_map(|keyword| ClientMsg::SearchUser { keyword }),
         any::<i64>().prop_map(|receiver_id| ClientMsg::StartConversation { receiver_id }),
@@ -137,27 +221,69 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
                 }
             ),
         any::<i64>().prop_map(|message_id| ClientMsg::Delivered { message_id }),
+        (text(), prop::collection::vec(any::<i64>(), 0..4))
+            .prop_map(|(title, member_ids)| ClientMsg::CreateGroup { title, member_ids }),
+        (any::<i64>(), prop::collection::vec(any::<i64>(), 0..4)).prop_map(
+            |(conversation_id, user_ids)| ClientMsg::AddMembers {
+                conversation_id,
+                user_ids
+            }
+        ),
+        (any::<i64>(), any::<i64>()).prop_map(|(conversation_id, user_id)| {
+            ClientMsg::RemoveMember {
+                conversation_id,
+                user_id,
+            }
+        }),
+        (any::<i64>(), text()).prop_map(|(conversation_id, title)| ClientMsg::RenameGroup {
+            conversation_id,
+            title
+        }),
+        (any::<i64>(), any::<i64>(), role()).prop_map(|(conversation_id, user_id, role)| {
+            ClientMsg::SetRole {
+                conversation_id,
+                user_id,
+                role,
+            }
+        }),
+        any::<i64>().prop_map(|conversation_id| ClientMsg::Leave { conversation_id }),
+        any::<i64>().prop_map(|message_id| ClientMsg::GetReceipts { message_id }),
+        (any::<i64>(), any::<bool>()).prop_map(|(conversation_id, muted)| ClientMsg::Mute {
+            conversation_id,
+            muted
+        }),
     ]
 }
 
 fn server_msg() -> impl Strategy<Value = ServerMsg> {
     prop_oneof![
         message().prop_map(|message| ServerMsg::Message { message }),
-        (any::<i64>(), any::<bool>()).prop_map(|(sender_id, is_typing)| ServerMsg::Typing {
-            sender_id,
-            is_typing
-        }),
+        (any::<i64>(), option::of(any::<i64>()), any::<bool>()).prop_map(
+            |(sender_id, conversation_id, is_typing)| ServerMsg::Typing {
+                sender_id,
+                conversation_id,
+                is_typing
+            }
+        ),
         (any::<i64>(), any::<i64>()).prop_map(|(conversation_id, reader_id)| ServerMsg::Read {
             conversation_id,
             reader_id
         }),
         prop::collection::vec(user(), 0..4)
             .prop_map(|results| ServerMsg::SearchResults { results }),
-        (any::<i64>(), prop::collection::vec(user(), 0..3)).prop_map(|(id, participants)| {
-            ServerMsg::ConversationStarted {
-                conversation: Conversation { id, participants },
-            }
-        }),
+        conversation().prop_map(|conversation| ServerMsg::ConversationStarted { conversation }),
+        (conversation(), any::<bool>())
+            .prop_map(|(conversation, left)| ServerMsg::ConversationUpdated { conversation, left }),
+        (
+            any::<i64>(),
+            prop::collection::vec(user(), 0..3),
+            prop::collection::vec(user(), 0..3)
+        )
+            .prop_map(|(message_id, read_by, delivered_to)| ServerMsg::Receipts {
+                message_id,
+                read_by,
+                delivered_to
+            }),
         prop::collection::vec(list_item(), 0..3)
             .prop_map(|conversations| ServerMsg::Conversations { conversations }),
         (
@@ -273,6 +399,12 @@ proptest! {
     #[test]
     fn error_codes_name_themselves_as_serde_does(code in error_code()) {
         prop_assert_eq!(serde_json::to_value(code).unwrap(), Value::from(code.as_str()));
+    }
+
+    #[test]
+    fn roles_name_themselves_as_serde_does(role in role()) {
+        prop_assert_eq!(serde_json::to_value(role).unwrap(), Value::from(role.as_str()));
+        prop_assert_eq!(Role::from_name(role.as_str()), Some(role));
     }
 
     /// The type a refused frame is answered with is the one `parse` reads, duplicates included.

@@ -106,7 +106,8 @@ async fn an_outsider_gets_the_same_answer_as_for_nothing_and_changes_nothing() {
     }
     // Typing to a stranger, known or not, is refused alike and reaches nobody.
     let typing = |receiver_id| ClientMsg::Typing {
-        receiver_id,
+        receiver_id: Some(receiver_id),
+        conversation_id: None,
         is_typing: true,
     };
     let to_alice = error_of(&mut e, &typing(alice.id)).await;

@@ -38,6 +38,7 @@ async fn store_messages(
                 conversation_id,
                 sender: sender.clone(),
                 content: content.clone(),
+                mentions: Vec::new(),
             })
             .collect();
         let stored = server

@@ -223,7 +223,8 @@ async fn outsiders_cannot_write_read_or_see_a_conversation() {
     .await;
     expect_error(&mut e, ErrorCode::NotFound, Some("chat.delivered")).await;
     e.send(&ClientMsg::Typing {
-        receiver_id: p.alice.id,
+        receiver_id: Some(p.alice.id),
+        conversation_id: None,
         is_typing: true,
     })
     .await;
@@ -241,7 +242,8 @@ async fn typing_reaches_only_the_receiver() {
     let mut a2 = p.alice.connect(&server).await;
     let mut b2 = p.bob.connect(&server).await;
     p.a.send(&ClientMsg::Typing {
-        receiver_id: p.bob.id,
+        receiver_id: Some(p.bob.id),
+        conversation_id: None,
         is_typing: true,
     })
     .await;
@@ -250,12 +252,14 @@ async fn typing_reaches_only_the_receiver() {
             client.recv().await,
             ServerMsg::Typing {
                 sender_id: p.alice.id,
+                conversation_id: Some(p.conversation),
                 is_typing: true
             }
         );
     }
     p.a.send(&ClientMsg::Typing {
-        receiver_id: p.bob.id,
+        receiver_id: Some(p.bob.id),
+        conversation_id: None,
         is_typing: false,
     })
     .await;
@@ -263,11 +267,13 @@ async fn typing_reaches_only_the_receiver() {
         p.b.recv().await,
         ServerMsg::Typing {
             sender_id: p.alice.id,
+            conversation_id: Some(p.conversation),
             is_typing: false
         }
     );
     p.a.send(&ClientMsg::Typing {
-        receiver_id: p.alice.id,
+        receiver_id: Some(p.alice.id),
+        conversation_id: None,
         is_typing: true,
     })
     .await;
@@ -743,7 +749,8 @@ async fn a_new_connection_gets_every_frame_sent_after_its_handshake() {
         let mut fresh = p.bob.connect(&server).await;
         // Alternating: a repeat within `--typing-interval` would be dropped.
         p.a.send(&ClientMsg::Typing {
-            receiver_id: p.bob.id,
+            receiver_id: Some(p.bob.id),
+            conversation_id: None,
             is_typing: i % 2 == 0,
         })
         .await;

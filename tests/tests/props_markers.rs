@@ -102,6 +102,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         conversation_id: conversation,
                         sender: users[who].clone(),
                         content: "hi".into(),
+                        mentions: Vec::new(),
                     })
                     .collect();
                 let stored = store.create_messages(group).await.expect("send");
@@ -134,7 +135,12 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let outcome = outcome.expect("a participant reads");
                 let newest = model.messages.last().map_or(0, |m| m.0);
                 let old = model.read[who];
-                let expected = model.changed(who, old, newest, &users);
+                // In a pair, every message a read changes becomes seen.
+                let expected: Vec<_> = model
+                    .changed(who, old, newest, &users)
+                    .into_iter()
+                    .map(|(id, sender)| (id, sender, MessageStatus::Seen))
+                    .collect();
                 if newest > old {
                     model.read[who] = newest;
                     model.delivered[who] = model.delivered[who].max(newest);
@@ -160,11 +166,14 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
                 let changes = changes.expect("a participant's message");
                 let old = model.delivered[who].max(model.read[who]);
-                let expected = if id > old {
+                let expected: Vec<_> = if id > old {
                     model.changed(who, old, id, &users)
                 } else {
                     Vec::new()
-                };
+                }
+                .into_iter()
+                .map(|(id, sender)| (id, sender, MessageStatus::Delivered))
+                .collect();
                 model.delivered[who] = model.delivered[who].max(id);
                 prop_assert_eq!(changes, expected, "delivered {} by {}", id, who);
             }

@@ -203,7 +203,8 @@ async fn repeated_typing_is_dropped_but_every_change_goes_through() {
     let mut b = bob.connect(&server).await;
     let conversation = a.start_conversation(bob.id).await;
     let typing = |is_typing| ClientMsg::Typing {
-        receiver_id: bob.id,
+        receiver_id: Some(bob.id),
+        conversation_id: None,
         is_typing,
     };
     for is_typing in [true, true, true, true, false, false, true, true] {
@@ -212,7 +213,8 @@ async fn repeated_typing_is_dropped_but_every_change_goes_through() {
     // Typing to oneself is still refused, repeated or not.
     for _ in 0..2 {
         a.send(&ClientMsg::Typing {
-            receiver_id: alice.id,
+            receiver_id: Some(alice.id),
+            conversation_id: None,
             is_typing: true,
         })
         .await;
@@ -235,6 +237,7 @@ async fn repeated_typing_is_dropped_but_every_change_goes_through() {
             ServerMsg::Typing {
                 sender_id,
                 is_typing,
+                ..
             } => {
                 assert_eq!(sender_id, alice.id);
                 relayed.push(is_typing);

@@ -22,7 +22,8 @@ async fn message(client: &mut WsClient) -> chat_shared::ChatMessage {
 async fn until_linked(from: &mut WsClient, to: &mut WsClient, receiver: i64) {
     for _ in 0..50 {
         from.send(&ClientMsg::Typing {
-            receiver_id: receiver,
+            receiver_id: Some(receiver),
+            conversation_id: None,
             is_typing: false,
         })
         .await;
@@ -78,7 +79,8 @@ async fn two_instances_act_as_one() {
 
     // Typing crosses instances.
     a1.send(&ClientMsg::Typing {
-        receiver_id: bob.id,
+        receiver_id: Some(bob.id),
+        conversation_id: None,
         is_typing: true,
     })
     .await;
@@ -86,11 +88,13 @@ async fn two_instances_act_as_one() {
         b2.recv().await,
         ServerMsg::Typing {
             sender_id: alice.id,
+            conversation_id: Some(conversation),
             is_typing: true
         }
     );
     b2.send(&ClientMsg::Typing {
-        receiver_id: alice.id,
+        receiver_id: Some(alice.id),
+        conversation_id: None,
         is_typing: true,
     })
     .await;
@@ -98,6 +102,7 @@ async fn two_instances_act_as_one() {
         a1.recv().await,
         ServerMsg::Typing {
             sender_id: bob.id,
+            conversation_id: Some(conversation),
             is_typing: true
         }
     );
@@ -105,6 +110,7 @@ async fn two_instances_act_as_one() {
         a2.recv().await,
         ServerMsg::Typing {
             sender_id: bob.id,
+            conversation_id: Some(conversation),
             is_typing: true
         }
     );

@@ -38,6 +38,7 @@ async fn the_log_is_checkpointed_in_the_background() {
                 conversation_id: conversation.id,
                 sender: if i % 2 == 0 { ann.clone() } else { ben.clone() },
                 content: format!("round {round} message {i}: {}", "x".repeat(200)),
+                mentions: Vec::new(),
             })
             .collect();
         assert_eq!(
@@ -117,6 +118,7 @@ async fn history_returns_any_content_unchanged() {
                     ann.clone()
                 },
                 content: content.clone(),
+                mentions: Vec::new(),
             })
             .collect::<Vec<_>>()
     }) {
@@ -170,6 +172,7 @@ async fn the_log_is_cut_back_after_a_burst() {
         conversation_id: conversation.id,
         sender: ann.clone(),
         content,
+        mentions: Vec::new(),
     };
     // About 10 MB in 20 groups, faster than checkpoints can keep the log short.
     for round in 0..20 {

@@ -18,12 +18,16 @@ pub(super) struct Marker {
     pub(super) delivered: i64,
 }
 
-/// Messages whose status changed for their senders: `(message id, sender id)`, newest first.
-pub type StatusChanges = Vec<(i64, i64)>;
+/// Messages whose status changed for their senders: `(message id, sender id, new status)`,
+/// newest first.
+pub type StatusChanges = Vec<(i64, i64, MessageStatus)>;
 
 /// The result of `chat.read`.
 pub struct ReadOutcome {
+    /// Everyone in the conversation.
     pub participants: Vec<i64>,
+    /// Whether it is a group (whose members are not each told of every read).
+    pub group: bool,
     pub seen: StatusChanges,
 }
 
@@ -57,6 +61,16 @@ impl Store {
             .collect())
     }
 
+    /// The members of a conversation (none when there is no such conversation).
+    pub async fn member_ids(&self, conversation_id: i64) -> Result<Vec<i64>> {
+        Ok(self
+            .markers(conversation_id)
+            .await?
+            .iter()
+            .map(|m| m.user_id)
+            .collect())
+    }
+
     /// Moves `reader`'s read (and delivery) marker to the newest message of the conversation.
     /// `None` when the reader is not in it.
     pub async fn mark_read(
@@ -64,9 +78,9 @@ impl Store {
         conversation_id: i64,
         reader: i64,
     ) -> Result<Option<ReadOutcome>> {
-        let moved: Option<(i64, i64)> = transaction!(self, tx => {
-            let found: Option<(i64, i64, i64)> = sqlx::query_as(
-                "SELECT p.last_read_id, p.last_delivered_id, COALESCE(c.last_message_id, 0)
+        let moved: Option<(Marker, i64, bool)> = transaction!(self, tx => {
+            let found: Option<(i64, i64, i64, String)> = sqlx::query_as(
+                "SELECT p.last_read_id, p.last_delivered_id, COALESCE(c.last_message_id, 0), c.kind
                  FROM participants p JOIN conversations c ON c.id = p.conversation_id
                  WHERE p.conversation_id = $1 AND p.user_id = $2",
             )
@@ -74,7 +88,7 @@ impl Store {
             .bind(reader)
             .fetch_optional(&mut *tx)
             .await?;
-            if let Some((read, delivered, newest)) = found
+            if let Some((read, delivered, newest, _)) = &found
                 && newest > read
             {
                 sqlx::query(
@@ -84,29 +98,35 @@ impl Store {
                          WHERE conversation_id = $3 AND id > $5 AND id <= $1 AND sender_id <> $4)
                      WHERE conversation_id = $3 AND user_id = $4",
                 )
-                .bind(newest)
-                .bind(delivered.max(newest))
+                .bind(*newest)
+                .bind((*delivered).max(*newest))
                 .bind(conversation_id)
                 .bind(reader)
-                .bind(read)
+                .bind(*read)
                 .execute(&mut *tx)
                 .await?;
             }
-            found.map(|(read, _, newest)| (read, newest))
+            match found {
+                Some((read, delivered, newest, kind)) => {
+                    let before = Marker { user_id: reader, read, delivered };
+                    Some((before, newest, kind == "group"))
+                }
+                None => None,
+            }
         });
-        let Some((old, newest)) = moved else {
+        let Some((before, newest, group)) = moved else {
             return Ok(None);
         };
-        let participants = self
-            .markers(conversation_id)
-            .await?
-            .iter()
-            .map(|m| m.user_id)
-            .collect();
+        let markers = self.markers(conversation_id).await?;
         let seen = self
-            .changed_from_others(conversation_id, reader, old, newest)
+            .changed_from_others(conversation_id, before, before.read, newest, &markers)
             .await?;
-        Ok(Some(ReadOutcome { participants, seen }))
+        let participants = markers.iter().map(|m| m.user_id).collect();
+        Ok(Some(ReadOutcome {
+            participants,
+            group,
+            seen,
+        }))
     }
 
     /// Moves `reader`'s delivery marker up to `message_id`; the messages that became
@@ -116,7 +136,7 @@ impl Store {
         message_id: i64,
         reader: i64,
     ) -> Result<Option<StatusChanges>> {
-        let moved: Option<(i64, i64)> = transaction!(self, tx => {
+        let moved: Option<(i64, Marker)> = transaction!(self, tx => {
             let found: Option<(i64, i64, i64)> = sqlx::query_as(
                 "SELECT p.conversation_id, p.last_delivered_id, p.last_read_id
                  FROM messages m JOIN participants p
@@ -140,16 +160,20 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            found.map(|(conversation_id, delivered, read)| (conversation_id, delivered.max(read)))
+            found.map(|(conversation_id, delivered, read)| {
+                (conversation_id, Marker { user_id: reader, read, delivered })
+            })
         });
-        let Some((conversation_id, old)) = moved else {
+        let Some((conversation_id, before)) = moved else {
             return Ok(None);
         };
+        let old = before.delivered.max(before.read);
         if message_id <= old {
             return Ok(Some(Vec::new()));
         }
+        let markers = self.markers(conversation_id).await?;
         let changed = self
-            .changed_from_others(conversation_id, reader, old, message_id)
+            .changed_from_others(conversation_id, before, old, message_id, &markers)
             .await?;
         Ok(Some(changed))
     }
@@ -166,7 +190,7 @@ impl Store {
             return Ok(DeliveredBatch::default());
         }
         // conversation → (newest of the batch there, the marker before, the read marker).
-        let (moved, found): (Vec<(i64, i64, i64)>, HashSet<i64>) = on!(self, write pool => {
+        let (moved, found): (Vec<(i64, Marker, i64)>, HashSet<i64>) = on!(self, write pool => {
             let mut tx = pool.begin().await?;
             let mut select = sqlx::QueryBuilder::new(
                 "SELECT m.id, p.conversation_id, p.last_delivered_id, p.last_read_id
@@ -203,7 +227,8 @@ impl Store {
                     .await?;
                 }
                 if id > delivered.max(read) {
-                    moved.push((conversation_id, delivered.max(read), id));
+                    let before = Marker { user_id: reader, read, delivered };
+                    moved.push((conversation_id, before, id));
                 }
             }
             tx.commit().await?;
@@ -217,27 +242,34 @@ impl Store {
                 .collect(),
             ..DeliveredBatch::default()
         };
-        for (conversation_id, old, newest) in moved {
+        for (conversation_id, before, newest) in moved {
+            let markers = self.markers(conversation_id).await?;
+            let old = before.delivered.max(before.read);
             let changed = self
-                .changed_from_others(conversation_id, reader, old, newest)
+                .changed_from_others(conversation_id, before, old, newest, &markers)
                 .await?;
             batch.changes.extend(changed);
         }
         Ok(batch)
     }
 
-    /// Messages of others in `(after, up_to]`, newest first, at most [`STATUS_BATCH`].
+    /// The messages of others in `(after, up_to]` (newest first, at most [`STATUS_BATCH`])
+    /// whose status changed when the reader's markers moved from `before` to theirs in
+    /// `markers`, each with its new status. In a pair every one changes; in a group only those
+    /// the reader was the last to receive or read.
     async fn changed_from_others(
         &self,
         conversation_id: i64,
-        reader: i64,
+        before: Marker,
         after: i64,
         up_to: i64,
+        markers: &[Marker],
     ) -> Result<StatusChanges> {
         if up_to <= after {
             return Ok(Vec::new());
         }
-        Ok(on!(self, read pool => {
+        let reader = before.user_id;
+        let candidates: Vec<(i64, i64)> = on!(self, read pool => {
             sqlx::query_as(
                 "SELECT id, sender_id FROM messages
                  WHERE conversation_id = $1 AND id > $2 AND id <= $3 AND sender_id <> $4
@@ -250,21 +282,38 @@ impl Store {
             .bind(STATUS_BATCH)
             .fetch_all(pool)
             .await?
-        }))
+        });
+        let earlier: Vec<Marker> = markers
+            .iter()
+            .map(|m| if m.user_id == reader { before } else { *m })
+            .collect();
+        Ok(candidates
+            .into_iter()
+            .filter_map(|(id, sender)| {
+                let now = status_of(id, sender, markers);
+                (now != status_of(id, sender, &earlier)).then_some((id, sender, now))
+            })
+            .collect())
     }
 }
 
 /// Seen when every other participant has read it, delivered when every one has received it.
 pub(super) fn status_of(message_id: i64, sender: i64, markers: &[Marker]) -> MessageStatus {
     let others = markers.iter().filter(|m| m.user_id != sender);
-    let (mut read, mut delivered) = (true, true);
+    let (mut read, mut delivered) = (i64::MAX, i64::MAX);
     for m in others {
-        read &= m.read >= message_id;
-        delivered &= m.delivered.max(m.read) >= message_id;
+        read = read.min(m.read);
+        delivered = delivered.min(m.delivered.max(m.read));
     }
-    if read {
+    status_at(message_id, read, delivered)
+}
+
+/// A message's status given the lowest read marker and the lowest delivery marker (a read
+/// counts as delivered) of everyone but its sender.
+pub(super) fn status_at(message_id: i64, read_by_all: i64, delivered_to_all: i64) -> MessageStatus {
+    if read_by_all >= message_id {
         MessageStatus::Seen
-    } else if delivered {
+    } else if delivered_to_all >= message_id {
         MessageStatus::Delivered
     } else {
         MessageStatus::Sent

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chat_shared::{ChatMessage, MessageStatus, Timestamp, UserRef};
 
-use super::markers::{Marker, status_of};
+use super::markers::{Marker, status_at, status_of};
 use super::{Pools, Result, Store, StoreError};
 
 /// A page of history, oldest first, and whether older messages remain.
@@ -20,6 +20,9 @@ pub struct NewMessage {
     pub conversation_id: i64,
     pub sender: UserRef,
     pub content: String,
+    /// The lower-cased names its `@` tokens may stand for (`chat_shared::mention::candidates`);
+    /// those of members become the message's mentions.
+    pub mentions: Vec<String>,
 }
 
 /// A message the writer stored.
@@ -40,11 +43,16 @@ pub(super) struct MessageRow {
     pub(super) content: String,
     pub(super) created_at: i64,
     pub(super) is_system: bool,
+    /// A system message's event, as JSON.
+    pub(super) event: Option<String>,
+    /// The members mentioned, as a JSON array.
+    pub(super) mentions: Option<String>,
 }
 
 /// One message of a history page as the page's JSON array holds it (fields in the order of the
-/// SQL's JSON array): the message, the markers of the participant who did not send it, and the
-/// count of rows the page was chosen from (before any was left out for its size).
+/// SQL's JSON array): the message, the lowest markers of the participants who did not send it
+/// (`NULL` when there are none), and the count of rows the page was chosen from (before any was
+/// left out for its size).
 #[derive(serde::Deserialize)]
 struct PageRow {
     id: i64,
@@ -54,9 +62,10 @@ struct PageRow {
     created_at: i64,
     /// 0 or 1: JSON has no booleans in SQLite.
     is_system: i64,
-    other_id: i64,
-    other_read: i64,
-    other_delivered: i64,
+    event: Option<String>,
+    mentions: Option<String>,
+    others_read: Option<i64>,
+    others_delivered: Option<i64>,
     chosen: i64,
 }
 
@@ -75,8 +84,8 @@ macro_rules! page_sql {
             $json_agg,
             "(",
             $json_array,
-            "(id, sender_id, username, content, created_at, is_system,
-                other_id, other_read, other_delivered, chosen) ORDER BY id DESC), '[]') AS TEXT)
+            "(id, sender_id, username, content, created_at, is_system, event, mentions,
+                others_read, others_delivered, chosen) ORDER BY id DESC), '[]') AS TEXT)
              FROM (SELECT coarse.*,
                           SUM(LENGTH(",
             $json_string,
@@ -90,14 +99,19 @@ macro_rules! page_sql {
                                   - LENGTH(newest.content) AS newer_chars
                          FROM (SELECT m.id, m.sender_id, u.username, m.content, m.created_at,
                                       CASE WHEN m.is_system THEN 1 ELSE 0 END AS is_system,
-                                      other.user_id AS other_id, other.last_read_id AS other_read,
-                                      other.last_delivered_id AS other_delivered
+                                      m.event, m.mentions,
+                                      (SELECT MIN(o.last_read_id) FROM participants o
+                                       WHERE o.conversation_id = m.conversation_id
+                                         AND o.user_id <> m.sender_id) AS others_read,
+                                      (SELECT MIN(CASE WHEN o.last_delivered_id > o.last_read_id
+                                                       THEN o.last_delivered_id
+                                                       ELSE o.last_read_id END)
+                                       FROM participants o
+                                       WHERE o.conversation_id = m.conversation_id
+                                         AND o.user_id <> m.sender_id) AS others_delivered
                                FROM participants me
                                JOIN messages m ON m.conversation_id = me.conversation_id
                                JOIN users u ON u.id = m.sender_id
-                               JOIN participants other
-                                 ON other.conversation_id = m.conversation_id
-                                AND other.user_id <> m.sender_id
                                WHERE me.conversation_id = $1 AND me.user_id = $2 AND m.id < $3
                                ORDER BY m.id DESC LIMIT $4) AS newest) AS coarse
                    WHERE newer_chars <= $5) AS page
@@ -144,17 +158,61 @@ impl Store {
             return Ok(Vec::new());
         }
         let now = Timestamp::now();
-        let (inserted, pairs) = transaction!(self, tx => {
+        let (inserted, pairs, groups, mentioned) = transaction!(self, tx => {
+            // Mentions first, so that each message is inserted with its own: the names its
+            // `@` tokens may stand for, among the members of its conversation.
+            let mut mentioned: Vec<Option<Vec<i64>>> = vec![None; messages.len()];
+            if messages.iter().any(|m| !m.mentions.is_empty()) {
+                let mut select = sqlx::QueryBuilder::new(
+                    "SELECT p.conversation_id, p.user_id, u.username_key
+                     FROM participants p
+                     JOIN conversations c ON c.id = p.conversation_id AND c.kind = 'group'
+                     JOIN users u ON u.id = p.user_id
+                     WHERE p.conversation_id IN (",
+                );
+                let mut list = select.separated(", ");
+                for m in messages.iter().filter(|m| !m.mentions.is_empty()) {
+                    list.push_bind(m.conversation_id);
+                }
+                select.push(") AND u.username_key IN (");
+                let mut list = select.separated(", ");
+                for name in messages.iter().flat_map(|m| &m.mentions) {
+                    list.push_bind(name.as_str());
+                }
+                select.push(")");
+                let members: Vec<(i64, i64, String)> = select
+                    .build_query_as()
+                    .persistent(false)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for (index, m) in messages.iter().enumerate() {
+                    let ids: Vec<i64> = members
+                        .iter()
+                        .filter(|(conversation_id, _, key)| {
+                            *conversation_id == m.conversation_id && m.mentions.contains(key)
+                        })
+                        .map(|&(_, user_id, _)| user_id)
+                        .collect();
+                    if !ids.is_empty() {
+                        mentioned[index] = Some(ids);
+                    }
+                }
+            }
+            let encoded: Vec<Option<String>> = mentioned
+                .iter()
+                .map(|ids| ids.as_ref().map(|ids| serde_json::json!(ids).to_string()))
+                .collect();
             let mut insert = sqlx::QueryBuilder::new(
-                "INSERT INTO messages (conversation_id, sender_id, content, created_at)
+                "INSERT INTO messages (conversation_id, sender_id, content, created_at, mentions)
                  SELECT v.column1, v.column2, v.column3, ",
             );
-            insert.push_bind(now.0).push(" FROM (");
+            insert.push_bind(now.0).push(", v.column5 FROM (");
             insert.push_values(messages.iter().enumerate(), |mut row, (index, m)| {
                 row.push_bind(m.conversation_id)
                     .push_bind(m.sender.id)
                     .push_bind(m.content.as_str())
-                    .push_bind(index as i64);
+                    .push_bind(index as i64)
+                    .push_bind(encoded[index].as_deref());
             });
             // Ordered, so that ids are given in the order the messages came (a join alone may
             // produce its rows in any order).
@@ -171,6 +229,7 @@ impl Store {
             // Checked before the commit: a row that cannot be explained stores nothing.
             let inserted = match_inputs(&messages, rows)?;
             let mut pairs = Vec::new();
+            let mut groups: Vec<(i64, i64)> = Vec::new();
             if !inserted.is_empty() {
                 let mut newest: BTreeMap<i64, i64> = BTreeMap::new();
                 for &(_, id, conversation_id) in &inserted {
@@ -193,11 +252,36 @@ impl Store {
                     ") AS v WHERE conversations.id = v.column1
                      RETURNING id, user_low, user_high",
                 );
-                pairs = update
-                    .build_query_as::<(i64, i64, i64)>()
+                let updated = update
+                    .build_query_as::<(i64, Option<i64>, Option<i64>)>()
                     .persistent(false)
                     .fetch_all(&mut *tx)
                     .await?;
+                // A pair's two people come back with the update; a group's members are read
+                // in the same transaction, so that whoever the commit counts as a member (and
+                // only they) receives the message.
+                let mut group_ids = Vec::new();
+                for (id, low, high) in updated {
+                    match (low, high) {
+                        (Some(low), Some(high)) => pairs.push((id, low, high)),
+                        _ => group_ids.push(id),
+                    }
+                }
+                if !group_ids.is_empty() {
+                    let mut select = sqlx::QueryBuilder::new(
+                        "SELECT conversation_id, user_id FROM participants WHERE conversation_id IN (",
+                    );
+                    let mut list = select.separated(", ");
+                    for id in &group_ids {
+                        list.push_bind(*id);
+                    }
+                    select.push(")");
+                    groups = select
+                        .build_query_as()
+                        .persistent(false)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                }
                 let others: HashMap<i64, (i64, i64)> = pairs
                     .iter()
                     .map(|&(id, low, high)| (id, (low, high)))
@@ -210,24 +294,30 @@ impl Store {
                         *unread.entry((conversation_id, reader)).or_default() += 1;
                     }
                 }
-                let mut count = sqlx::QueryBuilder::new(
-                    "UPDATE participants SET unread_count = unread_count + v.column3 FROM (",
-                );
-                count.push_values(&unread, |mut row, ((conversation_id, reader), n)| {
-                    row.push_bind(*conversation_id).push_bind(*reader).push_bind(*n);
-                });
-                count.push(
-                    ") AS v WHERE participants.conversation_id = v.column1
-                       AND participants.user_id = v.column2",
-                );
-                count.build().persistent(false).execute(&mut *tx).await?;
+                if !unread.is_empty() {
+                    let mut count = sqlx::QueryBuilder::new(
+                        "UPDATE participants SET unread_count = unread_count + v.column3 FROM (",
+                    );
+                    count.push_values(&unread, |mut row, ((conversation_id, reader), n)| {
+                        row.push_bind(*conversation_id).push_bind(*reader).push_bind(*n);
+                    });
+                    count.push(
+                        ") AS v WHERE participants.conversation_id = v.column1
+                           AND participants.user_id = v.column2",
+                    );
+                    count.build().persistent(false).execute(&mut *tx).await?;
+                }
             }
-            (inserted, pairs)
+            (inserted, pairs, groups, mentioned)
         });
-        let members: HashMap<i64, [i64; 2]> = pairs
+        let mut members: HashMap<i64, Vec<i64>> = pairs
             .into_iter()
-            .map(|(id, low, high)| (id, [low, high]))
+            .map(|(id, low, high)| (id, vec![low, high]))
             .collect();
+        for (conversation_id, user_id) in groups {
+            members.entry(conversation_id).or_default().push(user_id);
+        }
+        let mut mentioned = mentioned;
         // Each stored message takes its input's sender and content (no copies).
         let mut inputs: Vec<Option<NewMessage>> = messages.into_iter().map(Some).collect();
         let stored = inserted
@@ -238,10 +328,7 @@ impl Store {
                 } = inputs[index].take()?;
                 Some(StoredMessage {
                     index,
-                    participants: members
-                        .get(&conversation_id)
-                        .map(|pair| pair.to_vec())
-                        .unwrap_or_default(),
+                    participants: members.get(&conversation_id).cloned().unwrap_or_default(),
                     message: ChatMessage {
                         id,
                         conversation_id,
@@ -252,6 +339,8 @@ impl Store {
                         attachment: None,
                         status: Some(MessageStatus::Sent),
                         is_read: Some(false),
+                        mentions: mentioned[index].take(),
+                        event: None,
                     },
                 })
             })
@@ -328,12 +417,12 @@ impl Store {
         let chosen = rows.first().map_or(0, |row| row.chosen);
         let mut bytes = "[]".len();
         let mut messages: Vec<ChatMessage> = Vec::with_capacity(rows.len().min(limit as usize));
-        for message in rows.into_iter().take(limit as usize).map(|row| {
-            let other = Marker {
-                user_id: row.other_id,
-                read: row.other_read,
-                delivered: row.other_delivered,
-            };
+        for row in rows.into_iter().take(limit as usize) {
+            let status = status_at(
+                row.id,
+                row.others_read.unwrap_or(i64::MAX),
+                row.others_delivered.unwrap_or(i64::MAX),
+            );
             let message = MessageRow {
                 id: row.id,
                 sender_id: row.sender_id,
@@ -341,9 +430,10 @@ impl Store {
                 content: row.content,
                 created_at: row.created_at,
                 is_system: row.is_system != 0,
+                event: row.event,
+                mentions: row.mentions,
             };
-            message_from(message, conversation_id, &[other])
-        }) {
+            let message = with_status(message, conversation_id, status)?;
             let size = json_len(&message)? + usize::from(!messages.is_empty());
             if !messages.is_empty() && bytes.saturating_add(size) > max_bytes {
                 break;
@@ -389,14 +479,34 @@ fn match_inputs(
     Ok(matched)
 }
 
-/// A message with its status as its sender sees it.
+/// A message with its status as its sender sees it, given everyone's markers.
 pub(super) fn message_from(
     row: MessageRow,
     conversation_id: i64,
     markers: &[Marker],
-) -> ChatMessage {
+) -> Result<ChatMessage> {
     let status = status_of(row.id, row.sender_id, markers);
-    ChatMessage {
+    with_status(row, conversation_id, status)
+}
+
+/// A message with the given status (its event and mentions decoded).
+fn with_status(
+    row: MessageRow,
+    conversation_id: i64,
+    status: MessageStatus,
+) -> Result<ChatMessage> {
+    let decode = |what: &str, e: serde_json::Error| {
+        StoreError::Inconsistent(format!("message {}'s {what}: {e}", row.id))
+    };
+    let event = match &row.event {
+        Some(json) => Some(serde_json::from_str(json).map_err(|e| decode("event", e))?),
+        None => None,
+    };
+    let mentions = match &row.mentions {
+        Some(json) => Some(serde_json::from_str(json).map_err(|e| decode("mentions", e))?),
+        None => None,
+    };
+    Ok(ChatMessage {
         id: row.id,
         conversation_id,
         sender: UserRef {
@@ -409,5 +519,7 @@ pub(super) fn message_from(
         attachment: None,
         status: Some(status),
         is_read: Some(status == MessageStatus::Seen),
-    }
+        mentions,
+        event,
+    })
 }

@@ -98,12 +98,16 @@ macro_rules! transaction {
 // Declared after the macros above, which they use (a `macro_rules!` is visible to the code that
 // follows it, child modules included).
 mod conversations;
+mod groups;
 mod markers;
+mod membership;
 mod messages;
 mod sqlite;
 mod users;
 
+pub use groups::{GroupChange, Receipts};
 pub use markers::{DeliveredBatch, ReadOutcome, StatusChanges};
+pub use membership::{GroupOp, Refusal};
 pub use messages::{NewMessage, Page, StoredMessage};
 pub use sqlite::WAL_KEPT_BYTES;
 

@@ -33,6 +33,7 @@ pub(super) async fn pools(url: &str, durability: Durability) -> anyhow::Result<P
         // A page of history (51 rows) passes from the connection's thread in one go
         // instead of stalling it on the last row.
         .row_buffer_size(128);
+    migrate(&options).await?;
     // The writer leaves checkpoints to their own connection (below); it only runs one
     // itself if the log grows far past what that connection keeps it to.
     let write = SqlitePoolOptions::new()
@@ -45,7 +46,6 @@ pub(super) async fn pools(url: &str, durability: Durability) -> anyhow::Result<P
                 .pragma("wal_autocheckpoint", WAL_BACKSTOP_PAGES.to_string()),
         )
         .await?;
-    sqlx::migrate!("../migrations/sqlite").run(&write).await?;
     let checkpoint = SqlitePoolOptions::new()
         .test_before_acquire(false)
         .max_connections(1)
@@ -69,6 +69,31 @@ pub(super) async fn pools(url: &str, durability: Durability) -> anyhow::Result<P
         write,
         checkpoint,
     })
+}
+
+/// Applies the migrations not yet applied, on a connection of their own with foreign keys off: a
+/// migration that rebuilds a table (SQLite's way to change a column's constraints) drops the old
+/// one, which with foreign keys on would first delete every row that refers to it. Every key is
+/// checked afterwards; a database with a dangling one is not opened.
+async fn migrate(options: &SqliteConnectOptions) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut conn =
+        sqlx::SqliteConnection::connect_with(&options.clone().foreign_keys(false)).await?;
+    sqlx::migrate!("../migrations/sqlite")
+        .run(&mut conn)
+        .await?;
+    let dangling: Vec<(String, Option<i64>)> =
+        sqlx::query_as("SELECT \"table\", rowid FROM pragma_foreign_key_check")
+            .fetch_all(&mut conn)
+            .await?;
+    conn.close().await?;
+    if let Some((table, row)) = dangling.first() {
+        anyhow::bail!(
+            "after migrating, {} row(s) refer to rows that do not exist (first: {table} row {row:?})",
+            dangling.len()
+        );
+    }
+    Ok(())
 }
 
 /// Creates the database file, when missing, readable by its owner only (it holds password

@@ -5,23 +5,16 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use chat_shared::{ClientMsg, MessageStatus, ServerMsg, UserRef};
+use chat_shared::{ClientMsg, ServerMsg};
 
-use crate::conn::ConnHandle;
 use crate::error::{ChatError, MESSAGE, NO_CONVERSATION};
 use crate::state::AppState;
 use crate::store::{NewMessage, Page, StatusChanges};
 use crate::writer::Submitted;
 
-use super::receipts::{DELIVERED, READ, Receipts};
-
-/// Who sent a frame and the connection it came on.
-pub struct Caller {
-    pub user: UserRef,
-    pub conn: ConnHandle,
-}
-
-type Outcome = Result<(), ChatError>;
+use super::caller::{Caller, Outcome};
+use super::groups;
+use super::receipts::{DELIVERED, READ, Receipts, TypingTo};
 
 /// Most chat messages of one connection in the writer's hands at once.
 const PIPELINE: usize = 32;
@@ -65,7 +58,7 @@ impl Pipeline {
                 .await
             {
                 Ok(batch) => {
-                    notify_status(state, &batch.changes, MessageStatus::Delivered);
+                    notify_status(state, &batch.changes);
                     for _ in batch.unknown {
                         let unknown = Err(ChatError::NotFound("no such message"));
                         report(state, caller, DELIVERED, unknown);
@@ -142,22 +135,33 @@ pub async fn dispatch(state: &AppState, caller: &Caller, pipeline: &mut Pipeline
         ClientMsg::Read { conversation_id } => pipeline.receipts.read(conversation_id),
         ClientMsg::Typing {
             receiver_id,
+            conversation_id,
             is_typing,
         } => {
+            let to = match (receiver_id, conversation_id) {
+                (Some(receiver), None) => TypingTo::User(receiver),
+                (None, Some(conversation)) => TypingTo::Conversation(conversation),
+                _ => {
+                    let wrong = ChatError::InvalidField(
+                        "`chat.typing` takes one of `receiver_id` and `conversation_id`".into(),
+                    );
+                    return report(state, caller, &kind, Err(wrong));
+                }
+            };
             let now = Instant::now();
             let interval = state.config.typing_interval;
-            if !pipeline
-                .receipts
-                .typing_due(receiver_id, is_typing, now, interval)
-            {
+            if !pipeline.receipts.typing_due(to, is_typing, now, interval) {
                 return;
             }
             pipeline.finish(state, caller).await;
-            let outcome = typing(state, caller, receiver_id, is_typing).await;
+            let outcome = match to {
+                TypingTo::User(receiver) => typing(state, caller, receiver, is_typing).await,
+                TypingTo::Conversation(conversation) => {
+                    groups::typing_in(state, caller, conversation, is_typing).await
+                }
+            };
             if outcome.is_ok() {
-                pipeline
-                    .receipts
-                    .typing_relayed(receiver_id, is_typing, now);
+                pipeline.receipts.typing_relayed(to, is_typing, now);
             }
             report(state, caller, &kind, outcome);
         }
@@ -191,6 +195,17 @@ async fn handle(state: &AppState, s: &Caller, msg: ClientMsg) -> Outcome {
             before_id,
             limit,
         } => get_messages(state, s, conversation_id, before_id, limit).await,
+        msg @ (ClientMsg::CreateGroup { .. }
+        | ClientMsg::AddMembers { .. }
+        | ClientMsg::RemoveMember { .. }
+        | ClientMsg::RenameGroup { .. }
+        | ClientMsg::SetRole { .. }
+        | ClientMsg::Leave { .. }) => groups::change(state, s, msg).await,
+        ClientMsg::GetReceipts { message_id } => groups::receipts(state, s, message_id).await,
+        ClientMsg::Mute {
+            conversation_id,
+            muted,
+        } => groups::mute(state, s, conversation_id, muted).await,
         // `dispatch` hands messages to the writer and receipts and typing to the pipeline's
         // receipts, and `ClientMsg::parse` answers unknown types itself: none reaches here.
         ClientMsg::Message { .. }
@@ -228,25 +243,26 @@ async fn send_message(
     let message = NewMessage {
         conversation_id,
         sender: s.user.clone(),
+        mentions: chat_shared::mention::candidates(&content),
         content,
     };
     state.writer.submit(message, &s.conn).await
 }
 
-/// chat.typing: relayed to the receiver's connections when the two share a conversation.
+/// chat.typing with `receiver_id`: relayed to the receiver's connections when the two share a
+/// conversation, naming it.
 async fn typing(state: &AppState, s: &Caller, receiver_id: i64, is_typing: bool) -> Outcome {
     if receiver_id == s.user.id {
         return Err(ChatError::InvalidReceiver("cannot send typing to yourself"));
     }
-    if !state
+    let conversation_id = state
         .store
-        .share_conversation(s.user.id, receiver_id)
+        .direct_conversation(s.user.id, receiver_id)
         .await?
-    {
-        return Err(ChatError::NotFound("no conversation with that user"));
-    }
+        .ok_or(ChatError::NotFound("no conversation with that user"))?;
     let frame = ServerMsg::Typing {
         sender_id: s.user.id,
+        conversation_id: Some(conversation_id),
         is_typing,
     };
     state.fanout.deliver(&[receiver_id], &frame, None);
@@ -265,16 +281,21 @@ async fn read(state: &AppState, s: &Caller, conversation_id: i64) -> Outcome {
         conversation_id,
         reader_id: s.user.id,
     };
-    state
-        .fanout
-        .deliver(&outcome.participants, &frame, Some(s.conn.id));
-    notify_status(state, &outcome.seen, MessageStatus::Seen);
+    // In a group, a read is the reader's own news (their other connections); the senders
+    // learn what it changed for them, and anyone may ask with chat.get_receipts.
+    let told = if outcome.group {
+        std::slice::from_ref(&s.user.id)
+    } else {
+        &outcome.participants[..]
+    };
+    state.fanout.deliver(told, &frame, Some(s.conn.id));
+    notify_status(state, &outcome.seen);
     Ok(())
 }
 
 /// Tells senders the new status of their messages (chat.delivered and chat.read).
-fn notify_status(state: &AppState, changes: &StatusChanges, status: MessageStatus) {
-    for &(message_id, sender_id) in changes {
+fn notify_status(state: &AppState, changes: &StatusChanges) {
+    for &(message_id, sender_id, status) in changes {
         let frame = ServerMsg::MessageStatus { message_id, status };
         state.fanout.deliver(&[sender_id], &frame, None);
     }

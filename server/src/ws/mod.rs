@@ -1,5 +1,7 @@
 //! One WebSocket connection: authenticate, register with the hub, read frames, write frames.
 
+mod caller;
+mod groups;
 pub mod handle;
 mod keepalive;
 pub mod receipts;
@@ -25,7 +27,8 @@ use crate::error::MESSAGE;
 use crate::hub::Hub;
 use crate::limits::{ConnectionSlot, FrameLimiter, FrameVerdict};
 use crate::state::AppState;
-use handle::{Caller, Pipeline};
+use caller::Caller;
+use handle::Pipeline;
 use keepalive::Ending;
 pub use keepalive::Heartbeat;
 

@@ -18,6 +18,14 @@ pub const READ: &str = "chat.read";
 /// (which at worst relays one repeat).
 const TYPING_TRACKED: usize = 16;
 
+/// Where a typing frame goes: to the other person of a direct conversation (`receiver_id`), or
+/// to the other members of a conversation (`conversation_id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypingTo {
+    User(i64),
+    Conversation(i64),
+}
+
 /// Receipts waiting to be applied, and the typing states last relayed.
 #[derive(Default)]
 pub struct Receipts {
@@ -26,7 +34,7 @@ pub struct Receipts {
     /// Distinct conversation ids, in arrival order.
     read: Vec<i64>,
     /// `(receiver, is_typing, when)` of the last typing frame relayed to each receiver.
-    typing: Vec<(i64, bool, Instant)>,
+    typing: Vec<(TypingTo, bool, Instant)>,
 }
 
 impl Receipts {
@@ -57,7 +65,7 @@ impl Receipts {
     /// was last told (so `false` after `true` always goes), or that was `interval` ago.
     pub fn typing_due(
         &mut self,
-        receiver: i64,
+        receiver: TypingTo,
         is_typing: bool,
         now: Instant,
         interval: Duration,
@@ -75,7 +83,7 @@ impl Receipts {
     }
 
     /// Remembers a typing frame relayed to `receiver`.
-    pub fn typing_relayed(&mut self, receiver: i64, is_typing: bool, now: Instant) {
+    pub fn typing_relayed(&mut self, receiver: TypingTo, is_typing: bool, now: Instant) {
         self.typing.retain(|&(to, _, _)| to != receiver);
         if self.typing.len() >= TYPING_TRACKED {
             self.typing.remove(0);
@@ -118,20 +126,20 @@ mod tests {
         let mut receipts = Receipts::default();
         let interval = Duration::from_secs(1);
         let t0 = Instant::now();
-        assert!(receipts.typing_due(9, true, t0, interval));
-        receipts.typing_relayed(9, true, t0);
+        assert!(receipts.typing_due(TypingTo::User(9), true, t0, interval));
+        receipts.typing_relayed(TypingTo::User(9), true, t0);
         let soon = t0 + Duration::from_millis(300);
-        assert!(!receipts.typing_due(9, true, soon, interval));
+        assert!(!receipts.typing_due(TypingTo::User(9), true, soon, interval));
         // Another receiver is tracked apart.
-        assert!(receipts.typing_due(8, true, soon, interval));
+        assert!(receipts.typing_due(TypingTo::User(8), true, soon, interval));
         // Stopping is always told, and stopping twice is not.
-        assert!(receipts.typing_due(9, false, soon, interval));
-        receipts.typing_relayed(9, false, soon);
-        assert!(!receipts.typing_due(9, false, soon, interval));
-        assert!(receipts.typing_due(9, true, soon, interval));
+        assert!(receipts.typing_due(TypingTo::User(9), false, soon, interval));
+        receipts.typing_relayed(TypingTo::User(9), false, soon);
+        assert!(!receipts.typing_due(TypingTo::User(9), false, soon, interval));
+        assert!(receipts.typing_due(TypingTo::User(9), true, soon, interval));
         // After the interval, a repeat refreshes the receiver's indicator.
-        receipts.typing_relayed(9, true, soon);
-        assert!(receipts.typing_due(9, true, soon + interval, interval));
+        receipts.typing_relayed(TypingTo::User(9), true, soon);
+        assert!(receipts.typing_due(TypingTo::User(9), true, soon + interval, interval));
         assert!(receipts.typing.is_empty());
     }
 
@@ -140,9 +148,16 @@ mod tests {
         let mut receipts = Receipts::default();
         let now = Instant::now();
         for receiver in 0..100 {
-            receipts.typing_relayed(receiver, true, now);
+            receipts.typing_relayed(TypingTo::Conversation(receiver), true, now);
         }
         assert_eq!(receipts.typing.len(), TYPING_TRACKED);
-        assert!(!receipts.typing_due(99, true, now, Duration::from_secs(1)));
+        assert!(!receipts.typing_due(
+            TypingTo::Conversation(99),
+            true,
+            now,
+            Duration::from_secs(1)
+        ));
+        // A user and a conversation with the same id are told apart.
+        assert!(receipts.typing_due(TypingTo::User(99), true, now, Duration::from_secs(1)));
     }
 }

@@ -372,6 +372,8 @@ mod tests {
             attachment: None,
             status: Some(MessageStatus::Sent),
             is_read: Some(false),
+            mentions: None,
+            event: None,
         };
         let line = message_line(&message);
         assert!(
@@ -390,15 +392,18 @@ mod tests {
                 Participant {
                     id: 1,
                     username: "me".into(),
+                    role: None,
                 },
                 Participant {
                     id: 2,
                     username: evil.into(),
+                    role: None,
                 },
             ],
             last_message: None,
             unread_count: None,
             has_unread: None,
+            info: Default::default(),
         };
         assert_eq!(
             partner_name(&item, 1),

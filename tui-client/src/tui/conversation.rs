@@ -59,7 +59,8 @@ pub fn stop_typing(app: &mut App, out: &mut Vec<Effect>) {
         && app.is_connected()
     {
         out.push(Effect::Send(ClientMsg::Typing {
-            receiver_id: typing.receiver_id,
+            receiver_id: Some(typing.receiver_id),
+            conversation_id: None,
             is_typing: false,
         }));
     }

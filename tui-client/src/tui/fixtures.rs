@@ -50,6 +50,8 @@ pub fn message(id: i64, conversation_id: i64, sender: &UserRef, content: &str) -
         attachment: None,
         status: Some(MessageStatus::Sent),
         is_read: Some(false),
+        mentions: None,
+        event: None,
     }
 }
 
@@ -66,11 +68,13 @@ pub fn list_item(
             .map(|u| Participant {
                 id: u.id,
                 username: u.username,
+                role: None,
             })
             .collect(),
         last_message: Some(last.map(LastMessage::from)),
         unread_count: Some(unread),
         has_unread: Some(unread > 0),
+        info: Default::default(),
     }
 }
 

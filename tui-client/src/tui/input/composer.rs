@@ -142,7 +142,8 @@ pub(super) fn typing_key(app: &mut App, now: Instant, out: &mut Vec<Effect>) {
         return;
     }
     let on = Effect::Send(ClientMsg::Typing {
-        receiver_id,
+        receiver_id: Some(receiver_id),
+        conversation_id: None,
         is_typing: true,
     });
     match &mut app.typing_out {

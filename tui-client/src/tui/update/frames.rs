@@ -19,6 +19,7 @@ pub(super) fn server(app: &mut App, frame: ServerMsg, now: Instant, out: &mut Ve
         ServerMsg::Typing {
             sender_id,
             is_typing,
+            ..
         } => on_typing(app, sender_id, is_typing, now, out),
         ServerMsg::Read {
             conversation_id,
@@ -42,6 +43,9 @@ pub(super) fn server(app: &mut App, frame: ServerMsg, now: Instant, out: &mut Ve
             conversation_id,
             has_more,
         } => on_page(app, messages, conversation_id, has_more, now, out),
+        // Groups are not shown by the terminal client yet (issue 14): like a client written
+        // before them, it leaves their frames unread.
+        ServerMsg::ConversationUpdated { .. } | ServerMsg::Receipts { .. } => {}
         ServerMsg::MessageStatus { message_id, status } => {
             for thread in app.threads.values_mut() {
                 if let Some(m) = thread.messages.iter_mut().find(|m| m.id == message_id) {
@@ -210,7 +214,8 @@ fn on_conversation_started(
     now: Instant,
     out: &mut Vec<Effect>,
 ) {
-    let Some(peer) = peer_of(app.my_id(), &conversation.participants) else {
+    let users: Vec<UserRef> = conversation.participants.iter().map(|m| m.user()).collect();
+    let Some(peer) = peer_of(app.my_id(), &users) else {
         return;
     };
     let id = conversation.id;

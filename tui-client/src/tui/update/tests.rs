@@ -124,6 +124,7 @@ fn incoming_typing_lasts_two_seconds_after_the_last_true() {
     let typing = |on| {
         server(ServerMsg::Typing {
             sender_id: 2,
+            conversation_id: None,
             is_typing: on,
         })
     };
@@ -156,11 +157,13 @@ fn our_typing_is_sent_at_most_once_a_second_and_stops_after_two_idle_seconds() {
     let t0 = Instant::now();
     let mut app = chatting(t0, vec![]);
     let on = ClientMsg::Typing {
-        receiver_id: 2,
+        receiver_id: Some(2),
+        conversation_id: None,
         is_typing: true,
     };
     let off = ClientMsg::Typing {
-        receiver_id: 2,
+        receiver_id: Some(2),
+        conversation_id: None,
         is_typing: false,
     };
     assert_eq!(type_text(&mut app, "he", t0), vec![on.clone()]);
@@ -356,7 +359,15 @@ fn search_is_debounced_and_starts_a_conversation() {
     assert_eq!(out, vec![ClientMsg::StartConversation { receiver_id: 4 }]);
     let conversation = chat_shared::Conversation {
         id: 12,
-        participants: vec![alice(), dave],
+        participants: [alice(), dave]
+            .into_iter()
+            .map(|u| chat_shared::Member {
+                id: u.id,
+                username: u.username,
+                role: None,
+            })
+            .collect(),
+        info: Default::default(),
     };
     let out = step(
         &mut app,
@@ -697,6 +708,7 @@ fn typing_from_someone_new_fetches_the_list_once() {
     let typing = || {
         server(ServerMsg::Typing {
             sender_id: 4,
+            conversation_id: None,
             is_typing: true,
         })
     };
@@ -708,6 +720,7 @@ fn typing_from_someone_new_fetches_the_list_once() {
     // Someone already in the list never causes a fetch.
     let bob_typing = server(ServerMsg::Typing {
         sender_id: 2,
+        conversation_id: None,
         is_typing: true,
     });
     assert_eq!(step(&mut app, bob_typing, now), vec![]);

@@ -46,6 +46,7 @@ fn the_typing_indicator_appears_and_vanishes_after_two_seconds() {
     assert!(!screen(&app).contains("is typing"));
     let typing = ServerMsg::Typing {
         sender_id: 2,
+        conversation_id: None,
         is_typing: true,
     };
     update(&mut app, Event::Server(typing), t0);
@@ -170,6 +171,7 @@ fn a_small_chat_screen_exactly() {
         &mut app,
         Event::Server(ServerMsg::Typing {
             sender_id: 2,
+            conversation_id: None,
             is_typing: true,
         }),
         now,
