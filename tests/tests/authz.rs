@@ -16,14 +16,8 @@ const QUIET: Duration = Duration::from_millis(300);
 /// The `chat.error` answer to one request, as (code, message, request_type).
 async fn error_of(client: &mut WsClient, request: &ClientMsg) -> (ErrorCode, String, String) {
     client.send(request).await;
-    match client.recv().await {
-        ServerMsg::Error {
-            code,
-            message,
-            request_type,
-        } => (code, message, request_type.unwrap_or_default()),
-        other => panic!("expected chat.error for {request:?}, got {other:?}"),
-    }
+    let (code, message, request_type) = client.recv_error().await;
+    (code, message, request_type.unwrap_or_default())
 }
 
 async fn history(client: &mut WsClient, conversation_id: i64) -> Vec<chat_shared::ChatMessage> {
