@@ -280,14 +280,19 @@ pub fn unique_name(prefix: &str) -> String {
     )
 }
 
-/// `POST /api/register/` with a JSON body; the raw response.
+/// `POST path` on `server` with a JSON body; the raw response.
 pub async fn post_json(
     server: &TestServer,
     path: &str,
     body: &serde_json::Value,
 ) -> reqwest::Response {
+    post_json_at(&server.http_url(), path, body).await
+}
+
+/// `POST path` on the server at `base` (`http://host:port`) with a JSON body; the raw response.
+pub async fn post_json_at(base: &str, path: &str, body: &serde_json::Value) -> reqwest::Response {
     reqwest::Client::new()
-        .post(format!("{}{path}", server.http_url()))
+        .post(format!("{base}{path}"))
         .json(body)
         .send()
         .await
@@ -319,15 +324,20 @@ pub async fn assert_retry_later(response: reqwest::Response, status: u16, code: 
 
 /// Registers `name` with [`PASSWORD`] and logs in.
 pub async fn register_and_login(server: &TestServer, name: &str) -> (UserInfo, TokenPair) {
+    register_and_login_at(&server.http_url(), name).await
+}
+
+/// [`register_and_login`] on the server at `base` (`http://host:port`), in-process or not.
+pub async fn register_and_login_at(base: &str, name: &str) -> (UserInfo, TokenPair) {
     let body = serde_json::to_value(Credentials {
         username: name.to_string(),
         password: PASSWORD.to_string(),
     })
     .expect("json");
-    let response = post_json(server, "/api/register/", &body).await;
+    let response = post_json_at(base, "/api/register/", &body).await;
     assert_eq!(response.status(), 201, "registering {name}");
     let user: UserInfo = response.json().await.expect("user info");
-    let response = post_json(server, "/api/token/", &body).await;
+    let response = post_json_at(base, "/api/token/", &body).await;
     assert_eq!(response.status(), 200, "logging in {name}");
     let tokens: TokenPair = response.json().await.expect("token pair");
     (user, tokens)
