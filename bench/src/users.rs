@@ -2,14 +2,13 @@
 //! fresh accounts registered and logged in through the REST API.
 
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
+use chat_server::auth::{Keys, TokenType};
 use chat_shared::rest::{Credentials, TokenPair, UserInfo};
 use clap::Args;
 use futures_util::{StreamExt, TryStreamExt};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde::Serialize;
 
 use crate::net::Dialer;
 
@@ -60,34 +59,11 @@ pub struct User {
     pub token: String,
 }
 
-#[derive(Serialize)]
-struct Claims<'a> {
-    token_type: &'a str,
-    exp: u64,
-    iat: u64,
-    jti: String,
-    user_id: i64,
-}
-
-/// An access token for `user_id`, valid for an hour, shaped like the server's own.
+/// An access token for `user_id`, valid for an hour: minted by the server's own [`Keys`], so
+/// it has the server's claims.
 pub fn mint(secret: &[u8], user_id: i64) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let claims = Claims {
-        token_type: "access",
-        exp: now + 3600,
-        iat: now,
-        jti: format!("{:032x}", rand::random::<u128>()),
-        user_id,
-    };
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret),
-    )
-    .expect("HS256 signing with a byte secret cannot fail")
+    const HOUR: Duration = Duration::from_secs(3600);
+    Keys::new(secret, HOUR, HOUR).mint(user_id, TokenType::Access)
 }
 
 /// The password every benchmark account gets.
@@ -150,7 +126,7 @@ pub async fn login(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::{DecodingKey, Validation};
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
     #[test]
     fn minted_tokens_carry_the_servers_claims() {

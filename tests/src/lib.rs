@@ -9,17 +9,14 @@ use std::time::Duration;
 pub mod proxy;
 pub mod server_process;
 pub mod tokens;
+pub mod ws;
+
+pub use ws::{RecvError, WsClient};
 
 use chat_server::{AppState, Bus, Config};
 use chat_shared::rest::{Credentials, TokenPair, UserInfo};
-use chat_shared::{ClientMsg, ServerMsg};
-use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// The JWT secret every test server signs with, so tests can forge tokens.
 pub const TEST_SECRET: &str = "end-to-end-test-secret";
@@ -283,14 +280,19 @@ pub fn unique_name(prefix: &str) -> String {
     )
 }
 
-/// `POST /api/register/` with a JSON body; the raw response.
+/// `POST path` on `server` with a JSON body; the raw response.
 pub async fn post_json(
     server: &TestServer,
     path: &str,
     body: &serde_json::Value,
 ) -> reqwest::Response {
+    post_json_at(&server.http_url(), path, body).await
+}
+
+/// `POST path` on the server at `base` (`http://host:port`) with a JSON body; the raw response.
+pub async fn post_json_at(base: &str, path: &str, body: &serde_json::Value) -> reqwest::Response {
     reqwest::Client::new()
-        .post(format!("{}{path}", server.http_url()))
+        .post(format!("{base}{path}"))
         .json(body)
         .send()
         .await
@@ -322,15 +324,20 @@ pub async fn assert_retry_later(response: reqwest::Response, status: u16, code: 
 
 /// Registers `name` with [`PASSWORD`] and logs in.
 pub async fn register_and_login(server: &TestServer, name: &str) -> (UserInfo, TokenPair) {
+    register_and_login_at(&server.http_url(), name).await
+}
+
+/// [`register_and_login`] on the server at `base` (`http://host:port`), in-process or not.
+pub async fn register_and_login_at(base: &str, name: &str) -> (UserInfo, TokenPair) {
     let body = serde_json::to_value(Credentials {
         username: name.to_string(),
         password: PASSWORD.to_string(),
     })
     .expect("json");
-    let response = post_json(server, "/api/register/", &body).await;
+    let response = post_json_at(base, "/api/register/", &body).await;
     assert_eq!(response.status(), 201, "registering {name}");
     let user: UserInfo = response.json().await.expect("user info");
-    let response = post_json(server, "/api/token/", &body).await;
+    let response = post_json_at(base, "/api/token/", &body).await;
     assert_eq!(response.status(), 200, "logging in {name}");
     let tokens: TokenPair = response.json().await.expect("token pair");
     (user, tokens)
@@ -358,125 +365,5 @@ impl Person {
     /// Opens an authenticated chat connection.
     pub async fn connect(&self, server: &TestServer) -> WsClient {
         WsClient::connect(&server.ws_url(&self.tokens.access)).await
-    }
-}
-
-/// A protocol client over a real socket.
-pub struct WsClient {
-    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
-}
-
-impl WsClient {
-    pub async fn connect(url: &str) -> WsClient {
-        let (stream, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("WebSocket handshake");
-        WsClient { stream }
-    }
-
-    pub async fn send(&mut self, msg: &ClientMsg) {
-        let text = serde_json::to_string(msg).expect("client frames serialize");
-        self.send_raw(&text).await;
-    }
-
-    /// Sends any text, valid or not.
-    pub async fn send_raw(&mut self, text: &str) {
-        self.stream
-            .send(Message::text(text))
-            .await
-            .expect("send frame");
-    }
-
-    /// The next raw WebSocket message, or `None` when the stream ended.
-    pub async fn next_message(&mut self) -> Option<Message> {
-        match tokio::time::timeout(WAIT, self.stream.next()).await {
-            Ok(Some(Ok(message))) => Some(message),
-            Ok(_) => None,
-            Err(_) => panic!("no message within {WAIT:?}"),
-        }
-    }
-
-    /// The next chat frame; fails the test if none arrives in time.
-    pub async fn recv(&mut self) -> ServerMsg {
-        loop {
-            match self.next_message().await {
-                Some(Message::Text(text)) => {
-                    return serde_json::from_str(text.as_str())
-                        .unwrap_or_else(|e| panic!("bad server frame {text}: {e}"));
-                }
-                Some(Message::Ping(_) | Message::Pong(_)) => continue,
-                other => panic!("expected a chat frame, got {other:?}"),
-            }
-        }
-    }
-
-    /// The next frame as raw JSON.
-    /// Starts (or fetches) the conversation with user `other`; its id. Frames that arrive
-    /// before the answer are skipped.
-    pub async fn start_conversation(&mut self, other: i64) -> i64 {
-        self.send(&ClientMsg::StartConversation { receiver_id: other })
-            .await;
-        self.recv_until(|f| match f {
-            ServerMsg::ConversationStarted { conversation } => Some(conversation.id),
-            _ => None,
-        })
-        .await
-    }
-
-    pub async fn recv_json(&mut self) -> serde_json::Value {
-        serde_json::to_value(self.recv().await).expect("json")
-    }
-
-    /// Skips frames until one matches `pick`; fails after [`WAIT`].
-    pub async fn recv_until<T>(&mut self, mut pick: impl FnMut(ServerMsg) -> Option<T>) -> T {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let frame = tokio::time::timeout_at(deadline, self.recv())
-                .await
-                .expect("awaited frame did not arrive");
-            if let Some(found) = pick(frame) {
-                return found;
-            }
-        }
-    }
-
-    /// Sends one message and waits for its echo; the round trip.
-    pub async fn round_trip(&mut self, conversation_id: i64, content: &str) -> Duration {
-        let sent = std::time::Instant::now();
-        self.send(&ClientMsg::Message {
-            conversation_id,
-            content: content.into(),
-        })
-        .await;
-        self.recv_until(|frame| match frame {
-            ServerMsg::Message { message } if message.content == content => Some(()),
-            _ => None,
-        })
-        .await;
-        sent.elapsed()
-    }
-
-    /// Fails if any chat frame arrives within `window`.
-    pub async fn expect_silence(&mut self, window: Duration) {
-        if let Ok(Some(Ok(message))) = tokio::time::timeout(window, self.stream.next()).await {
-            panic!("expected no frame, got {message:?}");
-        }
-    }
-
-    /// Waits for the server to close the connection; its close frame, if it sent one.
-    pub async fn closed(&mut self) -> Option<CloseFrame> {
-        loop {
-            match self.next_message().await {
-                Some(Message::Close(frame)) => return frame,
-                Some(Message::Ping(_) | Message::Pong(_)) => continue,
-                None => return None,
-                Some(other) => panic!("expected close, got {other:?}"),
-            }
-        }
-    }
-
-    /// Closes from our side.
-    pub async fn close(mut self) {
-        let _ = self.stream.close(None).await;
     }
 }

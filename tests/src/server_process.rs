@@ -10,9 +10,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::{PASSWORD, TEST_SECRET, WsClient, unique_name};
+use crate::{TEST_SECRET, WsClient, unique_name};
 use chat_shared::rest::{TokenPair, UserInfo};
-use serde_json::json;
 
 /// Longest wait for the server to answer `/healthz` or to exit.
 const START_LIMIT: Duration = Duration::from_secs(30);
@@ -143,25 +142,7 @@ impl ServerProcess {
 
     /// Registers `prefix…` and logs in.
     pub async fn person(&self, prefix: &str) -> (UserInfo, TokenPair) {
-        let name = unique_name(prefix);
-        let body = json!({"username": name, "password": PASSWORD});
-        let client = reqwest::Client::new();
-        let response = client
-            .post(format!("{}/api/register/", self.http_url()))
-            .json(&body)
-            .send()
-            .await
-            .expect("register");
-        assert_eq!(response.status(), 201, "registering {name}");
-        let user: UserInfo = response.json().await.expect("user info");
-        let response = client
-            .post(format!("{}/api/token/", self.http_url()))
-            .json(&body)
-            .send()
-            .await
-            .expect("log in");
-        assert_eq!(response.status(), 200, "logging in {name}");
-        (user, response.json().await.expect("tokens"))
+        crate::register_and_login_at(&self.http_url(), &unique_name(prefix)).await
     }
 
     pub async fn connect(&self, tokens: &TokenPair) -> WsClient {

@@ -8,22 +8,17 @@ use chat_e2e::server_process::ServerProcess;
 use chat_e2e::tokens::{claims, not_before, now, sign, unsigned};
 use chat_e2e::{PASSWORD, Person, TEST_SECRET, TestServer, WsClient};
 use chat_shared::{ClientMsg, ErrorCode, MessageStatus, ServerMsg};
+use chat_tui::api::{Api, Error as ApiError};
 use jsonwebtoken::Algorithm;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const QUIET: Duration = Duration::from_millis(300);
 
 /// The `chat.error` answer to one request, as (code, message, request_type).
 async fn error_of(client: &mut WsClient, request: &ClientMsg) -> (ErrorCode, String, String) {
     client.send(request).await;
-    match client.recv().await {
-        ServerMsg::Error {
-            code,
-            message,
-            request_type,
-        } => (code, message, request_type.unwrap_or_default()),
-        other => panic!("expected chat.error for {request:?}, got {other:?}"),
-    }
+    let (code, message, request_type) = client.recv_error().await;
+    (code, message, request_type.unwrap_or_default())
 }
 
 async fn history(client: &mut WsClient, conversation_id: i64) -> Vec<chat_shared::ChatMessage> {
@@ -282,33 +277,18 @@ async fn tokens_and_passwords_never_reach_the_log() {
     let env = [("RUST_LOG", "debug,sqlx=debug,tower_http=trace")];
     let mut server = ServerProcess::start(&database, &[], &env).await;
     let (user, tokens) = server.person("az_log").await;
-    let http = reqwest::Client::new();
+    let api = Api::new(&server.http_url()).expect("the server's URL");
     // A wrong password, a refresh, a bearer request, a socket with the token in its URL.
     let wrong_password = "not the right one 12345";
-    let refused = http
-        .post(format!("{}/api/token/", server.http_url()))
-        .json(&json!({"username": user.username, "password": wrong_password}))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(refused.status(), 401);
-    let refreshed: Value = http
-        .post(format!("{}/api/token/refresh/", server.http_url()))
-        .json(&json!({"refresh": tokens.refresh}))
-        .send()
-        .await
-        .expect("refresh")
-        .json()
-        .await
-        .expect("json");
-    let new_access = refreshed["access"].as_str().expect("access").to_string();
-    let me = http
-        .get(format!("{}/api/me/", server.http_url()))
-        .bearer_auth(&new_access)
-        .send()
-        .await
-        .expect("me");
-    assert_eq!(me.status(), 200);
+    let refused = api.login(&user.username, wrong_password).await;
+    // The client's one answer for 401.
+    assert!(
+        matches!(refused, Err(ApiError::Unauthorized(_))),
+        "{refused:?}"
+    );
+    let new_access = api.refresh(&tokens.refresh).await.expect("refresh");
+    let me = api.me(&new_access).await.expect("me");
+    assert_eq!(me.id, user.id);
     let mut client = server.connect(&tokens).await;
     client
         .send(&ClientMsg::SearchUser {

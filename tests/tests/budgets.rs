@@ -6,10 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use chat_e2e::{Person, TestServer, WsClient};
+use chat_e2e::{Person, RecvError, TestServer, WAIT, WsClient};
 use chat_server::store::NewMessage;
 use chat_shared::{ChatMessage, ClientMsg, ServerMsg, UserRef};
-use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
 /// One test at a time: the memory test measures this process's RSS, which tests running beside
@@ -119,10 +118,8 @@ async fn a_socket_asking_for_big_pages_without_reading_is_closed_within_its_budg
     )
     .await;
 
-    // Mallory's socket: raw, so that sending after the server gave up is no failure.
-    let (mut m, _) = tokio_tungstenite::connect_async(server.ws_url(&mallory.tokens.access))
-        .await
-        .expect("handshake");
+    // Mallory's socket: sending after the server gave up is no failure.
+    let mut m = mallory.connect(&server).await;
     let connections = || server.state.hub.connection_count();
     assert_eq!(connections(), 3);
     for i in 0..5 {
@@ -142,14 +139,13 @@ async fn a_socket_asking_for_big_pages_without_reading_is_closed_within_its_budg
         tokio::task::yield_now().await;
     }
     let rss_start = chat_e2e::resident_kib();
-    let ask = serde_json::to_string(&ClientMsg::GetMessages {
+    let ask = ClientMsg::GetMessages {
         conversation_id: big,
         before_id: None,
         limit: None,
-    })
-    .expect("json");
+    };
     for _ in 0..ASKS {
-        if m.send(Message::text(ask.clone())).await.is_err() {
+        if m.try_send(&ask).await.is_err() {
             break;
         }
     }
@@ -173,13 +169,13 @@ async fn a_socket_asking_for_big_pages_without_reading_is_closed_within_its_budg
     // The server gives a closing slow reader a second to take its close frame: read now.
     let mut pages = 0;
     let close = loop {
-        match tokio::time::timeout(chat_e2e::WAIT, m.next()).await {
-            Ok(Some(Ok(Message::Text(_)))) => pages += 1,
-            Ok(Some(Ok(Message::Close(frame)))) => break frame,
-            Ok(Some(Ok(_))) => {}
-            Ok(Some(Err(e))) => panic!("reading the non-reader's socket: {e}"),
-            Ok(None) => break None,
-            Err(_) => panic!("no close within {:?}", chat_e2e::WAIT),
+        match m.try_next_message(tokio::time::Instant::now() + WAIT).await {
+            Ok(Message::Text(_)) => pages += 1,
+            Ok(Message::Close(frame)) => break frame,
+            Ok(_) => {}
+            Err(RecvError::Socket(e)) => panic!("reading the non-reader's socket: {e}"),
+            Err(RecvError::Closed(frame)) => break frame,
+            Err(RecvError::Timeout) => panic!("no close within {WAIT:?}"),
         }
     };
     let close = close.expect("the non-reader gets a close frame");

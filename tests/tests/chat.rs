@@ -18,33 +18,6 @@ async fn say(client: &mut WsClient, conversation_id: i64, content: &str) {
         .await;
 }
 
-async fn expect_message(client: &mut WsClient) -> chat_shared::ChatMessage {
-    match client.recv().await {
-        ServerMsg::Message { message } => message,
-        other => panic!("expected chat.message, got {other:?}"),
-    }
-}
-
-async fn expect_error(
-    client: &mut WsClient,
-    code: ErrorCode,
-    request_type: Option<&str>,
-) -> String {
-    match client.recv().await {
-        ServerMsg::Error {
-            code: got,
-            message,
-            request_type: got_type,
-        } => {
-            assert_eq!(got, code, "{message}");
-            assert_eq!(got_type.as_deref(), request_type);
-            assert!(!message.is_empty());
-            message
-        }
-        other => panic!("expected chat.error {code:?}, got {other:?}"),
-    }
-}
-
 struct Pair {
     alice: Person,
     bob: Person,
@@ -75,7 +48,7 @@ async fn a_message_is_echoed_to_every_connection_of_both_people() {
     let mut a2 = p.alice.connect(&server).await;
     say(&mut p.a, p.conversation, "Hello!").await;
     for client in [&mut p.a, &mut a2, &mut p.b] {
-        let message = expect_message(client).await;
+        let message = client.expect_message().await;
         assert_eq!(message.content, "Hello!");
         assert_eq!(message.conversation_id, p.conversation);
         assert_eq!(message.sender.id, p.alice.id);
@@ -164,7 +137,7 @@ async fn messages_sent_back_to_back_are_stored_in_order_before_the_next_request(
     );
     let mut received = Vec::new();
     for _ in 0..N {
-        received.push(expect_message(&mut p.b).await.content);
+        received.push(p.b.expect_message().await.content);
     }
     assert_eq!(received, sent);
     c.expect_silence(QUIET).await;
@@ -176,17 +149,22 @@ async fn message_content_is_checked() {
     let mut p = pair(&server).await;
     for content in ["", "   \n\t "] {
         say(&mut p.a, p.conversation, content).await;
-        expect_error(&mut p.a, ErrorCode::InvalidContent, Some("chat.message")).await;
+        p.a.expect_error(ErrorCode::InvalidContent, Some("chat.message"))
+            .await;
     }
     say(&mut p.a, p.conversation, "ééééééééééé").await; // 11 characters
-    let why = expect_error(&mut p.a, ErrorCode::InvalidContent, Some("chat.message")).await;
+    let why =
+        p.a.expect_error(ErrorCode::InvalidContent, Some("chat.message"))
+            .await;
     assert!(why.contains("10"), "{why}");
     say(&mut p.a, p.conversation, "a\u{0}b").await;
-    let why = expect_error(&mut p.a, ErrorCode::InvalidContent, Some("chat.message")).await;
+    let why =
+        p.a.expect_error(ErrorCode::InvalidContent, Some("chat.message"))
+            .await;
     assert!(why.contains("NUL"), "{why}");
     say(&mut p.a, p.conversation, "éééééééééé").await; // exactly 10 is fine
-    assert_eq!(expect_message(&mut p.a).await.content, "éééééééééé");
-    assert_eq!(expect_message(&mut p.b).await.content, "éééééééééé");
+    assert_eq!(p.a.expect_message().await.content, "éééééééééé");
+    assert_eq!(p.b.expect_message().await.content, "éééééééééé");
     p.b.expect_silence(QUIET).await;
 }
 
@@ -195,8 +173,8 @@ async fn outsiders_cannot_write_read_or_see_a_conversation() {
     let server = TestServer::start().await;
     let mut p = pair(&server).await;
     say(&mut p.a, p.conversation, "private").await;
-    let secret = expect_message(&mut p.a).await;
-    expect_message(&mut p.b).await;
+    let secret = p.a.expect_message().await;
+    p.b.expect_message().await;
 
     let eve = Person::new(&server, "eve").await;
     let mut e = eve.connect(&server).await;
@@ -204,16 +182,22 @@ async fn outsiders_cannot_write_read_or_see_a_conversation() {
     let mut answers = Vec::new();
     for conversation_id in [p.conversation, missing] {
         say(&mut e, conversation_id, "hi").await;
-        answers.push(expect_error(&mut e, ErrorCode::NotFound, Some("chat.message")).await);
+        answers.push(
+            e.expect_error(ErrorCode::NotFound, Some("chat.message"))
+                .await,
+        );
         e.send(&ClientMsg::GetMessages {
             conversation_id,
             before_id: None,
             limit: None,
         })
         .await;
-        answers.push(expect_error(&mut e, ErrorCode::NotFound, Some("chat.get_messages")).await);
+        answers.push(
+            e.expect_error(ErrorCode::NotFound, Some("chat.get_messages"))
+                .await,
+        );
         e.send(&ClientMsg::Read { conversation_id }).await;
-        answers.push(expect_error(&mut e, ErrorCode::NotFound, Some("chat.read")).await);
+        answers.push(e.expect_error(ErrorCode::NotFound, Some("chat.read")).await);
     }
     // The conversation that exists looks exactly like the one that does not.
     assert_eq!(answers[..3], answers[3..]);
@@ -221,14 +205,16 @@ async fn outsiders_cannot_write_read_or_see_a_conversation() {
         message_id: secret.id,
     })
     .await;
-    expect_error(&mut e, ErrorCode::NotFound, Some("chat.delivered")).await;
+    e.expect_error(ErrorCode::NotFound, Some("chat.delivered"))
+        .await;
     e.send(&ClientMsg::Typing {
         receiver_id: Some(p.alice.id),
         conversation_id: None,
         is_typing: true,
     })
     .await;
-    expect_error(&mut e, ErrorCode::NotFound, Some("chat.typing")).await;
+    e.expect_error(ErrorCode::NotFound, Some("chat.typing"))
+        .await;
     e.send(&ClientMsg::GetConversations {}).await;
     assert_eq!(e.recv_json().await["conversations"], json!([]));
     p.a.expect_silence(QUIET).await;
@@ -277,7 +263,8 @@ async fn typing_reaches_only_the_receiver() {
         is_typing: true,
     })
     .await;
-    expect_error(&mut p.a, ErrorCode::InvalidReceiver, Some("chat.typing")).await;
+    p.a.expect_error(ErrorCode::InvalidReceiver, Some("chat.typing"))
+        .await;
     a2.expect_silence(QUIET).await;
     // Typing is never stored.
     p.b.send(&ClientMsg::GetMessages {
@@ -297,9 +284,9 @@ async fn read_moves_the_marker_and_tells_the_others() {
     let mut ids = Vec::new();
     for text in ["one", "two", "three"] {
         say(&mut p.a, p.conversation, text).await;
-        ids.push(expect_message(&mut p.a).await.id);
-        expect_message(&mut p.b).await;
-        expect_message(&mut b2).await;
+        ids.push(p.a.expect_message().await.id);
+        p.b.expect_message().await;
+        b2.expect_message().await;
     }
     p.b.send(&ClientMsg::Read {
         conversation_id: p.conversation,
@@ -354,11 +341,11 @@ async fn delivered_then_seen_statuses_reach_the_sender() {
     let server = TestServer::start().await;
     let mut p = pair(&server).await;
     say(&mut p.a, p.conversation, "first").await;
-    let first = expect_message(&mut p.a).await.id;
+    let first = p.a.expect_message().await.id;
     say(&mut p.a, p.conversation, "second").await;
-    let second = expect_message(&mut p.a).await.id;
-    expect_message(&mut p.b).await;
-    expect_message(&mut p.b).await;
+    let second = p.a.expect_message().await.id;
+    p.b.expect_message().await;
+    p.b.expect_message().await;
 
     p.b.send(&ClientMsg::Delivered { message_id: first }).await;
     assert_eq!(
@@ -552,17 +539,14 @@ async fn a_pair_has_exactly_one_conversation_even_when_both_ask_at_once() {
         receiver_id: alice.id,
     })
     .await;
-    expect_error(
-        &mut a,
-        ErrorCode::InvalidReceiver,
-        Some("chat.start_conversation"),
-    )
-    .await;
+    a.expect_error(ErrorCode::InvalidReceiver, Some("chat.start_conversation"))
+        .await;
     a.send(&ClientMsg::StartConversation {
         receiver_id: 987_654,
     })
     .await;
-    expect_error(&mut a, ErrorCode::NotFound, Some("chat.start_conversation")).await;
+    a.expect_error(ErrorCode::NotFound, Some("chat.start_conversation"))
+        .await;
 }
 
 #[tokio::test]
@@ -593,8 +577,8 @@ async fn conversations_list_newest_activity_first_with_last_message_and_unread()
     let mut m = mark.connect(&server).await;
     say(&mut m, with_mark, "one").await;
     say(&mut m, with_mark, "two").await;
-    expect_message(&mut m).await;
-    let last = expect_message(&mut m).await;
+    m.expect_message().await;
+    let last = m.expect_message().await;
     c.send(&ClientMsg::GetConversations {}).await;
     let list = c
         .recv_until(|f| matches!(f, ServerMsg::Conversations { .. }).then_some(f))
@@ -632,7 +616,7 @@ async fn history_pages_with_before_id_and_limit() {
     let mut ids = Vec::new();
     for i in 0..7 {
         say(&mut p.a, p.conversation, &format!("m{i}")).await;
-        ids.push(expect_message(&mut p.a).await.id);
+        ids.push(p.a.expect_message().await.id);
     }
     let page = |before_id, limit| ClientMsg::GetMessages {
         conversation_id: p.conversation,
@@ -663,7 +647,8 @@ async fn history_pages_with_before_id_and_limit() {
     p.a.send(&page(Some(ids[0]), None)).await;
     assert_eq!(read(p.a.recv().await), (vec![], false));
     p.a.send(&page(None, Some(0))).await;
-    expect_error(&mut p.a, ErrorCode::InvalidField, Some("chat.get_messages")).await;
+    p.a.expect_error(ErrorCode::InvalidField, Some("chat.get_messages"))
+        .await;
 }
 
 #[tokio::test]
@@ -702,7 +687,7 @@ async fn bad_frames_get_errors_and_the_connection_stays_open() {
     ];
     for (text, code, request_type) in cases {
         p.a.send_raw(text).await;
-        expect_error(&mut p.a, *code, *request_type).await;
+        p.a.expect_error(*code, *request_type).await;
     }
     // Nothing was stored or sent to bob, and alice's connection still works.
     p.b.expect_silence(QUIET).await;
@@ -711,7 +696,7 @@ async fn bad_frames_get_errors_and_the_connection_stays_open() {
         p.conversation
     ))
     .await;
-    assert_eq!(expect_message(&mut p.a).await.content, "ok");
+    assert_eq!(p.a.expect_message().await.content, "ok");
     p.b.send(&ClientMsg::GetMessages {
         conversation_id: p.conversation,
         before_id: None,

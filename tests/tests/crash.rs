@@ -6,16 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use chat_e2e::WsClient;
 use chat_e2e::server_process::ServerProcess;
 use chat_shared::rest::TokenPair;
 use chat_shared::{ClientMsg, ServerMsg};
-use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-/// A raw client: unlike `WsClient`, its failures are answers here, not test failures.
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Senders, each in its own conversation with the one receiver.
 const SENDERS: usize = 3;
@@ -24,36 +18,20 @@ const WINDOW: usize = 8;
 /// The kill comes once this many echoes have arrived in all.
 const KILL_AFTER: usize = 120;
 
-async fn connect(server: &ServerProcess, tokens: &TokenPair) -> Ws {
-    let (ws, _) = tokio_tungstenite::connect_async(server.ws_url(&tokens.access))
-        .await
-        .expect("WebSocket handshake");
-    ws
+/// How long a client waits for a frame before it counts the connection as gone.
+const SILENCE: Duration = Duration::from_secs(10);
+
+/// The next chat frame, or `None` when the connection is gone (or silent for [`SILENCE`]): a
+/// failure here is an answer, not a test failure.
+async fn next_frame(client: &mut WsClient) -> Option<ServerMsg> {
+    let deadline = tokio::time::Instant::now() + SILENCE;
+    client.try_recv(deadline).await.ok()
 }
 
-async fn send(client: &mut Ws, frame: &ClientMsg) -> Result<(), ()> {
-    let text = serde_json::to_string(frame).expect("frame");
-    client.send(Message::text(text)).await.map_err(|_| ())
-}
-
-/// The next chat frame, or `None` when the connection is gone (or silent for 10 s).
-async fn next_frame(client: &mut Ws) -> Option<ServerMsg> {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), client.next()).await;
-        match message {
-            Ok(Some(Ok(Message::Text(text)))) => {
-                return Some(serde_json::from_str(text.as_str()).expect("a server frame"));
-            }
-            Ok(Some(Ok(Message::Close(_)) | Err(_)) | None) | Err(_) => return None,
-            Ok(Some(Ok(_))) => {}
-        }
-    }
-}
-
-async fn start(client: &mut Ws, other: i64) -> i64 {
-    send(client, &ClientMsg::StartConversation { receiver_id: other })
-        .await
-        .expect("send");
+async fn start(client: &mut WsClient, other: i64) -> i64 {
+    client
+        .send(&ClientMsg::StartConversation { receiver_id: other })
+        .await;
     match next_frame(client).await {
         Some(ServerMsg::ConversationStarted { conversation }) => conversation.id,
         other => panic!("expected conversation_started, got {other:?}"),
@@ -62,7 +40,7 @@ async fn start(client: &mut Ws, other: i64) -> i64 {
 
 /// Sends numbered messages in windows until the connection dies; the numbers echoed back.
 async fn load(
-    mut client: Ws,
+    mut client: WsClient,
     conversation_id: i64,
     tag: String,
     echoed: Arc<AtomicUsize>,
@@ -76,7 +54,7 @@ async fn load(
                 content: format!("{tag}:{i}"),
             };
             // A send can fail once the server is gone; the echoes tell what counted.
-            if send(&mut client, &frame).await.is_err() {
+            if client.try_send(&frame).await.is_err() {
                 return acknowledged;
             }
         }
@@ -112,12 +90,12 @@ async fn sigkill_mid_load_loses_no_acknowledged_message() {
     let mut senders = Vec::new();
     for n in 0..SENDERS {
         let (_, tokens) = server.person(&format!("snd{n}_")).await;
-        let mut client = connect(&server, &tokens).await;
+        let mut client = server.connect(&tokens).await;
         let conversation = start(&mut client, receiver.id).await;
         senders.push((tokens, client, conversation, format!("s{n}")));
     }
     // The receiver stays connected through the load and records what reaches it.
-    let mut inbox = connect(&server, &receiver_tokens).await;
+    let mut inbox = server.connect(&receiver_tokens).await;
     let echoed = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     let mut conversations = Vec::new();
@@ -153,10 +131,10 @@ async fn sigkill_mid_load_loses_no_acknowledged_message() {
 
     // Restart on the same database; everyone reconnects and catches up.
     let server = ServerProcess::start(&database, &flags, &[]).await;
-    let mut inbox = connect(&server, &receiver_tokens).await;
+    let mut inbox = server.connect(&receiver_tokens).await;
     let mut stored_total = 0;
     for (tokens, conversation, tag) in &conversations {
-        let mut client = connect(&server, tokens).await;
+        let mut client = server.connect(tokens).await;
         let numbers = history(&mut client, *conversation, tag).await;
         // The receiver catches up on exactly the same history.
         assert_eq!(history(&mut inbox, *conversation, tag).await, numbers);
@@ -188,13 +166,13 @@ async fn sigkill_mid_load_loses_no_acknowledged_message() {
 }
 
 /// A conversation's whole history as the numbers of its `tag:number` messages.
-async fn history(client: &mut Ws, conversation_id: i64, tag: &str) -> Vec<usize> {
+async fn history(client: &mut WsClient, conversation_id: i64, tag: &str) -> Vec<usize> {
     let request = ClientMsg::GetMessages {
         conversation_id,
         before_id: None,
         limit: None,
     };
-    send(client, &request).await.expect("send");
+    client.send(&request).await;
     let Some(ServerMsg::Messages { messages, .. }) = next_frame(client).await else {
         panic!("expected history");
     };
@@ -234,7 +212,10 @@ fn soak_setting(name: &str, default: u64) -> u64 {
 }
 
 /// Every message of a conversation, oldest first, page by page.
-async fn full_history(client: &mut Ws, conversation_id: i64) -> Vec<chat_shared::ChatMessage> {
+async fn full_history(
+    client: &mut WsClient,
+    conversation_id: i64,
+) -> Vec<chat_shared::ChatMessage> {
     let mut all = Vec::new();
     let mut before_id = None;
     loop {
@@ -243,7 +224,7 @@ async fn full_history(client: &mut Ws, conversation_id: i64) -> Vec<chat_shared:
             before_id,
             limit: Some(500),
         };
-        send(client, &request).await.expect("send");
+        client.send(&request).await;
         let page = loop {
             match next_frame(client).await.expect("history") {
                 ServerMsg::Messages {
@@ -281,7 +262,7 @@ async fn soak_client(
             address.read().expect("address").clone(),
             tokens.access
         );
-        let Ok((mut ws, _)) = tokio_tungstenite::connect_async(url).await else {
+        let Ok(mut ws) = WsClient::try_connect(url).await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
@@ -298,7 +279,7 @@ async fn soak_client(
                     before_id: None,
                     limit: Some(1),
                 };
-                if send(&mut ws, &request).await.is_err() {
+                if ws.try_send(&request).await.is_err() {
                     complete = false;
                     break;
                 }
@@ -332,7 +313,7 @@ async fn soak_client(
             let leave = !steady && rand::rng().random_bool(0.05);
             if leave {
                 totals.lock().expect("totals").voluntary_disconnects += 1;
-                let _ = ws.close(None).await;
+                ws.close().await;
                 break;
             }
             let conversation = conversations[rand::rng().random_range(0..conversations.len())];
@@ -342,7 +323,7 @@ async fn soak_client(
                 conversation_id: conversation,
                 content: content.clone(),
             };
-            if send(&mut ws, &frame).await.is_err() {
+            if ws.try_send(&frame).await.is_err() {
                 break;
             }
             totals.lock().expect("totals").sent += 1;
@@ -399,12 +380,12 @@ async fn soak_with_restarts_loses_nothing() {
     let mut conversations = Vec::new();
     for i in 0..users {
         let j = (i + 1) % users;
-        let mut ws = connect(&server, &people[i].1).await;
+        let mut ws = server.connect(&people[i].1).await;
         let conversation = start(&mut ws, people[j].0.id).await;
         conversations_of[i].push(conversation);
         conversations_of[j].push(conversation);
         conversations.push(conversation);
-        let _ = ws.close(None).await;
+        ws.close().await;
     }
 
     let address = Arc::new(std::sync::RwLock::new(server.addr.to_string()));
@@ -439,19 +420,19 @@ async fn soak_with_restarts_loses_nothing() {
     }
 
     // Every acknowledged message is stored exactly once; nothing is stored twice.
-    let mut reader = connect(&server, &people[0].1).await;
+    let reader = server.connect(&people[0].1).await;
     let mut stored: HashMap<i64, Vec<(i64, String)>> = HashMap::new();
     for i in 0..users {
-        let mut ws = connect(&server, &people[i].1).await;
+        let mut ws = server.connect(&people[i].1).await;
         let conversation = conversations[i];
         let history = full_history(&mut ws, conversation).await;
         stored.insert(
             conversation,
             history.into_iter().map(|m| (m.id, m.content)).collect(),
         );
-        let _ = ws.close(None).await;
+        ws.close().await;
     }
-    let _ = reader.close(None).await;
+    reader.close().await;
     let mut copies: HashMap<&str, usize> = HashMap::new();
     for messages in stored.values() {
         for (_, content) in messages {

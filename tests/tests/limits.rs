@@ -19,10 +19,7 @@ async fn a_message_over_the_size_limit_closes_with_1009() {
         content: fits.clone(),
     })
     .await;
-    match a.recv().await {
-        ServerMsg::Message { message } => assert_eq!(message.content, fits),
-        other => panic!("expected the echo, got {other:?}"),
-    }
+    assert_eq!(a.expect_message().await.content, fits);
     // Over it: the connection is closed with 1009 and nothing is stored.
     a.send(&ClientMsg::Message {
         conversation_id: conversation,

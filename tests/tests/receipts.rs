@@ -5,10 +5,8 @@
 
 use std::time::Duration;
 
-use chat_e2e::{Person, TestServer};
+use chat_e2e::{Person, TestServer, WsClient};
 use chat_shared::{ClientMsg, ErrorCode, MessageStatus, ServerMsg};
-use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::Message;
 
 /// Senders, each sending a frame burst's worth of messages at once.
 const SENDERS: usize = 10;
@@ -24,16 +22,9 @@ async fn a_receiver_answering_every_message_with_receipts_is_never_limited() {
     for _ in 0..SENDERS {
         let sender = Person::new(&server, "sender").await;
         let conversation = r.start_conversation(sender.id).await;
-        let (socket, _) = tokio_tungstenite::connect_async(server.ws_url(&sender.tokens.access))
-            .await
-            .expect("handshake");
+        let socket = sender.connect(&server).await;
         senders.push((sender, conversation, socket));
     }
-    // The receiver's socket from here on: raw, to read without a deadline per frame.
-    r.close().await;
-    let (mut r, _) = tokio_tungstenite::connect_async(server.ws_url(&receiver.tokens.access))
-        .await
-        .expect("handshake");
 
     let tasks: Vec<_> = senders
         .into_iter()
@@ -75,39 +66,31 @@ async fn a_receiver_answering_every_message_with_receipts_is_never_limited() {
         .collect();
 
     // The receiver answers each message as TutorMove's client does, until every sender has
-    // seen its last message seen; any error it is sent fails the test.
+    // seen its last message seen; any error it is sent fails the test. One deadline for the
+    // whole exchange, not one per frame.
     let mut senders_done = futures_util::future::join_all(tasks);
     let mut received = 0;
     let deadline = tokio::time::Instant::now() + EXCHANGE;
     let done = loop {
         let frame = tokio::select! {
             done = &mut senders_done => break done,
-            frame = tokio::time::timeout_at(deadline, r.next()) => frame,
+            frame = r.try_recv(deadline) => frame,
         };
-        let Ok(Some(Ok(frame))) = frame else {
-            panic!(
-                "the receiver's socket ended or went quiet after {received} messages: {frame:?}"
-            );
-        };
-        let Message::Text(text) = frame else {
-            continue;
-        };
-        match serde_json::from_str(text.as_str()).expect("a server frame") {
+        let frame = frame.unwrap_or_else(|e| {
+            panic!("the receiver's socket ended or went quiet after {received} messages: {e:?}")
+        });
+        match frame {
             ServerMsg::Message { message } => {
                 received += 1;
-                let receipts = [
+                r.send_together(&[
                     ClientMsg::Delivered {
                         message_id: message.id,
                     },
                     ClientMsg::Read {
                         conversation_id: message.conversation_id,
                     },
-                ];
-                for receipt in receipts {
-                    let receipt = serde_json::to_string(&receipt).expect("json");
-                    r.feed(Message::text(receipt)).await.expect("feed");
-                }
-                r.flush().await.expect("flush");
+                ])
+                .await;
             }
             other => panic!("the receiver got {other:?} after {received} messages"),
         }
@@ -115,9 +98,9 @@ async fn a_receiver_answering_every_message_with_receipts_is_never_limited() {
     assert_eq!(received, SENDERS * PER_SENDER);
     let mut reads = 0;
     for outcome in done {
-        let (mut socket, announced) = outcome.expect("every sender saw its last message seen");
+        let (socket, announced) = outcome.expect("every sender saw its last message seen");
         reads += announced;
-        let _ = socket.close(None).await;
+        socket.close().await;
     }
     eprintln!(
         "{} messages; the receiver sent as many chat.read, the senders were told of {reads}",
@@ -249,39 +232,19 @@ async fn repeated_typing_is_dropped_but_every_change_goes_through() {
     assert_eq!(relayed, [true, false, true]);
 }
 
-/// A socket that can send several frames in one write.
-type Raw =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// How long an exchange on a [`Raw`] socket may take.
+/// How long an exchange of several frames may take: on a busy machine, longer than
+/// `chat_e2e::WAIT`.
 const EXCHANGE: Duration = Duration::from_secs(60);
 
 /// Sends `frames` in one write (so the server reads them together), then returns the first
 /// answer that `pick` takes, within [`EXCHANGE`].
 async fn together<T>(
-    socket: &mut Raw,
+    socket: &mut WsClient,
     frames: &[ClientMsg],
-    mut pick: impl FnMut(ServerMsg) -> Option<T>,
+    pick: impl FnMut(ServerMsg) -> Option<T>,
 ) -> T {
-    for frame in frames {
-        let text = serde_json::to_string(frame).expect("json");
-        socket.feed(Message::text(text)).await.expect("feed");
-    }
-    socket.flush().await.expect("flush");
-    let deadline = tokio::time::Instant::now() + EXCHANGE;
-    loop {
-        let message = tokio::time::timeout_at(deadline, socket.next())
-            .await
-            .expect("an answer in time")
-            .expect("open")
-            .expect("a frame");
-        if let Message::Text(text) = message {
-            let frame: ServerMsg = serde_json::from_str(text.as_str()).expect("a server frame");
-            if let Some(found) = pick(frame) {
-                return found;
-            }
-        }
-    }
+    socket.send_together(frames).await;
+    socket.recv_until_within(EXCHANGE, pick).await
 }
 
 fn only_conversation(frame: ServerMsg) -> Option<chat_shared::ConversationListItem> {
@@ -300,9 +263,7 @@ async fn a_receipt_is_applied_before_the_next_request_is_answered() {
     let alice = Person::new(&server, "alice").await;
     let bob = Person::new(&server, "bob").await;
     let mut a = alice.connect(&server).await;
-    let (mut b, _) = tokio_tungstenite::connect_async(server.ws_url(&bob.tokens.access))
-        .await
-        .expect("handshake");
+    let mut b = bob.connect(&server).await;
     let conversation = a.start_conversation(bob.id).await;
     let mut last = 0;
     for i in 0..3 {

@@ -7,15 +7,6 @@ use chat_e2e::proxy::{FaultProxy, service_addr, via};
 use chat_e2e::{Person, TestServer, WsClient, test_database_url, test_redis_url};
 use chat_shared::{ClientMsg, ErrorCode, MessageStatus, ServerMsg};
 
-async fn message(client: &mut WsClient) -> chat_shared::ChatMessage {
-    client
-        .recv_until(|f| match f {
-            ServerMsg::Message { message } => Some(message),
-            _ => None,
-        })
-        .await
-}
-
 /// Waits until the bus carries frames between the two: with Redis, subscriptions are made in
 /// the background, so a frame published before the receiver's instance has subscribed is not
 /// seen live (it is in the history). Typing is sent until one gets through.
@@ -61,7 +52,7 @@ async fn two_instances_act_as_one() {
     })
     .await;
     for client in [&mut a1, &mut a2, &mut b2] {
-        let m = message(client).await;
+        let m = client.recv_message().await;
         assert_eq!(
             (m.content.as_str(), m.sender.id),
             ("over the bus", alice.id)
@@ -73,9 +64,9 @@ async fn two_instances_act_as_one() {
         content: "and back".into(),
     })
     .await;
-    let from_bob = message(&mut b2).await;
-    assert_eq!(message(&mut a1).await.id, from_bob.id);
-    assert_eq!(message(&mut a2).await.id, from_bob.id);
+    let from_bob = b2.recv_message().await;
+    assert_eq!(a1.recv_message().await.id, from_bob.id);
+    assert_eq!(a2.recv_message().await.id, from_bob.id);
 
     // Typing crosses instances.
     a1.send(&ClientMsg::Typing {
@@ -188,7 +179,7 @@ async fn instances_recover_when_redis_restarts() {
         content: "while down".into(),
     })
     .await;
-    let during = message(&mut a).await;
+    let during = a.recv_message().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     proxy.resume();
 
@@ -199,7 +190,7 @@ async fn instances_recover_when_redis_restarts() {
         content: "after".into(),
     })
     .await;
-    let after = message(&mut b).await;
+    let after = b.recv_message().await;
     assert_eq!(after.content, "after");
     // bob catches up on what he missed live.
     b.send(&ClientMsg::GetMessages {
@@ -303,8 +294,8 @@ async fn metrics_are_exposed_in_prometheus_text() {
         content: "counted".into(),
     })
     .await;
-    message(&mut b).await;
-    message(&mut a).await;
+    b.recv_message().await;
+    a.recv_message().await;
     a.send_raw("nope").await;
     assert!(matches!(a.recv().await, ServerMsg::Error { .. }));
     let response = reqwest::get(format!("{}/metrics", server.http_url()))
@@ -357,10 +348,10 @@ async fn measure_cross_instance_latency() {
             content: format!("m{i}"),
         })
         .await;
-        let got = message(&mut b).await;
+        let got = b.recv_message().await;
         latencies.push(sent.elapsed());
         assert_eq!(got.content, format!("m{i}"));
-        message(&mut a).await; // the echo
+        a.recv_message().await; // the echo
     }
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];

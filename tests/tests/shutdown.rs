@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use chat_e2e::server_process::ServerProcess;
+use chat_e2e::{RecvError, WAIT};
 use chat_shared::{ClientMsg, ServerMsg};
-use tokio_tungstenite::tungstenite::Message;
 
 const BATCH: usize = 40;
 
@@ -41,17 +41,12 @@ async fn sigterm_finishes_in_flight_writes_and_closes_with_1001() {
     for client in [&mut a, &mut b] {
         let mut got = Vec::new();
         let close = loop {
-            match client.next_message().await {
-                Some(Message::Text(text)) => {
-                    let frame: ServerMsg = serde_json::from_str(text.as_str()).expect("frame");
-                    let ServerMsg::Message { message } = frame else {
-                        panic!("unexpected {frame:?}");
-                    };
-                    got.push(message.content);
-                }
-                Some(Message::Close(frame)) => break frame,
-                Some(_) => {}
-                None => break None,
+            match client.try_recv(tokio::time::Instant::now() + WAIT).await {
+                Ok(ServerMsg::Message { message }) => got.push(message.content),
+                Ok(frame) => panic!("unexpected {frame:?}"),
+                Err(RecvError::Closed(frame)) => break frame,
+                Err(RecvError::Timeout) => panic!("no message within {WAIT:?}"),
+                Err(RecvError::Socket(_)) => break None,
             }
         };
         let close = close.expect("a close frame, not a dropped connection");

@@ -5,10 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use chat_e2e::{TestServer, WAIT, WsClient, unique_name};
+use chat_e2e::{RecvError, TestServer, WAIT, WsClient, unique_name};
 use chat_server::auth::TokenType;
 use chat_shared::{ClientMsg, ErrorCode, ServerMsg};
-use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -191,9 +190,7 @@ async fn a_peer_that_leaves_two_pings_unanswered_is_closed_and_a_live_one_stays(
     let (bob, bob_token) = person(&server, "other").await;
     let (_, dead_token) = person(&server, "dead").await;
 
-    let (mut live, _) = tokio_tungstenite::connect_async(server.ws_url(&alice_token))
-        .await
-        .expect("handshake");
+    let mut live = WsClient::connect(&server.ws_url(&alice_token)).await;
 
     // The dead peer: completes the handshake, then answers nothing.
     let mut dead = TcpStream::connect(server.addr).await.expect("connect");
@@ -221,10 +218,10 @@ async fn a_peer_that_leaves_two_pings_unanswered_is_closed_and_a_live_one_stays(
     let mut pings = 0;
     let listen_until = tokio::time::Instant::now() + interval * 5;
     loop {
-        match tokio::time::timeout_at(listen_until, live.next()).await {
-            Err(_) => break,
-            Ok(Some(Ok(Message::Ping(_)))) => pings += 1,
-            Ok(other) => panic!("the live client got {other:?} instead of pings"),
+        match live.try_next_message(listen_until).await {
+            Err(RecvError::Timeout) => break,
+            Ok(Message::Ping(_)) => pings += 1,
+            other => panic!("the live client got {other:?} instead of pings"),
         }
     }
     assert!(pings >= 3, "{pings} pings in five intervals");
@@ -249,38 +246,13 @@ async fn a_peer_that_leaves_two_pings_unanswered_is_closed_and_a_live_one_stays(
     // The live client is still connected and chats (with someone who connects only now, and
     // so has no pings to answer yet).
     let mut other = WsClient::connect(&server.ws_url(&bob_token)).await;
-    let start = ClientMsg::StartConversation { receiver_id: bob };
-    live.send(Message::text(serde_json::to_string(&start).expect("json")))
-        .await
-        .expect("send");
-    let conversation = loop {
-        match tokio::time::timeout(WAIT, live.next()).await {
-            Ok(Some(Ok(Message::Text(text)))) => {
-                if let Ok(ServerMsg::ConversationStarted { conversation }) =
-                    serde_json::from_str(text.as_str())
-                {
-                    break conversation.id;
-                }
-            }
-            Ok(Some(Ok(Message::Ping(_)))) => continue,
-            other => panic!("the live client got {other:?}"),
-        }
-    };
-    let message = ClientMsg::Message {
+    let conversation = live.start_conversation(bob).await;
+    live.send(&ClientMsg::Message {
         conversation_id: conversation,
         content: "still here".into(),
-    };
-    live.send(Message::text(
-        serde_json::to_string(&message).expect("json"),
-    ))
-    .await
-    .expect("send");
-    let received = other
-        .recv_until(|f| match f {
-            ServerMsg::Message { message } => Some(message),
-            _ => None,
-        })
-        .await;
+    })
+    .await;
+    let received = other.recv_message().await;
     assert_eq!(received.content, "still here");
     assert_eq!(received.sender.id, alice);
 }
@@ -323,12 +295,7 @@ async fn connections_beyond_the_cap_are_refused_and_open_ones_keep_working() {
         content: "over the cap".into(),
     })
     .await;
-    let received = b
-        .recv_until(|f| match f {
-            ServerMsg::Message { message } => Some(message),
-            _ => None,
-        })
-        .await;
+    let received = b.recv_message().await;
     assert_eq!(
         (received.sender.id, received.content.as_str()),
         (alice, "over the cap")
@@ -367,33 +334,26 @@ async fn a_ping_flood_is_rate_limited_then_closed_with_1008() {
     ])
     .await;
     let (_, token) = person(&server, "pinger").await;
-    let (mut stream, _) = tokio_tungstenite::connect_async(server.ws_url(&token))
-        .await
-        .expect("handshake");
+    let mut stream = WsClient::connect(&server.ws_url(&token)).await;
     for i in 0..30u8 {
         let control = if i % 2 == 0 {
             Message::Ping(vec![i].into())
         } else {
             Message::Pong(vec![i].into())
         };
-        stream.send(control).await.expect("send a control frame");
+        stream.send_message(control).await;
     }
     let mut limited = 0;
     let close = loop {
-        match tokio::time::timeout(WAIT, stream.next()).await {
-            Ok(Some(Ok(Message::Text(text)))) => {
-                match serde_json::from_str::<ServerMsg>(text.as_str()).expect("a chat frame") {
-                    ServerMsg::Error {
-                        code: ErrorCode::RateLimited,
-                        request_type: None,
-                        ..
-                    } => limited += 1,
-                    other => panic!("expected rate_limited, got {other:?}"),
-                }
-            }
-            Ok(Some(Ok(Message::Pong(_)))) => continue,
-            Ok(Some(Ok(Message::Close(frame)))) => break frame.expect("a close frame"),
-            other => panic!("expected rate_limited errors then a close, got {other:?}"),
+        match stream.try_recv(tokio::time::Instant::now() + WAIT).await {
+            Ok(ServerMsg::Error {
+                code: ErrorCode::RateLimited,
+                request_type: None,
+                ..
+            }) => limited += 1,
+            Ok(other) => panic!("expected rate_limited, got {other:?}"),
+            Err(RecvError::Closed(frame)) => break frame.expect("a close frame"),
+            Err(other) => panic!("expected rate_limited errors then a close, got {other:?}"),
         }
     };
     assert_eq!(limited, 3, "one rate_limited per strike");

@@ -136,7 +136,7 @@ async fn browsers_from_other_origins_are_refused() {
         request
             .headers_mut()
             .insert("origin", origin.parse().unwrap());
-        tokio_tungstenite::connect_async(request)
+        WsClient::try_connect(request)
     };
     let refused = attempt("http://evil.example".into()).await;
     assert!(refused.is_err(), "a foreign origin must be refused");
