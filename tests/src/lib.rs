@@ -11,7 +11,7 @@ pub mod server_process;
 pub mod tokens;
 pub mod ws;
 
-pub use ws::{RecvError, WsClient};
+pub use ws::{RecvError, WsClient, until_linked};
 
 use chat_server::{AppState, Bus, Config};
 use chat_shared::rest::{Credentials, TokenPair, UserInfo};

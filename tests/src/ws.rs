@@ -185,6 +185,15 @@ impl WsClient {
         message
     }
 
+    /// Sends a chat message (its echo and the rest are left to read).
+    pub async fn say(&mut self, conversation_id: i64, content: &str) {
+        self.send(&ClientMsg::Message {
+            conversation_id,
+            content: content.into(),
+        })
+        .await;
+    }
+
     /// Starts (or fetches) the conversation with user `other`; its id. Frames that arrive
     /// before the answer are skipped.
     pub async fn start_conversation(&mut self, other: i64) -> i64 {
@@ -240,4 +249,28 @@ impl WsClient {
 
 fn encode(msg: &ClientMsg) -> String {
     serde_json::to_string(msg).expect("client frames serialize")
+}
+
+/// Waits until the bus carries frames between the two: with Redis, subscriptions are made in
+/// the background, so a frame published before the receiver's instance has subscribed is not
+/// seen live (it is in the history). Typing is sent until one gets through.
+pub async fn until_linked(from: &mut WsClient, to: &mut WsClient, receiver: i64) {
+    for _ in 0..50 {
+        from.send(&ClientMsg::Typing {
+            receiver_id: Some(receiver),
+            conversation_id: None,
+            is_typing: false,
+        })
+        .await;
+        if let Ok(frame) = tokio::time::timeout(Duration::from_millis(100), to.recv()).await {
+            assert!(matches!(frame, ServerMsg::Typing { .. }), "{frame:?}");
+            // Drain the rest of the probes.
+            while tokio::time::timeout(Duration::from_millis(150), to.recv())
+                .await
+                .is_ok()
+            {}
+            return;
+        }
+    }
+    panic!("the instances never linked");
 }

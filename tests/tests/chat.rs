@@ -9,15 +9,6 @@ use serde_json::json;
 
 const QUIET: Duration = Duration::from_millis(300);
 
-async fn say(client: &mut WsClient, conversation_id: i64, content: &str) {
-    client
-        .send(&ClientMsg::Message {
-            conversation_id,
-            content: content.into(),
-        })
-        .await;
-}
-
 struct Pair {
     alice: Person,
     bob: Person,
@@ -46,7 +37,7 @@ async fn a_message_is_echoed_to_every_connection_of_both_people() {
     let server = TestServer::start().await;
     let mut p = pair(&server).await;
     let mut a2 = p.alice.connect(&server).await;
-    say(&mut p.a, p.conversation, "Hello!").await;
+    p.a.say(p.conversation, "Hello!").await;
     for client in [&mut p.a, &mut a2, &mut p.b] {
         let message = client.expect_message().await;
         assert_eq!(message.content, "Hello!");
@@ -92,14 +83,14 @@ async fn messages_sent_back_to_back_are_stored_in_order_before_the_next_request(
     const N: usize = 80;
     let mut expected = Vec::new();
     for i in 0..N {
-        say(&mut p.a, p.conversation, &format!("burst {i}")).await;
+        p.a.say(p.conversation, &format!("burst {i}")).await;
         expected.push(format!("burst {i}"));
         if i == N / 2 {
-            say(&mut p.a, elsewhere, "not my conversation").await;
+            p.a.say(elsewhere, "not my conversation").await;
             expected.push("error not_found".into());
         }
         if i == N / 4 {
-            say(&mut p.a, p.conversation, "a NUL \0 inside").await;
+            p.a.say(p.conversation, "a NUL \0 inside").await;
             expected.push("error invalid_content".into());
         }
     }
@@ -148,21 +139,21 @@ async fn message_content_is_checked() {
     let server = TestServer::start_with(&["--max-message-chars", "10"]).await;
     let mut p = pair(&server).await;
     for content in ["", "   \n\t "] {
-        say(&mut p.a, p.conversation, content).await;
+        p.a.say(p.conversation, content).await;
         p.a.expect_error(ErrorCode::InvalidContent, Some("chat.message"))
             .await;
     }
-    say(&mut p.a, p.conversation, "ééééééééééé").await; // 11 characters
+    p.a.say(p.conversation, "ééééééééééé").await; // 11 characters
     let why =
         p.a.expect_error(ErrorCode::InvalidContent, Some("chat.message"))
             .await;
     assert!(why.contains("10"), "{why}");
-    say(&mut p.a, p.conversation, "a\u{0}b").await;
+    p.a.say(p.conversation, "a\u{0}b").await;
     let why =
         p.a.expect_error(ErrorCode::InvalidContent, Some("chat.message"))
             .await;
     assert!(why.contains("NUL"), "{why}");
-    say(&mut p.a, p.conversation, "éééééééééé").await; // exactly 10 is fine
+    p.a.say(p.conversation, "éééééééééé").await; // exactly 10 is fine
     assert_eq!(p.a.expect_message().await.content, "éééééééééé");
     assert_eq!(p.b.expect_message().await.content, "éééééééééé");
     p.b.expect_silence(QUIET).await;
@@ -172,7 +163,7 @@ async fn message_content_is_checked() {
 async fn outsiders_cannot_write_read_or_see_a_conversation() {
     let server = TestServer::start().await;
     let mut p = pair(&server).await;
-    say(&mut p.a, p.conversation, "private").await;
+    p.a.say(p.conversation, "private").await;
     let secret = p.a.expect_message().await;
     p.b.expect_message().await;
 
@@ -181,7 +172,7 @@ async fn outsiders_cannot_write_read_or_see_a_conversation() {
     let missing = p.conversation + 1000;
     let mut answers = Vec::new();
     for conversation_id in [p.conversation, missing] {
-        say(&mut e, conversation_id, "hi").await;
+        e.say(conversation_id, "hi").await;
         answers.push(
             e.expect_error(ErrorCode::NotFound, Some("chat.message"))
                 .await,
@@ -283,7 +274,7 @@ async fn read_moves_the_marker_and_tells_the_others() {
     let mut b2 = p.bob.connect(&server).await;
     let mut ids = Vec::new();
     for text in ["one", "two", "three"] {
-        say(&mut p.a, p.conversation, text).await;
+        p.a.say(p.conversation, text).await;
         ids.push(p.a.expect_message().await.id);
         p.b.expect_message().await;
         b2.expect_message().await;
@@ -340,9 +331,9 @@ async fn read_moves_the_marker_and_tells_the_others() {
 async fn delivered_then_seen_statuses_reach_the_sender() {
     let server = TestServer::start().await;
     let mut p = pair(&server).await;
-    say(&mut p.a, p.conversation, "first").await;
+    p.a.say(p.conversation, "first").await;
     let first = p.a.expect_message().await.id;
-    say(&mut p.a, p.conversation, "second").await;
+    p.a.say(p.conversation, "second").await;
     let second = p.a.expect_message().await.id;
     p.b.expect_message().await;
     p.b.expect_message().await;
@@ -575,8 +566,8 @@ async fn conversations_list_newest_activity_first_with_last_message_and_unread()
     assert_eq!(keys, ["user__id", "user__username"]);
 
     let mut m = mark.connect(&server).await;
-    say(&mut m, with_mark, "one").await;
-    say(&mut m, with_mark, "two").await;
+    m.say(with_mark, "one").await;
+    m.say(with_mark, "two").await;
     m.expect_message().await;
     let last = m.expect_message().await;
     c.send(&ClientMsg::GetConversations {}).await;
@@ -599,7 +590,7 @@ async fn conversations_list_newest_activity_first_with_last_message_and_unread()
         conversation_id: with_mark,
     })
     .await;
-    say(&mut c, with_mark, "mine").await;
+    c.say(with_mark, "mine").await;
     c.send(&ClientMsg::GetConversations {}).await;
     let list = c
         .recv_until(|f| matches!(f, ServerMsg::Conversations { .. }).then_some(f))
@@ -615,7 +606,7 @@ async fn history_pages_with_before_id_and_limit() {
     let mut p = pair(&server).await;
     let mut ids = Vec::new();
     for i in 0..7 {
-        say(&mut p.a, p.conversation, &format!("m{i}")).await;
+        p.a.say(p.conversation, &format!("m{i}")).await;
         ids.push(p.a.expect_message().await.id);
     }
     let page = |before_id, limit| ClientMsg::GetMessages {

@@ -4,32 +4,8 @@
 use std::time::Duration;
 
 use chat_e2e::proxy::{FaultProxy, service_addr, via};
-use chat_e2e::{Person, TestServer, WsClient, test_database_url, test_redis_url};
+use chat_e2e::{Person, TestServer, test_database_url, test_redis_url, until_linked};
 use chat_shared::{ClientMsg, ErrorCode, MessageStatus, ServerMsg};
-
-/// Waits until the bus carries frames between the two: with Redis, subscriptions are made in
-/// the background, so a frame published before the receiver's instance has subscribed is not
-/// seen live (it is in the history). Typing is sent until one gets through.
-async fn until_linked(from: &mut WsClient, to: &mut WsClient, receiver: i64) {
-    for _ in 0..50 {
-        from.send(&ClientMsg::Typing {
-            receiver_id: Some(receiver),
-            conversation_id: None,
-            is_typing: false,
-        })
-        .await;
-        if let Ok(frame) = tokio::time::timeout(Duration::from_millis(100), to.recv()).await {
-            assert!(matches!(frame, ServerMsg::Typing { .. }), "{frame:?}");
-            // Drain the rest of the probes.
-            while tokio::time::timeout(Duration::from_millis(150), to.recv())
-                .await
-                .is_ok()
-            {}
-            return;
-        }
-    }
-    panic!("the instances never linked");
-}
 
 #[tokio::test]
 async fn two_instances_act_as_one() {
