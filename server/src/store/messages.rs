@@ -1,18 +1,11 @@
-//! Messages: the group insert of the writer, and history pages capped in rows and bytes.
+//! Messages: the group insert of the writer (mentions resolved, members read for delivery).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chat_shared::{ChatMessage, MessageStatus, Timestamp, UserRef};
 
-use super::markers::{Marker, status_at, status_of};
-use super::{Pools, Result, Store, StoreError};
-
-/// A page of history, oldest first, and whether older messages remain.
-#[derive(Debug)]
-pub struct Page {
-    pub messages: Vec<ChatMessage>,
-    pub has_more: bool,
-}
+use super::markers::{Marker, status_of};
+use super::{Result, Store, StoreError};
 
 /// A chat message to store.
 #[derive(Debug, Clone)]
@@ -47,100 +40,6 @@ pub(super) struct MessageRow {
     pub(super) event: Option<String>,
     /// The members mentioned, as a JSON array.
     pub(super) mentions: Option<String>,
-}
-
-/// One message of a history page as the page's JSON array holds it (fields in the order of the
-/// SQL's JSON array): the message, the lowest markers of the participants who did not send it
-/// (`NULL` when there are none), and the count of rows the page was chosen from (before any was
-/// left out for its size).
-#[derive(serde::Deserialize)]
-struct PageRow {
-    id: i64,
-    sender_id: i64,
-    username: String,
-    content: String,
-    created_at: i64,
-    /// 0 or 1: JSON has no booleans in SQLite.
-    is_system: i64,
-    event: Option<String>,
-    mentions: Option<String>,
-    others_read: Option<i64>,
-    others_delivered: Option<i64>,
-    chosen: i64,
-}
-
-/// A history page as one JSON array of [`PageRow`]s, newest first, given the engine's names for
-/// the JSON aggregate and the JSON array and its spelling of a text's JSON string (the only
-/// words the engines spell differently here). Parameters: conversation, caller, `before_id`,
-/// rows, bytes. Rows stop after the first one whose newer rows' contents already take more than
-/// the given bytes: first counted in characters (cheap), then as JSON strings. Each count is at
-/// most the message's bytes in its JSON (the engines escape what serde_json escapes, and count
-/// characters, which are at least a byte), so the rows left out could never have fitted, and an
-/// escape-heavy history does not make the engine build several times the page.
-macro_rules! page_sql {
-    ($json_agg:literal, $json_array:literal, $json_string:literal) => {
-        concat!(
-            "SELECT CAST(COALESCE(",
-            $json_agg,
-            "(",
-            $json_array,
-            "(id, sender_id, username, content, created_at, is_system, event, mentions,
-                others_read, others_delivered, chosen) ORDER BY id DESC), '[]') AS TEXT)
-             FROM (SELECT coarse.*,
-                          SUM(LENGTH(",
-            $json_string,
-            ")) OVER (ORDER BY coarse.id DESC ROWS UNBOUNDED PRECEDING)
-                            - LENGTH(",
-            $json_string,
-            ") AS newer_bytes
-                   FROM (SELECT newest.*, COUNT(*) OVER () AS chosen,
-                                SUM(LENGTH(newest.content)) OVER (ORDER BY newest.id DESC
-                                                                  ROWS UNBOUNDED PRECEDING)
-                                  - LENGTH(newest.content) AS newer_chars
-                         FROM (SELECT m.id, m.sender_id, u.username, m.content, m.created_at,
-                                      CASE WHEN m.is_system THEN 1 ELSE 0 END AS is_system,
-                                      m.event, m.mentions,
-                                      (SELECT MIN(o.last_read_id) FROM participants o
-                                       WHERE o.conversation_id = m.conversation_id
-                                         AND o.user_id <> m.sender_id) AS others_read,
-                                      (SELECT MIN(CASE WHEN o.last_delivered_id > o.last_read_id
-                                                       THEN o.last_delivered_id
-                                                       ELSE o.last_read_id END)
-                                       FROM participants o
-                                       WHERE o.conversation_id = m.conversation_id
-                                         AND o.user_id <> m.sender_id) AS others_delivered
-                               FROM participants me
-                               JOIN messages m ON m.conversation_id = me.conversation_id
-                               JOIN users u ON u.id = m.sender_id
-                               WHERE me.conversation_id = $1 AND me.user_id = $2 AND m.id < $3
-                               ORDER BY m.id DESC LIMIT $4) AS newest) AS coarse
-                   WHERE newer_chars <= $5) AS page
-             WHERE newer_bytes <= $5"
-        )
-    };
-}
-
-/// Counts the bytes written to it: a value's JSON length without building the JSON.
-#[derive(Default)]
-struct ByteCount(usize);
-
-impl std::io::Write for ByteCount {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The bytes of `message` as JSON.
-fn json_len(message: &ChatMessage) -> Result<usize> {
-    let mut count = ByteCount::default();
-    serde_json::to_writer(&mut count, message)
-        .map_err(|e| StoreError::Inconsistent(format!("a message's JSON: {e}")))?;
-    Ok(count.0)
 }
 
 impl Store {
@@ -347,105 +246,6 @@ impl Store {
             .collect();
         Ok(stored)
     }
-
-    /// A page of a conversation, oldest first: the newest `limit` messages older than
-    /// `before_id`, and whether older ones remain. `None` when `user` may not see it.
-    pub async fn messages(
-        &self,
-        conversation_id: i64,
-        user: i64,
-        before_id: Option<i64>,
-        limit: i64,
-    ) -> Result<Option<Page>> {
-        self.messages_within(conversation_id, user, before_id, limit, usize::MAX)
-            .await
-    }
-
-    /// Like [`Store::messages`], with the page also ending before the message that would take
-    /// its messages' JSON (the array, commas included) past `max_bytes`; a page always holds
-    /// its newest message, whatever its size. A page cut short says that more remain.
-    pub async fn messages_within(
-        &self,
-        conversation_id: i64,
-        user: i64,
-        before_id: Option<i64>,
-        limit: i64,
-        max_bytes: usize,
-    ) -> Result<Option<Page>> {
-        // One statement: the caller's membership is a join, and each message carries the
-        // markers of the participant who did not send it (its status). The page comes back as
-        // one JSON value rather than 51 rows of 9 columns: from SQLite, each row and each value
-        // costs a hand-over between threads and an allocation, which made up most of a page's
-        // cost (docs/performance.md). An empty page is told apart from a conversation the
-        // caller may not see afterwards.
-        let sql = match &self.pools {
-            Pools::Sqlite { .. } => {
-                page_sql!(
-                    "json_group_array",
-                    "json_array",
-                    "json_quote(coarse.content)"
-                )
-            }
-            Pools::Postgres(_) => page_sql!(
-                "json_agg",
-                "json_build_array",
-                "CAST(to_json(coarse.content) AS TEXT)"
-            ),
-        };
-        let page: String = on!(self, read pool => {
-            sqlx::query_scalar(sql)
-                .bind(conversation_id)
-                .bind(user)
-                .bind(before_id.unwrap_or(i64::MAX))
-                .bind(limit + 1)
-                .bind(i64::try_from(max_bytes).unwrap_or(i64::MAX))
-                .fetch_one(pool)
-                .await?
-        });
-        let rows: Vec<PageRow> = serde_json::from_str(&page)
-            .map_err(|e| StoreError::Inconsistent(format!("a history page's JSON: {e}")))?;
-        if rows.is_empty()
-            && !self
-                .markers(conversation_id)
-                .await?
-                .iter()
-                .any(|m| m.user_id == user)
-        {
-            return Ok(None);
-        }
-        // The rows the page was chosen from: the limit's, plus one to tell whether more remain.
-        let chosen = rows.first().map_or(0, |row| row.chosen);
-        let mut bytes = "[]".len();
-        let mut messages: Vec<ChatMessage> = Vec::with_capacity(rows.len().min(limit as usize));
-        for row in rows.into_iter().take(limit as usize) {
-            let status = status_at(
-                row.id,
-                row.others_read.unwrap_or(i64::MAX),
-                row.others_delivered.unwrap_or(i64::MAX),
-            );
-            let message = MessageRow {
-                id: row.id,
-                sender_id: row.sender_id,
-                username: row.username,
-                content: row.content,
-                created_at: row.created_at,
-                is_system: row.is_system != 0,
-                event: row.event,
-                mentions: row.mentions,
-            };
-            let message = with_status(message, conversation_id, status)?;
-            let size = json_len(&message)? + usize::from(!messages.is_empty());
-            if !messages.is_empty() && bytes.saturating_add(size) > max_bytes {
-                break;
-            }
-            bytes += size;
-            messages.push(message);
-        }
-        // Older rows than those kept: cut by the limit, by bytes, or left out by the query.
-        let has_more = chosen > messages.len() as i64;
-        messages.reverse();
-        Ok(Some(Page { messages, has_more }))
-    }
 }
 
 /// Pairs each row an insert returned, `(id, conversation, sender)`, with the index of the
@@ -490,7 +290,7 @@ pub(super) fn message_from(
 }
 
 /// A message with the given status (its event and mentions decoded).
-fn with_status(
+pub(super) fn with_status(
     row: MessageRow,
     conversation_id: i64,
     status: MessageStatus,

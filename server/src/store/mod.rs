@@ -1,5 +1,6 @@
 //! The database: one store over two engines, SQLite (the embedded default) and PostgreSQL (for
-//! scale-out), one file per domain (`users`, `conversations`, `messages`, `markers`) and one for
+//! scale-out), one file per domain (`users`, `conversations`, `groups` with the rules of
+//! `membership`, `messages`, `history`, `markers`) and one for
 //! SQLite's upkeep (`sqlite`: options, file mode, checkpoints).
 //!
 //! The SQL is written once in the dialect both engines accept (`$n` parameters, `RETURNING`,
@@ -99,6 +100,7 @@ macro_rules! transaction {
 // follows it, child modules included).
 mod conversations;
 mod groups;
+mod history;
 mod markers;
 mod membership;
 mod messages;
@@ -106,9 +108,10 @@ mod sqlite;
 mod users;
 
 pub use groups::{GroupChange, Receipts};
+pub use history::Page;
 pub use markers::{DeliveredBatch, ReadOutcome, StatusChanges};
 pub use membership::{GroupOp, Refusal};
-pub use messages::{NewMessage, Page, StoredMessage};
+pub use messages::{NewMessage, StoredMessage};
 pub use sqlite::WAL_KEPT_BYTES;
 
 /// The database behind the server.
