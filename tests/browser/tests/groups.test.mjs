@@ -147,6 +147,19 @@ describe('a group of three', () => {
     await groupItem(carol).waitFor({ state: 'detached' });
     await carol.locator('#chat-error', { hasText: `You are no longer a member of “${TITLE}”.` }).waitFor();
     assert.equal(await carol.locator('#composer').isHidden(), true);
+  });
+
+  test('bob mutes the group and unmutes it again', async () => {
+    const bob = people.bob.page;
+    await bob.getByRole('button', { name: 'Members (2)' }).click();
+    const muted = people.bob.sent.next((f) => f.type === 'chat.mute');
+    await bob.getByRole('button', { name: 'Mute', exact: true }).click();
+    assert.equal((await muted).muted, true);
+    // The server's chat.conversation_updated says so; the list and the button follow it.
+    await groupItem(bob).locator('.muted-mark').waitFor();
+    await bob.getByRole('button', { name: 'Unmute' }).click();
+    await groupItem(bob).locator('.muted-mark').waitFor({ state: 'detached' });
+    await bob.getByRole('button', { name: 'Mute', exact: true }).waitFor();
     for (const who of ['alice', 'bob', 'carol']) assert.deepEqual(people[who].problems, [], who);
   });
 });
