@@ -1,11 +1,23 @@
 // The conversations and the open one's history, as the server's frames change them: the list,
-// opening and closing a conversation, paging history in, and live messages and receipts.
+// opening and closing a conversation, paging history in, live messages and receipts, and groups
+// created, changed or left (`chat.conversation_updated`).
 import { setChatError, ui } from './dom.js';
 import { renderConversations } from './list.js';
 import { deliver, markReadIfVisible } from './receipts.js';
 import { clearSearch } from './search.js';
 import { isConnected, send } from './socket.js';
-import { isMine, newestId, normalizeParticipants, oldestId, openItem, rank, state } from './state.js';
+import {
+  conversationFields,
+  conversationName,
+  isGroup,
+  isMine,
+  mentionsMe,
+  newestId,
+  oldestId,
+  openItem,
+  rank,
+  state,
+} from './state.js';
 import { nearBottom, renderHeader, renderOpenConversation, renderReceipts, scrollToBottom } from './thread.js';
 import { clearPeerTyping, stopOwnTyping } from './typing.js';
 
@@ -34,11 +46,15 @@ export function onConversations(list) {
   if (!Array.isArray(list)) return;
   const fresh = new Map();
   for (const item of list) {
+    const unread = typeof item.unread_count === 'number' ? item.unread_count : item.has_unread ? 1 : 0;
+    const known = state.conversations.get(item.id);
     fresh.set(item.id, {
       id: item.id,
-      participants: normalizeParticipants(item.participants),
+      ...conversationFields(item),
       last: item.last_message || null,
-      unread: typeof item.unread_count === 'number' ? item.unread_count : item.has_unread ? 1 : 0,
+      unread,
+      // A mention stays flagged while what it came with is unread.
+      mentioned: !!known && known.mentioned && unread > 0,
     });
   }
   // Keep a conversation just started locally that the list does not have yet.
@@ -69,18 +85,59 @@ function touchConversation(id) {
 
 export function onConversationStarted(conversation) {
   if (!conversation || typeof conversation.id !== 'number') return;
-  if (!state.conversations.has(conversation.id)) {
-    state.conversations.set(conversation.id, {
-      id: conversation.id,
-      participants: normalizeParticipants(conversation.participants),
-      last: null,
-      unread: 0,
-    });
-    touchConversation(conversation.id);
-  }
+  rememberConversation(conversation);
   ui.searchInput.value = '';
   clearSearch();
   openConversation(conversation.id);
+}
+
+/** Adds a conversation the list lacks, or takes a known one's members and group fields. */
+function rememberConversation(conversation) {
+  const known = state.conversations.get(conversation.id);
+  if (known) {
+    Object.assign(known, conversationFields(conversation));
+    return;
+  }
+  state.conversations.set(conversation.id, {
+    id: conversation.id,
+    ...conversationFields(conversation),
+    last: null,
+    unread: 0,
+    mentioned: false,
+  });
+  touchConversation(conversation.id);
+}
+
+/**
+ * A group was created, renamed, or its members, roles or our mute changed: keep the list and the
+ * open conversation in step. `left`: we are no longer a member; the conversation goes.
+ */
+export function onConversationUpdated(conversation, left) {
+  if (!conversation || typeof conversation.id !== 'number') return;
+  if (!left) {
+    rememberConversation(conversation);
+  } else {
+    const known = state.conversations.get(conversation.id);
+    state.conversations.delete(conversation.id);
+    state.order = state.order.filter((x) => x !== conversation.id);
+    for (const key of [...state.peerTyping.keys()]) {
+      if (key.startsWith(`${conversation.id}:`)) {
+        clearTimeout(state.peerTyping.get(key));
+        state.peerTyping.delete(key);
+      }
+    }
+    if (state.openId === conversation.id) {
+      stopOwnTyping(false);
+      state.openId = null;
+      state.open = null;
+      ui.messageList.replaceChildren();
+      ui.input.value = '';
+      document.body.classList.remove('conversation-open');
+      setChatError(`You are no longer a member of “${conversationName(known || conversationFields(conversation))}”.`);
+    }
+  }
+  renderConversations();
+  renderOpenConversation();
 }
 
 function openConversation(id) {
@@ -208,6 +265,8 @@ export function onMessage(message) {
   const id = message.conversation_id;
   const conversation = state.conversations.get(id);
   const mine = isMine(message);
+  // System messages never count as unread.
+  const counts = !mine && !message.is_system;
   // Received: tell the sender, unless the chat.read sent for the open, visible conversation
   // is about to say more.
   const readNow = id === state.openId && document.visibilityState === 'visible';
@@ -215,6 +274,7 @@ export function onMessage(message) {
   if (conversation) {
     conversation.last = { ...message, sender_id: message.sender.id, sender_username: message.sender.username };
     touchConversation(id);
+    if (!mine && mentionsMe(message) && !readNow) conversation.mentioned = true;
   } else if (!state.conversationsRequested) {
     // A conversation someone else started with us: fetch the list to learn its participants.
     state.conversationsRequested = send({ type: 'chat.get_conversations' });
@@ -223,16 +283,16 @@ export function onMessage(message) {
   if (id === state.openId && state.open) {
     const wasNearBottom = nearBottom();
     // Seen on a hidden tab: count it unread until the tab is looked at.
-    if (!mine && conversation && document.visibilityState !== 'visible') conversation.unread += 1;
+    if (counts && conversation && document.visibilityState !== 'visible') conversation.unread += 1;
     const added = storeMessage(message);
     if (!mine && added) {
       state.open.needsRead = true;
-      clearPeerTyping(message.sender.id);
+      clearPeerTyping(id, message.sender.id);
     }
     renderOpenConversation();
     if (wasNearBottom || mine) scrollToBottom();
     markReadIfVisible();
-  } else if (conversation && !mine) {
+  } else if (conversation && counts) {
     conversation.unread += 1;
   }
   renderConversations();
@@ -250,11 +310,12 @@ export function onRead(conversationId, readerId) {
   const conversation = state.conversations.get(conversationId);
   if (state.me && readerId === state.me.id) {
     // Read on another of our own connections.
-    if (conversation) conversation.unread = 0;
+    if (conversation) Object.assign(conversation, { unread: 0, mentioned: false });
     renderConversations();
     return;
   }
-  if (conversationId !== state.openId || !state.open) return;
+  // In a group chat.read reaches only the reader's own connections; statuses come one by one.
+  if (conversationId !== state.openId || !state.open || (conversation && isGroup(conversation))) return;
   for (const message of state.open.messages.values()) {
     if (isMine(message)) {
       message.status = 'seen';

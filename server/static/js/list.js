@@ -1,8 +1,9 @@
-// Rendering the conversation list: each conversation's name, unread badge and last message or
-// "typing…", and the unread total in the tab's title. A click on an item is the caller's to
-// handle (it carries `data-conversation-id`).
+// Rendering the conversation list: each conversation's name (a group's title and member count),
+// unread badge (and "@" for a mention of us) and last message or "typing…", and the unread total
+// in the tab's title, which leaves muted conversations out unless they mention us. A click on an
+// item is the caller's to handle (it carries `data-conversation-id`).
 import { ui } from './dom.js';
-import { conversationName, isPeerTyping, state } from './state.js';
+import { conversationName, isGroup, isPeerTyping, state } from './state.js';
 
 export function renderConversations() {
   const list = ui.conversationList;
@@ -23,12 +24,27 @@ export function renderConversations() {
     name.className = 'conversation-name';
     name.textContent = conversationName(c);
     button.append(name);
+    if (isGroup(c)) {
+      const members = document.createElement('span');
+      members.className = 'member-count';
+      members.textContent = `${c.memberCount} ${c.memberCount === 1 ? 'member' : 'members'}`;
+      name.append(' ', members);
+    }
+    if (c.muted) {
+      button.classList.add('muted');
+      const mark = document.createElement('span');
+      mark.className = 'muted-mark';
+      mark.textContent = 'muted';
+      name.append(' ', mark);
+    }
 
-    if (c.unread > 0) {
+    if (c.unread > 0 || c.mentioned) {
       const badge = document.createElement('span');
       badge.className = 'unread';
-      badge.textContent = String(c.unread);
-      badge.setAttribute('aria-label', `${c.unread} unread`);
+      badge.textContent = `${c.mentioned ? '@ ' : ''}${c.unread > 0 ? c.unread : ''}`.trim();
+      const said = c.unread > 0 ? [`${c.unread} unread`] : [];
+      if (c.mentioned) said.push('you were mentioned');
+      badge.setAttribute('aria-label', said.join(', '));
       button.append(badge);
     }
 
@@ -39,7 +55,7 @@ export function renderConversations() {
       preview.classList.add('is-typing');
     } else if (c.last) {
       const mine = state.me && (c.last.sender_id === state.me.id || (c.last.sender && c.last.sender.id === state.me.id));
-      preview.textContent = `${mine ? 'You: ' : ''}${oneLine(c.last.content)}`;
+      preview.textContent = `${previewPrefix(c, mine)}${oneLine(c.last.content)}`;
     } else {
       preview.textContent = 'No messages yet';
     }
@@ -51,8 +67,17 @@ export function renderConversations() {
   }
   ui.conversationsEmpty.hidden = state.order.length > 0;
   let unread = 0;
-  for (const c of state.conversations.values()) unread += c.unread;
+  for (const c of state.conversations.values()) if (!c.muted || c.mentioned) unread += c.unread;
   document.title = unread > 0 ? `(${unread}) Chat` : 'Chat';
+}
+
+/** "You: " before our own last message; in a group, the sender's name before anyone else's. */
+function previewPrefix(conversation, mine) {
+  const last = conversation.last;
+  if (last.is_system) return '';
+  if (mine) return 'You: ';
+  if (!isGroup(conversation)) return '';
+  return `${last.sender_username || (last.sender && last.sender.username) || ''}: `;
 }
 
 function oneLine(text) {

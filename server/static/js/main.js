@@ -6,6 +6,7 @@ import {
   initConversations,
   onConversationStarted,
   onConversations,
+  onConversationUpdated,
   onMessage,
   onMessageStatus,
   onMessages,
@@ -13,8 +14,10 @@ import {
   requestNewest,
 } from './conversations.js';
 import { setAuthError, setChatError, showView, ui } from './dom.js';
+import { initGroups, isCreatingGroup, pickForGroup, resetGroups } from './groups.js';
 import { renderConversations } from './list.js';
 import { charCount } from './protocol.js';
+import { closeReaders, initReaders, onReceipts } from './readers.js';
 import { flushAllDelivered, markReadIfVisible, resetReceipts } from './receipts.js';
 import { clearSearch, initSearch, renderSearchResults } from './search.js';
 import { TOKENS_KEY, api, authedApi, clearTokens, loadTokens, saveTokens, tokenClaims } from './session.js';
@@ -108,6 +111,8 @@ function teardown() {
   disconnect();
   resetTyping();
   resetReceipts();
+  resetGroups();
+  closeReaders();
   forgetUser();
   ui.searchInput.value = '';
   clearSearch();
@@ -130,7 +135,7 @@ function handleFrame(frame) {
       onMessage(frame.message);
       break;
     case 'chat.typing':
-      onPeerTyping(frame.sender_id, frame.is_typing);
+      onPeerTyping(frame.sender_id, frame.conversation_id, frame.is_typing);
       break;
     case 'chat.read':
       onRead(frame.conversation_id, frame.reader_id);
@@ -143,6 +148,12 @@ function handleFrame(frame) {
       break;
     case 'chat.conversation_started':
       onConversationStarted(frame.conversation);
+      break;
+    case 'chat.conversation_updated':
+      onConversationUpdated(frame.conversation, frame.left === true);
+      break;
+    case 'chat.receipts':
+      onReceipts(frame);
       break;
     case 'chat.error':
       onServerError(frame);
@@ -184,7 +195,13 @@ initSocket({
   },
 });
 initComposer();
-initSearch();
+// Someone found in "Find people" joins the group being created, or else a conversation starts.
+initSearch(
+  (user) => (isCreatingGroup() ? pickForGroup(user) : send({ type: 'chat.start_conversation', receiver_id: user.id })),
+  (user) => (isCreatingGroup() ? `Add ${user.username} to the new group` : `Start a conversation with ${user.username}`),
+);
+initGroups();
+initReaders();
 initConversations();
 document.addEventListener('visibilitychange', markReadIfVisible);
 window.addEventListener('focus', markReadIfVisible);

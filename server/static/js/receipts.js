@@ -77,8 +77,8 @@ export function markReadIfVisible() {
   open.needsRead = false;
   for (const m of open.messages.values()) if (!isMine(m)) m.is_read = true;
   const conversation = state.conversations.get(state.openId);
-  if (conversation && conversation.unread) {
-    conversation.unread = 0;
+  if (conversation && (conversation.unread || conversation.mentioned)) {
+    Object.assign(conversation, { unread: 0, mentioned: false });
     renderConversations();
   }
 }

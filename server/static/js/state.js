@@ -5,12 +5,14 @@ const STATUS_RANK = { sent: 0, delivered: 1, seen: 2 };
 
 export const state = {
   me: null, // {id, username}
-  conversations: new Map(), // id -> {id, participants:[{id,username}], last: message|null, unread}
+  // id -> {id, participants:[{id,username,role}], last: message|null, unread, kind, title,
+  //        memberCount, muted, mentioned}; kind 'direct' or 'group' (a missing kind is direct)
+  conversations: new Map(),
   order: [], // conversation ids, most recent activity first
   conversationsRequested: false,
   openId: null,
   open: null, // {messages: Map id->message, hasMore, loadingOlder, needsRead, loaded, elements: Map}
-  peerTyping: new Map(), // user id -> timer id
+  peerTyping: new Map(), // typingKey(conversation id, user id) -> timer id
   unsent: null, // {conversationId, content} of the last message sent and not yet echoed
 };
 
@@ -42,24 +44,69 @@ export function otherParticipants(conversation) {
   return others.length ? others : conversation.participants;
 }
 
+export function isGroup(conversation) {
+  return conversation.kind === 'group';
+}
+
 export function conversationName(conversation) {
+  if (isGroup(conversation)) return conversation.title || 'Group';
   return otherParticipants(conversation).map((p) => p.username).join(', ') || 'Conversation';
 }
 
+/** The other person of a direct conversation; null in a group. */
 export function peerId(conversation) {
+  if (isGroup(conversation)) return null;
   const others = conversation.participants.filter((p) => !state.me || p.id !== state.me.id);
   return others.length === 1 ? others[0].id : null;
 }
 
+/** The key of one person's "typing" in one conversation. */
+export function typingKey(conversationId, userId) {
+  return `${conversationId}:${userId}`;
+}
+
+/** The other members typing in `conversation`, in its participants' order. */
+export function typingMembers(conversation) {
+  return otherParticipants(conversation).filter((p) => state.peerTyping.has(typingKey(conversation.id, p.id)));
+}
+
 export function isPeerTyping(conversation) {
-  return otherParticipants(conversation).some((p) => state.peerTyping.has(p.id));
+  return typingMembers(conversation).length > 0;
+}
+
+/** Our own role in a group (`owner`, `admin` or `member`), or null. */
+export function myRole(conversation) {
+  const me = state.me && conversation.participants.find((p) => p.id === state.me.id);
+  return me ? me.role || null : null;
+}
+
+/** Whether the message names us among its `mentions`. */
+export function mentionsMe(message) {
+  return !!state.me && Array.isArray(message.mentions) && message.mentions.includes(state.me.id);
 }
 
 export function normalizeParticipants(list) {
   return (Array.isArray(list) ? list : []).map((p) => ({
     id: p.id !== undefined ? p.id : p.user__id,
     username: p.username !== undefined ? p.username : p.user__username,
+    role: p.role || null,
   }));
+}
+
+/**
+ * What a `CONVERSATION` or `CONVERSATION_ITEM` says about a conversation itself: its members and
+ * the group fields, which a direct conversation leaves out (missing `kind` is direct, missing
+ * `muted` is false).
+ */
+export function conversationFields(raw) {
+  const participants = normalizeParticipants(raw.participants);
+  return {
+    participants,
+    kind: raw.kind === 'group' ? 'group' : 'direct',
+    title: typeof raw.title === 'string' ? raw.title : null,
+    memberCount: typeof raw.member_count === 'number' ? raw.member_count : participants.length,
+    muted: raw.muted === true,
+  };
 }
 
 export function rank(status) {

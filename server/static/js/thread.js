@@ -1,8 +1,12 @@
 // Rendering the open conversation: its header, its messages in id order (new elements are
-// inserted, existing ones left alone for screen readers), the history line and the receipts.
+// inserted, existing ones left alone for screen readers), the history line and the receipts. In a
+// group: sender names, system messages styled apart, mentions marked, a "Read by" button under
+// our own messages, and the members panel.
 import { updateComposer } from './composer.js';
 import { ui } from './dom.js';
-import { conversationName, isMine, openItem, state } from './state.js';
+import { renderMembers } from './groups.js';
+import { renderReaders, requestReceipts } from './readers.js';
+import { conversationName, isGroup, isMine, mentionsMe, openItem, state } from './state.js';
 import { renderTyping } from './typing.js';
 
 export function nearBottom() {
@@ -18,6 +22,8 @@ export function renderHeader() {
   const conversation = openItem();
   ui.title.textContent = conversation ? conversationName(conversation) : 'No conversation open';
   renderTyping();
+  renderMembers();
+  renderReaders();
 }
 
 export function renderOpenConversation() {
@@ -57,6 +63,8 @@ function messageElement(message) {
   if (message.is_system) li.classList.add('system');
   else if (isMine(message)) li.classList.add('mine');
   else li.classList.add('theirs');
+  if (message.event && message.event.kind) li.dataset.event = message.event.kind;
+  if (!isMine(message) && mentionsMe(message)) li.classList.add('mentions-me');
 
   const meta = document.createElement('p');
   meta.className = 'meta';
@@ -71,10 +79,26 @@ function messageElement(message) {
     time.title = when.toLocaleString();
   }
   meta.append(who, ' ', time);
+  const conversation = openItem();
+  const group = !!conversation && isGroup(conversation);
+  if (group && isMine(message) && !message.is_system) {
+    const readers = document.createElement('button');
+    readers.type = 'button';
+    readers.className = 'readers-button link';
+    readers.textContent = 'Read by…';
+    readers.setAttribute('aria-label', 'Who has read this message');
+    readers.addEventListener('click', () => requestReceipts(message.id, readers));
+    meta.append(' ', readers);
+  }
 
   const body = document.createElement('p');
   body.className = 'content';
-  body.textContent = message.content;
+  if (group && Array.isArray(message.mentions) && message.mentions.length) {
+    const names = conversation.participants.filter((p) => message.mentions.includes(p.id)).map((p) => p.username);
+    body.append(...withMentions(message.content, names));
+  } else {
+    body.textContent = message.content;
+  }
 
   const receipt = document.createElement('p');
   receipt.className = 'receipt';
@@ -82,6 +106,46 @@ function messageElement(message) {
 
   li.append(meta, body, receipt);
   return li;
+}
+
+// A character a username can hold (letters, digits and @.+-_), as chat_shared::mention reads it.
+const NAME_CHAR = /[\p{L}\p{N}@.+\-_]/u;
+const TRAILING = /[.\-+@_]$/;
+
+/**
+ * The text as nodes, each `@name` of a mentioned member in a <mark class="mention">: a token starts
+ * at `@` at the start or after a character no username has and runs over username characters;
+ * trailing `.-+@_` may end the sentence instead of the name.
+ */
+function withMentions(text, names) {
+  const wanted = new Set(names.map((n) => n.toLowerCase()));
+  const chars = [...text];
+  const nodes = [];
+  let plain = '';
+  let i = 0;
+  while (i < chars.length) {
+    const starts = chars[i] === '@' && (i === 0 || !NAME_CHAR.test(chars[i - 1]));
+    if (starts) {
+      let end = i + 1;
+      while (end < chars.length && NAME_CHAR.test(chars[end])) end += 1;
+      let token = chars.slice(i + 1, end).join('');
+      while (token && !wanted.has(token.toLowerCase()) && TRAILING.test(token)) token = token.slice(0, -1);
+      if (token && wanted.has(token.toLowerCase())) {
+        if (plain) nodes.push(document.createTextNode(plain));
+        plain = '';
+        const mark = document.createElement('mark');
+        mark.className = 'mention';
+        mark.textContent = `@${token}`;
+        nodes.push(mark);
+        i += 1 + [...token].length;
+        continue;
+      }
+    }
+    plain += chars[i];
+    i += 1;
+  }
+  if (plain) nodes.push(document.createTextNode(plain));
+  return nodes;
 }
 
 /** "Seen" under our newest message the other side has read; our newest message's status. */
