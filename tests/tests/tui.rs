@@ -117,7 +117,7 @@ async fn alice_and_bob_find_each_other_and_chat() {
     press(&mut alice, KeyCode::Enter);
     until(&mut alice, "the conversation open", |app| {
         app.open_conversation()
-            .is_some_and(|c| c.peer.username == bob_name)
+            .is_some_and(|c| c.name() == bob_name)
     })
     .await;
 
@@ -162,7 +162,10 @@ async fn alice_and_bob_find_each_other_and_chat() {
 
     // Bob types back: alice sees "bob is typing…", then his answer, then he sees "seen".
     type_text(&mut bob, "hi alice");
-    until(&mut alice, "bob typing", |app| app.typing_peer().is_some()).await;
+    until(&mut alice, "bob typing", |app| {
+        !app.typing_in_open().is_empty()
+    })
+    .await;
     let screen = alice.screen(100, 30);
     assert!(
         screen.contains(&format!("{bob_name} is typing…")),
@@ -174,9 +177,8 @@ async fn alice_and_bob_find_each_other_and_chat() {
             .is_some_and(|t| t.messages.iter().any(|m| m.content == "hi alice"))
     })
     .await;
-    assert_eq!(
-        alice.app.typing_peer(),
-        None,
+    assert!(
+        alice.app.typing_in_open().is_empty(),
         "a message ends the indicator"
     );
     assert_eq!(
