@@ -117,7 +117,7 @@ async fn alice_and_bob_find_each_other_and_chat() {
     press(&mut alice, KeyCode::Enter);
     until(&mut alice, "the conversation open", |app| {
         app.open_conversation()
-            .is_some_and(|c| c.peer.username == bob_name)
+            .is_some_and(|c| c.name() == bob_name)
     })
     .await;
 
@@ -162,7 +162,10 @@ async fn alice_and_bob_find_each_other_and_chat() {
 
     // Bob types back: alice sees "bob is typing…", then his answer, then he sees "seen".
     type_text(&mut bob, "hi alice");
-    until(&mut alice, "bob typing", |app| app.typing_peer().is_some()).await;
+    until(&mut alice, "bob typing", |app| {
+        !app.typing_in_open().is_empty()
+    })
+    .await;
     let screen = alice.screen(100, 30);
     assert!(
         screen.contains(&format!("{bob_name} is typing…")),
@@ -174,9 +177,8 @@ async fn alice_and_bob_find_each_other_and_chat() {
             .is_some_and(|t| t.messages.iter().any(|m| m.content == "hi alice"))
     })
     .await;
-    assert_eq!(
-        alice.app.typing_peer(),
-        None,
+    assert!(
+        alice.app.typing_in_open().is_empty(),
         "a message ends the indicator"
     );
     assert_eq!(
@@ -490,4 +492,126 @@ async fn a_burst_of_300_messages_keeps_the_receiver_connected_and_ends_seen_and_
             _ => None,
         })
         .await;
+}
+
+/// Picks `name` in the open search box (pick mode): types it, waits for it, Enter.
+async fn pick(driver: &mut Driver, name: &str) {
+    driver.handle(Event::ctrl('u'), Instant::now());
+    type_text(driver, name);
+    until(driver, "the search result", |app| {
+        app.search
+            .as_ref()
+            .is_some_and(|s| s.results.iter().any(|u| u.username == name))
+    })
+    .await;
+    press(driver, KeyCode::Enter);
+}
+
+#[tokio::test]
+async fn a_three_person_group_is_created_written_in_typed_in_read_and_shrunk() {
+    let server = TestServer::start().await;
+    let base = server.http_url();
+    let names = ["alice", "bob", "carol"].map(unique_name);
+    let mut alice = returning_user(&server, &base, &names[0]).await;
+    let mut bob = returning_user(&server, &base, &names[1]).await;
+    let mut carol = returning_user(&server, &base, &names[2]).await;
+    for driver in [&mut alice, &mut bob, &mut carol] {
+        until(driver, "connected", |app| app.is_connected()).await;
+    }
+    let in_group = |app: &App| {
+        app.conversations
+            .iter()
+            .any(|c| c.name() == "Deploys" && c.members().len() == 3)
+    };
+
+    // Alice creates "Deploys" with bob and carol, picked in the search box; it opens.
+    press(&mut alice, KeyCode::Char('i'));
+    type_text(&mut alice, "/group Deploys");
+    press(&mut alice, KeyCode::Enter);
+    pick(&mut alice, &names[1]).await;
+    pick(&mut alice, &names[2]).await;
+    alice.handle(Event::ctrl('d'), Instant::now());
+    until(&mut alice, "the group open", |app| {
+        app.open_conversation()
+            .is_some_and(|c| c.name() == "Deploys")
+    })
+    .await;
+    until(&mut bob, "the group in bob's list", in_group).await;
+    until(&mut carol, "the group in carol's list", in_group).await;
+    let screen = bob.screen(100, 30);
+    assert!(screen.contains("Deploys · 3"), "{screen}");
+
+    // Alice writes; bob opens it and sees her name over it; his read reaches her receipts.
+    type_text(&mut alice, "ship it @bob?");
+    press(&mut alice, KeyCode::Enter);
+    until(&mut bob, "alice's message", |app| {
+        app.conversations
+            .first()
+            .is_some_and(|c| c.name() == "Deploys" && c.unread == 1)
+    })
+    .await;
+    press(&mut bob, KeyCode::Char('g'));
+    press(&mut bob, KeyCode::Enter);
+    until(&mut bob, "bob's thread loaded", |app| {
+        app.open_thread()
+            .is_some_and(|t| t.messages.iter().any(|m| m.content == "ship it @bob?"))
+    })
+    .await;
+    let screen = bob.screen(100, 30);
+    assert!(screen.contains(&format!("{} ", names[0])), "{screen}");
+    assert!(screen.contains("created the group"), "{screen}");
+
+    // Bob and carol type: alice sees both names.
+    press(&mut carol, KeyCode::Char('g'));
+    press(&mut carol, KeyCode::Enter);
+    type_text(&mut bob, "on it");
+    type_text(&mut carol, "wait");
+    until(&mut alice, "two typing", |app| {
+        app.typing_in_open().len() == 2
+    })
+    .await;
+    let screen = alice.screen(100, 30);
+    let typing = format!("{} and {} are typing…", names[1], names[2]);
+    assert!(screen.contains(&typing), "{screen}");
+
+    // Alice asks who has read her message: bob.
+    press(&mut alice, KeyCode::Esc);
+    press(&mut alice, KeyCode::Tab);
+    press(&mut alice, KeyCode::Char('r'));
+    until(&mut alice, "the receipts", |app| {
+        app.receipts
+            .as_ref()
+            .is_some_and(|r| r.read_by.iter().any(|u| u.username == names[1]))
+    })
+    .await;
+    let screen = alice.screen(100, 30);
+    assert!(
+        screen.contains(&format!("read by:      {}", names[1])),
+        "{screen}"
+    );
+    press(&mut alice, KeyCode::Esc);
+
+    // Alice removes carol: carol's list loses the group, alice's shows two members.
+    press(&mut alice, KeyCode::Char('i'));
+    type_text(&mut alice, &format!("/remove {}", names[2]));
+    press(&mut alice, KeyCode::Enter);
+    until(&mut carol, "carol removed", |app| {
+        app.conversations.iter().all(|c| c.name() != "Deploys") && app.open.is_none()
+    })
+    .await;
+    until(&mut alice, "two members", |app| {
+        app.open_conversation()
+            .is_some_and(|c| c.members().len() == 2)
+    })
+    .await;
+    until(&mut alice, "the removal's system message", |app| {
+        app.open_thread().is_some_and(|t| {
+            t.messages
+                .iter()
+                .any(|m| m.is_system && m.content.contains("removed"))
+        })
+    })
+    .await;
+    let screen = alice.screen(100, 30);
+    assert!(screen.contains("Deploys · 2 members"), "{screen}");
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use chat_shared::{ChatMessage, MessageStatus, Timestamp, UserRef};
+use chat_shared::{ChatMessage, ClientMsg, Member, MessageStatus, Timestamp, UserRef};
 use chrono::FixedOffset;
 
 /// Messages asked for per `chat.get_messages` page.
@@ -99,17 +99,95 @@ pub enum Focus {
     Composer,
 }
 
+/// Who a conversation is with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConvKind {
+    /// Two people: the other participant (ourselves for a conversation with nobody else).
+    Direct { peer: UserRef },
+    /// A group: its title and every member, us included.
+    Group { title: String, members: Vec<Member> },
+}
+
 /// One conversation in the left pane.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConvItem {
     pub id: i64,
-    /// The other participant (ourselves for a conversation with nobody else).
-    pub peer: UserRef,
+    pub kind: ConvKind,
+    /// We muted it: no bell for it, except for a message that mentions us.
+    pub muted: bool,
     /// The newest message's text, if any.
     pub preview: Option<String>,
     /// The newest message's id, to keep the preview from going backwards.
     pub last_id: Option<i64>,
     pub unread: u32,
+}
+
+impl ConvItem {
+    /// A conversation with nothing in it yet.
+    pub fn new(id: i64, kind: ConvKind) -> Self {
+        ConvItem {
+            id,
+            kind,
+            muted: false,
+            preview: None,
+            last_id: None,
+            unread: 0,
+        }
+    }
+
+    /// The other person of a direct conversation.
+    pub fn peer(&self) -> Option<&UserRef> {
+        match &self.kind {
+            ConvKind::Direct { peer } => Some(peer),
+            ConvKind::Group { .. } => None,
+        }
+    }
+
+    /// The group's members (none for a direct conversation).
+    pub fn members(&self) -> &[Member] {
+        match &self.kind {
+            ConvKind::Direct { .. } => &[],
+            ConvKind::Group { members, .. } => members,
+        }
+    }
+
+    /// What the list and the pane title call it: the other person's name or the group's title.
+    pub fn name(&self) -> &str {
+        match &self.kind {
+            ConvKind::Direct { peer } => &peer.username,
+            ConvKind::Group { title, .. } => title,
+        }
+    }
+
+    /// The name of `user_id` as this conversation knows them.
+    pub fn username_of(&self, user_id: i64) -> Option<&str> {
+        match &self.kind {
+            ConvKind::Direct { peer } => (peer.id == user_id).then_some(peer.username.as_str()),
+            ConvKind::Group { members, .. } => members
+                .iter()
+                .find(|m| m.id == user_id)
+                .map(|m| m.username.as_str()),
+        }
+    }
+
+    /// Where our typing indicator goes: the person (as the spec has it), or the group.
+    pub fn typing_to(&self) -> TypingTo {
+        match &self.kind {
+            ConvKind::Direct { peer } => TypingTo::Receiver(peer.id),
+            ConvKind::Group { .. } => TypingTo::Conversation(self.id),
+        }
+    }
+
+    /// Whether `typing` (a user's indicator) is about this conversation.
+    fn shows(&self, user_id: i64, typing: &TypingIn) -> bool {
+        match &self.kind {
+            // A server without groups names no conversation: then it is the direct one.
+            ConvKind::Direct { peer } => {
+                peer.id == user_id && typing.conversation.is_none_or(|c| c == self.id)
+            }
+            ConvKind::Group { .. } => typing.conversation == Some(self.id),
+        }
+    }
 }
 
 /// What an outstanding `chat.get_messages` of a thread is for.
@@ -227,10 +305,43 @@ pub struct Composer {
     pub cursor: usize,
 }
 
-/// Our own typing indicator towards one receiver.
+/// Where a typing indicator is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypingTo {
+    /// A direct conversation's other person (`receiver_id`).
+    Receiver(i64),
+    /// A group (`conversation_id`).
+    Conversation(i64),
+}
+
+impl TypingTo {
+    /// The `chat.typing` frame saying whether we type.
+    pub fn frame(self, is_typing: bool) -> ClientMsg {
+        let (receiver_id, conversation_id) = match self {
+            TypingTo::Receiver(id) => (Some(id), None),
+            TypingTo::Conversation(id) => (None, Some(id)),
+        };
+        ClientMsg::Typing {
+            receiver_id,
+            conversation_id,
+            is_typing,
+        }
+    }
+}
+
+/// Someone's typing indicator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TypingIn {
+    /// When it expires.
+    pub until: Instant,
+    /// The conversation typed in, when the server names it.
+    pub conversation: Option<i64>,
+}
+
+/// Our own typing indicator towards one conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TypingOut {
-    pub receiver_id: i64,
+    pub to: TypingTo,
     /// When `is_typing: true` was last sent.
     pub sent_at: Instant,
     /// When the last key was pressed.
@@ -247,6 +358,32 @@ pub struct Search {
     pub due: Option<Instant>,
     /// The keyword of the last `chat.search_user` sent.
     pub sent: Option<String>,
+    /// Picking members for a group instead of finding someone to chat with.
+    pub pick: Option<Pick>,
+}
+
+/// What members are picked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PickFor {
+    /// A new group with this title.
+    NewGroup { title: String },
+    /// Members to add to this group.
+    AddTo { conversation_id: i64 },
+}
+
+/// People picked in the search box, for a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pick {
+    pub purpose: PickFor,
+    pub picked: Vec<UserRef>,
+}
+
+/// The answer to `chat.get_receipts`, shown over the chat until closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptsView {
+    pub message_id: i64,
+    pub read_by: Vec<UserRef>,
+    pub delivered_to: Vec<UserRef>,
 }
 
 /// How serious a notice is.
@@ -286,12 +423,16 @@ pub struct App {
     pub delivered: HashMap<i64, Delivery>,
     pub composer: Composer,
     pub focus: Focus,
-    /// User id → when their typing indicator expires.
-    pub typing_in: HashMap<i64, Instant>,
+    /// User id → their typing indicator (one per person: one keyboard types in one place).
+    pub typing_in: HashMap<i64, TypingIn>,
     pub typing_out: Option<TypingOut>,
     pub search: Option<Search>,
     /// The user we asked `chat.start_conversation` for, to open it when it comes.
     pub starting: Option<i64>,
+    /// The title of the group we asked `chat.create_group` for, to open it when it comes.
+    pub creating: Option<String>,
+    /// Receipts of a message, shown until closed.
+    pub receipts: Option<ReceiptsView>,
     /// Someone typing to us in a conversation the list lacks: the list was asked for again
     /// once for them.
     pub list_asked_for: Option<i64>,
@@ -335,6 +476,8 @@ impl App {
             typing_out: None,
             search: None,
             starting: None,
+            creating: None,
+            receipts: None,
             list_asked_for: None,
             notice: None,
             help: false,
@@ -375,12 +518,23 @@ impl App {
         self.open.and_then(|id| self.threads.get(&id))
     }
 
-    /// The name of whoever is typing in the open conversation, if anyone.
-    pub fn typing_peer(&self) -> Option<&str> {
-        let peer = &self.open_conversation()?.peer;
-        self.typing_in
-            .contains_key(&peer.id)
-            .then_some(peer.username.as_str())
+    /// The names of whoever types in a conversation, by name.
+    pub fn typing_names<'a>(&self, item: &'a ConvItem) -> Vec<&'a str> {
+        let mut names: Vec<&str> = self
+            .typing_in
+            .iter()
+            .filter(|(user, typing)| item.shows(**user, typing))
+            .filter_map(|(user, _)| item.username_of(*user))
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// The names of whoever types in the open conversation.
+    pub fn typing_in_open(&self) -> Vec<&str> {
+        self.open_conversation()
+            .map(|item| self.typing_names(item))
+            .unwrap_or_default()
     }
 
     /// Whether the server has the socket open.

@@ -13,7 +13,7 @@ use super::effect::Effect;
 pub fn open(app: &mut App, conv: i64, now: Instant, out: &mut Vec<Effect>) {
     if app
         .typing_out
-        .is_some_and(|t| Some(t.receiver_id) != app.conversation(conv).map(|c| c.peer.id))
+        .is_some_and(|t| Some(t.to) != app.conversation(conv).map(|c| c.typing_to()))
     {
         stop_typing(app, out);
     }
@@ -58,10 +58,6 @@ pub fn stop_typing(app: &mut App, out: &mut Vec<Effect>) {
     if let Some(typing) = app.typing_out.take()
         && app.is_connected()
     {
-        out.push(Effect::Send(ClientMsg::Typing {
-            receiver_id: Some(typing.receiver_id),
-            conversation_id: None,
-            is_typing: false,
-        }));
+        out.push(Effect::Send(typing.to.frame(false)));
     }
 }

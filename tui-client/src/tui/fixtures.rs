@@ -3,8 +3,9 @@
 use std::time::Instant;
 
 use chat_shared::{
-    ChatMessage, ClientMsg, ConversationListItem, LastMessage, MessageStatus, Participant,
-    ServerMsg, Timestamp, UserRef,
+    ChatMessage, ClientMsg, Conversation, ConversationKind, ConversationListItem, EventKind,
+    GroupInfo, LastMessage, Member, MessageStatus, Participant, Role, ServerMsg, SystemEvent,
+    Timestamp, UserRef,
 };
 use chrono::FixedOffset;
 
@@ -78,6 +79,70 @@ pub fn list_item(
     }
 }
 
+/// The group additions of a group called `title` with `members` members.
+pub fn group_info(title: &str, members: usize, muted: bool) -> GroupInfo {
+    GroupInfo {
+        kind: Some(ConversationKind::Group),
+        title: Some(Some(title.into())),
+        member_count: Some(members as i64),
+        muted: Some(muted),
+    }
+}
+
+/// A group as `chat.conversation_started` and `chat.conversation_updated` carry it; the
+/// first member is its owner.
+pub fn group(id: i64, title: &str, members: &[UserRef]) -> Conversation {
+    Conversation {
+        id,
+        participants: members
+            .iter()
+            .enumerate()
+            .map(|(i, u)| Member {
+                id: u.id,
+                username: u.username.clone(),
+                role: Some(if i == 0 { Role::Owner } else { Role::Member }),
+            })
+            .collect(),
+        info: group_info(title, members.len(), false),
+    }
+}
+
+/// `chat.conversation_updated` for `conversation`.
+pub fn updated(conversation: Conversation, left: bool) -> Event {
+    server(ServerMsg::ConversationUpdated { conversation, left })
+}
+
+/// A system message recording `kind`, done by `by` to `user`.
+pub fn system(
+    id: i64,
+    conversation_id: i64,
+    by: &UserRef,
+    user: &UserRef,
+    kind: EventKind,
+) -> ChatMessage {
+    let content = match kind {
+        EventKind::Created => format!("{} created the group", by.username),
+        EventKind::MemberAdded => format!("{} added {}", by.username, user.username),
+        EventKind::MemberRemoved => format!("{} removed {}", by.username, user.username),
+        EventKind::MemberLeft => format!("{} left", user.username),
+        EventKind::Renamed => format!("{} renamed the group", by.username),
+        EventKind::RoleChanged => format!("{} is now an admin", user.username),
+    };
+    ChatMessage {
+        is_system: true,
+        status: None,
+        is_read: None,
+        event: Some(SystemEvent {
+            kind,
+            user_id: user.id,
+            by: by.id,
+            role: None,
+            title: None,
+        }),
+        ..message(id, conversation_id, by, &content)
+    }
+}
+
 /// Alice, connected, with a conversation with bob (10) and one with carol (11), nothing open.
 pub fn connected(now: Instant) -> App {
     let mut app = App::signed_in("http://127.0.0.1:8000", alice());
@@ -99,26 +164,46 @@ pub fn connected(now: Instant) -> App {
     app
 }
 
+/// Alice as `connected`, also in the group "Deploys" (20) with bob and carol, which she owns;
+/// it is open with `messages` loaded.
+pub fn in_group(now: Instant, messages: Vec<ChatMessage>) -> App {
+    let mut app = connected(now);
+    update(
+        &mut app,
+        updated(group(20, "Deploys", &[alice(), bob(), carol()]), false),
+        now,
+    );
+    assert_eq!(app.conversations[0].id, 20, "a new group goes on top");
+    step(&mut app, Event::char('g'), now);
+    open_selected(&mut app, 20, messages, now);
+    app
+}
+
 /// Alice with the conversation with bob open and its messages loaded.
 pub fn chatting(now: Instant, messages: Vec<ChatMessage>) -> App {
     let mut app = connected(now);
-    let out = step(&mut app, Event::key(super::event::KeyCode::Enter), now);
-    assert_eq!(app.open, Some(10));
+    open_selected(&mut app, 10, messages, now);
+    app
+}
+
+/// Enter on the highlighted conversation, `conv`, and its newest page answered with `messages`.
+fn open_selected(app: &mut App, conv: i64, messages: Vec<ChatMessage>, now: Instant) {
+    let out = step(app, Event::key(super::event::KeyCode::Enter), now);
+    assert_eq!(app.open, Some(conv));
     assert!(out.contains(&ClientMsg::GetMessages {
-        conversation_id: 10,
+        conversation_id: conv,
         before_id: None,
         limit: Some(super::app::PAGE),
     }));
     update(
-        &mut app,
+        app,
         server(ServerMsg::Messages {
             messages,
-            conversation_id: Some(10),
+            conversation_id: Some(conv),
             has_more: Some(false),
         }),
         now,
     );
-    app
 }
 
 pub fn server(frame: ServerMsg) -> Event {

@@ -4,6 +4,7 @@
 //! characters and emoji take two.
 
 use chat_shared::ChatMessage;
+use chat_shared::mention::is_username_char;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
@@ -149,7 +150,8 @@ pub fn thread_lines(app: &App, conv: i64, thread: &Thread, width: u16) -> Vec<Li
             header.push(Span::styled(status_mark(message), dim()));
         }
         lines.push(Line::from(header));
-        push_body(&mut lines, &message.content, own, width);
+        let names = mentioned(app, conv, message);
+        push_body(&mut lines, &message.content, own, width, &names);
         if own && seen == Some(message.id) {
             lines.push(
                 Line::styled(
@@ -167,7 +169,7 @@ pub fn thread_lines(app: &App, conv: i64, thread: &Thread, width: u16) -> Vec<Li
             Span::styled("you", Style::default().fg(OWN).add_modifier(Modifier::BOLD)),
             Span::styled(" sending…", dim()),
         ]));
-        push_body(&mut lines, &pending.content, true, width);
+        push_body(&mut lines, &pending.content, true, width, &[]);
     }
     if thread.messages.is_empty() && app.pending.iter().all(|p| p.conversation_id != conv) {
         let note = match thread.fetch {
@@ -179,16 +181,83 @@ pub fn thread_lines(app: &App, conv: i64, thread: &Thread, width: u16) -> Vec<Li
     lines
 }
 
-/// A message's text, indented under its header; ours behind a coloured bar.
-fn push_body(lines: &mut Vec<Line<'static>>, content: &str, own: bool, width: usize) {
+/// A name a message mentions, lower-cased, and whether it is ours.
+type Mention = (String, bool);
+
+/// The names `message` mentions (the server's `mentions`), as its conversation knows them.
+fn mentioned(app: &App, conv: i64, message: &ChatMessage) -> Vec<Mention> {
+    let (Some(ids), Some(item)) = (&message.mentions, app.conversation(conv)) else {
+        return Vec::new();
+    };
+    ids.iter()
+        .filter_map(|&id| {
+            let name = item.username_of(id)?;
+            Some((name.to_lowercase(), id == app.my_id()))
+        })
+        .collect()
+}
+
+/// A message's text, indented under its header; ours behind a coloured bar; the names it
+/// mentions highlighted.
+fn push_body(
+    lines: &mut Vec<Line<'static>>,
+    content: &str,
+    own: bool,
+    width: usize,
+    mentions: &[Mention],
+) {
     let gutter = if own {
         Span::styled("▌ ", Style::default().fg(OWN))
     } else {
         Span::raw("  ")
     };
     for text in wrap(content, width.saturating_sub(2)) {
-        lines.push(Line::from(vec![gutter.clone(), Span::raw(text)]));
+        let mut spans = vec![gutter.clone()];
+        spans.extend(highlight(&text, mentions));
+        lines.push(Line::from(spans));
     }
+}
+
+/// `text` in spans, each `@name` of `mentions` styled apart (ours the most), reading `@`
+/// tokens as the server does (`chat_shared::mention`).
+fn highlight(text: &str, mentions: &[Mention]) -> Vec<Span<'static>> {
+    let mut spans = Vec::new();
+    let mut plain = 0;
+    let mut previous: Option<char> = None;
+    for (at, c) in text.char_indices() {
+        let starts = c == '@' && at >= plain && !previous.is_some_and(is_username_char);
+        previous = Some(c);
+        if !starts {
+            continue;
+        }
+        let rest = &text[at + 1..];
+        let end = rest.find(|c| !is_username_char(c)).unwrap_or(rest.len());
+        let mut token = &rest[..end];
+        while !token.is_empty() {
+            let lower = token.to_lowercase();
+            if let Some((_, ours)) = mentions.iter().find(|(name, _)| *name == lower) {
+                let style = if *ours {
+                    Style::default()
+                        .fg(Color::Black)
+                        .bg(Color::Yellow)
+                        .add_modifier(Modifier::BOLD)
+                } else {
+                    Style::default().fg(OWN).add_modifier(Modifier::BOLD)
+                };
+                spans.push(Span::raw(text[plain..at].to_owned()));
+                plain = at + 1 + token.len();
+                spans.push(Span::styled(text[at..plain].to_owned(), style));
+                break;
+            }
+            match token.strip_suffix(|c: char| !c.is_alphanumeric()) {
+                Some(shorter) => token = shorter,
+                None => break,
+            }
+        }
+    }
+    spans.push(Span::raw(text[plain..].to_owned()));
+    spans.retain(|span| !span.content.is_empty());
+    spans
 }
 
 #[cfg(test)]
@@ -215,6 +284,24 @@ mod tests {
         assert_eq!(truncate("hello world", 6), "hello…");
         assert_eq!(truncate("😀😀😀", 5), "😀😀…");
         assert_eq!(truncate("short", 10), "short");
+    }
+
+    #[test]
+    fn highlight_styles_only_the_mentioned_names() {
+        let mentions = vec![("bob".to_owned(), false), ("alice".to_owned(), true)];
+        let spans = highlight("hi @Bob. and @alice, not me@bob or @dave", &mentions);
+        let text: Vec<&str> = spans.iter().map(|s| s.content.as_ref()).collect();
+        assert_eq!(
+            text,
+            ["hi ", "@Bob", ". and ", "@alice", ", not me@bob or @dave"]
+        );
+        assert_eq!(spans[1].style.fg, Some(OWN));
+        assert_eq!(
+            spans[3].style.bg,
+            Some(Color::Yellow),
+            "ours stands out most"
+        );
+        assert_eq!(spans[0].style, Style::default());
     }
 
     #[test]

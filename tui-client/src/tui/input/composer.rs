@@ -5,8 +5,11 @@ use std::time::Instant;
 use chat_shared::ClientMsg;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use super::group;
 use super::scroll::scroll;
-use crate::tui::app::{App, Focus, MAX_CONTENT, NoticeKind, Pending, TYPING_REPEAT, TypingOut};
+use crate::tui::app::{
+    App, Focus, MAX_CONTENT, NoticeKind, Pending, TYPING_REPEAT, TypingOut, TypingTo,
+};
 use crate::tui::conversation::stop_typing;
 use crate::tui::effect::Effect;
 
@@ -135,19 +138,15 @@ fn delete_word(app: &mut App) {
 /// Tells the other side we are typing: at most once per `TYPING_REPEAT` while keys come in.
 pub(super) fn typing_key(app: &mut App, now: Instant, out: &mut Vec<Effect>) {
     let me = app.my_id();
-    let Some(receiver_id) = app.open_conversation().map(|c| c.peer.id) else {
+    let Some(to) = app.open_conversation().map(|c| c.typing_to()) else {
         return;
     };
-    if receiver_id == me || !app.is_connected() {
+    if to == TypingTo::Receiver(me) || !app.is_connected() {
         return;
     }
-    let on = Effect::Send(ClientMsg::Typing {
-        receiver_id: Some(receiver_id),
-        conversation_id: None,
-        is_typing: true,
-    });
+    let on = Effect::Send(to.frame(true));
     match &mut app.typing_out {
-        Some(typing) if typing.receiver_id == receiver_id => {
+        Some(typing) if typing.to == to => {
             typing.last_key = now;
             if now.saturating_duration_since(typing.sent_at) >= TYPING_REPEAT {
                 typing.sent_at = now;
@@ -157,7 +156,7 @@ pub(super) fn typing_key(app: &mut App, now: Instant, out: &mut Vec<Effect>) {
         _ => {
             stop_typing(app, out);
             app.typing_out = Some(TypingOut {
-                receiver_id,
+                to,
                 sent_at: now,
                 last_key: now,
             });
@@ -175,6 +174,12 @@ fn send(app: &mut App, now: Instant, out: &mut Vec<Effect>) {
         .trim_start_matches(['\n', '\r'])
         .to_owned();
     if content.trim().is_empty() {
+        return;
+    }
+    if group::command(app, &content, now, out) {
+        stop_typing(app, out);
+        app.composer.text.clear();
+        app.composer.cursor = 0;
         return;
     }
     let Some(conversation_id) = app.open else {

@@ -2,9 +2,11 @@
 //! the state changes here, and the effects (frames, a sign-in, quitting) go into `out`.
 //!
 //! `sign_in` has the form's keys, `panes` the list's, the messages' and the search box's,
-//! `composer` the editing and sending, `scroll` the message pane's scrolling.
+//! `composer` the editing and sending, `scroll` the message pane's scrolling, `group` the
+//! group actions (commands and keys).
 
 mod composer;
+mod group;
 mod panes;
 mod scroll;
 mod sign_in;
@@ -42,6 +44,14 @@ pub(super) fn key(app: &mut App, key: KeyEvent, now: Instant, out: &mut Vec<Effe
                     | KeyCode::F(1)
             ) {
                 app.help = false;
+            }
+        }
+        Screen::Chat if app.receipts.is_some() => {
+            if matches!(
+                key.code,
+                KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('r') | KeyCode::Enter
+            ) {
+                app.receipts = None;
             }
         }
         Screen::Chat if app.search.is_some() => panes::search_key(app, key, now, out),
@@ -85,7 +95,7 @@ fn chat_key(app: &mut App, key: KeyEvent, now: Instant, out: &mut Vec<Effect>) {
 }
 
 pub(super) fn mouse(app: &mut App, mouse: MouseEvent, out: &mut Vec<Effect>) {
-    if app.screen != Screen::Chat || app.help || app.search.is_some() {
+    if app.screen != Screen::Chat || app.help || app.search.is_some() || app.receipts.is_some() {
         return;
     }
     let areas = chat_areas(app, screen_area(app));
@@ -134,7 +144,7 @@ pub(super) fn paste(app: &mut App, text: &str, now: Instant, out: &mut Vec<Effec
                 let line = text.lines().next().unwrap_or_default();
                 search.query.extend(line.chars().take(panes::MAX_QUERY));
                 search.due = Some(now + SEARCH_DEBOUNCE);
-            } else if app.focus == Focus::Composer && !app.help {
+            } else if app.focus == Focus::Composer && !app.help && app.receipts.is_none() {
                 composer::insert(app, &text);
                 composer::typing_key(app, now, out);
             }

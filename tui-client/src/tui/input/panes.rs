@@ -5,6 +5,7 @@ use std::time::Instant;
 use chat_shared::ClientMsg;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use super::group;
 use super::scroll::scroll;
 use crate::tui::app::{App, Focus, NoticeKind, SEARCH_DEBOUNCE, Search};
 use crate::tui::conversation::open;
@@ -32,8 +33,15 @@ pub(super) fn key(app: &mut App, key: KeyEvent, now: Instant, out: &mut Vec<Effe
             };
             app.notify(NoticeKind::Info, text, now);
         }
+        KeyCode::Char('m') => {
+            let conversation = match app.focus {
+                Focus::List => app.conversations.get(app.selected).map(|c| c.id),
+                _ => app.open,
+            };
+            group::toggle_mute(app, conversation, now, out);
+        }
         _ if app.focus == Focus::List => list_key(app, key, now, out),
-        _ => messages_key(app, key, out),
+        _ => messages_key(app, key, now, out),
     }
 }
 
@@ -54,8 +62,9 @@ fn list_key(app: &mut App, key: KeyEvent, now: Instant, out: &mut Vec<Effect>) {
     }
 }
 
-fn messages_key(app: &mut App, key: KeyEvent, out: &mut Vec<Effect>) {
+fn messages_key(app: &mut App, key: KeyEvent, now: Instant, out: &mut Vec<Effect>) {
     match key.code {
+        KeyCode::Char('r') => group::ask_receipts(app, now, out),
         KeyCode::Up | KeyCode::Char('k') => scroll(app, 1, out),
         KeyCode::Down | KeyCode::Char('j') => scroll(app, -1, out),
         KeyCode::Char('g') | KeyCode::Home => scroll(app, i32::from(u16::MAX), out),
@@ -94,6 +103,8 @@ pub(super) fn search_key(app: &mut App, key: KeyEvent, now: Instant, out: &mut V
             search.query.push(c);
             search.due = Some(now + SEARCH_DEBOUNCE);
         }
+        KeyCode::Char('d') if ctrl && search.pick.is_some() => group::finish_pick(app, now, out),
+        KeyCode::Enter if search.pick.is_some() => group::toggle_pick(app),
         KeyCode::Enter => choose_search_result(app, now, out),
         _ => {}
     }
@@ -109,7 +120,11 @@ fn choose_search_result(app: &mut App, now: Instant, out: &mut Vec<Effect>) {
     else {
         return;
     };
-    if let Some(conv) = app.conversations.iter().find(|c| c.peer.id == user.id) {
+    if let Some(conv) = app
+        .conversations
+        .iter()
+        .find(|c| c.peer().is_some_and(|p| p.id == user.id))
+    {
         let id = conv.id;
         app.search = None;
         open(app, id, now, out);

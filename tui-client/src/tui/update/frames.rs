@@ -1,15 +1,19 @@
 //! Frames from the server: messages land in their conversation (by id, so one seen twice is
-//! kept once), pages fill a thread, the list is replaced, receipts raise our messages' marks.
+//! kept once), pages fill a thread, the list is replaced or a group in it changed, receipts
+//! raise our messages' marks.
 
 use std::time::Instant;
 
 use chat_shared::{
-    ChatMessage, ClientMsg, Conversation, ConversationListItem, ErrorCode, MessageStatus,
-    ServerMsg, UserRef,
+    ChatMessage, ClientMsg, Conversation, ConversationListItem, ErrorCode, GroupInfo, Member,
+    MessageStatus, ServerMsg, UserRef,
 };
 
 use super::{pending, receipts};
-use crate::tui::app::{App, ConvItem, Fetch, MAX_RESULTS, NoticeKind, PAGE, TYPING_TTL};
+use crate::tui::app::{
+    App, ConvItem, ConvKind, Fetch, Focus, MAX_RESULTS, NoticeKind, PAGE, ReceiptsView, TYPING_TTL,
+    TypingIn,
+};
 use crate::tui::conversation::open;
 use crate::tui::effect::Effect;
 
@@ -18,9 +22,9 @@ pub(super) fn server(app: &mut App, frame: ServerMsg, now: Instant, out: &mut Ve
         ServerMsg::Message { message } => on_message(app, message, now, out),
         ServerMsg::Typing {
             sender_id,
+            conversation_id,
             is_typing,
-            ..
-        } => on_typing(app, sender_id, is_typing, now, out),
+        } => on_typing(app, sender_id, conversation_id, is_typing, now, out),
         ServerMsg::Read {
             conversation_id,
             reader_id,
@@ -43,9 +47,20 @@ pub(super) fn server(app: &mut App, frame: ServerMsg, now: Instant, out: &mut Ve
             conversation_id,
             has_more,
         } => on_page(app, messages, conversation_id, has_more, now, out),
-        // Groups are not shown by the terminal client yet (issue 14): like a client written
-        // before them, it leaves their frames unread.
-        ServerMsg::ConversationUpdated { .. } | ServerMsg::Receipts { .. } => {}
+        ServerMsg::ConversationUpdated { conversation, left } => {
+            on_conversation_updated(app, conversation, left, now)
+        }
+        ServerMsg::Receipts {
+            message_id,
+            read_by,
+            delivered_to,
+        } => {
+            app.receipts = Some(ReceiptsView {
+                message_id,
+                read_by,
+                delivered_to,
+            })
+        }
         ServerMsg::MessageStatus { message_id, status } => {
             for thread in app.threads.values_mut() {
                 if let Some(m) = thread.messages.iter_mut().find(|m| m.id == message_id) {
@@ -61,15 +76,32 @@ pub(super) fn server(app: &mut App, frame: ServerMsg, now: Instant, out: &mut Ve
     }
 }
 
-fn on_typing(app: &mut App, sender_id: i64, is_typing: bool, now: Instant, out: &mut Vec<Effect>) {
+fn on_typing(
+    app: &mut App,
+    sender_id: i64,
+    conversation: Option<i64>,
+    is_typing: bool,
+    now: Instant,
+    out: &mut Vec<Effect>,
+) {
     if !is_typing {
         app.typing_in.remove(&sender_id);
         return;
     }
-    app.typing_in.insert(sender_id, now + TYPING_TTL);
-    // They started a conversation with us and have not written yet: fetch the list so it
-    // shows (once per person, not on every typing frame).
-    let known = app.conversations.iter().any(|c| c.peer.id == sender_id);
+    let typing = TypingIn {
+        until: now + TYPING_TTL,
+        conversation,
+    };
+    app.typing_in.insert(sender_id, typing);
+    // They started a conversation with us (or added us to a group) and have not written yet:
+    // fetch the list so it shows (once per person, not on every typing frame).
+    let known = match conversation {
+        Some(id) => app.conversation(id).is_some(),
+        None => app
+            .conversations
+            .iter()
+            .any(|c| c.peer().is_some_and(|p| p.id == sender_id)),
+    };
     if !known && app.list_asked_for != Some(sender_id) {
         app.list_asked_for = Some(sender_id);
         out.push(Effect::Send(ClientMsg::GetConversations {}));
@@ -90,6 +122,7 @@ fn on_error(
             }
         }
         Some("chat.start_conversation") => app.starting = None,
+        Some("chat.create_group") => app.creating = None,
         Some("chat.message") => pending::refused(app, now),
         _ => {}
     }
@@ -116,20 +149,19 @@ fn keep_selection(app: &mut App, change: impl FnOnce(&mut Vec<ConvItem>)) {
         .unwrap_or(0);
 }
 
-/// Puts a conversation the list lacks at its top, with nothing in it yet.
-fn add_to_top(app: &mut App, id: i64, peer: UserRef) {
-    keep_selection(app, |list| {
-        list.insert(
-            0,
-            ConvItem {
-                id,
-                peer,
-                preview: None,
-                last_id: None,
-                unread: 0,
-            },
-        )
-    });
+/// Who a conversation is with, from its participants and group additions.
+fn kind_of(me: i64, info: &GroupInfo, members: Vec<Member>) -> Option<ConvKind> {
+    if info.is_group() {
+        let title = info.title().unwrap_or_default().to_owned();
+        return Some(ConvKind::Group { title, members });
+    }
+    let users: Vec<UserRef> = members.iter().map(Member::user).collect();
+    peer_of(me, &users).map(|peer| ConvKind::Direct { peer })
+}
+
+/// Puts a conversation the list lacks at its top.
+fn add_to_top(app: &mut App, item: ConvItem) {
+    keep_selection(app, |list| list.insert(0, item));
 }
 
 fn preview_of(message: &ChatMessage) -> String {
@@ -142,7 +174,12 @@ fn preview_of(message: &ChatMessage) -> String {
 
 fn on_message(app: &mut App, message: ChatMessage, now: Instant, out: &mut Vec<Effect>) {
     let conv = message.conversation_id;
-    let from_me = message.sender.id == app.my_id();
+    let me = app.my_id();
+    let from_me = message.sender.id == me;
+    // System messages never count as unread; a mention rings even in a muted conversation.
+    let is_system = message.is_system;
+    let mentioned = message.mentions.as_ref().is_some_and(|m| m.contains(&me));
+    let sender = message.sender.username.clone();
     if from_me {
         pending::confirm(app, &message);
     } else {
@@ -155,7 +192,8 @@ fn on_message(app: &mut App, message: ChatMessage, now: Instant, out: &mut Vec<E
             out.push(Effect::Send(ClientMsg::GetConversations {}));
             return;
         }
-        add_to_top(app, conv, message.sender.clone());
+        let peer = message.sender.clone();
+        add_to_top(app, ConvItem::new(conv, ConvKind::Direct { peer }));
     }
     let is_new = app
         .conversation(conv)
@@ -184,11 +222,17 @@ fn on_message(app: &mut App, message: ChatMessage, now: Instant, out: &mut Vec<E
         if !from_me {
             receipts::mark_read(app, conv, now, out);
         }
-    } else if !from_me && is_new {
-        if let Some(item) = app.conversation_mut(conv) {
-            item.unread = item.unread.saturating_add(1);
+    } else if !from_me && is_new && !is_system {
+        let Some(item) = app.conversation_mut(conv) else {
+            return;
+        };
+        item.unread = item.unread.saturating_add(1);
+        let (muted, name) = (item.muted, item.name().to_owned());
+        if mentioned {
+            let text = format!("{sender} mentioned you in {name}");
+            app.notify(NoticeKind::Info, text, now);
         }
-        if app.bell_enabled {
+        if app.bell_enabled && (!muted || mentioned) {
             out.push(Effect::Bell);
         }
     }
@@ -214,19 +258,74 @@ fn on_conversation_started(
     now: Instant,
     out: &mut Vec<Effect>,
 ) {
-    let users: Vec<UserRef> = conversation.participants.iter().map(|m| m.user()).collect();
-    let Some(peer) = peer_of(app.my_id(), &users) else {
+    let Some(item) = upsert(app, conversation) else {
         return;
     };
-    let id = conversation.id;
-    if app.conversation(id).is_none() {
-        add_to_top(app, id, peer.clone());
-    }
-    if app.starting == Some(peer.id) {
+    let asked = match &item.kind {
+        ConvKind::Direct { peer } => app.starting == Some(peer.id),
+        // Our `chat.create_group` is answered with the group.
+        ConvKind::Group { title, .. } => app.creating.as_ref() == Some(title),
+    };
+    if asked {
         app.starting = None;
+        app.creating = None;
         app.search = None;
-        open(app, id, now, out);
+        open(app, item.id, now, out);
     }
+}
+
+/// A conversation changed (a group created, renamed, its members or roles; muted), or we are
+/// no longer in it (`left`: removed, or we left).
+fn on_conversation_updated(app: &mut App, conversation: Conversation, left: bool, now: Instant) {
+    if left {
+        leave(app, conversation.id, now);
+    } else {
+        upsert(app, conversation);
+    }
+}
+
+/// Puts a conversation object into the list: a new one at the top, a known one changed in
+/// place. Returns its row.
+fn upsert(app: &mut App, conversation: Conversation) -> Option<ConvItem> {
+    let id = conversation.id;
+    let kind = kind_of(app.my_id(), &conversation.info, conversation.participants)?;
+    let muted = conversation.info.muted;
+    match app.conversation_mut(id) {
+        Some(item) => {
+            item.kind = kind;
+            item.muted = muted.unwrap_or(item.muted);
+        }
+        None => {
+            let muted = muted.unwrap_or(false);
+            add_to_top(
+                app,
+                ConvItem {
+                    muted,
+                    ..ConvItem::new(id, kind)
+                },
+            );
+        }
+    }
+    app.conversation(id).cloned()
+}
+
+/// Forgets a conversation we are no longer in.
+fn leave(app: &mut App, id: i64, now: Instant) {
+    let Some(name) = app.conversation(id).map(|c| c.name().to_owned()) else {
+        return;
+    };
+    keep_selection(app, |list| list.retain(|c| c.id != id));
+    app.threads.remove(&id);
+    app.delivered.remove(&id);
+    app.pending.retain(|p| p.conversation_id != id);
+    app.typing_in.retain(|_, t| t.conversation != Some(id));
+    if app.open == Some(id) {
+        app.open = None;
+        app.focus = Focus::List;
+        app.typing_out = None;
+    }
+    let text = format!("you are no longer in {name}");
+    app.notify(NoticeKind::Info, text, now);
 }
 
 fn on_conversations(
@@ -239,15 +338,16 @@ fn on_conversations(
     let list: Vec<ConvItem> = items
         .into_iter()
         .filter_map(|item| {
-            let users: Vec<UserRef> = item
+            let members = item
                 .participants
                 .iter()
-                .map(|p| UserRef {
+                .map(|p| Member {
                     id: p.id,
                     username: p.username.clone(),
+                    role: p.role,
                 })
                 .collect();
-            let peer = peer_of(me, &users)?;
+            let kind = kind_of(me, &item.info, members)?;
             let last = item.last_message.flatten();
             let unread = item
                 .unread_count
@@ -256,7 +356,8 @@ fn on_conversations(
                 .unwrap_or(0);
             Some(ConvItem {
                 id: item.id,
-                peer,
+                kind,
+                muted: item.info.muted.unwrap_or(false),
                 preview: last.as_ref().map(|l| preview_of(&l.message)),
                 last_id: last.map(|l| l.message.id),
                 unread,

@@ -19,11 +19,7 @@ fn connecting_asks_for_conversations_and_fills_the_list() {
     let now = Instant::now();
     let app = connected(now);
     assert_eq!(app.conn, Conn::Connected);
-    let names: Vec<_> = app
-        .conversations
-        .iter()
-        .map(|c| c.peer.username.as_str())
-        .collect();
+    let names: Vec<_> = app.conversations.iter().map(|c| c.name()).collect();
     assert_eq!(names, ["bob", "carol"]);
     assert_eq!(app.conversations[0].preview.as_deref(), Some("hi alice"));
 }
@@ -129,18 +125,18 @@ fn incoming_typing_lasts_two_seconds_after_the_last_true() {
         })
     };
     step(&mut app, typing(true), t0);
-    assert_eq!(app.typing_peer(), Some("bob"));
+    assert_eq!(app.typing_in_open(), ["bob"]);
     step(&mut app, Event::Tick, t0 + ms(1900));
-    assert_eq!(app.typing_peer(), Some("bob"));
+    assert_eq!(app.typing_in_open(), ["bob"]);
     step(&mut app, typing(true), t0 + ms(1500));
     step(&mut app, Event::Tick, t0 + ms(3000));
-    assert_eq!(app.typing_peer(), Some("bob"), "renewed by the second true");
+    assert_eq!(app.typing_in_open(), ["bob"], "renewed by the second true");
     step(&mut app, Event::Tick, t0 + ms(3500));
-    assert_eq!(app.typing_peer(), None);
+    assert!(app.typing_in_open().is_empty());
     // An explicit false ends it at once, and so does a message from the typer.
     step(&mut app, typing(true), t0 + ms(4000));
     step(&mut app, typing(false), t0 + ms(4100));
-    assert_eq!(app.typing_peer(), None);
+    assert!(app.typing_in_open().is_empty());
     step(&mut app, typing(true), t0 + ms(4200));
     step(
         &mut app,
@@ -149,7 +145,7 @@ fn incoming_typing_lasts_two_seconds_after_the_last_true() {
         }),
         t0 + ms(4300),
     );
-    assert_eq!(app.typing_peer(), None);
+    assert!(app.typing_in_open().is_empty());
 }
 
 #[test]
@@ -376,7 +372,7 @@ fn search_is_debounced_and_starts_a_conversation() {
     );
     assert!(app.search.is_none());
     assert_eq!(app.open, Some(12));
-    assert_eq!(app.conversations[0].peer.username, "dave");
+    assert_eq!(app.conversations[0].name(), "dave");
     assert_eq!(
         out[0],
         ClientMsg::GetMessages {

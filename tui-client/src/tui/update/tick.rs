@@ -11,7 +11,7 @@ use crate::tui::conversation::stop_typing;
 use crate::tui::effect::Effect;
 
 pub(super) fn tick(app: &mut App, now: Instant, out: &mut Vec<Effect>) {
-    app.typing_in.retain(|_, until| *until > now);
+    app.typing_in.retain(|_, typing| typing.until > now);
     pending::expire(app, now);
     if app.is_connected() {
         receipts::reads_due(app, now, out);

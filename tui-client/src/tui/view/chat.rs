@@ -8,9 +8,10 @@ use ratatui::layout::{Alignment, Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{List, ListItem, ListState, Paragraph};
+use unicode_width::UnicodeWidthStr;
 
 use super::widgets::{pane, placeholder};
-use crate::tui::app::{App, Conn, Focus, NoticeKind};
+use crate::tui::app::{App, Conn, ConvItem, ConvKind, Focus, NoticeKind};
 use crate::tui::lines::{hard_wrap, sanitize, thread_lines, truncate};
 
 pub(super) fn conversation_list(app: &App, frame: &mut Frame, area: Rect) {
@@ -39,17 +40,16 @@ pub(super) fn conversation_list(app: &App, frame: &mut Frame, area: Rect) {
                 String::new()
             };
             let marker = if open { "▶ " } else { "  " };
-            let name_width = width.saturating_sub(marker.len() + badge.len());
+            let about = about(c);
+            let name_width = width.saturating_sub(marker.len() + about.width() + badge.len());
             let mut name_style = Style::default();
             if c.unread > 0 {
                 name_style = name_style.add_modifier(Modifier::BOLD);
             }
             let name = Line::from(vec![
                 Span::raw(marker),
-                Span::styled(
-                    truncate(&sanitize(&c.peer.username), name_width),
-                    name_style,
-                ),
+                Span::styled(truncate(&sanitize(c.name()), name_width), name_style),
+                Span::styled(about, Style::default().fg(Color::DarkGray)),
                 Span::styled(
                     badge,
                     Style::default()
@@ -57,7 +57,7 @@ pub(super) fn conversation_list(app: &App, frame: &mut Frame, area: Rect) {
                         .add_modifier(Modifier::BOLD),
                 ),
             ]);
-            let preview = if app.typing_in.contains_key(&c.peer.id) {
+            let preview = if !app.typing_names(c).is_empty() {
                 Span::styled(
                     truncate("  typing…", width),
                     Style::default()
@@ -93,7 +93,14 @@ pub(super) fn messages(app: &App, frame: &mut Frame, area: Rect) {
     };
     let title = app
         .open_conversation()
-        .map(|c| format!(" {} ", sanitize(&c.peer.username)))
+        .map(|c| {
+            let members = match &c.kind {
+                ConvKind::Group { members, .. } => format!(" · {} members", members.len()),
+                ConvKind::Direct { .. } => String::new(),
+            };
+            let muted = if c.muted { " · muted" } else { "" };
+            format!(" {}{members}{muted} ", sanitize(c.name()))
+        })
         .unwrap_or_else(|| " Messages ".into());
     let block = pane(title, focused);
     let inner = block.inner(area);
@@ -119,9 +126,32 @@ pub(super) fn messages(app: &App, frame: &mut Frame, area: Rect) {
     }
 }
 
+/// What the list says after a conversation's name: a group's member count, "muted".
+fn about(item: &ConvItem) -> String {
+    let mut about = String::new();
+    if let ConvKind::Group { members, .. } = &item.kind {
+        about.push_str(&format!(" · {}", members.len()));
+    }
+    if item.muted {
+        about.push_str(" · muted");
+    }
+    about
+}
+
+/// "bob is typing…", "alice and bob are typing…", "alice, bob and carol are typing…".
+fn typing_text(names: &[&str]) -> Option<String> {
+    let names: Vec<String> = names.iter().map(|n| sanitize(n)).collect();
+    let text = match names.as_slice() {
+        [] => return None,
+        [one] => format!("{one} is typing…"),
+        [first @ .., last] => format!("{} and {last} are typing…", first.join(", ")),
+    };
+    Some(text)
+}
+
 pub(super) fn typing(app: &App, frame: &mut Frame, area: Rect) {
-    if let Some(name) = app.typing_peer() {
-        let text = format!(" {} is typing…", sanitize(name));
+    if let Some(text) = typing_text(&app.typing_in_open()) {
+        let text = format!(" {text}");
         frame.render_widget(
             Span::styled(
                 truncate(&text, usize::from(area.width)),

@@ -1,8 +1,8 @@
 //! `render`: draws the app from its state, one small function per screen area. Reads `App`
 //! only; never waits on anything.
 //!
-//! `chat` draws the chat screen's panes, `overlays` the search box and the help, `sign_in` the
-//! form; `widgets` has the pieces they share.
+//! `chat` draws the chat screen's panes, `overlays` the search box, receipts and the help,
+//! `sign_in` the form; `widgets` has the pieces they share.
 
 mod chat;
 mod overlays;
@@ -44,6 +44,9 @@ pub fn render(app: &App, frame: &mut Frame) {
             if app.search.is_some() {
                 overlays::search(app, frame, area);
             }
+            if app.receipts.is_some() {
+                overlays::receipts(app, frame, area);
+            }
             if app.help {
                 overlays::help(frame, area);
             }
@@ -82,5 +85,7 @@ pub fn render_to_string(app: &App, width: u16, height: u16) -> String {
     text
 }
 
+#[cfg(test)]
+mod group_tests;
 #[cfg(test)]
 mod tests;

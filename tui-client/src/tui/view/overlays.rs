@@ -1,4 +1,5 @@
-//! What opens over the chat screen: the search box and the help listing every key.
+//! What opens over the chat screen: the search box (also picking a group's members), a
+//! message's receipts, and the help listing every key.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
@@ -7,16 +8,20 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, List, ListItem, ListState, Paragraph};
 
 use super::widgets::{centered, pane};
-use crate::tui::app::App;
+use crate::tui::app::{App, Pick, PickFor};
 use crate::tui::lines::{sanitize, truncate};
 
 pub(super) fn search(app: &App, frame: &mut Frame, area: Rect) {
     let Some(search) = &app.search else {
         return;
     };
-    let popup = centered(area, 50, 16);
+    let popup = centered(area, 56, 16);
     frame.render_widget(Clear, popup);
-    let block = pane(" Find someone · Enter chat · Esc close ".into(), true);
+    let title = match &search.pick {
+        None => " Find someone · Enter chat · Esc close ",
+        Some(_) => " Pick members · Enter pick · Ctrl-D done · Esc cancel ",
+    };
+    let block = pane(title.into(), true);
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
     let [input, results] =
@@ -31,6 +36,22 @@ pub(super) fn search(app: &App, frame: &mut Frame, area: Rect) {
         x.min(input.right().saturating_sub(1)),
         input.y,
     ));
+    if let Some(pick) = &search.pick {
+        let names: Vec<String> = pick.picked.iter().map(|u| sanitize(&u.username)).collect();
+        let what = match &pick.purpose {
+            PickFor::NewGroup { title } => format!("new group “{}”", sanitize(title)),
+            PickFor::AddTo { .. } => "add".to_owned(),
+        };
+        let line = format!("{what}: {}", names.join(", "));
+        let at = Rect::new(input.x, input.y + 1, input.width, 1);
+        frame.render_widget(
+            Span::styled(
+                truncate(&line, usize::from(input.width)),
+                Style::default().fg(Color::Cyan),
+            ),
+            at,
+        );
+    }
     if search.results.is_empty() {
         let note = if search.query.trim().is_empty() {
             "Type part of a username."
@@ -50,11 +71,20 @@ pub(super) fn search(app: &App, frame: &mut Frame, area: Rect) {
         .results
         .iter()
         .map(|u| {
-            let known = app.conversations.iter().any(|c| c.peer.id == u.id);
-            let suffix = if known {
-                "  (open chat)"
-            } else {
-                "  (new chat)"
+            let suffix = match &search.pick {
+                Some(pick) if pick.picked.contains(u) => "  (picked)",
+                Some(Pick {
+                    purpose: PickFor::AddTo { conversation_id },
+                    ..
+                }) if app
+                    .conversation(*conversation_id)
+                    .is_some_and(|c| c.username_of(u.id).is_some()) =>
+                {
+                    "  (member)"
+                }
+                Some(_) => "",
+                None if app.conversations.iter().any(|c| c.peer() == Some(u)) => "  (open chat)",
+                None => "  (new chat)",
             };
             ListItem::new(Line::from(vec![
                 Span::raw(truncate(&sanitize(&u.username), width.saturating_sub(14))),
@@ -84,24 +114,108 @@ pub const KEYS: &[(&str, &str)] = &[
     ("PgUp PgDn, wheel", "scroll messages (top: older ones)"),
     ("g / G", "first / last chat, oldest / newest message"),
     ("b", "bell on new messages: on / off"),
+    ("m", "mute the chat (mentions still ring): on / off"),
+    ("r (messages)", "who has read our newest message"),
+    ("/group TITLE", "composer: new group, pick its members"),
+    (
+        "/add  /remove NAME",
+        "composer: add (pick) or remove members",
+    ),
+    (
+        "/rename TITLE  /leave",
+        "composer: rename the group, leave it",
+    ),
+    ("/mute  /receipts", "composer: as m and r"),
     ("?  or F1", "this help"),
     ("q / Ctrl-C", "quit"),
 ];
 
 pub(super) fn help(frame: &mut Frame, area: Rect) {
-    let popup = centered(area, 66, KEYS.len() as u16 + 2);
+    let popup = centered(area, 70, KEYS.len() as u16 + 2);
     frame.render_widget(Clear, popup);
     let lines: Vec<Line> = KEYS
         .iter()
         .map(|(key, what)| {
             Line::from(vec![
-                Span::styled(format!("{key:<20}"), Style::default().fg(Color::Cyan)),
+                Span::styled(format!("{key:<22}"), Style::default().fg(Color::Cyan)),
                 Span::raw(*what),
             ])
         })
         .collect();
     frame.render_widget(
         Paragraph::new(lines).block(pane(" Keys · Esc closes ".into(), true)),
+        popup,
+    );
+}
+
+/// Who has read, and who has received, a message (`chat.get_receipts`); in a group, who has
+/// neither yet.
+pub(super) fn receipts(app: &App, frame: &mut Frame, area: Rect) {
+    let Some(view) = &app.receipts else {
+        return;
+    };
+    let names = |users: &mut dyn Iterator<Item = &str>| {
+        let names: Vec<String> = users.map(sanitize).collect();
+        if names.is_empty() {
+            "nobody".to_owned()
+        } else {
+            names.join(", ")
+        }
+    };
+    let message = app
+        .threads
+        .values()
+        .flat_map(|t| &t.messages)
+        .find(|m| m.id == view.message_id);
+    let read = names(&mut view.read_by.iter().map(|u| u.username.as_str()));
+    let delivered = names(
+        &mut view
+            .delivered_to
+            .iter()
+            .filter(|u| !view.read_by.contains(u))
+            .map(|u| u.username.as_str()),
+    );
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled("read by:      ", Style::default().fg(Color::Green)),
+            Span::raw(read),
+        ]),
+        Line::from(vec![
+            Span::styled("delivered to: ", Style::default().fg(Color::Cyan)),
+            Span::raw(delivered),
+        ]),
+    ];
+    if let Some(m) = message
+        && let Some(item) = app.conversation(m.conversation_id)
+        && !item.members().is_empty()
+    {
+        let waiting = names(
+            &mut item
+                .members()
+                .iter()
+                .filter(|u| u.id != m.sender.id && !view.delivered_to.iter().any(|d| d.id == u.id))
+                .map(|u| u.username.as_str()),
+        );
+        lines.push(Line::from(vec![
+            Span::styled("not yet:      ", Style::default().fg(Color::DarkGray)),
+            Span::raw(waiting),
+        ]));
+    }
+    let popup = centered(area, 56, lines.len() as u16 + 4);
+    frame.render_widget(Clear, popup);
+    let quote = message.map_or_else(String::new, |m| {
+        let text = m.content.split_whitespace().collect::<Vec<_>>().join(" ");
+        format!("“{}”", sanitize(&text))
+    });
+    lines.insert(
+        0,
+        Line::styled(truncate(&quote, 52), Style::default().fg(Color::DarkGray)),
+    );
+    lines.insert(1, Line::raw(""));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(ratatui::widgets::Wrap { trim: true })
+            .block(pane(" Receipts · Esc closes ".into(), true)),
         popup,
     );
 }

@@ -1,0 +1,210 @@
+//! Group actions, from the composer's `/` commands and from keys: a new group (its members
+//! picked in the search box), adding (picked too), removing, renaming, leaving, muting, and
+//! asking who has read a message. Each sends its frame; the server's answer changes the list.
+
+use std::time::Instant;
+
+use chat_shared::ClientMsg;
+
+use crate::tui::app::{App, ConvKind, NoticeKind, Pick, PickFor, Search};
+use crate::tui::effect::Effect;
+
+/// Carries out `text` when it is one of the composer's commands; false when it is not one
+/// (then it is sent as a message, as any other text).
+pub(super) fn command(app: &mut App, text: &str, now: Instant, out: &mut Vec<Effect>) -> bool {
+    let (name, rest) = text
+        .trim()
+        .split_once(char::is_whitespace)
+        .unwrap_or((text.trim(), ""));
+    let rest = rest.trim();
+    let known = [
+        "/group",
+        "/add",
+        "/remove",
+        "/rename",
+        "/leave",
+        "/mute",
+        "/receipts",
+    ];
+    if !known.contains(&name) {
+        return false;
+    }
+    if !app.is_connected() {
+        let text = "not connected: try again in a moment";
+        app.notify(NoticeKind::Error, text, now);
+        return true;
+    }
+    match name {
+        "/group" => new_group(app, rest, now),
+        "/add" => add(app, now),
+        "/remove" => remove(app, rest, now, out),
+        "/rename" => rename(app, rest, now, out),
+        "/leave" => leave(app, now, out),
+        "/mute" => toggle_mute(app, app.open, now, out),
+        _ => ask_receipts(app, now, out),
+    }
+    true
+}
+
+/// Opens the search box to pick the members of a new group called `title`.
+fn new_group(app: &mut App, title: &str, now: Instant) {
+    if title.is_empty() {
+        app.notify(NoticeKind::Error, "usage: /group TITLE", now);
+        return;
+    }
+    let purpose = PickFor::NewGroup {
+        title: title.to_owned(),
+    };
+    start_picking(app, purpose);
+}
+
+fn start_picking(app: &mut App, purpose: PickFor) {
+    app.search = Some(Search {
+        pick: Some(Pick {
+            purpose,
+            picked: Vec::new(),
+        }),
+        ..Search::default()
+    });
+}
+
+/// The open conversation's id when it is a group, else says so.
+fn open_group(app: &mut App, now: Instant) -> Option<i64> {
+    let group = app
+        .open_conversation()
+        .filter(|c| matches!(c.kind, ConvKind::Group { .. }))
+        .map(|c| c.id);
+    if group.is_none() {
+        app.notify(NoticeKind::Error, "open a group first", now);
+    }
+    group
+}
+
+fn add(app: &mut App, now: Instant) {
+    if let Some(conversation_id) = open_group(app, now) {
+        start_picking(app, PickFor::AddTo { conversation_id });
+    }
+}
+
+fn remove(app: &mut App, name: &str, now: Instant, out: &mut Vec<Effect>) {
+    let Some(conversation_id) = open_group(app, now) else {
+        return;
+    };
+    let name = name.trim_start_matches('@');
+    let member = app.open_conversation().and_then(|c| {
+        c.members()
+            .iter()
+            .find(|m| m.username.eq_ignore_ascii_case(name))
+            .map(|m| m.id)
+    });
+    match member {
+        Some(user_id) => out.push(Effect::Send(ClientMsg::RemoveMember {
+            conversation_id,
+            user_id,
+        })),
+        None => {
+            let text = format!("no member called “{name}”: /remove NAME");
+            app.notify(NoticeKind::Error, text, now);
+        }
+    }
+}
+
+fn rename(app: &mut App, title: &str, now: Instant, out: &mut Vec<Effect>) {
+    let Some(conversation_id) = open_group(app, now) else {
+        return;
+    };
+    if title.is_empty() {
+        app.notify(NoticeKind::Error, "usage: /rename TITLE", now);
+        return;
+    }
+    out.push(Effect::Send(ClientMsg::RenameGroup {
+        conversation_id,
+        title: title.to_owned(),
+    }));
+}
+
+fn leave(app: &mut App, now: Instant, out: &mut Vec<Effect>) {
+    if let Some(conversation_id) = open_group(app, now) {
+        out.push(Effect::Send(ClientMsg::Leave { conversation_id }));
+    }
+}
+
+/// Asks the server to mute `conversation` or to stop muting it; its answer changes the list.
+pub(super) fn toggle_mute(
+    app: &mut App,
+    conversation: Option<i64>,
+    now: Instant,
+    out: &mut Vec<Effect>,
+) {
+    let Some(item) = conversation.and_then(|id| app.conversation(id)) else {
+        app.notify(NoticeKind::Error, "no conversation to mute", now);
+        return;
+    };
+    out.push(Effect::Send(ClientMsg::Mute {
+        conversation_id: item.id,
+        muted: !item.muted,
+    }));
+}
+
+/// Asks who has read our newest message in the open conversation.
+pub(super) fn ask_receipts(app: &mut App, now: Instant, out: &mut Vec<Effect>) {
+    let me = app.my_id();
+    let newest = app
+        .open_thread()
+        .and_then(|t| {
+            t.messages
+                .iter()
+                .rev()
+                .find(|m| m.sender.id == me && !m.is_system)
+        })
+        .map(|m| m.id);
+    match newest {
+        Some(message_id) => out.push(Effect::Send(ClientMsg::GetReceipts { message_id })),
+        None => app.notify(NoticeKind::Error, "no message of yours here yet", now),
+    }
+}
+
+/// Picks or drops the highlighted search result.
+pub(super) fn toggle_pick(app: &mut App) {
+    let Some(search) = &mut app.search else {
+        return;
+    };
+    let (Some(user), Some(pick)) = (search.results.get(search.selected), &mut search.pick) else {
+        return;
+    };
+    match pick.picked.iter().position(|u| u == user) {
+        Some(i) => {
+            pick.picked.remove(i);
+        }
+        None => pick.picked.push(user.clone()),
+    }
+}
+
+/// Sends what the picking was for: the new group, or the members to add.
+pub(super) fn finish_pick(app: &mut App, now: Instant, out: &mut Vec<Effect>) {
+    let Some(pick) = app.search.as_ref().and_then(|s| s.pick.clone()) else {
+        return;
+    };
+    if pick.picked.is_empty() {
+        app.notify(NoticeKind::Error, "pick someone first (Enter)", now);
+        return;
+    }
+    let user_ids: Vec<i64> = pick.picked.iter().map(|u| u.id).collect();
+    app.search = None;
+    match pick.purpose {
+        PickFor::NewGroup { title } => {
+            // Opened when the server answers with it.
+            app.creating = Some(title.clone());
+            out.push(Effect::Send(ClientMsg::CreateGroup {
+                title,
+                member_ids: user_ids,
+            }));
+        }
+        PickFor::AddTo { conversation_id } => {
+            out.push(Effect::Send(ClientMsg::AddMembers {
+                conversation_id,
+                user_ids,
+            }));
+        }
+    }
+}
