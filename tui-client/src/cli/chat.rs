@@ -318,9 +318,90 @@ pub async fn pipe(ctx: &Context, linger_ms: u64) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use chat_shared::{MessageStatus, Participant, Timestamp, UserRef};
+    use chat_shared::{GroupInfo, LastMessage, MessageStatus, Participant, Timestamp, UserRef};
 
     use super::*;
+    use crate::cli::fixtures::group_info;
+
+    fn person(id: i64, username: &str) -> Participant {
+        Participant {
+            id,
+            username: username.into(),
+            role: None,
+        }
+    }
+
+    fn said(id: i64, by: &str, content: &str, is_system: bool) -> Option<Option<LastMessage>> {
+        Some(Some(LastMessage::from(ChatMessage {
+            id,
+            conversation_id: 3,
+            sender: UserRef {
+                id: 1,
+                username: by.into(),
+            },
+            content: content.into(),
+            timestamp: Timestamp(1_751_889_600_000),
+            is_system,
+            attachment: None,
+            status: None,
+            is_read: None,
+            mentions: None,
+            event: None,
+        })))
+    }
+
+    #[test]
+    fn the_list_names_groups_by_title_and_size_and_direct_ones_as_before() {
+        let mut direct = ConversationListItem {
+            id: 3,
+            participants: vec![person(1, "me"), person(2, "bob")],
+            last_message: said(9, "bob", "see you\nlater", false),
+            unread_count: Some(2),
+            has_unread: Some(true),
+            info: GroupInfo::default(),
+        };
+        assert_eq!(
+            list_line(&direct, 1),
+            "#3 with bob [2 unread]: bob: see you"
+        );
+        // A muted direct conversation reads exactly as before groups.
+        direct.info.muted = Some(true);
+        assert_eq!(
+            list_line(&direct, 1),
+            "#3 with bob [2 unread]: bob: see you"
+        );
+
+        let mut group = ConversationListItem {
+            id: 5,
+            participants: vec![person(1, "me"), person(2, "bob"), person(3, "carol")],
+            last_message: said(10, "me", "me added carol", true),
+            unread_count: Some(0),
+            has_unread: Some(false),
+            info: group_info("Deploys", 3),
+        };
+        assert_eq!(
+            list_line(&group, 1),
+            "#5 \u{201c}Deploys\u{201d} (3 members): * me added carol"
+        );
+        group.info.muted = Some(true);
+        group.unread_count = Some(1);
+        group.last_message = said(11, "bob", "hi", false);
+        assert_eq!(
+            list_line(&group, 1),
+            "#5 \u{201c}Deploys\u{201d} (3 members) [1 unread] (muted): bob: hi"
+        );
+    }
+
+    #[test]
+    fn a_system_message_has_no_speaker() {
+        let Some(Some(last)) = said(10, "alice", "alice added bob", true) else {
+            unreachable!("said gives a message")
+        };
+        assert_eq!(
+            message_line(&last.message),
+            "[2025-07-07T12:00:00.000Z] #10 * alice added bob"
+        );
+    }
 
     #[test]
     fn text_output_neutralises_control_characters_in_names_and_content() {

@@ -175,9 +175,10 @@ pub(super) fn closed_message(code: Option<u16>, reason: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use chat_shared::{ConversationKind, GroupInfo};
+    use chat_shared::GroupInfo;
 
     use super::*;
+    use crate::cli::fixtures::group_info;
 
     fn item(id: i64, title: Option<&str>) -> ConversationListItem {
         ConversationListItem {
@@ -186,12 +187,7 @@ mod tests {
             last_message: None,
             unread_count: None,
             has_unread: None,
-            info: GroupInfo {
-                kind: title.map(|_| ConversationKind::Group),
-                title: title.map(|t| Some(t.to_owned())),
-                member_count: None,
-                muted: None,
-            },
+            info: title.map_or_else(GroupInfo::default, |t| group_info(t, 1)),
         }
     }
 

@@ -175,9 +175,10 @@ fn group_line(conversation: &Conversation) -> String {
 
 #[cfg(test)]
 mod tests {
-    use chat_shared::{ConversationKind, GroupInfo, Member, Role};
+    use chat_shared::{Member, Role};
 
     use super::*;
+    use crate::cli::fixtures::group_info;
 
     #[test]
     fn a_group_reads_as_its_title_count_and_members_with_their_roles() {
@@ -193,12 +194,7 @@ mod tests {
                 member(2, "bob", Role::Admin),
                 member(3, "car\u{1b}[2Jol", Role::Member),
             ],
-            info: GroupInfo {
-                kind: Some(ConversationKind::Group),
-                title: Some(Some("Deploys".into())),
-                member_count: Some(3),
-                muted: Some(false),
-            },
+            info: group_info("Deploys", 3),
         };
         assert_eq!(
             group_line(&conversation),

@@ -9,6 +9,21 @@ mod connection;
 mod group;
 mod socket;
 
+#[cfg(test)]
+mod fixtures {
+    use chat_shared::{ConversationKind, GroupInfo};
+
+    /// A group's additions as the server sends them to a member who has not muted it.
+    pub fn group_info(title: &str, member_count: i64) -> GroupInfo {
+        GroupInfo {
+            kind: Some(ConversationKind::Group),
+            title: Some(Some(title.into())),
+            member_count: Some(member_count),
+            muted: Some(false),
+        }
+    }
+}
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
