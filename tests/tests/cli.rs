@@ -107,6 +107,16 @@ impl User {
         .expect("chat runner")
     }
 
+    /// Runs `chat --json ARGS`, which must succeed, and returns the one JSON value it printed.
+    async fn json(&self, args: &[&str]) -> Value {
+        let args: Vec<&str> = std::iter::once("--json")
+            .chain(args.iter().copied())
+            .collect();
+        let run = self.chat(&args, "").await;
+        assert_eq!(run.code, 0, "{run:?}");
+        run.json()
+    }
+
     async fn register(&self, name: &str) -> Value {
         let run = self
             .chat(
@@ -716,4 +726,212 @@ async fn usage_and_connection_errors_exit_2() {
         no_server.stderr.contains("cannot reach the server"),
         "{no_server:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_create_send_history_rename_add_remove_and_leave() {
+    let server = TestServer::start().await;
+    let (alice, bob, carol, dave) = (
+        User::new(&server),
+        User::new(&server),
+        User::new(&server),
+        User::new(&server),
+    );
+    let alice_name = unique_name("alice");
+    let bob_name = unique_name("bob");
+    let carol_name = unique_name("carol");
+    let dave_name = unique_name("dave");
+    let alice_me = alice.register(&alice_name).await;
+    let bob_me = bob.register(&bob_name).await;
+    let carol_me = carol.register(&carol_name).await;
+    dave.register(&dave_name).await;
+
+    // Usernames resolve case-insensitively, as for --to; the answer is the group object.
+    let members = format!("{},{carol_name}", bob_name.to_uppercase());
+    let group = alice
+        .json(&["group", "create", "Deploys", "--members", &members])
+        .await;
+    assert_eq!(group["kind"], "group");
+    assert_eq!(group["title"], "Deploys");
+    assert_eq!(group["member_count"], 3);
+    let roles: Vec<(&Value, &str)> = group["participants"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .map(|m| (&m["id"], m["role"].as_str().expect("role")))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            (&alice_me["id"], "owner"),
+            (&bob_me["id"], "member"),
+            (&carol_me["id"], "member")
+        ]
+    );
+    let id = group["id"].as_i64().expect("group id");
+    let id_text = id.to_string();
+
+    // Members send by title (any case) and by id; everyone reads the same history.
+    let sent = bob
+        .chat(&["send", "--group", "deploys", "shipping", "now"], "")
+        .await;
+    assert_eq!(sent.code, 0, "{sent:?}");
+    assert!(
+        sent.stdout
+            .contains(&format!("{bob_name}: shipping now (sent)")),
+        "{sent:?}"
+    );
+    let sent = carol
+        .json(&["send", "--group", &format!("#{id}"), "ok"])
+        .await;
+    assert_eq!(sent["conversation_id"], id);
+
+    let history = alice.json(&["history", "--group", &id_text]).await;
+    assert_eq!(history["conversation_id"], id);
+    let messages = history["messages"].as_array().expect("messages");
+    let kinds: Vec<(bool, &str)> = messages
+        .iter()
+        .map(|m| {
+            (
+                m["is_system"] == true,
+                m["content"].as_str().expect("content"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (
+                true,
+                format!("{alice_name} created the group \u{201c}Deploys\u{201d}").as_str()
+            ),
+            (false, "shipping now"),
+            (false, "ok")
+        ]
+    );
+    let text = alice.chat(&["history", "--group", "Deploys"], "").await;
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(
+        text.stdout.contains(&format!(
+            "* {alice_name} created the group \u{201c}Deploys\u{201d}"
+        )),
+        "{text:?}"
+    );
+    assert!(
+        text.stdout.contains(&format!("{carol_name}: ok")),
+        "{text:?}"
+    );
+
+    // The list shows the group's title and size; --json is the server's item.
+    let listed = alice.chat(&["conversations"], "").await;
+    assert_eq!(listed.code, 0, "{listed:?}");
+    assert!(
+        listed.stdout.contains(&format!(
+            "#{id} \u{201c}Deploys\u{201d} (3 members) [2 unread]: {carol_name}: ok"
+        )),
+        "{listed:?}"
+    );
+    let listed = alice.json(&["conversations"]).await;
+    let item = &listed[0];
+    assert_eq!(item["id"], id);
+    assert_eq!(
+        (
+            &item["kind"],
+            &item["title"],
+            &item["member_count"],
+            &item["muted"]
+        ),
+        (
+            &Value::from("group"),
+            &Value::from("Deploys"),
+            &Value::from(3),
+            &Value::from(false)
+        )
+    );
+    assert_eq!(item["participants"][0]["user__id"], alice_me["id"]);
+    assert_eq!(item["participants"][0]["role"], "owner");
+
+    // A member may not rename: the refusal names the protocol's code.
+    let refused = bob.chat(&["group", "rename", "Deploys", "Mine"], "").await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("the server refused chat.rename_group")
+            && refused.stderr.contains("(forbidden)"),
+        "{refused:?}"
+    );
+    let renamed = alice
+        .chat(&["group", "rename", "Deploys", "Deploy", "team"], "")
+        .await;
+    assert_eq!(renamed.code, 0, "{renamed:?}");
+    assert_eq!(
+        renamed.stdout.trim(),
+        format!(
+            "#{id} \u{201c}Deploy team\u{201d} (3 members: {alice_name} (owner), {bob_name}, {carol_name})"
+        )
+    );
+
+    // A second group of the same title makes the title ambiguous: the error lists both ids.
+    let other = alice.json(&["group", "create", "Deploy team"]).await;
+    let other_id = other["id"].as_i64().expect("id");
+    let ambiguous = alice
+        .chat(&["send", "--group", "Deploy team", "which?"], "")
+        .await;
+    assert_eq!(ambiguous.code, 2, "{ambiguous:?}");
+    assert!(
+        ambiguous.stderr.contains(&format!(
+            "2 groups are titled Deploy team: #{id}, #{other_id}; give the id instead"
+        )),
+        "{ambiguous:?}"
+    );
+
+    let added = alice.json(&["group", "add", &id_text, &dave_name]).await;
+    assert_eq!(added["member_count"], 4);
+    let dave_sees = dave.chat(&["history", "--group", &id_text], "").await;
+    assert_eq!(dave_sees.code, 0, "{dave_sees:?}");
+    assert!(dave_sees.stdout.contains("shipping now"), "{dave_sees:?}");
+
+    let removed = alice.json(&["group", "remove", &id_text, &dave_name]).await;
+    assert_eq!(removed["member_count"], 3);
+    assert!(
+        removed["participants"]
+            .as_array()
+            .expect("participants")
+            .iter()
+            .all(|m| m["username"] != dave_name.as_str()),
+        "{removed}"
+    );
+    let gone = dave.chat(&["history", "--group", &id_text], "").await;
+    assert_eq!(gone.code, 2, "{gone:?}");
+    assert!(gone.stderr.contains("you are in no group"), "{gone:?}");
+    let not_member = alice
+        .chat(&["group", "remove", &id_text, &dave_name], "")
+        .await;
+    assert_eq!(not_member.code, 2, "{not_member:?}");
+    assert!(
+        not_member.stderr.contains("no member named"),
+        "{not_member:?}"
+    );
+
+    let left = carol.chat(&["group", "leave", &id_text], "").await;
+    assert_eq!(left.code, 0, "{left:?}");
+    assert_eq!(
+        left.stdout.trim(),
+        format!("left #{id} \u{201c}Deploy team\u{201d}")
+    );
+    let after = bob.chat(&["history", "--group", &id_text], "").await;
+    assert!(
+        after
+            .stdout
+            .contains(&format!("* {alice_name} removed {dave_name}"))
+            && after.stdout.contains(&format!("* {carol_name} left")),
+        "{after:?}"
+    );
+
+    let both = alice
+        .chat(&["send", "--to", &bob_name, "--group", &id_text, "hi"], "")
+        .await;
+    assert_eq!(both.code, 2, "{both:?}");
+    assert!(both.stderr.contains("cannot be used with"), "{both:?}");
 }

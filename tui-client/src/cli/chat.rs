@@ -3,125 +3,26 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
-use chat_shared::{ChatMessage, ClientMsg, Conversation, ConversationListItem, ServerMsg, UserRef};
+use chat_shared::{ChatMessage, ClientMsg, ConversationListItem, ServerMsg};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::time::Instant;
 
-use super::socket::{Incoming, Socket};
+use super::connection::{Connection, closed_message};
+use super::socket::Incoming;
 use super::{Context, print_json};
-use crate::session::StoredSession;
 use crate::text::sanitize;
 
-/// The most results `chat.search_user` returns.
-const SEARCH_PAGE: usize = 20;
 /// The longest line `chat pipe` accepts from standard input.
 const MAX_PIPE_LINE: usize = 1 << 20;
 
-/// The logged-in user and a socket for them.
-struct Connection {
-    me: StoredSession,
-    socket: Socket,
-    wait: Duration,
-}
-
-impl Connection {
-    async fn open(ctx: &Context, wait: Duration) -> anyhow::Result<Connection> {
-        let me = ctx.dir.session_for(&ctx.settings.server)?;
-        let access = me.access_token(&ctx.api).await?;
-        let socket = Socket::connect(&ctx.api.ws_url(&access)).await?;
-        Ok(Connection { me, socket, wait })
-    }
-
-    /// Sends `request`, then returns the first frame `pick` accepts. Other frames (messages from
-    /// other people, say) are passed over; a `chat.error` answering this request type fails.
-    async fn ask<T>(
-        &mut self,
-        request: &ClientMsg,
-        mut pick: impl FnMut(ServerMsg) -> Option<T>,
-    ) -> anyhow::Result<T> {
-        let text = serde_json::to_string(request)?;
-        let request_type = serde_json::from_str::<serde_json::Value>(&text)?["type"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        self.socket.send_text(&text).await?;
-        let deadline = Instant::now() + self.wait;
-        loop {
-            match self.socket.recv_until(deadline).await? {
-                Incoming::Timeout => {
-                    bail!("no answer to {request_type} within {:?}", self.wait)
-                }
-                Incoming::Closed { code, reason } => bail!(closed_message(code, &reason)),
-                Incoming::Text(text) => {
-                    let Ok(frame) = serde_json::from_str::<ServerMsg>(&text) else {
-                        continue;
-                    };
-                    if let ServerMsg::Error {
-                        code,
-                        message,
-                        request_type: Some(answered),
-                    } = &frame
-                        && *answered == request_type
-                    {
-                        bail!("the server refused {request_type}: {message} ({code:?})");
-                    }
-                    if let Some(found) = pick(frame) {
-                        return Ok(found);
-                    }
-                }
-            }
-        }
-    }
-
-    /// The user named `name` (exact, case-insensitive), found with `chat.search_user`.
-    async fn find_user(&mut self, name: &str) -> anyhow::Result<UserRef> {
-        let request = ClientMsg::SearchUser {
-            keyword: name.to_owned(),
-        };
-        let results = self
-            .ask(&request, |frame| match frame {
-                ServerMsg::SearchResults { results } => Some(results),
-                _ => None,
-            })
-            .await?;
-        let wanted = name.to_lowercase();
-        let found = results.len();
-        results
-            .into_iter()
-            .find(|user| user.username.to_lowercase() == wanted)
-            .ok_or_else(|| {
-                if wanted == self.me.username.to_lowercase() {
-                    anyhow!("{name} is you: pick someone else")
-                } else if found >= SEARCH_PAGE {
-                    anyhow!(
-                        "no user named {name} among the first {found} whose names contain it \
-                         (the server sends at most {SEARCH_PAGE})"
-                    )
-                } else {
-                    anyhow!("no user named {name}")
-                }
-            })
-    }
-
-    /// Every conversation of ours, most recent first.
-    async fn conversations(&mut self) -> anyhow::Result<Vec<ConversationListItem>> {
-        self.ask(&ClientMsg::GetConversations {}, |frame| match frame {
-            ServerMsg::Conversations { conversations } => Some(conversations),
-            _ => None,
-        })
-        .await
-    }
-}
-
-fn closed_message(code: Option<u16>, reason: &str) -> String {
-    match code {
-        Some(chat_shared::close::UNAUTHORIZED) => {
-            "the server rejected the access token (close 4001): run `chat login` again".to_owned()
-        }
-        Some(code) => format!("the server closed the connection (code {code}) {reason}"),
-        None => format!("the server closed the connection: {reason}"),
-    }
+/// Whom a message or a history is with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The direct conversation with this user (by username).
+    User(String),
+    /// A group of ours, by title or id.
+    Group(String),
 }
 
 /// The other participant's name in a conversation list item (or a list of everyone).
@@ -139,9 +40,35 @@ fn partner_name(item: &ConversationListItem, my_id: i64) -> String {
     }
 }
 
+/// How a conversation is named in text: `with bob` for a direct one, `“Deploys” (3 members)`
+/// for a group.
+fn conversation_name(item: &ConversationListItem, my_id: i64) -> String {
+    if !item.info.is_group() {
+        return format!("with {}", partner_name(item, my_id));
+    }
+    let count = item
+        .info
+        .member_count
+        .unwrap_or(item.participants.len() as i64);
+    let members = if count == 1 { "member" } else { "members" };
+    format!(
+        "\u{201c}{}\u{201d} ({count} {members})",
+        sanitize(item.info.title().unwrap_or_default())
+    )
+}
+
 /// One message as text: `[time] #id sender: content`, with the sender and content sanitized
 /// and each further line of the content indented, so no message can pass for another's line.
+/// A system message (groups only) reads `[time] #id * content`: it has no speaker.
 fn message_line(message: &ChatMessage) -> String {
+    if message.is_system {
+        return format!(
+            "[{}] #{} * {}",
+            message.timestamp,
+            message.id,
+            sanitize(&message.content).replace('\n', "\n  ")
+        );
+    }
     let status = message
         .status
         .map(|s| format!(" ({})", format!("{s:?}").to_lowercase()))
@@ -155,37 +82,53 @@ fn message_line(message: &ChatMessage) -> String {
     )
 }
 
-/// `chat send --to USER TEXT`.
-pub async fn send(ctx: &Context, to: &str, text: &str, timeout_ms: u64) -> anyhow::Result<()> {
+/// The id of the conversation with `target`: a direct one is opened (or started) with
+/// `chat.start_conversation`; a group must be one of ours.
+async fn open_conversation(conn: &mut Connection, target: &Target) -> anyhow::Result<i64> {
+    match target {
+        Target::Group(group) => Ok(conn.find_group(group).await?.id),
+        Target::User(name) => {
+            let user = conn.find_user(name).await?;
+            let request = ClientMsg::StartConversation {
+                receiver_id: user.id,
+            };
+            conn.ask(&request, |frame| match frame {
+                ServerMsg::ConversationStarted { conversation }
+                    if conversation.participants.iter().any(|p| p.id == user.id) =>
+                {
+                    Some(conversation.id)
+                }
+                _ => None,
+            })
+            .await
+        }
+    }
+}
+
+/// `chat send --to USER TEXT` or `chat send --group GROUP TEXT`.
+pub async fn send(
+    ctx: &Context,
+    target: &Target,
+    text: &str,
+    timeout_ms: u64,
+) -> anyhow::Result<()> {
     if text.trim().is_empty() {
         bail!("the message is empty");
     }
     let mut conn = Connection::open(ctx, Duration::from_millis(timeout_ms)).await?;
-    let user = conn.find_user(to).await?;
-    let request = ClientMsg::StartConversation {
-        receiver_id: user.id,
-    };
-    let conversation: Conversation = conn
-        .ask(&request, |frame| match frame {
-            ServerMsg::ConversationStarted { conversation }
-                if conversation.participants.iter().any(|p| p.id == user.id) =>
-            {
-                Some(conversation)
-            }
-            _ => None,
-        })
-        .await?;
+    let conversation_id = open_conversation(&mut conn, target).await?;
     let my_id = conn.me.user_id;
     let request = ClientMsg::Message {
-        conversation_id: conversation.id,
+        conversation_id,
         content: text.to_owned(),
     };
     // The echo of our own message in this conversation is the server's acknowledgement.
     let message = conn
         .ask(&request, |frame| match frame {
             ServerMsg::Message { message }
-                if message.conversation_id == conversation.id
+                if message.conversation_id == conversation_id
                     && message.sender.id == my_id
+                    && !message.is_system
                     && message.content.trim() == text.trim() =>
             {
                 Some(message)
@@ -214,48 +157,71 @@ pub async fn conversations(ctx: &Context, timeout_ms: u64) -> anyhow::Result<()>
         println!("no conversations yet");
     }
     for item in &list {
-        let unread = match item.unread_count {
-            Some(n) if n > 0 => format!(" [{n} unread]"),
-            _ => String::new(),
-        };
-        let last = match &item.last_message {
-            Some(Some(last)) => format!(
-                ": {}: {}",
-                sanitize(&last.sender_username),
-                sanitize(last.message.content.lines().next().unwrap_or_default())
-            ),
-            _ => String::new(),
-        };
-        println!(
-            "#{} with {}{unread}{last}",
-            item.id,
-            partner_name(item, conn.me.user_id)
-        );
+        println!("{}", list_line(item, conn.me.user_id));
     }
     Ok(())
 }
 
-/// `chat history --with USER [--limit N]`: reads only, never starts a conversation.
+/// One line of `chat conversations`: `#3 with bob [2 unread]: bob: see you`, or for a group
+/// `#5 “Deploys” (3 members) [1 unread] (muted): alice: hi`.
+fn list_line(item: &ConversationListItem, my_id: i64) -> String {
+    let unread = match item.unread_count {
+        Some(n) if n > 0 => format!(" [{n} unread]"),
+        _ => String::new(),
+    };
+    // Direct conversations read as they did before groups, muted or not.
+    let muted = if item.info.is_group() && item.info.muted == Some(true) {
+        " (muted)"
+    } else {
+        ""
+    };
+    let last = match &item.last_message {
+        Some(Some(last)) if last.message.is_system => format!(
+            ": * {}",
+            sanitize(last.message.content.lines().next().unwrap_or_default())
+        ),
+        Some(Some(last)) => format!(
+            ": {}: {}",
+            sanitize(&last.sender_username),
+            sanitize(last.message.content.lines().next().unwrap_or_default())
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "#{} {}{unread}{muted}{last}",
+        item.id,
+        conversation_name(item, my_id)
+    )
+}
+
+/// `chat history --with USER` or `--group GROUP` `[--limit N]`: reads only, never starts a
+/// conversation.
 pub async fn history(
     ctx: &Context,
-    with: &str,
+    target: &Target,
     limit: Option<i64>,
     timeout_ms: u64,
 ) -> anyhow::Result<()> {
     let mut conn = Connection::open(ctx, Duration::from_millis(timeout_ms)).await?;
-    let wanted = with.to_lowercase();
     let my_id = conn.me.user_id;
-    let conversation_id = conn
-        .conversations()
-        .await?
-        .into_iter()
-        .find(|item| {
-            item.participants
-                .iter()
-                .any(|p| p.id != my_id && p.username.to_lowercase() == wanted)
-        })
-        .map(|item| item.id)
-        .ok_or_else(|| anyhow!("you have no conversation with {with}"))?;
+    let conversation_id = match target {
+        Target::Group(group) => conn.find_group(group).await?.id,
+        Target::User(with) => {
+            let wanted = with.to_lowercase();
+            conn.conversations()
+                .await?
+                .into_iter()
+                .find(|item| {
+                    !item.info.is_group()
+                        && item
+                            .participants
+                            .iter()
+                            .any(|p| p.id != my_id && p.username.to_lowercase() == wanted)
+                })
+                .map(|item| item.id)
+                .ok_or_else(|| anyhow!("you have no conversation with {with}"))?
+        }
+    };
     let request = ClientMsg::GetMessages {
         conversation_id,
         before_id: None,
@@ -352,9 +318,90 @@ pub async fn pipe(ctx: &Context, linger_ms: u64) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use chat_shared::{MessageStatus, Participant, Timestamp};
+    use chat_shared::{GroupInfo, LastMessage, MessageStatus, Participant, Timestamp, UserRef};
 
     use super::*;
+    use crate::cli::fixtures::group_info;
+
+    fn person(id: i64, username: &str) -> Participant {
+        Participant {
+            id,
+            username: username.into(),
+            role: None,
+        }
+    }
+
+    fn said(id: i64, by: &str, content: &str, is_system: bool) -> Option<Option<LastMessage>> {
+        Some(Some(LastMessage::from(ChatMessage {
+            id,
+            conversation_id: 3,
+            sender: UserRef {
+                id: 1,
+                username: by.into(),
+            },
+            content: content.into(),
+            timestamp: Timestamp(1_751_889_600_000),
+            is_system,
+            attachment: None,
+            status: None,
+            is_read: None,
+            mentions: None,
+            event: None,
+        })))
+    }
+
+    #[test]
+    fn the_list_names_groups_by_title_and_size_and_direct_ones_as_before() {
+        let mut direct = ConversationListItem {
+            id: 3,
+            participants: vec![person(1, "me"), person(2, "bob")],
+            last_message: said(9, "bob", "see you\nlater", false),
+            unread_count: Some(2),
+            has_unread: Some(true),
+            info: GroupInfo::default(),
+        };
+        assert_eq!(
+            list_line(&direct, 1),
+            "#3 with bob [2 unread]: bob: see you"
+        );
+        // A muted direct conversation reads exactly as before groups.
+        direct.info.muted = Some(true);
+        assert_eq!(
+            list_line(&direct, 1),
+            "#3 with bob [2 unread]: bob: see you"
+        );
+
+        let mut group = ConversationListItem {
+            id: 5,
+            participants: vec![person(1, "me"), person(2, "bob"), person(3, "carol")],
+            last_message: said(10, "me", "me added carol", true),
+            unread_count: Some(0),
+            has_unread: Some(false),
+            info: group_info("Deploys", 3),
+        };
+        assert_eq!(
+            list_line(&group, 1),
+            "#5 \u{201c}Deploys\u{201d} (3 members): * me added carol"
+        );
+        group.info.muted = Some(true);
+        group.unread_count = Some(1);
+        group.last_message = said(11, "bob", "hi", false);
+        assert_eq!(
+            list_line(&group, 1),
+            "#5 \u{201c}Deploys\u{201d} (3 members) [1 unread] (muted): bob: hi"
+        );
+    }
+
+    #[test]
+    fn a_system_message_has_no_speaker() {
+        let Some(Some(last)) = said(10, "alice", "alice added bob", true) else {
+            unreachable!("said gives a message")
+        };
+        assert_eq!(
+            message_line(&last.message),
+            "[2025-07-07T12:00:00.000Z] #10 * alice added bob"
+        );
+    }
 
     #[test]
     fn text_output_neutralises_control_characters_in_names_and_content() {

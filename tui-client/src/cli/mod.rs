@@ -5,7 +5,24 @@
 mod account;
 mod chat;
 pub mod check;
+mod connection;
+mod group;
 mod socket;
+
+#[cfg(test)]
+mod fixtures {
+    use chat_shared::{ConversationKind, GroupInfo};
+
+    /// A group's additions as the server sends them to a member who has not muted it.
+    pub fn group_info(title: &str, member_count: i64) -> GroupInfo {
+        GroupInfo {
+            kind: Some(ConversationKind::Group),
+            title: Some(Some(title.into())),
+            member_count: Some(member_count),
+            muted: Some(false),
+        }
+    }
+}
 
 use std::path::PathBuf;
 
@@ -76,11 +93,11 @@ pub enum Command {
     Logout,
     /// Show the logged-in account, checked with the server.
     Whoami,
-    /// Send a message to USER (starting the conversation if needed); prints it once stored.
+    /// Send a message to USER (starting the conversation if needed) or to a GROUP of yours;
+    /// prints it once stored.
     Send {
-        /// The recipient's username (exact, case-insensitive).
-        #[arg(long, value_name = "USER")]
-        to: String,
+        #[command(flatten)]
+        to: SendTo,
         /// The message text; several words are joined with spaces.
         #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
@@ -93,14 +110,22 @@ pub enum Command {
         #[arg(long, default_value_t = 10_000, value_name = "MS")]
         timeout_ms: u64,
     },
-    /// Show the messages of your conversation with USER, oldest first.
+    /// Show the messages of your conversation with USER, or of a GROUP, oldest first.
     History {
-        #[arg(long = "with", value_name = "USER")]
-        with: String,
+        #[command(flatten)]
+        with: HistoryOf,
         /// Only the newest N messages.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=1000))]
         limit: Option<i64>,
         #[arg(long, default_value_t = 10_000, value_name = "MS")]
+        timeout_ms: u64,
+    },
+    /// Create a group, change its members or title, or leave it.
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
+        /// How long to wait for each server answer, in milliseconds.
+        #[arg(long, global = true, default_value_t = 10_000, value_name = "MS")]
         timeout_ms: u64,
     },
     /// Send JSON frames from standard input (one a line) and print every server frame as a line.
@@ -119,6 +144,71 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
     },
+}
+
+/// Whom `chat send` writes to: exactly one of `--to` and `--group`.
+#[derive(Debug, Clone, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct SendTo {
+    /// The recipient's username (exact, case-insensitive).
+    #[arg(long, value_name = "USER")]
+    pub to: Option<String>,
+    /// One of your groups, by title or id.
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+}
+
+/// Whose history `chat history` shows: exactly one of `--with` and `--group`.
+#[derive(Debug, Clone, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct HistoryOf {
+    /// The other person of a direct conversation (exact, case-insensitive).
+    #[arg(long = "with", value_name = "USER")]
+    pub with: Option<String>,
+    /// One of your groups, by title or id.
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+}
+
+/// Exactly one of a user and a group, as clap's argument group guarantees.
+fn target(user: Option<String>, group: Option<String>) -> chat::Target {
+    match (user, group) {
+        (_, Some(group)) => chat::Target::Group(group),
+        (Some(user), None) => chat::Target::User(user),
+        (None, None) => unreachable!("clap requires one of the two"),
+    }
+}
+
+/// `chat group …`. GROUP is one of your groups: its id (`12` or `#12`) or its title (exact, else
+/// ignoring case; a title several groups share is refused with their ids).
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Create a group titled TITLE (you are its owner) with the users named.
+    Create {
+        /// The title (1 to 100 characters); several words are joined with spaces.
+        #[arg(required = true, num_args = 1..)]
+        title: Vec<String>,
+        /// Usernames of the first members, separated by commas.
+        #[arg(long, value_name = "USER,...", value_delimiter = ',')]
+        members: Vec<String>,
+    },
+    /// Add users to GROUP (owner and admins).
+    Add {
+        group: String,
+        #[arg(required = true, num_args = 1.., value_name = "USER")]
+        users: Vec<String>,
+    },
+    /// Remove a member from GROUP (owner and admins; yourself: leave).
+    Remove { group: String, user: String },
+    /// Rename GROUP (owner and admins).
+    Rename {
+        group: String,
+        /// The new title; several words are joined with spaces.
+        #[arg(required = true, num_args = 1..)]
+        title: Vec<String>,
+    },
+    /// Leave GROUP (an owner hands it to the longest-standing admin, else member).
+    Leave { group: String },
 }
 
 /// How a command that did not error ended.
@@ -166,13 +256,20 @@ pub async fn run(global: Global, command: Command) -> anyhow::Result<Outcome> {
             to,
             text,
             timeout_ms,
-        } => chat::send(&ctx, &to, &text.join(" "), timeout_ms).await?,
+        } => {
+            let to = target(to.to, to.group);
+            chat::send(&ctx, &to, &text.join(" "), timeout_ms).await?
+        }
         Command::Conversations { timeout_ms } => chat::conversations(&ctx, timeout_ms).await?,
         Command::History {
             with,
             limit,
             timeout_ms,
-        } => chat::history(&ctx, &with, limit, timeout_ms).await?,
+        } => chat::history(&ctx, &target(with.with, with.group), limit, timeout_ms).await?,
+        Command::Group {
+            command,
+            timeout_ms,
+        } => group::run(&ctx, command, timeout_ms).await?,
         Command::Pipe { linger_ms } => chat::pipe(&ctx, linger_ms).await?,
         Command::Check { files, junit } => {
             return check::run_files(&ctx.api, &files, junit.as_deref(), ctx.json).await;
