@@ -90,6 +90,7 @@ macro_rules! transaction {
             {
                 tracing::warn!(error = %e, "a write failed; its connection is replaced");
                 conn.close_on_drop();
+                $store.write_failed();
             }
             done?
         })
@@ -120,7 +121,14 @@ pub struct Store {
     pools: Pools,
     /// The last write probe, so that `/healthz` costs at most one write per [`PROBE_EVERY`].
     probe: Arc<tokio::sync::Mutex<Option<(Instant, bool)>>>,
+    /// When a write last failed: `/healthz` answers 503 for [`FAILURE_REMEMBERED`] after one,
+    /// whatever a probe says (on a full disk a small probe may slip into a page freed earlier
+    /// while the writes that matter fail).
+    failed: Arc<std::sync::Mutex<Option<Instant>>>,
 }
+
+/// How long a failed write keeps `/healthz` unhealthy.
+const FAILURE_REMEMBERED: Duration = Duration::from_secs(2);
 
 /// How long a write probe's answer is reused.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
@@ -153,6 +161,7 @@ impl Store {
         Ok(Store {
             pools,
             probe: Arc::default(),
+            failed: Arc::default(),
         })
     }
 
@@ -183,9 +192,19 @@ impl Store {
         }
     }
 
-    /// Whether the database takes writes: one small write (the `health` row), reused for
+    /// Notes that a write failed (see [`Store::writable`]).
+    fn write_failed(&self) {
+        *self.failed.lock().expect("failure time lock poisoned") = Some(Instant::now());
+    }
+
+    /// Whether the database takes writes: no write failed in the last [`FAILURE_REMEMBERED`],
+    /// and one small write (the `health` row), reused for
     /// [`PROBE_EVERY`]; callers meanwhile wait for the probe in flight and share its answer.
     pub async fn writable(&self) -> bool {
+        let failed = *self.failed.lock().expect("failure time lock poisoned");
+        if failed.is_some_and(|at| at.elapsed() < FAILURE_REMEMBERED) {
+            return false;
+        }
         let mut last = self.probe.lock().await;
         if let Some((at, ok)) = *last
             && at.elapsed() < PROBE_EVERY
