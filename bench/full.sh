@@ -86,6 +86,10 @@ for ROUND in $(seq "$RUNS"); do
     run handshake-during-pairs handshake --server 127.0.0.1:8000 --jwt-secret "$SECRET" \
         --first-user $((FIRST + 1000)) --users 1000 --rate 2000 --concurrency 2000 --duration 10s \
         --with-pairs 50 --pairs-rate 10000
+    run group-100-saturation group "${T[@]}" --user-offset 111000 --members 100 --rate 0 --window 8 --duration 10s
+    run group-100-500 group "${T[@]}" --user-offset 111000 --members 100 --rate 500 --duration 10s
+    run group-1000-saturation group "${T[@]}" --user-offset 111000 --members 1000 --rate 0 --window 4 --duration 10s
+    run group-1000-50 group "${T[@]}" --user-offset 111000 --members 1000 --rate 50 --duration 10s
     stop "$LAST_PID"
 
     # Memory per connection on a fresh server: one that has served the scenarios above keeps

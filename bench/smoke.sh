@@ -55,6 +55,9 @@ step conns conns "${T[@]}" --first-user "$FREE" --connections 200 --users 20 --h
 step pairs-open pairs "${T[@]}" --first-user "$FREE" --user-offset 20 --pairs 5 --rate 500 --duration 3s
 step pairs-closed pairs "${T[@]}" --first-user "$FREE" --user-offset 40 --pairs 3 --window 4 --duration 2s
 step pairs-rest pairs --server "$ADDR" --pairs 1 --rate 50 --duration 1s
+step group group "${T[@]}" --first-user "$FREE" --user-offset 100 --members 20 --rate 100 --duration 2s
+step group-closed group "${T[@]}" --first-user "$FREE" --user-offset 120 --members 10 --rate 0 \
+    --window 4 --duration 1s
 step history history "${T[@]}" --manifest "$WORK/chat.db.bench.json" --clients 10 \
     --duration 2s --list-requests 10
 step history-open history "${T[@]}" --manifest "$WORK/chat.db.bench.json" --clients 10 \

@@ -3,6 +3,7 @@
 
 mod baseline;
 mod conns;
+mod groups;
 mod handshake;
 mod history;
 mod logins;
@@ -30,6 +31,8 @@ enum Command {
     Conns(conns::ConnsArgs),
     /// Pairs of users messaging each other: throughput, latency, loss; storage checked after.
     Pairs(pairs::PairsArgs),
+    /// One sender in a group with every member connected: deliveries/s, send to last member.
+    Group(groups::GroupArgs),
     /// Page through a seeded history with `chat.get_messages`; time `chat.get_conversations`.
     History(history::HistoryArgs),
     /// Authenticated connects per second and their latency, alone or beside `pairs`.
@@ -52,6 +55,7 @@ async fn main() {
         Command::Seed(a) => seed::run(a).await,
         Command::Conns(a) => conns::run(a).await,
         Command::Pairs(a) => pairs::run(a).await,
+        Command::Group(a) => groups::run(a).await,
         Command::History(a) => history::run(a).await,
         Command::Handshake(a) => handshake::run(a).await,
         Command::LoginFlood(a) => logins::run(a).await,

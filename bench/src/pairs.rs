@@ -92,19 +92,19 @@ struct ReaderStats {
 
 /// Which sequence numbers arrived from one sender: a growable bitmap bounded by messages sent.
 #[derive(Default)]
-struct Seen {
+pub(crate) struct Seen {
     bits: Vec<u64>,
     highest: Option<u64>,
 }
 
-enum Arrival {
+pub(crate) enum Arrival {
     New,
     Duplicate,
     OutOfOrder,
 }
 
 impl Seen {
-    fn mark(&mut self, seq: u64) -> Arrival {
+    pub(crate) fn mark(&mut self, seq: u64) -> Arrival {
         let (word, bit) = ((seq / 64) as usize, 1u64 << (seq % 64));
         if self.bits.len() <= word {
             self.bits.resize(word + 1, 0);
@@ -124,7 +124,7 @@ impl Seen {
 }
 
 /// Content: `<tag> <seq> <send ns since start> <padding>`.
-fn content(tag: &str, seq: u64, sent_ns: u64, len: usize) -> String {
+pub(crate) fn content(tag: &str, seq: u64, sent_ns: u64, len: usize) -> String {
     let mut text = format!("{tag} {seq} {sent_ns} ");
     while text.len() < len {
         text.push('x');
@@ -132,12 +132,20 @@ fn content(tag: &str, seq: u64, sent_ns: u64, len: usize) -> String {
     text
 }
 
-fn parse_content(text: &str, tag: &str) -> Option<(u64, u64)> {
+pub(crate) fn parse_content(text: &str, tag: &str) -> Option<(u64, u64)> {
     let mut parts = text.split(' ');
     if parts.next()? != tag {
         return None;
     }
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// How a run paces its sends, for its summary line.
+pub(crate) fn loop_mode(rate: u64, window: usize) -> String {
+    match rate {
+        0 => format!("closed loop, window {window}"),
+        r => format!("open loop at {r} msg/s"),
+    }
 }
 
 /// Connects both users of each pair and opens (or finds) their conversation.
@@ -264,10 +272,7 @@ pub async fn run_pairs(args: &PairsArgs) -> anyhow::Result<PairsOutcome> {
         && total.errors == 0
         && store_ok
         && sent > 0;
-    let mode = match args.rate {
-        0 => format!("closed loop, window {}", args.window),
-        r => format!("open loop at {r} msg/s"),
-    };
+    let mode = loop_mode(args.rate, args.window);
     let mut human = vec![
         format!(
             "pairs: {} pairs, {mode}, {:.1}s: sent {sent}, delivered {} ({:.0}/s), echoed {}",
@@ -335,7 +340,11 @@ async fn count_stored(
 }
 
 /// This run's messages stored in `conv`, newest pages first until none of ours remain.
-async fn stored_messages(ws: &mut Ws, conv: i64, tag: &str) -> anyhow::Result<Vec<(i64, u64)>> {
+pub(crate) async fn stored_messages(
+    ws: &mut Ws,
+    conv: i64,
+    tag: &str,
+) -> anyhow::Result<Vec<(i64, u64)>> {
     let mut found = Vec::new();
     let mut before_id = None;
     loop {
