@@ -20,8 +20,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::net::{self, Dialer, Ws};
 use crate::pace::Schedule;
-use crate::pairs::{Arrival, Seen, content, loop_mode, parse_content, stored_messages};
 use crate::report::{Latency, emit, per_sec};
+use crate::tagged::{Arrival, Seen, content, loop_mode, parse_content, stored_messages};
 use crate::users::{Target, User};
 
 #[derive(Debug, Clone, Args)]

@@ -12,6 +12,7 @@ mod pace;
 mod pairs;
 mod report;
 mod seed;
+mod tagged;
 mod users;
 
 use clap::{Parser, Subcommand};
