@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chat_e2e::server_process::ServerProcess;
 use chat_e2e::{RecvError, WAIT};
-use chat_shared::{ClientMsg, ServerMsg};
+use chat_shared::{ClientMsg, ErrorCode, ServerMsg};
 
 const BATCH: usize = 40;
 
@@ -36,13 +36,26 @@ async fn sigterm_finishes_in_flight_writes_and_closes_with_1001() {
     }
     server.terminate();
 
-    // Each side gets some prefix of the batch, in order, and then 1001.
+    // Each side gets some prefix of the batch, in order, and then 1001. The sender may also be
+    // told, after that prefix, that messages the writer no longer took were not stored (those it
+    // read after the stop began): refused, never lost.
     let mut seen = Vec::new();
-    for client in [&mut a, &mut b] {
+    for (sender, client) in [(true, &mut a), (false, &mut b)] {
         let mut got = Vec::new();
+        let mut refused = 0;
         let close = loop {
             match client.try_recv(tokio::time::Instant::now() + WAIT).await {
-                Ok(ServerMsg::Message { message }) => got.push(message.content),
+                Ok(ServerMsg::Message { message }) => {
+                    assert_eq!(refused, 0, "a message echoed after a refusal");
+                    got.push(message.content);
+                }
+                Ok(ServerMsg::Error { code, message, .. })
+                    if sender
+                        && code == ErrorCode::Internal
+                        && message.contains("shutting down") =>
+                {
+                    refused += 1;
+                }
                 Ok(frame) => panic!("unexpected {frame:?}"),
                 Err(RecvError::Closed(frame)) => break frame,
                 Err(RecvError::Timeout) => panic!("no message within {WAIT:?}"),
@@ -53,6 +66,7 @@ async fn sigterm_finishes_in_flight_writes_and_closes_with_1001() {
         assert_eq!(u16::from(close.code), 1001, "{close:?}");
         let expected: Vec<String> = (0..got.len()).map(|i| format!("m{i}")).collect();
         assert_eq!(got, expected);
+        assert!(got.len() + refused <= BATCH);
         seen.push(got);
     }
     let status = server.wait_exit(Duration::from_secs(10)).await;
