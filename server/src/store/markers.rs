@@ -119,7 +119,7 @@ impl Store {
         };
         let markers = self.markers(conversation_id).await?;
         let seen = self
-            .changed_from_others(conversation_id, before, before.read, newest, &markers)
+            .changed_from_others(conversation_id, before, before.read, newest, Some(&markers))
             .await?;
         let participants = markers.iter().map(|m| m.user_id).collect();
         Ok(Some(ReadOutcome {
@@ -171,9 +171,8 @@ impl Store {
         if message_id <= old {
             return Ok(Some(Vec::new()));
         }
-        let markers = self.markers(conversation_id).await?;
         let changed = self
-            .changed_from_others(conversation_id, before, old, message_id, &markers)
+            .changed_from_others(conversation_id, before, old, message_id, None)
             .await?;
         Ok(Some(changed))
     }
@@ -243,10 +242,9 @@ impl Store {
             ..DeliveredBatch::default()
         };
         for (conversation_id, before, newest) in moved {
-            let markers = self.markers(conversation_id).await?;
             let old = before.delivered.max(before.read);
             let changed = self
-                .changed_from_others(conversation_id, before, old, newest, &markers)
+                .changed_from_others(conversation_id, before, old, newest, None)
                 .await?;
             batch.changes.extend(changed);
         }
@@ -255,7 +253,7 @@ impl Store {
 
     /// The messages of others in `(after, up_to]` (newest first, at most [`STATUS_BATCH`])
     /// whose status changed when the reader's markers moved from `before` to theirs in
-    /// `markers`, each with its new status. In a pair every one changes; in a group only those
+    /// `markers` (read here when not given), each with its new status. In a pair every one changes; in a group only those
     /// the reader was the last to receive or read.
     async fn changed_from_others(
         &self,
@@ -263,7 +261,7 @@ impl Store {
         before: Marker,
         after: i64,
         up_to: i64,
-        markers: &[Marker],
+        markers: Option<&[Marker]>,
     ) -> Result<StatusChanges> {
         if up_to <= after {
             return Ok(Vec::new());
@@ -283,6 +281,19 @@ impl Store {
             .fetch_all(pool)
             .await?
         });
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Everyone's markers, read only when some message may have changed (the caller may
+        // have them already).
+        let fetched;
+        let markers = match markers {
+            Some(markers) => markers,
+            None => {
+                fetched = self.markers(conversation_id).await?;
+                &fetched[..]
+            }
+        };
         let earlier: Vec<Marker> = markers
             .iter()
             .map(|m| if m.user_id == reader { before } else { *m })
