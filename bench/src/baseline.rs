@@ -18,8 +18,8 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use chat_server::store::{Durability, NewMessage, Store};
 use chat_shared::{
-    ChatMessage, ClientMsg, Conversation, ErrorCode, GroupInfo, Member, MessageStatus, ServerMsg,
-    Timestamp, UserRef,
+    ChatMessage, ClientMsg, Conversation, ErrorCode, GroupInfo, Member, ServerMsg, Timestamp,
+    UserRef,
 };
 use clap::Args;
 use futures_util::{SinkExt, StreamExt};
@@ -90,15 +90,13 @@ async fn insert_on(path: &std::path::Path, args: &InsertArgs) -> anyhow::Result<
         senders.push((conversation.id, a));
         senders.push((conversation.id, b));
     }
-    let mut next = senders
-        .iter()
-        .cycle()
-        .map(|(conversation_id, sender)| NewMessage {
-            conversation_id: *conversation_id,
-            sender: sender.clone(),
-            content: "a baseline message of about sixty-four bytes of ordinary text.".into(),
-            mentions: Vec::new(),
-        });
+    let mut next = senders.iter().cycle().map(|(conversation_id, sender)| {
+        NewMessage::new(
+            *conversation_id,
+            sender.clone(),
+            "a baseline message of about sixty-four bytes of ordinary text.".into(),
+        )
+    });
     let mut rates = Vec::new();
     for (count, batch) in [(args.single, 1), (args.messages, args.batch)] {
         let started = Instant::now();
@@ -293,28 +291,20 @@ async fn relay_connection(socket: WebSocket, relay: Relay, me: i64) {
             ClientMsg::Message {
                 conversation_id,
                 content,
+                ..
             } => {
                 let (low, high) = pair_of(conversation_id);
                 if me != low && me != high {
                     reply(&not_found("chat.message"));
                     continue;
                 }
-                let message = ChatMessage {
-                    id: relay.next_message.fetch_add(1, Ordering::Relaxed),
-                    conversation_id,
-                    sender: UserRef {
-                        id: me,
-                        username: format!("u{me}"),
-                    },
-                    content,
-                    timestamp: Timestamp::now(),
-                    is_system: false,
-                    attachment: None,
-                    status: Some(MessageStatus::Sent),
-                    is_read: Some(false),
-                    mentions: None,
-                    event: None,
+                let sender = UserRef {
+                    id: me,
+                    username: format!("u{me}"),
                 };
+                let id = relay.next_message.fetch_add(1, Ordering::Relaxed);
+                let message =
+                    ChatMessage::new(id, conversation_id, sender, content, Timestamp::now());
                 // Serialized once; both users' connections get the same bytes.
                 let bytes: Utf8Bytes = ServerMsg::Message { message }.to_json().into();
                 let conns = relay.conns.lock().expect("relay lock");

@@ -358,10 +358,7 @@ async fn send(
         };
         let sent_ns = board.since_start(at);
         board.sent_ns[seq].store(sent_ns, Ordering::Release);
-        let msg = ClientMsg::Message {
-            conversation_id: conv,
-            content: content(tag, seq as u64, sent_ns, args.content_bytes),
-        };
+        let msg = ClientMsg::message(conv, content(tag, seq as u64, sent_ns, args.content_bytes));
         sink.send(Message::text(serde_json::to_string(&msg)?))
             .await?;
         board.sent.store(seq as u64 + 1, Ordering::Release);

@@ -125,10 +125,7 @@ async fn chat(
     while !stop.load(Ordering::Relaxed) {
         seq += 1;
         let content = format!("round trip {seq}");
-        let text = serde_json::to_string(&ClientMsg::Message {
-            conversation_id: conversation,
-            content: content.clone(),
-        })?;
+        let text = serde_json::to_string(&ClientMsg::message(conversation, content.clone()))?;
         let t0 = Instant::now();
         a_sink.send(Message::text(text)).await?;
         let arrived = tokio::time::timeout(CHAT_TIMEOUT, async {

@@ -354,10 +354,10 @@ impl Side {
                     }
                 };
                 let sent_ns = at.duration_since(self.start).as_nanos() as u64;
-                let msg = ClientMsg::Message {
-                    conversation_id: self.conv,
-                    content: content(&self.tag, seq, sent_ns, self.content_bytes),
-                };
+                let msg = ClientMsg::message(
+                    self.conv,
+                    content(&self.tag, seq, sent_ns, self.content_bytes),
+                );
                 sink.send(Message::text(serde_json::to_string(&msg)?))
                     .await?;
                 self.mine.sent.store(seq + 1, Ordering::Release);

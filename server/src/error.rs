@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::conn::ConnHandle;
 use crate::hasher::HashError;
 use crate::metrics::Metrics;
-use crate::store::StoreError;
+use crate::store::{Refusal, StoreError};
 
 /// The request type of a chat message, in its `chat.error`s.
 pub const MESSAGE: &str = "chat.message";
@@ -43,6 +43,16 @@ pub enum AppError {
     TooManyRequests { retry_after: Duration },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<Refusal> for ChatError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::NotFound(what) => ChatError::NotFound(what),
+            Refusal::Forbidden(what) => ChatError::Forbidden(what),
+            Refusal::Invalid(what) => ChatError::InvalidField(what),
+        }
+    }
 }
 
 impl From<StoreError> for AppError {

@@ -11,6 +11,8 @@ pub mod rest;
 
 pub use model::{
     ChatMessage, Conversation, ConversationKind, ConversationListItem, EventKind, GroupInfo,
-    LastMessage, Member, MessageStatus, Participant, Role, SystemEvent, Timestamp, UserRef,
+    LastMessage, MAX_CLIENT_ID_CHARS, MAX_EMOJI_CHARS, MAX_REACTIONS, Member, MessageStatus,
+    Participant, REPLY_EXCERPT_CHARS, Reaction, ReplyRef, Role, SystemEvent, Timestamp, UserRef,
+    client_id_problem, emoji_problem,
 };
 pub use protocol::{ClientMsg, ErrorCode, FrameError, ServerMsg};

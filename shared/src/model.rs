@@ -185,6 +185,135 @@ pub struct ChatMessage {
     /// Addition: what a system message records (only on `is_system: true` messages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<SystemEvent>,
+    /// Addition: the message this one answers (`Some(None)`: `null`, it answers none). Absent
+    /// only in frames from a server without message lifecycle.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub reply_to: Option<Option<ReplyRef>>,
+    /// Addition: when the content was last edited (`Some(None)`: `null`, never).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub edited_at: Option<Option<Timestamp>>,
+    /// Addition: whether the message was deleted (its content is then `""`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<bool>,
+    /// Addition: reactions, in the order each emoji was first used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reactions: Option<Vec<Reaction>>,
+    /// Addition: the sender's own id for the send, on the live frames of a message sent with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+impl ChatMessage {
+    /// A plain message as a server with every addition sends it: `sent`, unread, no reply,
+    /// never edited, not deleted, no reactions.
+    pub fn new(
+        id: i64,
+        conversation_id: i64,
+        sender: UserRef,
+        content: String,
+        timestamp: Timestamp,
+    ) -> ChatMessage {
+        ChatMessage {
+            id,
+            conversation_id,
+            sender,
+            content,
+            timestamp,
+            is_system: false,
+            attachment: None,
+            status: Some(MessageStatus::Sent),
+            is_read: Some(false),
+            mentions: None,
+            event: None,
+            reply_to: Some(None),
+            edited_at: Some(None),
+            deleted: Some(false),
+            reactions: Some(Vec::new()),
+            client_id: None,
+        }
+    }
+
+    /// The message this one answers, if any.
+    pub fn reply(&self) -> Option<&ReplyRef> {
+        self.reply_to.as_ref().and_then(Option::as_ref)
+    }
+
+    /// When the content was last edited, if ever.
+    pub fn edited(&self) -> Option<Timestamp> {
+        self.edited_at.flatten()
+    }
+
+    /// Whether the message was deleted.
+    pub fn is_deleted(&self) -> bool {
+        self.deleted == Some(true)
+    }
+
+    /// The reactions, in first-use order (none from a server without them).
+    pub fn reactions(&self) -> &[Reaction] {
+        self.reactions.as_deref().unwrap_or_default()
+    }
+}
+
+/// How many characters of the answered message a reply quotes.
+pub const REPLY_EXCERPT_CHARS: usize = 100;
+
+/// The message a reply answers, as the reply carries it: its id, sender and the start of its
+/// content (the first [`REPLY_EXCERPT_CHARS`] characters, as it reads now), or `deleted: true`
+/// and an empty excerpt once it is deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyRef {
+    pub id: i64,
+    pub sender: UserRef,
+    pub excerpt: String,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// Most characters of a `client_id`.
+pub const MAX_CLIENT_ID_CHARS: usize = 64;
+/// Most characters of a reaction's emoji.
+pub const MAX_EMOJI_CHARS: usize = 32;
+/// Most different emoji reacting to one message.
+pub const MAX_REACTIONS: usize = 20;
+
+/// Why `client_id` is not one a send may carry (1 to [`MAX_CLIENT_ID_CHARS`] characters).
+pub fn client_id_problem(client_id: &str) -> Option<&'static str> {
+    match client_id.chars().count() {
+        0 => Some("`client_id` must not be empty"),
+        n if n > MAX_CLIENT_ID_CHARS => Some("`client_id` is at most 64 characters"),
+        _ => None,
+    }
+}
+
+/// Why `emoji` cannot be a reaction: 1 to [`MAX_EMOJI_CHARS`] characters, none of them white
+/// space or control characters.
+pub fn emoji_problem(emoji: &str) -> Option<&'static str> {
+    let count = emoji.chars().count();
+    if count == 0 {
+        Some("`emoji` must not be empty")
+    } else if count > MAX_EMOJI_CHARS {
+        Some("`emoji` is at most 32 characters")
+    } else if emoji.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("`emoji` may not contain white space or control characters")
+    } else {
+        None
+    }
+}
+
+/// One emoji's reactions to a message: how many and who.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: i64,
+    pub user_ids: Vec<i64>,
 }
 
 /// A conversation as `chat.conversation_started` and `chat.conversation_updated` carry it.

@@ -13,6 +13,13 @@ pub enum ClientMsg {
     Message {
         conversation_id: i64,
         content: String,
+        /// Addition: the message of the same conversation this one answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<i64>,
+        /// Addition: the sender's own id for this send; a retry with the same one stores
+        /// nothing new and is answered with the message first stored.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
     },
     /// Typing in a direct conversation (`receiver_id`, as the spec has it) or, as an addition,
     /// in any conversation (`conversation_id`); exactly one of the two.
@@ -80,6 +87,19 @@ pub enum ClientMsg {
     /// Addition: the caller's clients stop ringing for a conversation (mentions still do).
     #[serde(rename = "chat.mute")]
     Mute { conversation_id: i64, muted: bool },
+    /// Addition: the sender changes a message's content.
+    #[serde(rename = "chat.edit")]
+    Edit { message_id: i64, content: String },
+    /// Addition: the sender (or a group's owner or admin) deletes a message.
+    #[serde(rename = "chat.delete")]
+    Delete { message_id: i64 },
+    /// Addition: the caller adds (or takes back) a reaction to a message.
+    #[serde(rename = "chat.react")]
+    React {
+        message_id: i64,
+        emoji: String,
+        add: bool,
+    },
     /// Any `type` this enum does not know; never sent.
     #[serde(other, skip_serializing)]
     Unknown,
@@ -143,6 +163,9 @@ pub enum ServerMsg {
         read_by: Vec<UserRef>,
         delivered_to: Vec<UserRef>,
     },
+    /// Addition: a message was edited, deleted or reacted to; the message as it is now.
+    #[serde(rename = "chat.message_updated")]
+    MessageUpdated { message: ChatMessage },
     /// Addition: the request could not be carried out; the connection stays open.
     #[serde(rename = "chat.error")]
     Error {
@@ -169,6 +192,7 @@ impl ServerMsg {
             ServerMsg::MessageStatus { .. } => "chat.message_status",
             ServerMsg::ConversationUpdated { .. } => "chat.conversation_updated",
             ServerMsg::Receipts { .. } => "chat.receipts",
+            ServerMsg::MessageUpdated { .. } => "chat.message_updated",
             ServerMsg::Error { .. } => "chat.error",
         }
     }
@@ -253,6 +277,16 @@ impl From<FrameError> for ServerMsg {
 }
 
 impl ClientMsg {
+    /// A plain `chat.message`: no reply, no `client_id`.
+    pub fn message(conversation_id: i64, content: impl Into<String>) -> ClientMsg {
+        ClientMsg::Message {
+            conversation_id,
+            content: content.into(),
+            reply_to: None,
+            client_id: None,
+        }
+    }
+
     /// The frame's `type` on the wire (as its serde name; `tests/wire.rs` checks they agree);
     /// `None` for [`ClientMsg::Unknown`], which has none of its own.
     pub fn kind(&self) -> Option<&'static str> {
@@ -273,6 +307,9 @@ impl ClientMsg {
             ClientMsg::Leave { .. } => "chat.leave",
             ClientMsg::GetReceipts { .. } => "chat.get_receipts",
             ClientMsg::Mute { .. } => "chat.mute",
+            ClientMsg::Edit { .. } => "chat.edit",
+            ClientMsg::Delete { .. } => "chat.delete",
+            ClientMsg::React { .. } => "chat.react",
             ClientMsg::Unknown => return None,
         })
     }

@@ -3,7 +3,8 @@
 
 use chat_shared::model::{
     ChatMessage, Conversation, ConversationKind, ConversationListItem, EventKind, GroupInfo,
-    LastMessage, Member, MessageStatus, Participant, Role, SystemEvent, Timestamp, UserRef,
+    LastMessage, Member, MessageStatus, Participant, Reaction, ReplyRef, Role, SystemEvent,
+    Timestamp, UserRef,
 };
 use chat_shared::{ClientMsg, ErrorCode, ServerMsg};
 use proptest::option;
@@ -102,11 +103,19 @@ fn message() -> impl Strategy<Value = ChatMessage> {
             option::of(prop::collection::vec(any::<i64>(), 0..3)),
             option::of(event()),
         ),
+        (
+            option::of(option::of(reply())),
+            option::of(option::of(timestamp())),
+            option::of(any::<bool>()),
+            option::of(prop::collection::vec(reaction(), 0..3)),
+            option::of(text()),
+        ),
     )
         .prop_map(
             |(
                 (id, conversation_id, sender, content, timestamp),
                 (is_system, attachment, status, is_read, mentions, event),
+                (reply_to, edited_at, deleted, reactions, client_id),
             )| {
                 ChatMessage {
                     id,
@@ -120,9 +129,38 @@ fn message() -> impl Strategy<Value = ChatMessage> {
                     is_read,
                     mentions,
                     event,
+                    reply_to,
+                    edited_at,
+                    deleted,
+                    reactions,
+                    client_id,
                 }
             },
         )
+}
+
+fn reply() -> impl Strategy<Value = ReplyRef> {
+    (any::<i64>(), user(), text(), any::<bool>()).prop_map(|(id, sender, excerpt, deleted)| {
+        ReplyRef {
+            id,
+            sender,
+            excerpt,
+            deleted,
+        }
+    })
+}
+
+fn reaction() -> impl Strategy<Value = Reaction> {
+    (
+        text(),
+        any::<i64>(),
+        prop::collection::vec(any::<i64>(), 0..3),
+    )
+        .prop_map(|(emoji, count, user_ids)| Reaction {
+            emoji,
+            count,
+            user_ids,
+        })
 }
 
 fn error_code() -> impl Strategy<Value = ErrorCode> {
@@ -188,9 +226,31 @@ fn conversation() -> impl Strategy<Value = Conversation> {
 
 fn client_msg() -> impl Strategy<Value = ClientMsg> {
     prop_oneof![
-        (any::<i64>(), text()).prop_map(|(conversation_id, content)| ClientMsg::Message {
-            conversation_id,
+        (
+            any::<i64>(),
+            text(),
+            option::of(any::<i64>()),
+            option::of(text())
+        )
+            .prop_map(|(conversation_id, content, reply_to, client_id)| {
+                ClientMsg::Message {
+                    conversation_id,
+                    content,
+                    reply_to,
+                    client_id,
+                }
+            }),
+        (any::<i64>(), text()).prop_map(|(message_id, content)| ClientMsg::Edit {
+            message_id,
             content
+        }),
+        any::<i64>().prop_map(|message_id| ClientMsg::Delete { message_id }),
+        (any::<i64>(), text(), any::<bool>()).prop_map(|(message_id, emoji, add)| {
+            ClientMsg::React {
+                message_id,
+                emoji,
+                add,
+            }
         }),
         (
             option::of(any::<i64>()),
@@ -258,6 +318,7 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
 fn server_msg() -> impl Strategy<Value = ServerMsg> {
     prop_oneof![
         message().prop_map(|message| ServerMsg::Message { message }),
+        message().prop_map(|message| ServerMsg::MessageUpdated { message }),
         (any::<i64>(), option::of(any::<i64>()), any::<bool>()).prop_map(
             |(sender_id, conversation_id, is_typing)| ServerMsg::Typing {
                 sender_id,

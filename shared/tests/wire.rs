@@ -225,3 +225,86 @@ fn peek_type_reads_only_the_type() {
     assert_eq!(ClientMsg::peek_type(r#"{"type":1}"#), None);
     assert_eq!(ClientMsg::peek_type("not json"), None);
 }
+
+#[test]
+fn lifecycle_fields_read_and_write_as_documented() {
+    let text = r#"{"type":"chat.message_updated","message":{"id":790,"conversation_id":123,
+      "sender":{"id":45,"username":"john_doe"},"content":"Hi again","timestamp":"2025-07-07T12:35:00.000Z",
+      "is_system":false,"attachment":null,"status":"sent","is_read":false,
+      "reply_to":{"id":789,"sender":{"id":1,"username":"alice"},"excerpt":"Hello!","deleted":false},
+      "edited_at":"2025-07-07T12:36:00.000Z","deleted":false,
+      "reactions":[{"emoji":"👍","count":2,"user_ids":[1,45]}],"client_id":"c-1"}}"#;
+    let frame: ServerMsg = serde_json::from_str(text).unwrap();
+    let ServerMsg::MessageUpdated { message } = &frame else {
+        panic!("{frame:?}")
+    };
+    assert_eq!(message.reply().map(|r| r.id), Some(789));
+    assert_eq!(message.edited().map(|t| t.0), Some(1_751_891_760_000));
+    assert!(!message.is_deleted());
+    assert_eq!(message.reactions()[0].user_ids, vec![1, 45]);
+    let back = serde_json::to_value(&frame).unwrap();
+    assert_eq!(back, serde_json::from_str::<Value>(text).unwrap());
+
+    // A plain new message from this server says null, false and [] rather than leaving them out.
+    let plain = chat_shared::ChatMessage::new(
+        1,
+        2,
+        chat_shared::UserRef {
+            id: 3,
+            username: "a".into(),
+        },
+        "hi".into(),
+        chat_shared::Timestamp(0),
+    );
+    let value = serde_json::to_value(&plain).unwrap();
+    assert_eq!(value["reply_to"], Value::Null);
+    assert_eq!(value["edited_at"], Value::Null);
+    assert_eq!(value["deleted"], json!(false));
+    assert_eq!(value["reactions"], json!([]));
+    assert!(value.get("client_id").is_none());
+    // A deleted original reads without `deleted` too (a missing one is false).
+    let reply: chat_shared::ReplyRef =
+        serde_json::from_str(r#"{"id":1,"sender":{"id":2,"username":"b"},"excerpt":""}"#).unwrap();
+    assert!(!reply.deleted);
+}
+
+#[test]
+fn lifecycle_client_frames_parse() {
+    let (_, msg) = ClientMsg::parse(
+        r#"{"type":"chat.message","conversation_id":1,"content":"x","reply_to":5,"client_id":"k"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        msg,
+        ClientMsg::Message {
+            conversation_id: 1,
+            content: "x".into(),
+            reply_to: Some(5),
+            client_id: Some("k".into())
+        }
+    );
+    let (kind, msg) =
+        ClientMsg::parse(r#"{"type":"chat.react","message_id":5,"emoji":"🎉","add":true}"#)
+            .unwrap();
+    assert_eq!(kind, "chat.react");
+    assert_eq!(msg.kind(), Some("chat.react"));
+    let err = ClientMsg::parse(r#"{"type":"chat.edit","message_id":5}"#).unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidField);
+}
+
+#[test]
+fn emoji_and_client_id_rules() {
+    use chat_shared::{client_id_problem, emoji_problem};
+    assert_eq!(emoji_problem("👍"), None);
+    assert_eq!(emoji_problem("+1"), None);
+    assert_eq!(emoji_problem(&"🎉".repeat(32)), None);
+    assert!(emoji_problem("").is_some());
+    assert!(emoji_problem(&"🎉".repeat(33)).is_some());
+    assert!(emoji_problem("a b").is_some());
+    assert!(emoji_problem("a\u{7}").is_some());
+    assert!(emoji_problem("\u{a0}").is_some());
+    assert_eq!(client_id_problem("x"), None);
+    assert_eq!(client_id_problem(&"é".repeat(64)), None);
+    assert!(client_id_problem("").is_some());
+    assert!(client_id_problem(&"é".repeat(65)).is_some());
+}

@@ -187,11 +187,8 @@ impl WsClient {
 
     /// Sends a chat message (its echo and the rest are left to read).
     pub async fn say(&mut self, conversation_id: i64, content: &str) {
-        self.send(&ClientMsg::Message {
-            conversation_id,
-            content: content.into(),
-        })
-        .await;
+        self.send(&ClientMsg::message(conversation_id, content))
+            .await;
     }
 
     /// Starts (or fetches) the conversation with user `other`; its id. Frames that arrive
@@ -209,11 +206,8 @@ impl WsClient {
     /// Sends one message and waits for its echo; the round trip.
     pub async fn round_trip(&mut self, conversation_id: i64, content: &str) -> Duration {
         let sent = std::time::Instant::now();
-        self.send(&ClientMsg::Message {
-            conversation_id,
-            content: content.into(),
-        })
-        .await;
+        self.send(&ClientMsg::message(conversation_id, content))
+            .await;
         self.recv_until(|frame| match frame {
             ServerMsg::Message { message } if message.content == content => Some(()),
             _ => None,

@@ -53,11 +53,8 @@ async fn an_outsider_gets_the_same_answer_as_for_nothing_and_changes_nothing() {
         panic!("expected conversation_started");
     };
     let secret_conversation = conversation.id;
-    a.send(&ClientMsg::Message {
-        conversation_id: secret_conversation,
-        content: "for bob only".into(),
-    })
-    .await;
+    a.send(&ClientMsg::message(secret_conversation, "for bob only"))
+        .await;
     let ServerMsg::Message { message: secret } = a.recv().await else {
         panic!("expected the echo");
     };
@@ -69,10 +66,7 @@ async fn an_outsider_gets_the_same_answer_as_for_nothing_and_changes_nothing() {
     let missing_message = secret.id + 10_000;
     let requests = |conversation_id: i64, message_id: i64| {
         vec![
-            ClientMsg::Message {
-                conversation_id,
-                content: "hello?".into(),
-            },
+            ClientMsg::message(conversation_id, "hello?"),
             ClientMsg::GetMessages {
                 conversation_id,
                 before_id: None,

@@ -33,12 +33,7 @@ async fn store_messages(
     for chunk in contents.chunks(100) {
         let batch = chunk
             .iter()
-            .map(|content| NewMessage {
-                conversation_id,
-                sender: sender.clone(),
-                content: content.clone(),
-                mentions: Vec::new(),
-            })
+            .map(|content| NewMessage::new(conversation_id, sender.clone(), content.clone()))
             .collect();
         let stored = server
             .state

@@ -49,10 +49,7 @@ async fn load(
     let mut next = 0;
     loop {
         for i in next..next + WINDOW {
-            let frame = ClientMsg::Message {
-                conversation_id,
-                content: format!("{tag}:{i}"),
-            };
+            let frame = ClientMsg::message(conversation_id, format!("{tag}:{i}"));
             // A send can fail once the server is gone; the echoes tell what counted.
             if client.try_send(&frame).await.is_err() {
                 return acknowledged;
@@ -319,10 +316,7 @@ async fn soak_client(
             let conversation = conversations[rand::rng().random_range(0..conversations.len())];
             let content = format!("u{index}:{seq}");
             seq += 1;
-            let frame = ClientMsg::Message {
-                conversation_id: conversation,
-                content: content.clone(),
-            };
+            let frame = ClientMsg::message(conversation, content.clone());
             if ws.try_send(&frame).await.is_err() {
                 break;
             }

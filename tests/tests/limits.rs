@@ -14,18 +14,12 @@ async fn a_message_over_the_size_limit_closes_with_1009() {
     let conversation = a.start_conversation(bob.id).await;
     // Just under the limit: handled as usual.
     let fits = "x".repeat(1900);
-    a.send(&ClientMsg::Message {
-        conversation_id: conversation,
-        content: fits.clone(),
-    })
-    .await;
+    a.send(&ClientMsg::message(conversation, fits.clone()))
+        .await;
     assert_eq!(a.expect_message().await.content, fits);
     // Over it: the connection is closed with 1009 and nothing is stored.
-    a.send(&ClientMsg::Message {
-        conversation_id: conversation,
-        content: "y".repeat(3000),
-    })
-    .await;
+    a.send(&ClientMsg::message(conversation, "y".repeat(3000)))
+        .await;
     let frame = a.closed().await.expect("a close frame");
     assert_eq!(u16::from(frame.code), 1009, "{frame:?}");
     let mut b = bob.connect(&server).await;
@@ -59,19 +53,11 @@ async fn frames_over_the_rate_are_refused_and_sustained_abuse_closes_with_1008()
     let conversation = a.start_conversation(bob.id).await; // frame 1
     for content in ["one", "two", "three"] {
         // frames 2..4
-        a.send(&ClientMsg::Message {
-            conversation_id: conversation,
-            content: content.into(),
-        })
-        .await;
+        a.send(&ClientMsg::message(conversation, content)).await;
     }
     for content in ["four", "five", "six"] {
         // over the rate: refused, not stored
-        a.send(&ClientMsg::Message {
-            conversation_id: conversation,
-            content: content.into(),
-        })
-        .await;
+        a.send(&ClientMsg::message(conversation, content)).await;
     }
     let mut echoes = Vec::new();
     let mut limited = 0;

@@ -98,12 +98,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 // message of its sender.
                 let group: Vec<NewMessage> = senders
                     .iter()
-                    .map(|&who| NewMessage {
-                        conversation_id: conversation,
-                        sender: users[who].clone(),
-                        content: "hi".into(),
-                        mentions: Vec::new(),
-                    })
+                    .map(|&who| NewMessage::new(conversation, users[who].clone(), "hi".into()))
                     .collect();
                 let stored = store.create_messages(group).await.expect("send");
                 let members: Vec<usize> = (0..senders.len()).filter(|&i| senders[i] != 2).collect();

@@ -31,10 +31,7 @@ async fn a_receiver_answering_every_message_with_receipts_is_never_limited() {
         .map(|(sender, conversation, mut socket)| {
             tokio::spawn(async move {
                 let messages: Vec<ClientMsg> = (0..PER_SENDER)
-                    .map(|i| ClientMsg::Message {
-                        conversation_id: conversation,
-                        content: format!("{} {i}", sender.name),
-                    })
+                    .map(|i| ClientMsg::message(conversation, format!("{} {i}", sender.name)))
                     .collect();
                 // Every echo, then the newest one's `seen`; nothing refused. A deadline for the
                 // whole exchange rather than per frame: on a busy machine a sender may wait
@@ -161,11 +158,8 @@ async fn a_receipt_flood_from_a_client_sent_nothing_is_still_limited() {
         "{limited} of {FLOOD} limited"
     );
     // The reads that passed were applied together: Bob hears of far fewer than were sent.
-    a.send(&ClientMsg::Message {
-        conversation_id: conversation,
-        content: "after the flood".into(),
-    })
-    .await;
+    a.send(&ClientMsg::message(conversation, "after the flood"))
+        .await;
     let mut reads = 0;
     loop {
         match b.recv().await {
@@ -209,11 +203,8 @@ async fn repeated_typing_is_dropped_but_every_change_goes_through() {
             .await;
         assert_eq!(refused, ErrorCode::InvalidReceiver);
     }
-    a.send(&ClientMsg::Message {
-        conversation_id: conversation,
-        content: "done typing".into(),
-    })
-    .await;
+    a.send(&ClientMsg::message(conversation, "done typing"))
+        .await;
     let mut relayed = Vec::new();
     loop {
         match b.recv().await {
@@ -267,11 +258,8 @@ async fn a_receipt_is_applied_before_the_next_request_is_answered() {
     let conversation = a.start_conversation(bob.id).await;
     let mut last = 0;
     for i in 0..3 {
-        a.send(&ClientMsg::Message {
-            conversation_id: conversation,
-            content: format!("m{i}"),
-        })
-        .await;
+        a.send(&ClientMsg::message(conversation, format!("m{i}")))
+            .await;
         last = a
             .recv_until(|frame| match frame {
                 ServerMsg::Message { message } => Some(message.id),

@@ -22,11 +22,8 @@ async fn two_instances_act_as_one() {
     // a2 shares an instance with b2: it got nothing from the probes above.
 
     // alice (instance 1) → bob (instance 2); alice's own echo on both instances.
-    a1.send(&ClientMsg::Message {
-        conversation_id: conversation,
-        content: "over the bus".into(),
-    })
-    .await;
+    a1.send(&ClientMsg::message(conversation, "over the bus"))
+        .await;
     for client in [&mut a1, &mut a2, &mut b2] {
         let m = client.recv_message().await;
         assert_eq!(
@@ -35,11 +32,7 @@ async fn two_instances_act_as_one() {
         );
     }
     // bob (instance 2) → alice on both instances.
-    b2.send(&ClientMsg::Message {
-        conversation_id: conversation,
-        content: "and back".into(),
-    })
-    .await;
+    b2.send(&ClientMsg::message(conversation, "and back")).await;
     let from_bob = b2.recv_message().await;
     assert_eq!(a1.recv_message().await.id, from_bob.id);
     assert_eq!(a2.recv_message().await.id, from_bob.id);
@@ -150,22 +143,15 @@ async fn instances_recover_when_redis_restarts() {
 
     // Redis goes away: messages are still stored and acknowledged; live frames may be lost.
     proxy.cut();
-    a.send(&ClientMsg::Message {
-        conversation_id: conversation,
-        content: "while down".into(),
-    })
-    .await;
+    a.send(&ClientMsg::message(conversation, "while down"))
+        .await;
     let during = a.recv_message().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     proxy.resume();
 
     // The instances reconnect and resubscribe by themselves.
     until_linked(&mut a, &mut b, bob.id).await;
-    a.send(&ClientMsg::Message {
-        conversation_id: conversation,
-        content: "after".into(),
-    })
-    .await;
+    a.send(&ClientMsg::message(conversation, "after")).await;
     let after = b.recv_message().await;
     assert_eq!(after.content, "after");
     // bob catches up on what he missed live.
@@ -206,11 +192,8 @@ async fn a_database_outage_gets_errors_never_false_acknowledgements() {
 
     proxy.cut();
     for i in 0..3 {
-        a.send(&ClientMsg::Message {
-            conversation_id: conversation,
-            content: format!("lost {i}"),
-        })
-        .await;
+        a.send(&ClientMsg::message(conversation, format!("lost {i}")))
+            .await;
         match tokio::time::timeout(Duration::from_secs(10), a.recv())
             .await
             .expect("an answer")
@@ -229,11 +212,7 @@ async fn a_database_outage_gets_errors_never_false_acknowledgements() {
     // The server recovers by itself: the next message is stored and acknowledged.
     let mut stored = None;
     for _ in 0..20 {
-        a.send(&ClientMsg::Message {
-            conversation_id: conversation,
-            content: "back".into(),
-        })
-        .await;
+        a.send(&ClientMsg::message(conversation, "back")).await;
         match a.recv().await {
             ServerMsg::Message { message } => {
                 stored = Some(message);
@@ -265,11 +244,7 @@ async fn metrics_are_exposed_in_prometheus_text() {
     let mut a = alice.connect(&server).await;
     let mut b = bob.connect(&server).await;
     let conversation = a.start_conversation(bob.id).await;
-    a.send(&ClientMsg::Message {
-        conversation_id: conversation,
-        content: "counted".into(),
-    })
-    .await;
+    a.send(&ClientMsg::message(conversation, "counted")).await;
     b.recv_message().await;
     a.recv_message().await;
     a.send_raw("nope").await;
@@ -319,11 +294,8 @@ async fn measure_cross_instance_latency() {
     let mut latencies = Vec::with_capacity(MESSAGES);
     for i in 0..MESSAGES {
         let sent = std::time::Instant::now();
-        a.send(&ClientMsg::Message {
-            conversation_id: conversation,
-            content: format!("m{i}"),
-        })
-        .await;
+        a.send(&ClientMsg::message(conversation, format!("m{i}")))
+            .await;
         let got = b.recv_message().await;
         latencies.push(sent.elapsed());
         assert_eq!(got.content, format!("m{i}"));

@@ -28,11 +28,8 @@ async fn sigterm_finishes_in_flight_writes_and_closes_with_1001() {
     };
     // A batch in flight, then the signal at once.
     for i in 0..BATCH {
-        a.send(&ClientMsg::Message {
-            conversation_id: conversation.id,
-            content: format!("m{i}"),
-        })
-        .await;
+        a.send(&ClientMsg::message(conversation.id, format!("m{i}")))
+            .await;
     }
     server.terminate();
 

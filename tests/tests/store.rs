@@ -34,11 +34,10 @@ async fn the_log_is_checkpointed_in_the_background() {
 
     for round in 0..50 {
         let group: Vec<NewMessage> = (0..40)
-            .map(|i| NewMessage {
-                conversation_id: conversation.id,
-                sender: if i % 2 == 0 { ann.clone() } else { ben.clone() },
-                content: format!("round {round} message {i}: {}", "x".repeat(200)),
-                mentions: Vec::new(),
+            .map(|i| {
+                let sender = if i % 2 == 0 { ann.clone() } else { ben.clone() };
+                let content = format!("round {round} message {i}: {}", "x".repeat(200));
+                NewMessage::new(conversation.id, sender, content)
             })
             .collect();
         assert_eq!(
@@ -110,15 +109,16 @@ async fn history_returns_any_content_unchanged() {
         chunk
             .iter()
             .enumerate()
-            .map(|(i, content)| NewMessage {
-                conversation_id: conversation.id,
-                sender: if (g * 17 + i) % 3 == 0 {
-                    ben.clone()
-                } else {
-                    ann.clone()
-                },
-                content: content.clone(),
-                mentions: Vec::new(),
+            .map(|(i, content)| {
+                NewMessage::new(
+                    conversation.id,
+                    if (g * 17 + i) % 3 == 0 {
+                        ben.clone()
+                    } else {
+                        ann.clone()
+                    },
+                    content.clone(),
+                )
             })
             .collect::<Vec<_>>()
     }) {
@@ -168,12 +168,7 @@ async fn the_log_is_cut_back_after_a_burst() {
     let wal = dir.path().join("chat.db-wal");
     let (store, [ann, ben], conversation) =
         two_in_a_conversation(&dir.path().join("chat.db")).await;
-    let message = |content: String| NewMessage {
-        conversation_id: conversation.id,
-        sender: ann.clone(),
-        content,
-        mentions: Vec::new(),
-    };
+    let message = |content: String| NewMessage::new(conversation.id, ann.clone(), content);
     // About 10 MB in 20 groups, faster than checkpoints can keep the log short.
     for round in 0..20 {
         let group: Vec<NewMessage> = (0..500)

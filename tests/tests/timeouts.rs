@@ -247,11 +247,8 @@ async fn a_peer_that_leaves_two_pings_unanswered_is_closed_and_a_live_one_stays(
     // so has no pings to answer yet).
     let mut other = WsClient::connect(&server.ws_url(&bob_token)).await;
     let conversation = live.start_conversation(bob).await;
-    live.send(&ClientMsg::Message {
-        conversation_id: conversation,
-        content: "still here".into(),
-    })
-    .await;
+    live.send(&ClientMsg::message(conversation, "still here"))
+        .await;
     let received = other.recv_message().await;
     assert_eq!(received.content, "still here");
     assert_eq!(received.sender.id, alice);
@@ -290,11 +287,8 @@ async fn connections_beyond_the_cap_are_refused_and_open_ones_keep_working() {
 
     // The open ones still work: a chat round trip, and /healthz on the kept-alive connection.
     let conversation = a.start_conversation(bob).await;
-    a.send(&ClientMsg::Message {
-        conversation_id: conversation,
-        content: "over the cap".into(),
-    })
-    .await;
+    a.send(&ClientMsg::message(conversation, "over the cap"))
+        .await;
     let received = b.recv_message().await;
     assert_eq!(
         (received.sender.id, received.content.as_str()),

@@ -358,10 +358,10 @@ async fn send_burst(
     let mut socket = person.connect(server).await;
     for i in 0..count {
         socket
-            .send(&chat_shared::ClientMsg::Message {
-                conversation_id: conversation,
-                content: format!("burst {i} from socket {tag}"),
-            })
+            .send(&chat_shared::ClientMsg::message(
+                conversation,
+                format!("burst {i} from socket {tag}"),
+            ))
             .await;
     }
     let mut newest = 0;
@@ -400,12 +400,7 @@ async fn a_burst_of_300_messages_keeps_the_receiver_connected_and_ends_seen_and_
     let with_bob = bob_watch.start_conversation(alice_id).await;
     let with_carol = carol_watch.start_conversation(alice_id).await;
     for (watch, conv) in [(&mut bob_watch, with_bob), (&mut carol_watch, with_carol)] {
-        watch
-            .send(&ClientMsg::Message {
-                conversation_id: conv,
-                content: "hello".into(),
-            })
-            .await;
+        watch.send(&ClientMsg::message(conv, "hello")).await;
         watch
             .recv_until(|f| matches!(f, ServerMsg::Message { .. }).then_some(()))
             .await;

@@ -27,10 +27,7 @@ enum Answer {
 
 async fn send(client: &mut WsClient, conversation_id: i64, content: &str) -> Answer {
     client
-        .send(&ClientMsg::Message {
-            conversation_id,
-            content: content.to_string(),
-        })
+        .send(&ClientMsg::message(conversation_id, content.to_string()))
         .await;
     client
         .recv_until(|frame| match frame {

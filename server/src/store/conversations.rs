@@ -40,6 +40,14 @@ struct ListRow {
     last_is_system: Option<bool>,
     last_event: Option<String>,
     last_mentions: Option<String>,
+    last_edited_at: Option<i64>,
+    last_deleted: Option<bool>,
+    last_reactions: Option<String>,
+    last_reply_id: Option<i64>,
+    last_reply_sender_id: Option<i64>,
+    last_reply_username: Option<String>,
+    last_reply_excerpt: Option<String>,
+    last_reply_deleted: Option<bool>,
 }
 
 /// A participant of one of the caller's conversations, with their markers.
@@ -144,11 +152,19 @@ impl Store {
                         m.id AS last_id, m.sender_id AS last_sender,
                         sender.username AS last_sender_name, m.content AS last_content,
                         m.created_at AS last_at, m.is_system AS last_is_system,
-                        m.event AS last_event, m.mentions AS last_mentions
+                        m.event AS last_event, m.mentions AS last_mentions,
+                        m.edited_at AS last_edited_at, m.deleted AS last_deleted,
+                        m.reactions AS last_reactions, r.id AS last_reply_id,
+                        r.sender_id AS last_reply_sender_id,
+                        ru.username AS last_reply_username,
+                        SUBSTR(r.content, 1, 100) AS last_reply_excerpt,
+                        r.deleted AS last_reply_deleted
                  FROM participants mine
                  JOIN conversations c ON c.id = mine.conversation_id
                  LEFT JOIN messages m ON m.id = c.last_message_id
                  LEFT JOIN users sender ON sender.id = m.sender_id
+                 LEFT JOIN messages r ON r.id = m.reply_to_id
+                 LEFT JOIN users ru ON ru.id = r.sender_id
                  WHERE mine.user_id = $1
                  ORDER BY c.last_activity_at DESC, c.id DESC",
             )
@@ -174,6 +190,7 @@ impl Store {
                  JOIN messages m ON m.conversation_id = mine.conversation_id
                                 AND m.id > mine.last_read_id
                  WHERE mine.user_id = $1 AND m.sender_id <> $1 AND NOT m.is_system
+                   AND NOT m.deleted
                  GROUP BY m.conversation_id",
             )
             .bind(user)
@@ -226,6 +243,14 @@ impl Store {
                             is_system,
                             event: row.last_event,
                             mentions: row.last_mentions,
+                            edited_at: row.last_edited_at,
+                            deleted: row.last_deleted.unwrap_or(false),
+                            reactions: row.last_reactions,
+                            reply_id: row.last_reply_id,
+                            reply_sender_id: row.last_reply_sender_id,
+                            reply_username: row.last_reply_username,
+                            reply_excerpt: row.last_reply_excerpt,
+                            reply_deleted: row.last_reply_deleted,
                         };
                         Some(LastMessage::from(message_from(message, row.id, &markers)?))
                     }

@@ -5,8 +5,7 @@
 use std::collections::HashSet;
 
 use chat_shared::{
-    ChatMessage, Conversation, ConversationKind, GroupInfo, Member, MessageStatus, Role, Timestamp,
-    UserRef,
+    ChatMessage, Conversation, ConversationKind, GroupInfo, Member, Role, Timestamp, UserRef,
 };
 
 use super::membership::{self, GroupOp, MemberRow, Refusal};
@@ -288,17 +287,9 @@ impl Store {
             .into_iter()
             .zip(ids)
             .map(|((event, content), message_id)| ChatMessage {
-                id: message_id,
-                conversation_id: id,
-                sender: by.clone(),
-                content,
-                timestamp: now,
                 is_system: true,
-                attachment: None,
-                status: Some(MessageStatus::Sent),
-                is_read: Some(false),
-                mentions: None,
                 event: Some(event),
+                ..ChatMessage::new(message_id, id, by.clone(), content, now)
             })
             .collect();
         Ok(Ok(GroupChange {

@@ -29,6 +29,15 @@ struct PageRow {
     is_system: i64,
     event: Option<String>,
     mentions: Option<String>,
+    edited_at: Option<i64>,
+    /// 0 or 1, as `is_system`.
+    deleted: i64,
+    reactions: Option<String>,
+    reply_id: Option<i64>,
+    reply_sender_id: Option<i64>,
+    reply_username: Option<String>,
+    reply_excerpt: Option<String>,
+    reply_deleted: Option<i64>,
     others_read: Option<i64>,
     others_delivered: Option<i64>,
     chosen: i64,
@@ -50,7 +59,9 @@ macro_rules! page_sql {
             "(",
             $json_array,
             "(id, sender_id, username, content, created_at, is_system, event, mentions,
-                others_read, others_delivered, chosen) ORDER BY id DESC), '[]') AS TEXT)
+                edited_at, deleted, reactions, reply_id, reply_sender_id, reply_username,
+                reply_excerpt, reply_deleted, others_read, others_delivered, chosen)
+                ORDER BY id DESC), '[]') AS TEXT)
              FROM (SELECT coarse.*,
                           SUM(LENGTH(",
             $json_string,
@@ -64,7 +75,13 @@ macro_rules! page_sql {
                                   - LENGTH(newest.content) AS newer_chars
                          FROM (SELECT m.id, m.sender_id, u.username, m.content, m.created_at,
                                       CASE WHEN m.is_system THEN 1 ELSE 0 END AS is_system,
-                                      m.event, m.mentions,
+                                      m.event, m.mentions, m.edited_at,
+                                      CASE WHEN m.deleted THEN 1 ELSE 0 END AS deleted,
+                                      m.reactions, r.id AS reply_id,
+                                      r.sender_id AS reply_sender_id,
+                                      ru.username AS reply_username,
+                                      SUBSTR(r.content, 1, 100) AS reply_excerpt,
+                                      CASE WHEN r.deleted THEN 1 ELSE 0 END AS reply_deleted,
                                       (SELECT MIN(o.last_read_id) FROM participants o
                                        WHERE o.conversation_id = m.conversation_id
                                          AND o.user_id <> m.sender_id) AS others_read,
@@ -77,6 +94,8 @@ macro_rules! page_sql {
                                FROM participants me
                                JOIN messages m ON m.conversation_id = me.conversation_id
                                JOIN users u ON u.id = m.sender_id
+                               LEFT JOIN messages r ON r.id = m.reply_to_id
+                               LEFT JOIN users ru ON ru.id = r.sender_id
                                WHERE me.conversation_id = $1 AND me.user_id = $2 AND m.id < $3
                                ORDER BY m.id DESC LIMIT $4) AS newest) AS coarse
                    WHERE newer_chars <= $5) AS page
@@ -193,6 +212,14 @@ impl Store {
                 is_system: row.is_system != 0,
                 event: row.event,
                 mentions: row.mentions,
+                edited_at: row.edited_at,
+                deleted: row.deleted != 0,
+                reactions: row.reactions,
+                reply_id: row.reply_id,
+                reply_sender_id: row.reply_sender_id,
+                reply_username: row.reply_username,
+                reply_excerpt: row.reply_excerpt,
+                reply_deleted: row.reply_deleted.map(|d| d != 0),
             };
             let message = with_status(message, conversation_id, status)?;
             let size = json_len(&message)? + usize::from(!messages.is_empty());

@@ -1,6 +1,6 @@
 //! The database: one store over two engines, SQLite (the embedded default) and PostgreSQL (for
 //! scale-out), one file per domain (`users`, `conversations`, `groups` with the rules of
-//! `membership`, `messages`, `history`, `markers`) and one for
+//! `membership`, `messages`, `lifecycle` (edits, deletes, reactions), `history`, `markers`) and one for
 //! SQLite's upkeep (`sqlite`: options, file mode, checkpoints).
 //!
 //! The SQL is written once in the dialect both engines accept (`$n` parameters, `RETURNING`,
@@ -102,6 +102,7 @@ macro_rules! transaction {
 mod conversations;
 mod groups;
 mod history;
+mod lifecycle;
 mod markers;
 mod membership;
 mod messages;
@@ -110,6 +111,7 @@ mod users;
 
 pub use groups::{GroupChange, Receipts};
 pub use history::Page;
+pub use lifecycle::{Change, Changed};
 pub use markers::{DeliveredBatch, ReadOutcome, StatusChanges};
 pub use membership::{GroupOp, Refusal};
 pub use messages::{NewMessage, StoredMessage};
@@ -125,6 +127,8 @@ pub struct Store {
     /// whatever a probe says (on a full disk a small probe may slip into a page freed earlier
     /// while the writes that matter fail).
     failed: Arc<std::sync::Mutex<Option<Instant>>>,
+    /// When the writer last pruned client ids older than 7 days (Unix milliseconds).
+    client_ids_pruned_at: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// How long a failed write keeps `/healthz` unhealthy.
@@ -162,6 +166,7 @@ impl Store {
             pools,
             probe: Arc::default(),
             failed: Arc::default(),
+            client_ids_pruned_at: Arc::default(),
         })
     }
 

@@ -7,19 +7,9 @@ use chat_shared::{ClientMsg, Conversation, ServerMsg};
 
 use crate::error::{ChatError, NO_CONVERSATION};
 use crate::state::AppState;
-use crate::store::{GroupChange, GroupOp, Refusal};
+use crate::store::{GroupChange, GroupOp};
 
 use super::caller::{Caller, Outcome};
-
-impl From<Refusal> for ChatError {
-    fn from(refusal: Refusal) -> Self {
-        match refusal {
-            Refusal::NotFound(what) => ChatError::NotFound(what),
-            Refusal::Forbidden(what) => ChatError::Forbidden(what),
-            Refusal::Invalid(what) => ChatError::InvalidField(what),
-        }
-    }
-}
 
 /// Handles one of the group-changing requests (create, add, remove, rename, set role, leave).
 pub async fn change(state: &AppState, s: &Caller, msg: ClientMsg) -> Outcome {

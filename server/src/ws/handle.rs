@@ -14,6 +14,7 @@ use crate::writer::Submitted;
 
 use super::caller::{Caller, Outcome};
 use super::groups;
+use super::lifecycle;
 use super::receipts::{DELIVERED, READ, Receipts, TypingTo};
 
 /// Most chat messages of one connection in the writer's hands at once.
@@ -112,6 +113,8 @@ pub async fn dispatch(state: &AppState, caller: &Caller, pipeline: &mut Pipeline
     if let ClientMsg::Message {
         conversation_id,
         content,
+        reply_to,
+        client_id,
     } = msg
     {
         if pipeline.waiting.len() >= PIPELINE
@@ -119,7 +122,8 @@ pub async fn dispatch(state: &AppState, caller: &Caller, pipeline: &mut Pipeline
         {
             report(state, caller, MESSAGE, outcome);
         }
-        match send_message(state, caller, conversation_id, content).await {
+        let sent = send_message(state, caller, conversation_id, content, reply_to, client_id);
+        match sent.await {
             Ok(submitted) => pipeline.waiting.push_back(submitted),
             Err(e) => {
                 // Answered after the messages sent before it are answered, in their order.
@@ -206,6 +210,16 @@ async fn handle(state: &AppState, s: &Caller, msg: ClientMsg) -> Outcome {
             conversation_id,
             muted,
         } => groups::mute(state, s, conversation_id, muted).await,
+        ClientMsg::Edit {
+            message_id,
+            content,
+        } => lifecycle::edit(state, s, message_id, content).await,
+        ClientMsg::Delete { message_id } => lifecycle::delete(state, s, message_id).await,
+        ClientMsg::React {
+            message_id,
+            emoji,
+            add,
+        } => lifecycle::react(state, s, message_id, emoji, add).await,
         // `dispatch` hands messages to the writer and receipts and typing to the pipeline's
         // receipts, and `ClientMsg::parse` answers unknown types itself: none reaches here.
         ClientMsg::Message { .. }
@@ -217,13 +231,47 @@ async fn handle(state: &AppState, s: &Caller, msg: ClientMsg) -> Outcome {
 }
 
 /// chat.message: checked, then handed to the writer, which stores it and sends it to every
-/// connection of every participant.
+/// connection of every participant (or, for a retried `client_id`, answers the sender alone).
 async fn send_message(
     state: &AppState,
     s: &Caller,
     conversation_id: i64,
     content: String,
+    reply_to: Option<i64>,
+    client_id: Option<String>,
 ) -> Result<Submitted, ChatError> {
+    check_content(state, &content)?;
+    if let Some(problem) = client_id
+        .as_deref()
+        .and_then(chat_shared::client_id_problem)
+    {
+        return Err(ChatError::InvalidField(problem.into()));
+    }
+    // The message answered must be in the same conversation; whether the sender is in it is
+    // the writer's check, so a stranger learns nothing from either answer.
+    let reply_to = match reply_to {
+        None => None,
+        Some(id) => Some(
+            state
+                .store
+                .reply_target(conversation_id, id)
+                .await?
+                .ok_or(ChatError::NotFound("no such message to reply to"))?,
+        ),
+    };
+    // Stored by the writer (which checks that the sender is in the conversation), then
+    // delivered to everyone in it, the echo included.
+    let message = NewMessage {
+        reply_to,
+        client_id,
+        ..NewMessage::new(conversation_id, s.user.clone(), content)
+    };
+    state.writer.submit(message, &s.conn).await
+}
+
+/// The content rules of `chat.message` and `chat.edit`: not blank, at most
+/// `--max-message-chars` characters, no NUL.
+pub fn check_content(state: &AppState, content: &str) -> Result<(), ChatError> {
     if content.trim().is_empty() {
         return Err(ChatError::InvalidContent("message content is empty".into()));
     }
@@ -238,15 +286,7 @@ async fn send_message(
             "message content contains a NUL character".into(),
         ));
     }
-    // Stored by the writer (which checks that the sender is in the conversation), then
-    // delivered to everyone in it, the echo included.
-    let message = NewMessage {
-        conversation_id,
-        sender: s.user.clone(),
-        mentions: chat_shared::mention::candidates(&content),
-        content,
-    };
-    state.writer.submit(message, &s.conn).await
+    Ok(())
 }
 
 /// chat.typing with `receiver_id`: relayed to the receiver's connections when the two share a

@@ -4,6 +4,7 @@ mod caller;
 mod groups;
 pub mod handle;
 mod keepalive;
+mod lifecycle;
 pub mod receipts;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};

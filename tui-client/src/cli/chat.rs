@@ -118,10 +118,7 @@ pub async fn send(
     let mut conn = Connection::open(ctx, Duration::from_millis(timeout_ms)).await?;
     let conversation_id = open_conversation(&mut conn, target).await?;
     let my_id = conn.me.user_id;
-    let request = ClientMsg::Message {
-        conversation_id,
-        content: text.to_owned(),
-    };
+    let request = ClientMsg::message(conversation_id, text);
     // The echo of our own message in this conversation is the server's acknowledgement.
     let message = conn
         .ask(&request, |frame| match frame {
@@ -318,7 +315,7 @@ pub async fn pipe(ctx: &Context, linger_ms: u64) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use chat_shared::{GroupInfo, LastMessage, MessageStatus, Participant, Timestamp, UserRef};
+    use chat_shared::{GroupInfo, LastMessage, Participant, Timestamp, UserRef};
 
     use super::*;
     use crate::cli::fixtures::group_info;
@@ -332,21 +329,16 @@ mod tests {
     }
 
     fn said(id: i64, by: &str, content: &str, is_system: bool) -> Option<Option<LastMessage>> {
+        let sender = UserRef {
+            id: 1,
+            username: by.into(),
+        };
+        let timestamp = Timestamp(1_751_889_600_000);
         Some(Some(LastMessage::from(ChatMessage {
-            id,
-            conversation_id: 3,
-            sender: UserRef {
-                id: 1,
-                username: by.into(),
-            },
-            content: content.into(),
-            timestamp: Timestamp(1_751_889_600_000),
             is_system,
-            attachment: None,
             status: None,
             is_read: None,
-            mentions: None,
-            event: None,
+            ..ChatMessage::new(id, 3, sender, content.into(), timestamp)
         })))
     }
 
@@ -406,22 +398,12 @@ mod tests {
     #[test]
     fn text_output_neutralises_control_characters_in_names_and_content() {
         let evil = "m\u{1b}]0;owned\u{7}\u{9b}31m";
-        let message = ChatMessage {
-            id: 7,
-            conversation_id: 3,
-            sender: UserRef {
-                id: 2,
-                username: evil.into(),
-            },
-            content: "a\u{1b}[2J\rb\nforged line".into(),
-            timestamp: Timestamp(1_751_889_600_000),
-            is_system: false,
-            attachment: None,
-            status: Some(MessageStatus::Sent),
-            is_read: Some(false),
-            mentions: None,
-            event: None,
+        let sender = UserRef {
+            id: 2,
+            username: evil.into(),
         };
+        let content = "a\u{1b}[2J\rb\nforged line".into();
+        let message = ChatMessage::new(7, 3, sender, content, Timestamp(1_751_889_600_000));
         let line = message_line(&message);
         assert!(
             !line.chars().any(|c| c.is_control() && c != '\n'),

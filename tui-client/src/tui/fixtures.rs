@@ -4,8 +4,7 @@ use std::time::Instant;
 
 use chat_shared::{
     ChatMessage, ClientMsg, Conversation, ConversationKind, ConversationListItem, EventKind,
-    GroupInfo, LastMessage, Member, MessageStatus, Participant, Role, ServerMsg, SystemEvent,
-    Timestamp, UserRef,
+    GroupInfo, LastMessage, Member, Participant, Role, ServerMsg, SystemEvent, Timestamp, UserRef,
 };
 use chrono::FixedOffset;
 
@@ -41,19 +40,7 @@ pub fn at(minutes: i64) -> Timestamp {
 }
 
 pub fn message(id: i64, conversation_id: i64, sender: &UserRef, content: &str) -> ChatMessage {
-    ChatMessage {
-        id,
-        conversation_id,
-        sender: sender.clone(),
-        content: content.into(),
-        timestamp: at(id),
-        is_system: false,
-        attachment: None,
-        status: Some(MessageStatus::Sent),
-        is_read: Some(false),
-        mentions: None,
-        event: None,
-    }
+    ChatMessage::new(id, conversation_id, sender.clone(), content.into(), at(id))
 }
 
 pub fn list_item(

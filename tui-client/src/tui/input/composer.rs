@@ -204,10 +204,10 @@ fn send(app: &mut App, now: Instant, out: &mut Vec<Effect>) {
         return;
     }
     stop_typing(app, out);
-    out.push(Effect::Send(ClientMsg::Message {
+    out.push(Effect::Send(ClientMsg::message(
         conversation_id,
-        content: content.clone(),
-    }));
+        content.clone(),
+    )));
     app.pending.push(Pending {
         conversation_id,
         content,

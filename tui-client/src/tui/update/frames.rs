@@ -20,6 +20,14 @@ use crate::tui::effect::Effect;
 pub(super) fn server(app: &mut App, frame: ServerMsg, now: Instant, out: &mut Vec<Effect>) {
     match frame {
         ServerMsg::Message { message } => on_message(app, message, now, out),
+        ServerMsg::MessageUpdated { message } => {
+            // Only a message the thread holds: an older one is read as it is when paged in.
+            if let Some(thread) = app.threads.get_mut(&message.conversation_id)
+                && thread.messages.iter().any(|m| m.id == message.id)
+            {
+                thread.merge(message);
+            }
+        }
         ServerMsg::Typing {
             sender_id,
             conversation_id,

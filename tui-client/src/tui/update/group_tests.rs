@@ -151,16 +151,7 @@ fn in_a_group_messages_go_to_it_and_typing_names_it() {
     };
     assert_eq!(type_text(&mut app, "hi all", t0), vec![on]);
     let out = step(&mut app, Event::key(KeyCode::Enter), t0);
-    assert_eq!(
-        out,
-        vec![
-            off,
-            ClientMsg::Message {
-                conversation_id: 20,
-                content: "hi all".into()
-            }
-        ]
-    );
+    assert_eq!(out, vec![off, ClientMsg::message(20, "hi all")]);
 }
 
 #[test]
@@ -378,10 +369,7 @@ fn commands_rename_add_remove_and_leave_the_open_group() {
     );
     assert_eq!(
         command(&mut app, "/shrug", now),
-        vec![ClientMsg::Message {
-            conversation_id: 10,
-            content: "/shrug".into()
-        }]
+        vec![ClientMsg::message(10, "/shrug")]
     );
 }
 

@@ -178,16 +178,7 @@ fn our_typing_is_sent_at_most_once_a_second_and_stops_after_two_idle_seconds() {
     // Sending stops typing first.
     assert_eq!(type_text(&mut app, "o", t0 + ms(5000)), vec![on]);
     let out = step(&mut app, Event::key(KeyCode::Enter), t0 + ms(5100));
-    assert_eq!(
-        out,
-        vec![
-            off,
-            ClientMsg::Message {
-                conversation_id: 10,
-                content: "hello".into()
-            }
-        ]
-    );
+    assert_eq!(out, vec![off, ClientMsg::message(10, "hello")]);
 }
 
 #[test]
@@ -202,13 +193,7 @@ fn enter_sends_and_the_echo_confirms_without_duplicates() {
     );
     type_text(&mut app, "lines  ", now);
     let out = step(&mut app, Event::key(KeyCode::Enter), now);
-    assert_eq!(
-        out.last(),
-        Some(&ClientMsg::Message {
-            conversation_id: 10,
-            content: "two\nlines".into()
-        })
-    );
+    assert_eq!(out.last(), Some(&ClientMsg::message(10, "two\nlines")));
     assert_eq!(app.composer.text, "");
     assert_eq!(app.pending.len(), 1);
     let echo = message(40, 10, &alice(), "two\nlines");
