@@ -186,13 +186,14 @@ pub struct ChatMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<SystemEvent>,
     /// Addition: the message this one answers (`Some(None)`: `null`, it answers none). Absent
-    /// only in frames from a server without message lifecycle.
+    /// only in frames from a server without message lifecycle. Boxed: most messages answer
+    /// none, and frames holding a message stay small.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "present"
     )]
-    pub reply_to: Option<Option<ReplyRef>>,
+    pub reply_to: Option<Option<Box<ReplyRef>>>,
     /// Addition: when the content was last edited (`Some(None)`: `null`, never).
     #[serde(
         default,
@@ -243,7 +244,7 @@ impl ChatMessage {
 
     /// The message this one answers, if any.
     pub fn reply(&self) -> Option<&ReplyRef> {
-        self.reply_to.as_ref().and_then(Option::as_ref)
+        self.reply_to.as_ref().and_then(Option::as_deref)
     }
 
     /// When the content was last edited, if ever.

@@ -104,7 +104,7 @@ fn message() -> impl Strategy<Value = ChatMessage> {
             option::of(event()),
         ),
         (
-            option::of(option::of(reply())),
+            option::of(option::of(reply().prop_map(Box::new))),
             option::of(option::of(timestamp())),
             option::of(any::<bool>()),
             option::of(prop::collection::vec(reaction(), 0..3)),

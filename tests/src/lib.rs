@@ -367,3 +367,28 @@ impl Person {
         WsClient::connect(&server.ws_url(&self.tokens.access)).await
     }
 }
+
+/// alice and bob, each connected once, with their direct conversation.
+pub struct Pair {
+    pub alice: Person,
+    pub bob: Person,
+    pub a: WsClient,
+    pub b: WsClient,
+    pub conversation: i64,
+}
+
+/// Registers alice and bob, connects them and starts their conversation.
+pub async fn pair(server: &TestServer) -> Pair {
+    let alice = Person::new(server, "alice").await;
+    let bob = Person::new(server, "bob").await;
+    let mut a = alice.connect(server).await;
+    let b = bob.connect(server).await;
+    let conversation = a.start_conversation(bob.id).await;
+    Pair {
+        alice,
+        bob,
+        a,
+        b,
+        conversation,
+    }
+}

@@ -33,7 +33,20 @@ impl ServerProcess {
     /// Starts the binary on `database` (a SQLite file) with extra flags and environment, and
     /// waits until it answers `/healthz`.
     pub async fn start(database: &Path, flags: &[&str], env: &[(&str, &str)]) -> ServerProcess {
+        let url = format!("sqlite://{}", database.display());
         let log = database.with_extension(format!("{}.log", unique_name("server")));
+        ServerProcess::start_url(&url, &log, flags, env).await
+    }
+
+    /// Starts the binary on the database at `url` (SQLite or PostgreSQL), logging to `log`,
+    /// and waits until it answers `/healthz`.
+    pub async fn start_url(
+        url: &str,
+        log: &Path,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
+        let log = log.to_path_buf();
         for _ in 0..5 {
             // A free port, released just before the server binds it; retried if taken meanwhile.
             let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -46,7 +59,7 @@ impl ServerProcess {
                 .arg("--bind")
                 .arg(addr.to_string())
                 .arg("--database-url")
-                .arg(format!("sqlite://{}", database.display()))
+                .arg(url)
                 .args(["--jwt-secret", TEST_SECRET])
                 .args(flags)
                 .envs(env.iter().copied())

@@ -203,6 +203,22 @@ impl WsClient {
         .await
     }
 
+    /// The newest page of a conversation's history (`chat.get_messages` without paging), frames
+    /// before the answer skipped.
+    pub async fn history(&mut self, conversation_id: i64) -> Vec<ChatMessage> {
+        self.send(&ClientMsg::GetMessages {
+            conversation_id,
+            before_id: None,
+            limit: None,
+        })
+        .await;
+        self.recv_until(|frame| match frame {
+            ServerMsg::Messages { messages, .. } => Some(messages),
+            _ => None,
+        })
+        .await
+    }
+
     /// Sends one message and waits for its echo; the round trip.
     pub async fn round_trip(&mut self, conversation_id: i64, content: &str) -> Duration {
         let sent = std::time::Instant::now();

@@ -21,22 +21,6 @@ async fn error_of(client: &mut WsClient, request: &ClientMsg) -> (ErrorCode, Str
     (code, message, request_type.unwrap_or_default())
 }
 
-async fn history(client: &mut WsClient, conversation_id: i64) -> Vec<chat_shared::ChatMessage> {
-    client
-        .send(&ClientMsg::GetMessages {
-            conversation_id,
-            before_id: None,
-            limit: None,
-        })
-        .await;
-    client
-        .recv_until(|frame| match frame {
-            ServerMsg::Messages { messages, .. } => Some(messages),
-            _ => None,
-        })
-        .await
-}
-
 #[tokio::test]
 async fn an_outsider_gets_the_same_answer_as_for_nothing_and_changes_nothing() {
     let server = TestServer::start().await;
@@ -113,7 +97,7 @@ async fn an_outsider_gets_the_same_answer_as_for_nothing_and_changes_nothing() {
     // Nothing reached alice or bob, and nothing changed: no new message, still only "sent".
     a.expect_silence(QUIET).await;
     b.expect_silence(Duration::ZERO).await;
-    let messages = history(&mut a, secret_conversation).await;
+    let messages = a.history(secret_conversation).await;
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].status, Some(MessageStatus::Sent));
     b.send(&ClientMsg::GetConversations {}).await;

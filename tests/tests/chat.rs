@@ -3,34 +3,11 @@
 
 use std::time::Duration;
 
-use chat_e2e::{Person, TestServer, WsClient};
+use chat_e2e::{Person, TestServer, WsClient, pair};
 use chat_shared::{ClientMsg, ErrorCode, MessageStatus, ServerMsg};
 use serde_json::json;
 
 const QUIET: Duration = Duration::from_millis(300);
-
-struct Pair {
-    alice: Person,
-    bob: Person,
-    a: WsClient,
-    b: WsClient,
-    conversation: i64,
-}
-
-async fn pair(server: &TestServer) -> Pair {
-    let alice = Person::new(server, "alice").await;
-    let bob = Person::new(server, "bob").await;
-    let mut a = alice.connect(server).await;
-    let b = bob.connect(server).await;
-    let conversation = a.start_conversation(bob.id).await;
-    Pair {
-        alice,
-        bob,
-        a,
-        b,
-        conversation,
-    }
-}
 
 #[tokio::test]
 async fn a_message_is_echoed_to_every_connection_of_both_people() {

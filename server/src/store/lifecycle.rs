@@ -239,21 +239,22 @@ fn allowed(target: &Target, user: i64, change: &Change) -> std::result::Result<(
         Change::Delete if target.is_system => {
             Err(Refusal::Forbidden("system messages cannot be deleted"))
         }
-        Change::Delete
-            if !own
-                && !(target.kind == "group"
-                    && target
-                        .role
-                        .as_deref()
-                        .and_then(Role::from_name)
-                        .is_some_and(Role::manages)) =>
-        {
+        Change::Delete if !(own || (target.kind == "group" && manages(target))) => {
             Err(Refusal::Forbidden(
                 "only its sender, or a group's owner or admin, can delete a message",
             ))
         }
         _ => Ok(()),
     }
+}
+
+/// Whether the caller's role in the group adds, removes and deletes others' messages.
+fn manages(target: &Target) -> bool {
+    target
+        .role
+        .as_deref()
+        .and_then(Role::from_name)
+        .is_some_and(Role::manages)
 }
 
 /// The reactions a message carries, from its `(emoji, user)` rows in the order they were made:

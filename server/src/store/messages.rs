@@ -463,7 +463,7 @@ impl Store {
                     participants: members.get(&conversation_id).cloned().unwrap_or_default(),
                     message: ChatMessage {
                         mentions: mentioned[index].take(),
-                        reply_to: Some(reply_to),
+                        reply_to: Some(reply_to.map(Box::new)),
                         client_id,
                         ..ChatMessage::new(id, conversation_id, sender, content, now)
                     },
@@ -554,7 +554,7 @@ pub(super) fn with_status(
         Some(json) => serde_json::from_str(json).map_err(|e| decode("reactions", e))?,
         None => Vec::new(),
     };
-    let reply_to = row.reply();
+    let reply_to = row.reply().map(Box::new);
     Ok(ChatMessage {
         is_system: row.is_system,
         status: Some(status),
@@ -613,14 +613,13 @@ impl Store {
         let mut markers: HashMap<i64, Vec<Marker>> = HashMap::new();
         let mut messages = Vec::with_capacity(rows.len());
         for (conversation_id, row) in rows {
-            if !markers.contains_key(&conversation_id) {
-                markers.insert(conversation_id, self.markers(conversation_id).await?);
-            }
-            messages.push(message_from(
-                row,
-                conversation_id,
-                &markers[&conversation_id],
-            )?);
+            let known = match markers.entry(conversation_id) {
+                std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(self.markers(conversation_id).await?)
+                }
+            };
+            messages.push(message_from(row, conversation_id, known)?);
         }
         Ok(messages)
     }
