@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/me/", get(me))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/api/schema.json", get(schema))
         .route("/ws/chat/", get(ws::upgrade))
         .route("/ws/chat/{user_id}/", get(ws::upgrade))
         .merge(crate::web::routes(&state.config))
@@ -42,6 +43,16 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
         }))
         .with_state(state)
+}
+
+/// GET /api/schema.json: the JSON Schema of every frame, made once from the protocol's types.
+async fn schema() -> impl IntoResponse {
+    static SCHEMA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let body = SCHEMA.get_or_init(|| chat_shared::schema::document().to_string());
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/schema+json")],
+        body.as_str(),
+    )
 }
 
 const MAX_USERNAME_CHARS: usize = 150;

@@ -8,11 +8,13 @@ pub mod mention;
 pub mod model;
 pub mod protocol;
 pub mod rest;
+#[cfg(feature = "schema")]
+pub mod schema;
 
 pub use model::{
     ChatMessage, Conversation, ConversationKind, ConversationListItem, EventKind, GroupInfo,
-    LastMessage, MAX_CLIENT_ID_CHARS, MAX_EMOJI_CHARS, MAX_REACTIONS, Member, MessageStatus,
-    Participant, REPLY_EXCERPT_CHARS, Reaction, ReplyRef, Role, SystemEvent, Timestamp, UserRef,
-    client_id_problem, emoji_problem,
+    LastMessage, Limits, MAX_CLIENT_ID_CHARS, MAX_EMOJI_CHARS, MAX_REACTIONS, Member,
+    MessageStatus, Participant, REPLY_EXCERPT_CHARS, Reaction, ReplyRef, Role, SystemEvent,
+    Timestamp, UserRef, client_id_problem, emoji_problem,
 };
 pub use protocol::{ClientMsg, ErrorCode, FrameError, ServerMsg};

@@ -5,6 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A user as frames name one: `{"id", "username"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UserRef {
     pub id: i64,
     pub username: String,
@@ -12,6 +13,7 @@ pub struct UserRef {
 
 /// A participant inside `chat.conversations`, whose keys the spec spells `user__id`/`user__username`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Participant {
     #[serde(rename = "user__id")]
     pub id: i64,
@@ -25,6 +27,7 @@ pub struct Participant {
 /// A participant of a conversation object (`chat.conversation_started`,
 /// `chat.conversation_updated`): a user and, as an addition, their role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Member {
     pub id: i64,
     pub username: String,
@@ -46,6 +49,7 @@ impl Member {
 /// What a member may do in a group. The creator is the owner; only the owner sets roles; the
 /// owner and admins add, remove and rename. Both people of a direct conversation are members.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Owner,
@@ -78,6 +82,7 @@ impl Role {
 
 /// A conversation of two people, or a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ConversationKind {
     Direct,
@@ -86,6 +91,7 @@ pub enum ConversationKind {
 
 /// What a system message records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     Created,
@@ -98,6 +104,7 @@ pub enum EventKind {
 
 /// The event of a system message (`is_system: true`): what happened, to whom, by whom.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SystemEvent {
     pub kind: EventKind,
     /// The member it happened to (the one added, removed, who left, whose role changed); for
@@ -139,6 +146,21 @@ impl std::fmt::Display for Timestamp {
     }
 }
 
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Timestamp {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Timestamp".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "ISO-8601 UTC with milliseconds and `Z`, e.g. 2025-07-07T12:34:56.789Z",
+            "type": "string",
+            "format": "date-time"
+        })
+    }
+}
+
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -156,6 +178,7 @@ impl<'de> Deserialize<'de> for Timestamp {
 
 /// Where a message stands, as its sender sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
     Sent,
@@ -165,6 +188,7 @@ pub enum MessageStatus {
 
 /// A stored chat message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ChatMessage {
     pub id: i64,
     pub conversation_id: i64,
@@ -270,6 +294,7 @@ pub const REPLY_EXCERPT_CHARS: usize = 100;
 /// content (the first [`REPLY_EXCERPT_CHARS`] characters, as it reads now), or `deleted: true`
 /// and an empty excerpt once it is deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReplyRef {
     pub id: i64,
     pub sender: UserRef,
@@ -311,6 +336,7 @@ pub fn emoji_problem(emoji: &str) -> Option<&'static str> {
 
 /// One emoji's reactions to a message: how many and who.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Reaction {
     pub emoji: String,
     pub count: i64,
@@ -319,6 +345,7 @@ pub struct Reaction {
 
 /// A conversation as `chat.conversation_started` and `chat.conversation_updated` carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Conversation {
     pub id: i64,
     pub participants: Vec<Member>,
@@ -331,6 +358,7 @@ pub struct Conversation {
 /// conversation), `member_count` and whether the caller muted it. All absent in frames from a
 /// server that knows nothing of groups.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct GroupInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<ConversationKind>,
@@ -360,6 +388,7 @@ impl GroupInfo {
 
 /// The newest message of a conversation in the list: a message plus flat sender fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LastMessage {
     #[serde(flatten)]
     pub message: ChatMessage,
@@ -379,6 +408,7 @@ impl From<ChatMessage> for LastMessage {
 
 /// One item of `chat.conversations`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ConversationListItem {
     pub id: i64,
     pub participants: Vec<Participant>,
@@ -407,4 +437,22 @@ where
     T: Deserialize<'de>,
 {
     T::deserialize(d).map(Some)
+}
+
+/// The server's limits, as `chat.welcome` tells them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Limits {
+    pub max_message_chars: i64,
+    pub max_frame_bytes: i64,
+    pub history_limit: i64,
+    pub history_page_bytes: i64,
+    pub max_group_members: i64,
+    pub max_connections_per_user: i64,
+    pub rate_limit_per_second: i64,
+    pub rate_limit_burst: i64,
+    pub typing_interval_ms: i64,
+    pub max_client_id_chars: i64,
+    pub max_emoji_chars: i64,
+    pub max_reactions: i64,
 }

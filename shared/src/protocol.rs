@@ -3,10 +3,13 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::model::{ChatMessage, Conversation, ConversationListItem, MessageStatus, Role, UserRef};
+use crate::model::{
+    ChatMessage, Conversation, ConversationListItem, Limits, MessageStatus, Role, UserRef,
+};
 
 /// A frame a client sends to the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type")]
 pub enum ClientMsg {
     #[serde(rename = "chat.message")]
@@ -100,13 +103,19 @@ pub enum ClientMsg {
         emoji: String,
         add: bool,
     },
+    /// Addition: the client introduces itself; answered with `chat.welcome`. Optional: a
+    /// client that never says hello sees the protocol as it always was.
+    #[serde(rename = "chat.hello")]
+    Hello { client: String, version: String },
     /// Any `type` this enum does not know; never sent.
     #[serde(other, skip_serializing)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
     Unknown,
 }
 
 /// A frame the server sends to a client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type")]
 pub enum ServerMsg {
     #[serde(rename = "chat.message")]
@@ -166,6 +175,17 @@ pub enum ServerMsg {
     /// Addition: a message was edited, deleted or reacted to; the message as it is now.
     #[serde(rename = "chat.message_updated")]
     MessageUpdated { message: ChatMessage },
+    /// Addition: the answer to `chat.hello`: who the server is, what it supports and its
+    /// limits, and who the caller is.
+    #[serde(rename = "chat.welcome")]
+    Welcome {
+        server_version: String,
+        protocol_version: i64,
+        /// The additions this server implements, by name (`docs/protocol.md`, "Hello").
+        features: Vec<String>,
+        user: UserRef,
+        limits: Limits,
+    },
     /// Addition: the request could not be carried out; the connection stays open.
     #[serde(rename = "chat.error")]
     Error {
@@ -193,6 +213,7 @@ impl ServerMsg {
             ServerMsg::ConversationUpdated { .. } => "chat.conversation_updated",
             ServerMsg::Receipts { .. } => "chat.receipts",
             ServerMsg::MessageUpdated { .. } => "chat.message_updated",
+            ServerMsg::Welcome { .. } => "chat.welcome",
             ServerMsg::Error { .. } => "chat.error",
         }
     }
@@ -205,6 +226,7 @@ impl ServerMsg {
 
 /// What went wrong, as `chat.error` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The frame is not JSON.
@@ -310,6 +332,7 @@ impl ClientMsg {
             ClientMsg::Edit { .. } => "chat.edit",
             ClientMsg::Delete { .. } => "chat.delete",
             ClientMsg::React { .. } => "chat.react",
+            ClientMsg::Hello { .. } => "chat.hello",
             ClientMsg::Unknown => return None,
         })
     }

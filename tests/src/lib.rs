@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub mod proxy;
+pub mod schema;
 pub mod server_process;
 pub mod tokens;
 pub mod ws;

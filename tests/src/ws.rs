@@ -106,7 +106,10 @@ impl WsClient {
         loop {
             match self.try_next_message(deadline).await? {
                 Message::Text(text) => {
-                    return Ok(serde_json::from_str(text.as_str())
+                    let value: serde_json::Value = serde_json::from_str(text.as_str())
+                        .unwrap_or_else(|e| panic!("a server frame that is not JSON {text}: {e}"));
+                    crate::schema::check_server_frame(&value);
+                    return Ok(serde_json::from_value(value)
                         .unwrap_or_else(|e| panic!("bad server frame {text}: {e}")));
                 }
                 Message::Ping(_) | Message::Pong(_) => continue,
@@ -258,7 +261,9 @@ impl WsClient {
 }
 
 fn encode(msg: &ClientMsg) -> String {
-    serde_json::to_string(msg).expect("client frames serialize")
+    let value = serde_json::to_value(msg).expect("client frames serialize");
+    crate::schema::check_client_frame(&value);
+    value.to_string()
 }
 
 /// Waits until the bus carries frames between the two: with Redis, subscriptions are made in

@@ -14,6 +14,7 @@ use crate::writer::Submitted;
 
 use super::caller::{Caller, Outcome};
 use super::groups;
+use super::hello;
 use super::lifecycle;
 use super::receipts::{DELIVERED, READ, Receipts, TypingTo};
 
@@ -210,6 +211,7 @@ async fn handle(state: &AppState, s: &Caller, msg: ClientMsg) -> Outcome {
             conversation_id,
             muted,
         } => groups::mute(state, s, conversation_id, muted).await,
+        ClientMsg::Hello { client, version } => hello::hello(state, s, &client, &version),
         ClientMsg::Edit {
             message_id,
             content,

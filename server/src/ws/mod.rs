@@ -3,6 +3,7 @@
 mod caller;
 mod groups;
 pub mod handle;
+mod hello;
 mod keepalive;
 mod lifecycle;
 pub mod receipts;

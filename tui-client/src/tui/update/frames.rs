@@ -20,6 +20,8 @@ use crate::tui::effect::Effect;
 pub(super) fn server(app: &mut App, frame: ServerMsg, now: Instant, out: &mut Vec<Effect>) {
     match frame {
         ServerMsg::Message { message } => on_message(app, message, now, out),
+        // Only an answer to `chat.hello`, which this client does not send.
+        ServerMsg::Welcome { .. } => {}
         ServerMsg::MessageUpdated { message } => {
             // Only a message the thread holds: an older one is read as it is when paged in.
             if let Some(thread) = app.threads.get_mut(&message.conversation_id)
