@@ -118,25 +118,30 @@ pub enum Command {
     },
     /// Replace the text of message ID (`12` or `#12`), one of yours; prints it as it is now.
     Edit {
+        /// The message's id, as `history` prints it (`12` or `#12`).
         #[arg(value_parser = message::message_id)]
         id: i64,
         /// The new text; several words are joined with spaces.
         #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
+        /// How long to wait for the server's answer, in milliseconds.
         #[arg(long, default_value_t = 10_000, value_name = "MS")]
         timeout_ms: u64,
     },
     /// Delete message ID: yours, or in a group you own or administer, anyone's. It stays in
     /// history as `message deleted`.
     Delete {
+        /// The message's id, as `history` prints it (`12` or `#12`).
         #[arg(value_parser = message::message_id)]
         id: i64,
+        /// How long to wait for the server's answer, in milliseconds.
         #[arg(long, default_value_t = 10_000, value_name = "MS")]
         timeout_ms: u64,
     },
     /// React to message ID with EMOJI (or take your reaction back with --remove); prints the
     /// message with its reactions, or `no change` when you had (or had not) reacted so already.
     React {
+        /// The message's id, as `history` prints it (`12` or `#12`).
         #[arg(value_parser = message::message_id)]
         id: i64,
         /// 1 to 32 characters, no spaces (`👍`, `+1`); a message has at most 20 different.
@@ -144,6 +149,7 @@ pub enum Command {
         /// Take your reaction back instead of adding it.
         #[arg(long)]
         remove: bool,
+        /// How long to wait for the server's answer, in milliseconds.
         #[arg(long, default_value_t = 10_000, value_name = "MS")]
         timeout_ms: u64,
     },
