@@ -935,3 +935,344 @@ async fn groups_create_send_history_rename_add_remove_and_leave() {
     assert_eq!(both.code, 2, "{both:?}");
     assert!(both.stderr.contains("cannot be used with"), "{both:?}");
 }
+
+/// The ids of a `chat --json history` answer's messages, with their content and `deleted`.
+fn stored(history: &Value) -> Vec<(i64, String, bool)> {
+    history["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_i64().expect("id"),
+                m["content"].as_str().expect("content").to_owned(),
+                m["deleted"] == true,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_reply_retry_edit_react_delete_and_history() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (User::new(&server), User::new(&server));
+    let (alice_name, bob_name) = (unique_name("alice"), unique_name("bob"));
+    let alice_id = alice.register(&alice_name).await["id"].clone();
+    let bob_id = bob.register(&bob_name).await["id"].clone();
+
+    // Every send carries a client id, made up when not given.
+    let first = alice.json(&["send", "--to", &bob_name, "lunch?"]).await;
+    assert!(
+        first["client_id"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("cli-")),
+        "{first}"
+    );
+    let m1 = first["id"].as_i64().expect("id");
+
+    // A reply shows what it answers, in text and in JSON.
+    let reply = bob
+        .chat(
+            &[
+                "send",
+                "--to",
+                &alice_name,
+                "sure",
+                "--reply-to",
+                &format!("#{m1}"),
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(reply.code, 0, "{reply:?}");
+    assert!(
+        reply
+            .stdout
+            .contains(&format!("{bob_name}: sure (reply to #{m1}) (sent)")),
+        "{reply:?}"
+    );
+    let history = bob.json(&["history", "--with", &alice_name]).await;
+    let m2 = history["messages"][1]["id"].as_i64().expect("reply id");
+    assert_eq!(history["messages"][1]["reply_to"]["id"], m1);
+    assert_eq!(history["messages"][1]["reply_to"]["excerpt"], "lunch?");
+    let nowhere = bob
+        .chat(
+            &["send", "--to", &alice_name, "x", "--reply-to", "999999"],
+            "",
+        )
+        .await;
+    assert_eq!(nowhere.code, 2, "{nowhere:?}");
+    assert!(
+        nowhere.stderr.contains("the server refused chat.message")
+            && nowhere.stderr.contains("(not_found)"),
+        "{nowhere:?}"
+    );
+
+    // The same --client-id twice stores one message; the second answer is the first message.
+    let once = bob
+        .json(&["send", "--to", &alice_name, "see you", "--client-id", "k-1"])
+        .await;
+    let twice = bob
+        .chat(
+            &[
+                "--json",
+                "send",
+                "--to",
+                &alice_name,
+                "see you!",
+                "--client-id",
+                "k-1",
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(twice.code, 0, "{twice:?}");
+    let twice_message = twice.json();
+    assert_eq!(
+        (&twice_message["id"], &twice_message["content"]),
+        (&once["id"], &Value::from("see you"))
+    );
+    assert_eq!(twice_message["client_id"], "k-1");
+    assert!(
+        twice.stderr.contains("client id k-1 was used before"),
+        "{twice:?}"
+    );
+    let m3 = once["id"].as_i64().expect("id");
+    let history = alice.json(&["history", "--with", &bob_name]).await;
+    assert_eq!(
+        stored(&history)
+            .iter()
+            .map(|(id, ..)| *id)
+            .collect::<Vec<_>>(),
+        [m1, m2, m3],
+        "{history}"
+    );
+    let too_long = "k".repeat(65);
+    let refused = bob
+        .chat(
+            &["send", "--to", &alice_name, "x", "--client-id", &too_long],
+            "",
+        )
+        .await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused.stderr.contains("at most 64 characters"),
+        "{refused:?}"
+    );
+
+    // Only the sender edits.
+    let edited = alice
+        .json(&["edit", &m1.to_string(), "lunch", "at", "12:30?"])
+        .await;
+    assert_eq!(edited["content"], "lunch at 12:30?");
+    assert!(edited["edited_at"].is_string(), "{edited}");
+    let text = alice
+        .chat(&["edit", &m1.to_string(), "lunch at 1?"], "")
+        .await;
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(
+        text.stdout
+            .trim()
+            .ends_with(&format!("#{m1} {alice_name}: lunch at 1? (edited) (sent)")),
+        "{text:?}"
+    );
+    let forbidden = bob.chat(&["edit", &m1.to_string(), "mine"], "").await;
+    assert_eq!(forbidden.code, 2, "{forbidden:?}");
+    assert!(
+        forbidden.stderr.contains("the server refused chat.edit")
+            && forbidden.stderr.contains("(forbidden)"),
+        "{forbidden:?}"
+    );
+    assert_eq!(forbidden.stdout, "", "{forbidden:?}");
+
+    // Reactions from both count; a repeat or a removal of nothing is "no change", at once.
+    let m2_text = m2.to_string();
+    let reacted = alice.chat(&["react", &m2_text, "👍"], "").await;
+    assert_eq!(reacted.code, 0, "{reacted:?}");
+    assert!(
+        reacted.stdout.trim().ends_with("(sent) [👍 1]"),
+        "{reacted:?}"
+    );
+    let both = bob.json(&["react", &m2_text, "👍"]).await;
+    assert_eq!(
+        both["reactions"],
+        serde_json::json!([{"emoji": "👍", "count": 2, "user_ids": [alice_id, bob_id]}])
+    );
+    let started = Instant::now();
+    let again = alice
+        .chat(&["react", &m2_text, "👍", "--timeout-ms", "60000"], "")
+        .await;
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(
+        again.stdout.trim(),
+        format!("no change: #{m2} already has your 👍")
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "waited for the timeout"
+    );
+    let removed = alice.chat(&["react", &m2_text, "👍", "--remove"], "").await;
+    assert_eq!(removed.code, 0, "{removed:?}");
+    assert!(
+        removed.stdout.trim().ends_with("(sent) [👍 1]"),
+        "{removed:?}"
+    );
+    let nothing = alice
+        .json(&["react", &m2_text, "👍", "--remove", "--timeout-ms", "60000"])
+        .await;
+    assert_eq!(
+        nothing,
+        serde_json::json!({"message_id": m2, "changed": false})
+    );
+    let bad = alice.chat(&["react", &m2_text, "thumbs up"], "").await;
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("white space"), "{bad:?}");
+
+    // The sender deletes; the other side may not; a tombstone cannot change.
+    let m3_text = m3.to_string();
+    let not_hers = alice.chat(&["delete", &m3_text], "").await;
+    assert_eq!(not_hers.code, 2, "{not_hers:?}");
+    assert!(
+        not_hers.stderr.contains("the server refused chat.delete")
+            && not_hers.stderr.contains("(forbidden)"),
+        "{not_hers:?}"
+    );
+    let deleted = bob.chat(&["delete", &m3_text], "").await;
+    assert_eq!(deleted.code, 0, "{deleted:?}");
+    assert!(
+        deleted
+            .stdout
+            .trim()
+            .ends_with(&format!("#{m3} {bob_name} (message deleted)")),
+        "{deleted:?}"
+    );
+    for args in [
+        vec!["delete", m3_text.as_str()],
+        vec!["edit", m3_text.as_str(), "back"],
+        vec!["react", m3_text.as_str(), "👍"],
+    ] {
+        let gone = bob.chat(&args, "").await;
+        assert_eq!(gone.code, 2, "{args:?}: {gone:?}");
+        assert!(gone.stderr.contains("(not_found)"), "{args:?}: {gone:?}");
+    }
+
+    // History: text shows it all; JSON is the message objects, the tombstone without content.
+    let text = alice.chat(&["history", "--with", &bob_name], "").await;
+    assert_eq!(text.code, 0, "{text:?}");
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{text:?}");
+    assert!(
+        lines[0].ends_with(&format!("#{m1} {alice_name}: lunch at 1? (edited) (sent)")),
+        "{text:?}"
+    );
+    assert!(
+        lines[1].ends_with(&format!(
+            "#{m2} {bob_name}: sure (reply to #{m1}) (sent) [👍 1]"
+        )),
+        "{text:?}"
+    );
+    assert!(
+        lines[2].ends_with(&format!("#{m3} {bob_name} (message deleted)")),
+        "{text:?}"
+    );
+    let history = alice.json(&["history", "--with", &bob_name]).await;
+    assert_eq!(stored(&history)[2], (m3, String::new(), true), "{history}");
+    let listed = alice.chat(&["conversations"], "").await;
+    assert!(
+        listed
+            .stdout
+            .contains(&format!(": {bob_name} (message deleted)")),
+        "{listed:?}"
+    );
+}
+
+/// A proxy for one server that, on the first connection whose server side sends a
+/// `chat.message` frame, drops that connection instead of passing the frame on: the message is
+/// stored, but the client never sees its echo. Returns its address and how many connections
+/// carried a `chat.message` (the first one cut).
+async fn echo_cutting_proxy(
+    target: std::net::SocketAddr,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind proxy");
+    let addr = listener.local_addr().expect("proxy addr");
+    let cuts = Arc::new(AtomicUsize::new(0));
+    let counted = cuts.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let cuts = counted.clone();
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                    return;
+                };
+                let (mut client_in, mut client_out) = client.into_split();
+                let (mut server_in, mut server_out) = server.into_split();
+                let upstream = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut client_in, &mut server_out).await;
+                });
+                // Server frames are not masked: the echo's type is there to see.
+                let mut seen = Vec::new();
+                let mut buffer = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match server_in.read(&mut buffer).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    seen.extend_from_slice(&buffer[..n]);
+                    const ECHO: &[u8] = b"\"type\":\"chat.message\",";
+                    let echo = seen.windows(ECHO.len()).any(|w| w == ECHO);
+                    if echo && cuts.fetch_add(1, Ordering::SeqCst) == 0 {
+                        break;
+                    }
+                    seen.drain(..seen.len().saturating_sub(32));
+                    if client_out.write_all(&buffer[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                upstream.abort();
+            });
+        }
+    });
+    (addr, cuts)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_whose_echo_is_lost_is_sent_again_and_stored_once() {
+    let server = TestServer::start().await;
+    let (proxy, echoes) = echo_cutting_proxy(server.addr).await;
+    let alice = User {
+        config: tempfile::tempdir().expect("config dir"),
+        server: format!("http://{proxy}"),
+    };
+    let bob = User::new(&server);
+    let (alice_name, bob_name) = (unique_name("alice"), unique_name("bob"));
+    alice.register(&alice_name).await;
+    bob.register(&bob_name).await;
+
+    let sent = alice
+        .chat(&["--json", "send", "--to", &bob_name, "only once"], "")
+        .await;
+    assert_eq!(sent.code, 0, "{sent:?}");
+    // The first connection's echo was cut off; the resend's answer came on a second one.
+    assert_eq!(echoes.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let message = sent.json();
+    assert_eq!(message["content"], "only once");
+    let history = bob.json(&["history", "--with", &alice_name]).await;
+    assert_eq!(
+        stored(&history),
+        [(
+            message["id"].as_i64().expect("id"),
+            "only once".to_owned(),
+            false
+        )],
+        "{history}"
+    );
+}

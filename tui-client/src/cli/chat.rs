@@ -3,12 +3,13 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
-use chat_shared::{ChatMessage, ClientMsg, ConversationListItem, ServerMsg};
+use chat_shared::{ClientMsg, ConversationListItem, ServerMsg, client_id_problem};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::time::Instant;
 
-use super::connection::{Connection, closed_message};
+use super::connection::{Connection, Dropped, Refused, closed_message};
+use super::message::message_line;
 use super::socket::Incoming;
 use super::{Context, print_json};
 use crate::text::sanitize;
@@ -57,31 +58,6 @@ fn conversation_name(item: &ConversationListItem, my_id: i64) -> String {
     )
 }
 
-/// One message as text: `[time] #id sender: content`, with the sender and content sanitized
-/// and each further line of the content indented, so no message can pass for another's line.
-/// A system message (groups only) reads `[time] #id * content`: it has no speaker.
-fn message_line(message: &ChatMessage) -> String {
-    if message.is_system {
-        return format!(
-            "[{}] #{} * {}",
-            message.timestamp,
-            message.id,
-            sanitize(&message.content).replace('\n', "\n  ")
-        );
-    }
-    let status = message
-        .status
-        .map(|s| format!(" ({})", format!("{s:?}").to_lowercase()))
-        .unwrap_or_default();
-    format!(
-        "[{}] #{} {}: {}{status}",
-        message.timestamp,
-        message.id,
-        sanitize(&message.sender.username),
-        sanitize(&message.content).replace('\n', "\n  ")
-    )
-}
-
 /// The id of the conversation with `target`: a direct one is opened (or started) with
 /// `chat.start_conversation`; a group must be one of ours.
 async fn open_conversation(conn: &mut Connection, target: &Target) -> anyhow::Result<i64> {
@@ -105,41 +81,109 @@ async fn open_conversation(conn: &mut Connection, target: &Target) -> anyhow::Re
     }
 }
 
-/// `chat send --to USER TEXT` or `chat send --group GROUP TEXT`.
+/// What `chat send` sends besides its target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    pub text: String,
+    /// The message of the same conversation this one answers.
+    pub reply_to: Option<i64>,
+    /// The script's own id for this send; `None`: one is made up (see [`new_client_id`]).
+    pub client_id: Option<String>,
+}
+
+/// `chat send --to USER TEXT` or `chat send --group GROUP TEXT`, with `--reply-to` and
+/// `--client-id`.
+///
+/// The message always carries a `client_id`, so that sending it again cannot store it twice:
+/// when the connection drops before the server's echo, `send` connects once more and sends the
+/// same frame; the server answers a `client_id` it has seen with the message first stored.
 pub async fn send(
     ctx: &Context,
     target: &Target,
-    text: &str,
+    draft: Draft,
     timeout_ms: u64,
 ) -> anyhow::Result<()> {
-    if text.trim().is_empty() {
+    if draft.text.trim().is_empty() {
         bail!("the message is empty");
     }
-    let mut conn = Connection::open(ctx, Duration::from_millis(timeout_ms)).await?;
+    if let Some(problem) = draft.client_id.as_deref().and_then(client_id_problem) {
+        bail!("{problem} (--client-id)");
+    }
+    let wait = Duration::from_millis(timeout_ms);
+    let mut conn = Connection::open(ctx, wait).await?;
     let conversation_id = open_conversation(&mut conn, target).await?;
+    let client_id = draft.client_id.unwrap_or_else(new_client_id);
+    let request = ClientMsg::Message {
+        conversation_id,
+        content: draft.text.clone(),
+        reply_to: draft.reply_to,
+        client_id: Some(client_id.clone()),
+    };
     let my_id = conn.me.user_id;
-    let request = ClientMsg::message(conversation_id, text);
-    // The echo of our own message in this conversation is the server's acknowledgement.
-    let message = conn
-        .ask(&request, |frame| match frame {
-            ServerMsg::Message { message }
-                if message.conversation_id == conversation_id
-                    && message.sender.id == my_id
-                    && !message.is_system
-                    && message.content.trim() == text.trim() =>
-            {
-                Some(message)
-            }
-            _ => None,
-        })
-        .await?;
+    // The echo with our client id is the server's acknowledgement: of this send, or, when the
+    // id was used before, of the message first stored with it (which may be another one).
+    let echo = |frame| match frame {
+        ServerMsg::Message { message }
+            if message.sender.id == my_id
+                && message.client_id.as_deref() == Some(client_id.as_str()) =>
+        {
+            Some(message)
+        }
+        _ => None,
+    };
+    let message = match conn.ask(&request, echo).await {
+        Err(e) if e.is::<Dropped>() => {
+            conn = Connection::open(ctx, wait)
+                .await
+                .with_context(|| unconfirmed(&client_id))?;
+            conn.ask(&request, echo)
+                .await
+                .with_context(|| unconfirmed(&client_id))?
+        }
+        Err(e) if e.is::<Refused>() => return Err(e),
+        Err(e) => return Err(e.context(unconfirmed(&client_id))),
+        Ok(message) => message,
+    };
     conn.socket.close().await;
+    // The server stores content as sent: another text (or conversation) is an earlier message.
+    if message.conversation_id != conversation_id || message.content != draft.text {
+        eprintln!(
+            "chat: note: client id {} was used before, for #{} in conversation #{}; nothing new \
+             was stored, the message shown is that one",
+            sanitize(&client_id),
+            message.id,
+            message.conversation_id
+        );
+    }
     if ctx.json {
         print_json(&message)
     } else {
         println!("{}", message_line(&message));
         Ok(())
     }
+}
+
+/// Says how to send a message again without storing it twice, when we cannot tell whether it
+/// was stored.
+fn unconfirmed(client_id: &str) -> String {
+    format!(
+        "the server did not confirm the message, which may be stored or not; the same command \
+         with --client-id {} sends it without storing it twice",
+        sanitize(client_id)
+    )
+}
+
+/// A client id for one `chat send`: `cli-` and hex digits from the clock and the standard
+/// library's randomly seeded hasher (ids need only differ among one sender's sends).
+pub(super) fn new_client_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default();
+    let mut hasher = std::hash::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    format!("cli-{nanos:x}-{:016x}", hasher.finish())
 }
 
 /// `chat conversations`.
@@ -177,6 +221,9 @@ fn list_line(item: &ConversationListItem, my_id: i64) -> String {
             ": * {}",
             sanitize(last.message.content.lines().next().unwrap_or_default())
         ),
+        Some(Some(last)) if last.message.is_deleted() => {
+            format!(": {} (message deleted)", sanitize(&last.sender_username))
+        }
         Some(Some(last)) => format!(
             ": {}: {}",
             sanitize(&last.sender_username),
@@ -315,7 +362,7 @@ pub async fn pipe(ctx: &Context, linger_ms: u64) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use chat_shared::{GroupInfo, LastMessage, Participant, Timestamp, UserRef};
+    use chat_shared::{ChatMessage, GroupInfo, LastMessage, Participant, Timestamp, UserRef};
 
     use super::*;
     use crate::cli::fixtures::group_info;
@@ -382,39 +429,20 @@ mod tests {
             list_line(&group, 1),
             "#5 \u{201c}Deploys\u{201d} (3 members) [1 unread] (muted): bob: hi"
         );
-    }
-
-    #[test]
-    fn a_system_message_has_no_speaker() {
-        let Some(Some(last)) = said(10, "alice", "alice added bob", true) else {
-            unreachable!("said gives a message")
-        };
+        // A deleted last message is a tombstone: no text, and no colon that text could forge.
+        if let Some(Some(last)) = &mut group.last_message {
+            last.message.content = String::new();
+            last.message.deleted = Some(true);
+        }
         assert_eq!(
-            message_line(&last.message),
-            "[2025-07-07T12:00:00.000Z] #10 * alice added bob"
+            list_line(&group, 1),
+            "#5 \u{201c}Deploys\u{201d} (3 members) [1 unread] (muted): bob (message deleted)"
         );
     }
 
     #[test]
-    fn text_output_neutralises_control_characters_in_names_and_content() {
+    fn text_output_neutralises_control_characters_in_names() {
         let evil = "m\u{1b}]0;owned\u{7}\u{9b}31m";
-        let sender = UserRef {
-            id: 2,
-            username: evil.into(),
-        };
-        let content = "a\u{1b}[2J\rb\nforged line".into();
-        let message = ChatMessage::new(7, 3, sender, content, Timestamp(1_751_889_600_000));
-        let line = message_line(&message);
-        assert!(
-            !line.chars().any(|c| c.is_control() && c != '\n'),
-            "{line:?}"
-        );
-        assert!(
-            line.ends_with(
-                "m\u{FFFD}]0;owned\u{FFFD}\u{FFFD}31m: a\u{FFFD}[2J\u{FFFD}b\n  forged line (sent)"
-            ),
-            "{line:?}"
-        );
         let item = ConversationListItem {
             id: 3,
             participants: vec![
@@ -438,5 +466,13 @@ mod tests {
             partner_name(&item, 1),
             "m\u{FFFD}]0;owned\u{FFFD}\u{FFFD}31m"
         );
+    }
+
+    #[test]
+    fn made_up_client_ids_are_valid_and_differ() {
+        let (a, b) = (new_client_id(), new_client_id());
+        assert_ne!(a, b);
+        assert!(a.starts_with("cli-"), "{a}");
+        assert_eq!(client_id_problem(&a), None, "{a}");
     }
 }

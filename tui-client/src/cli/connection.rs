@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
-use chat_shared::{ClientMsg, ConversationListItem, ServerMsg, UserRef};
+use chat_shared::{ClientMsg, ConversationListItem, ErrorCode, ServerMsg, UserRef};
 use tokio::time::Instant;
 
 use super::Context;
-use super::socket::{Incoming, Socket};
+use super::socket::{Incoming, Socket, SocketError};
 use crate::session::StoredSession;
 use crate::text::sanitize;
 
@@ -38,16 +38,70 @@ impl Connection {
         request: &ClientMsg,
         mut pick: impl FnMut(ServerMsg) -> Option<T>,
     ) -> anyhow::Result<T> {
-        let text = serde_json::to_string(request)?;
-        let request_type = request.kind().unwrap_or_default();
-        self.socket.send_text(&text).await?;
+        let request_type = self.send(request).await?;
         let deadline = Instant::now() + self.wait;
         loop {
-            match self.socket.recv_until(deadline).await? {
+            let frame = self.answer(request_type, deadline).await?;
+            if let Some(found) = pick(frame) {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// Sends `request` for which the server may send nothing back (a reaction that changes
+    /// nothing), followed by a cheap request as a barrier: the server answers one socket's
+    /// requests in order, so whatever answers `request` arrives before the barrier's answer.
+    /// Returns every frame `pick` accepted until then (none: the request changed nothing).
+    pub async fn ask_with_barrier<T>(
+        &mut self,
+        request: &ClientMsg,
+        mut pick: impl FnMut(ServerMsg) -> Option<T>,
+    ) -> anyhow::Result<Vec<T>> {
+        let request_type = self.send(request).await?;
+        // `chat.search_user` with a blank keyword answers `chat.search_results []`.
+        let barrier = ClientMsg::SearchUser {
+            keyword: String::new(),
+        };
+        let barrier_type = self.send(&barrier).await?;
+        let deadline = Instant::now() + self.wait;
+        let mut picked = Vec::new();
+        loop {
+            match self.answer(request_type, deadline).await? {
+                ServerMsg::SearchResults { .. } => return Ok(picked),
+                ServerMsg::Error {
+                    code,
+                    message,
+                    request_type: Some(answered),
+                } if answered == barrier_type => {
+                    bail!(
+                        "the server refused {barrier_type} (sent to learn that {request_type} \
+                         was done): {message} ({})",
+                        code.as_str()
+                    )
+                }
+                frame => picked.extend(pick(frame)),
+            }
+        }
+    }
+
+    /// Sends one request; returns its type.
+    async fn send(&mut self, request: &ClientMsg) -> anyhow::Result<&'static str> {
+        let text = serde_json::to_string(request)?;
+        self.socket.send_text(&text).await.map_err(dropped)?;
+        Ok(request.kind().unwrap_or_default())
+    }
+
+    /// The next frame from the server before `deadline`; a `chat.error` answering
+    /// `request_type` is an error naming the protocol's code, a close is [`Dropped`].
+    async fn answer(&mut self, request_type: &str, deadline: Instant) -> anyhow::Result<ServerMsg> {
+        loop {
+            match self.socket.recv_until(deadline).await.map_err(dropped)? {
                 Incoming::Timeout => {
                     bail!("no answer to {request_type} within {:?}", self.wait)
                 }
-                Incoming::Closed { code, reason } => bail!(closed_message(code, &reason)),
+                Incoming::Closed { code, reason } => {
+                    return Err(Dropped(closed_message(code, &reason)).into());
+                }
                 Incoming::Text(text) => {
                     let Ok(frame) = serde_json::from_str::<ServerMsg>(&text) else {
                         continue;
@@ -59,14 +113,14 @@ impl Connection {
                     } = &frame
                         && answered.as_str() == request_type
                     {
-                        bail!(
-                            "the server refused {request_type}: {message} ({})",
-                            code.as_str()
-                        );
+                        return Err(Refused {
+                            request_type: request_type.to_owned(),
+                            message: message.clone(),
+                            code: *code,
+                        }
+                        .into());
                     }
-                    if let Some(found) = pick(frame) {
-                        return Ok(found);
-                    }
+                    return Ok(frame);
                 }
             }
         }
@@ -159,6 +213,29 @@ pub(super) fn pick_group(
                 ids.join(", ")
             )
         }
+    }
+}
+
+/// The server answered a request with `chat.error`: it was not carried out.
+#[derive(Debug, thiserror::Error)]
+#[error("the server refused {request_type}: {message} ({})", code.as_str())]
+pub(super) struct Refused {
+    pub request_type: String,
+    pub message: String,
+    pub code: ErrorCode,
+}
+
+/// The connection ended (or broke) before the answer came: the request may or may not have
+/// been carried out.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(super) struct Dropped(String);
+
+/// A socket failure as [`Dropped`]; a timed-out send stays what it is.
+fn dropped(error: SocketError) -> anyhow::Error {
+    match error {
+        SocketError::Broken(reason) => Dropped(format!("the connection failed: {reason}")).into(),
+        other => other.into(),
     }
 }
 

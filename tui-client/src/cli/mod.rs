@@ -7,6 +7,8 @@ mod chat;
 pub mod check;
 mod connection;
 mod group;
+mod lifecycle;
+mod message;
 mod socket;
 
 #[cfg(test)]
@@ -28,6 +30,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use self::lifecycle::Change;
 use crate::api::Api;
 use crate::session::{ConfigDir, Settings};
 
@@ -101,7 +104,52 @@ pub enum Command {
         /// The message text; several words are joined with spaces.
         #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
+        /// Answer message ID (`12` or `#12`) of the same conversation.
+        #[arg(long, value_name = "ID", value_parser = message::message_id)]
+        reply_to: Option<i64>,
+        /// Your own id for this send (1 to 64 characters): sending again with the same one
+        /// within 7 days stores nothing new and prints the message first stored with it.
+        /// Without it, one is made up for this command's own retry after a dropped connection.
+        #[arg(long, value_name = "ID")]
+        client_id: Option<String>,
         /// How long to wait for each server answer, in milliseconds.
+        #[arg(long, default_value_t = 10_000, value_name = "MS")]
+        timeout_ms: u64,
+    },
+    /// Replace the text of message ID (`12` or `#12`), one of yours; prints it as it is now.
+    Edit {
+        /// The message's id, as `history` prints it (`12` or `#12`).
+        #[arg(value_parser = message::message_id)]
+        id: i64,
+        /// The new text; several words are joined with spaces.
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
+        /// How long to wait for the server's answer, in milliseconds.
+        #[arg(long, default_value_t = 10_000, value_name = "MS")]
+        timeout_ms: u64,
+    },
+    /// Delete message ID: yours, or in a group you own or administer, anyone's. It stays in
+    /// history as `message deleted`.
+    Delete {
+        /// The message's id, as `history` prints it (`12` or `#12`).
+        #[arg(value_parser = message::message_id)]
+        id: i64,
+        /// How long to wait for the server's answer, in milliseconds.
+        #[arg(long, default_value_t = 10_000, value_name = "MS")]
+        timeout_ms: u64,
+    },
+    /// React to message ID with EMOJI (or take your reaction back with --remove); prints the
+    /// message with its reactions, or `no change` when you had (or had not) reacted so already.
+    React {
+        /// The message's id, as `history` prints it (`12` or `#12`).
+        #[arg(value_parser = message::message_id)]
+        id: i64,
+        /// 1 to 32 characters, no spaces (`👍`, `+1`); a message has at most 20 different.
+        emoji: String,
+        /// Take your reaction back instead of adding it.
+        #[arg(long)]
+        remove: bool,
+        /// How long to wait for the server's answer, in milliseconds.
         #[arg(long, default_value_t = 10_000, value_name = "MS")]
         timeout_ms: u64,
     },
@@ -255,10 +303,37 @@ pub async fn run(global: Global, command: Command) -> anyhow::Result<Outcome> {
         Command::Send {
             to,
             text,
+            reply_to,
+            client_id,
             timeout_ms,
         } => {
             let to = target(to.to, to.group);
-            chat::send(&ctx, &to, &text.join(" "), timeout_ms).await?
+            let draft = chat::Draft {
+                text: text.join(" "),
+                reply_to,
+                client_id,
+            };
+            chat::send(&ctx, &to, draft, timeout_ms).await?
+        }
+        Command::Edit {
+            id,
+            text,
+            timeout_ms,
+        } => lifecycle::run(&ctx, id, Change::Edit(text.join(" ")), timeout_ms).await?,
+        Command::Delete { id, timeout_ms } => {
+            lifecycle::run(&ctx, id, Change::Delete, timeout_ms).await?
+        }
+        Command::React {
+            id,
+            emoji,
+            remove,
+            timeout_ms,
+        } => {
+            let change = Change::React {
+                emoji,
+                add: !remove,
+            };
+            lifecycle::run(&ctx, id, change, timeout_ms).await?
         }
         Command::Conversations { timeout_ms } => chat::conversations(&ctx, timeout_ms).await?,
         Command::History {
@@ -282,4 +357,81 @@ pub async fn run(global: Global, command: Command) -> anyhow::Result<Outcome> {
 pub(crate) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string(value)?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        let args = std::iter::once("chat").chain(args.iter().copied());
+        Args::try_parse_from(args).map(|a| a.command.expect("a subcommand"))
+    }
+
+    #[test]
+    fn send_takes_a_reply_and_a_client_id() {
+        let Ok(Command::Send {
+            text,
+            reply_to,
+            client_id,
+            ..
+        }) = parse(&[
+            "send",
+            "--to",
+            "bob",
+            "sure",
+            "--reply-to",
+            "#10",
+            "--client-id",
+            "k1",
+        ])
+        else {
+            panic!("send parses")
+        };
+        assert_eq!((text, reply_to), (vec!["sure".to_owned()], Some(10)));
+        assert_eq!(client_id.as_deref(), Some("k1"));
+        let Ok(Command::Send {
+            reply_to: None,
+            client_id: None,
+            ..
+        }) = parse(&["send", "--group", "Ops", "hi"])
+        else {
+            panic!("both are optional")
+        };
+        let bad = parse(&["send", "--to", "bob", "x", "--reply-to", "ten"]).expect_err("not an id");
+        assert!(bad.to_string().contains("not a message id: ten"), "{bad}");
+    }
+
+    #[test]
+    fn edit_delete_and_react_take_a_message_id() {
+        let Ok(Command::Edit { id: 12, text, .. }) = parse(&["edit", "#12", "new", "text"]) else {
+            panic!("edit parses")
+        };
+        assert_eq!(text.join(" "), "new text");
+        assert!(matches!(
+            parse(&["delete", "12"]),
+            Ok(Command::Delete { id: 12, .. })
+        ));
+        let Ok(Command::React {
+            id: 12,
+            emoji,
+            remove: false,
+            ..
+        }) = parse(&["react", "12", "👍"])
+        else {
+            panic!("react parses")
+        };
+        assert_eq!(emoji, "👍");
+        assert!(matches!(
+            parse(&["react", "12", "👍", "--remove"]),
+            Ok(Command::React { remove: true, .. })
+        ));
+        // Usage errors: no text, no emoji, an id that is not one.
+        assert!(parse(&["edit", "12"]).is_err());
+        assert!(parse(&["react", "12"]).is_err());
+        assert!(parse(&["delete", "x"]).is_err());
+        assert!(parse(&["delete", "0"]).is_err());
+    }
 }
