@@ -572,7 +572,7 @@ async fn a_three_person_group_is_created_written_in_typed_in_read_and_shrunk() {
     // Alice asks who has read her message: bob.
     press(&mut alice, KeyCode::Esc);
     press(&mut alice, KeyCode::Tab);
-    press(&mut alice, KeyCode::Char('r'));
+    press(&mut alice, KeyCode::Char('s'));
     until(&mut alice, "the receipts", |app| {
         app.receipts
             .as_ref()
