@@ -14,6 +14,13 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 use super::app::{App, Fetch, Thread, local_time};
 pub use crate::text::sanitize;
 
+/// `text` made safe (see [`sanitize`]) and without emoji presentation selectors (U+FE0F):
+/// terminals differ on whether `❤️` takes one column or two, and a guess that disagrees with
+/// the terminal shifts the rest of the line (borders too); `❤` alone is one column everywhere.
+pub fn display(text: &str) -> String {
+    sanitize(text).replace('\u{FE0F}', "")
+}
+
 /// `text` cut to at most `width` columns, ending in `…` when cut.
 pub fn truncate(text: &str, width: usize) -> String {
     if text.width() <= width {
@@ -39,7 +46,7 @@ pub fn truncate(text: &str, width: usize) -> String {
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
     let mut lines = Vec::new();
-    for paragraph in sanitize(text).split('\n') {
+    for paragraph in display(text).split('\n') {
         if paragraph.is_empty() {
             lines.push(String::new());
             continue;
@@ -309,7 +316,7 @@ impl Body {
         let mut line = vec![self.gutter.clone()];
         let mut used = 0;
         for reaction in message.reactions() {
-            let text = format!("{} {}", sanitize(&reaction.emoji), reaction.count);
+            let text = format!("{} {}", display(&reaction.emoji), reaction.count);
             let width = text.width();
             if used > 0 && used + 2 + width > self.inner() {
                 lines.push(Line::from(std::mem::replace(
@@ -405,6 +412,13 @@ mod tests {
         for line in &lines {
             assert!(line.width() <= 6, "{line:?}");
         }
+    }
+
+    #[test]
+    fn emoji_presentation_selectors_are_dropped_so_widths_agree_with_terminals() {
+        assert_eq!(wrap("love ❤️ it", 20), vec!["love ❤ it"]);
+        assert_eq!(display("❤️"), "❤");
+        assert_eq!(display("❤️").width(), 1);
     }
 
     #[test]

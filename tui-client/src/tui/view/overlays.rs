@@ -11,7 +11,7 @@ use super::widgets::{centered, pane};
 use chat_shared::ChatMessage;
 
 use crate::tui::app::{App, Pick, PickFor, QUICK_REACTIONS};
-use crate::tui::lines::{sanitize, truncate};
+use crate::tui::lines::{display, sanitize, truncate};
 
 pub(super) fn search(app: &App, frame: &mut Frame, area: Rect) {
     let Some(search) = &app.search else {
@@ -300,10 +300,10 @@ pub(super) fn reactions(app: &App, frame: &mut Frame, area: Rect) {
             format!("{}", i + 1),
             Style::default().fg(Color::DarkGray),
         ));
-        quick.push(Span::styled(format!("{emoji} "), style));
+        quick.push(Span::styled(format!("{} ", display(emoji)), style));
         quick.push(Span::raw(" "));
     }
-    let typed = sanitize(&picker.typed);
+    let typed = display(&picker.typed);
     let lines = vec![
         Line::from(quick),
         Line::raw(""),
