@@ -572,7 +572,7 @@ async fn a_three_person_group_is_created_written_in_typed_in_read_and_shrunk() {
     // Alice asks who has read her message: bob.
     press(&mut alice, KeyCode::Esc);
     press(&mut alice, KeyCode::Tab);
-    press(&mut alice, KeyCode::Char('r'));
+    press(&mut alice, KeyCode::Char('s'));
     until(&mut alice, "the receipts", |app| {
         app.receipts
             .as_ref()
@@ -609,4 +609,181 @@ async fn a_three_person_group_is_created_written_in_typed_in_read_and_shrunk() {
     .await;
     let screen = alice.screen(100, 30);
     assert!(screen.contains("Deploys · 2 members"), "{screen}");
+}
+
+/// The messages of the open conversation whose text is `content`.
+fn count_of(app: &App, content: &str) -> usize {
+    app.open_thread().map_or(0, |t| {
+        t.messages.iter().filter(|m| m.content == content).count()
+    })
+}
+
+/// The open conversation's message with `content`.
+fn find_message(app: &App, content: &str) -> Option<chat_shared::ChatMessage> {
+    app.open_thread()
+        .and_then(|t| t.messages.iter().find(|m| m.content == content).cloned())
+}
+
+/// From the composer to the messages pane (Esc: the list, Tab: the messages).
+fn to_messages(driver: &mut Driver) {
+    press(driver, KeyCode::Esc);
+    press(driver, KeyCode::Tab);
+}
+
+#[tokio::test]
+async fn reply_edit_react_delete_and_a_send_retried_across_a_cut_show_once() {
+    use chat_shared::{ClientMsg, ServerMsg};
+
+    let server = TestServer::start().await;
+    let relay = Relay::start(server.addr).await;
+    let via_relay = format!("http://127.0.0.1:{}", relay.port);
+    let alice = chat_e2e::Person::new(&server, "alice").await;
+    let alice_user = UserRef {
+        id: alice.id,
+        username: alice.name.clone(),
+    };
+    let mut a = Driver::resume(&via_relay, alice_user, alice.tokens.refresh.clone(), None)
+        .expect("valid server URL");
+    a.app.size = (100, 30);
+    let bob_name = unique_name("bob");
+    let mut b = returning_user(&server, &server.http_url(), &bob_name).await;
+    until(&mut a, "alice connected", |app| app.is_connected()).await;
+    until(&mut b, "bob connected", |app| app.is_connected()).await;
+
+    // Bob starts the conversation and writes; alice opens it.
+    type_text(&mut b, "/");
+    type_text(&mut b, &alice.name);
+    until(&mut b, "search results", |app| {
+        app.search.as_ref().is_some_and(|s| s.results.len() == 1)
+    })
+    .await;
+    press(&mut b, KeyCode::Enter);
+    until(&mut b, "conversation open", |app| app.open.is_some()).await;
+    type_text(&mut b, "lunch at noon?");
+    press(&mut b, KeyCode::Enter);
+    until(&mut a, "bob's message listed", |app| {
+        !app.conversations.is_empty()
+    })
+    .await;
+    press(&mut a, KeyCode::Enter);
+    until(&mut a, "thread loaded", |app| {
+        count_of(app, "lunch at noon?") == 1
+    })
+    .await;
+
+    // Alice answers it: bob's reply carries the quote.
+    to_messages(&mut a);
+    press(&mut a, KeyCode::Up);
+    press(&mut a, KeyCode::Char('r'));
+    type_text(&mut a, "yes!");
+    press(&mut a, KeyCode::Enter);
+    until(&mut b, "alice's reply", |app| count_of(app, "yes!") == 1).await;
+    let lunch = find_message(&b.app, "lunch at noon?").expect("bob's message");
+    let reply = find_message(&b.app, "yes!").expect("the reply");
+    assert_eq!(reply.reply().map(|r| r.id), Some(lunch.id));
+    let screen = b.screen(100, 30);
+    assert!(
+        screen.contains(&format!("↳ {bob_name}: lunch at noon?")),
+        "{screen}"
+    );
+
+    // Bob edits his message with ↑ in the empty composer: alice sees it changed, her quote too.
+    press(&mut b, KeyCode::Up);
+    b.handle(Event::ctrl('u'), Instant::now());
+    type_text(&mut b, "lunch at 12:30?");
+    press(&mut b, KeyCode::Enter);
+    until(&mut a, "the edit", |app| {
+        count_of(app, "lunch at 12:30?") == 1
+    })
+    .await;
+    let screen = a.screen(100, 30);
+    assert!(screen.contains("(edited)"), "{screen}");
+    assert!(
+        screen.contains(&format!("↳ {bob_name}: lunch at 12:30?")),
+        "{screen}"
+    );
+
+    // Alice reacts 👍 to it; bob sees it counted.
+    to_messages(&mut a);
+    press(&mut a, KeyCode::Up);
+    press(&mut a, KeyCode::Up);
+    press(&mut a, KeyCode::Char('+'));
+    press(&mut a, KeyCode::Char('1'));
+    until(&mut b, "the reaction", |app| {
+        find_message(app, "lunch at 12:30?").is_some_and(|m| m.reactions().len() == 1)
+    })
+    .await;
+    let screen = b.screen(100, 30);
+    assert!(screen.contains("👍 1"), "{screen}");
+
+    // Bob deletes it, after saying yes: alice sees the tombstone, and her reply's quote says so.
+    to_messages(&mut b);
+    press(&mut b, KeyCode::Up);
+    press(&mut b, KeyCode::Up);
+    press(&mut b, KeyCode::Char('d'));
+    assert!(b.screen(100, 30).contains("Delete it for everyone?"));
+    press(&mut b, KeyCode::Char('y'));
+    until(&mut a, "the tombstone", |app| {
+        app.open_thread()
+            .is_some_and(|t| t.messages.iter().any(|m| m.is_deleted()))
+    })
+    .await;
+    let screen = a.screen(100, 30);
+    assert!(screen.contains("↳ message deleted"), "{screen}");
+    assert!(!screen.contains("lunch at 12:30?"), "{screen}");
+
+    // Alice's connection is cut. Her next send's client_id is stored already (as if her first
+    // try had reached the server and only its answer was lost); she writes it offline, and
+    // once back the client sends it again: the server answers with the stored one, and it
+    // shows once on both sides.
+    relay.cut();
+    until(&mut a, "alice disconnected", |app| {
+        matches!(app.conn, Conn::Disconnected { .. })
+    })
+    .await;
+    let conversation_id = a.app.open.expect("open");
+    let client_id = format!("{}-{}", a.app.client_tag, a.app.sends + 1);
+    let mut first_try = alice.connect(&server).await;
+    first_try
+        .send(&ClientMsg::Message {
+            conversation_id,
+            content: "through the cut".into(),
+            reply_to: None,
+            client_id: Some(client_id.clone()),
+        })
+        .await;
+    let stored = first_try
+        .recv_until(|f| match f {
+            ServerMsg::Message { message } => Some(message),
+            _ => None,
+        })
+        .await;
+    press(&mut a, KeyCode::Char('i'));
+    type_text(&mut a, "through the cut");
+    press(&mut a, KeyCode::Enter);
+    assert_eq!(a.app.pending.len(), 1, "waits for the connection");
+    until(&mut a, "reconnected and confirmed", |app| {
+        app.is_connected() && app.pending.is_empty() && count_of(app, "through the cut") == 1
+    })
+    .await;
+    until(&mut b, "bob has it", |app| {
+        count_of(app, "through the cut") == 1
+    })
+    .await;
+    // Let both settle: any second copy would have come by now.
+    a.run_until(Duration::from_millis(500), |_| false).await;
+    b.run_until(Duration::from_millis(300), |_| false).await;
+    assert_eq!(count_of(&a.app, "through the cut"), 1);
+    assert_eq!(count_of(&b.app, "through the cut"), 1);
+    assert_eq!(
+        find_message(&a.app, "through the cut").map(|m| m.id),
+        Some(stored.id),
+        "the retry is the message first stored"
+    );
+    let screen = a.screen(100, 30);
+    assert_eq!(
+        screen.matches("through the cut").count(),
+        2,
+        "in the list and the thread:\n{screen}"
+    );
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use chat_shared::{ChatMessage, ClientMsg, Member, MessageStatus, Timestamp, UserRef};
+use chat_shared::{ChatMessage, ClientMsg, Member, MessageStatus, ReplyRef, Timestamp, UserRef};
 use chrono::FixedOffset;
 
 /// Messages asked for per `chat.get_messages` page.
@@ -24,9 +24,17 @@ pub const NOTICE_TTL: Duration = Duration::from_secs(5);
 /// At most this many messages are kept per conversation; beyond it the oldest are let go
 /// (and can be fetched again by scrolling up).
 pub const MAX_THREAD: usize = 10_000;
-/// A sent message whose echo has not come back after this long is given back to the user
-/// (the server may have dropped it, e.g. when rate limiting, without saying which frame).
+/// A sent message whose echo has not come back after this long, while connected, is sent again
+/// with the same `client_id` (the server stores it at most once); after `MAX_SENDS` sends
+/// without an echo it is given back to the user.
 pub const PENDING_TTL: Duration = Duration::from_secs(10);
+/// How often one message is sent on a live connection before it is given back (resends after
+/// a reconnect do not count: the connection, not the message, was the trouble).
+pub const MAX_SENDS: u32 = 3;
+/// At most this many messages wait for their echo (sent, or written while offline)…
+pub const MAX_PENDING: usize = 100;
+/// …and at most this many bytes of text.
+pub const MAX_PENDING_BYTES: usize = 256 * 1024;
 /// `chat.read` for one conversation goes out at most this often; reads in between are
 /// gathered into the next one, so a burst of messages costs one or two frames.
 pub const READ_GAP: Duration = Duration::from_secs(1);
@@ -218,6 +226,8 @@ pub struct Thread {
     pub read_sent_at: Option<Instant>,
     /// A `chat.read` is owed, to go out once `READ_GAP` has passed.
     pub read_due: bool,
+    /// The message chosen with the cursor keys, for replying, editing, deleting, reacting.
+    pub selected: Option<i64>,
 }
 
 impl Thread {
@@ -288,13 +298,45 @@ pub struct Delivery {
     pub due: Option<i64>,
 }
 
-/// A message we sent whose echo has not come back yet.
+/// A message we sent (or wrote while offline) whose echo has not come back yet. It is sent
+/// again with the same `client_id` after a reconnect, so the server stores it once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
     pub conversation_id: i64,
     pub content: String,
-    /// When it was sent; without an echo by `PENDING_TTL` it counts as not stored.
-    pub sent_at: Instant,
+    /// The message it answers.
+    pub reply_to: Option<ReplyRef>,
+    /// Our id for this send; the echo carries it back.
+    pub client_id: String,
+    /// When it was last sent on a live connection (`None`: not yet on this one).
+    pub sent_at: Option<Instant>,
+    /// How often it was sent on a live connection without an echo coming back in time.
+    pub sends: u32,
+}
+
+impl Pending {
+    /// The `chat.message` frame of this send (the same every time it is sent).
+    pub fn frame(&self) -> ClientMsg {
+        ClientMsg::Message {
+            conversation_id: self.conversation_id,
+            content: self.content.clone(),
+            reply_to: self.reply_to.as_ref().map(|r| r.id),
+            client_id: Some(self.client_id.clone()),
+        }
+    }
+}
+
+/// What the composer's text is for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Draft {
+    /// A new message.
+    #[default]
+    New,
+    /// A new message answering this one.
+    Reply(ReplyRef),
+    /// New text for our message `message_id`; `saved` is what was being written before, put
+    /// back when the edit is sent or cancelled.
+    Edit { message_id: i64, saved: String },
 }
 
 /// The line being written at the bottom.
@@ -303,6 +345,15 @@ pub struct Composer {
     pub text: String,
     /// Cursor position in characters.
     pub cursor: usize,
+    pub draft: Draft,
+}
+
+impl Composer {
+    /// Replaces the text, the cursor at its end.
+    pub fn set(&mut self, text: String) {
+        self.cursor = text.chars().count();
+        self.text = text;
+    }
 }
 
 /// Where a typing indicator is sent.
@@ -378,6 +429,19 @@ pub struct Pick {
     pub picked: Vec<UserRef>,
 }
 
+/// The emoji the reaction picker offers first.
+pub const QUICK_REACTIONS: [&str; 7] = ["👍", "❤️", "😄", "🎉", "👀", "✅", "🙏"];
+
+/// The reaction picker: the quick emoji (one highlighted) and free entry of any other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReactPicker {
+    pub message_id: i64,
+    /// Index into `QUICK_REACTIONS`.
+    pub highlighted: usize,
+    /// Typed text; when not empty, Enter reacts with it instead.
+    pub typed: String,
+}
+
 /// The answer to `chat.get_receipts`, shown over the chat until closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceiptsView {
@@ -433,6 +497,15 @@ pub struct App {
     pub creating: Option<String>,
     /// Receipts of a message, shown until closed.
     pub receipts: Option<ReceiptsView>,
+    /// A message we asked to delete, waiting for y (or n).
+    pub deleting: Option<i64>,
+    /// The reaction picker, open over a message.
+    pub reacting: Option<ReactPicker>,
+    /// The start of every `client_id` this app makes: random per run (set by the driver), so
+    /// two runs never reuse one (the server would take a new message for a retry).
+    pub client_tag: String,
+    /// Sends so far, the end of each `client_id`.
+    pub sends: u64,
     /// Someone typing to us in a conversation the list lacks: the list was asked for again
     /// once for them.
     pub list_asked_for: Option<i64>,
@@ -478,6 +551,10 @@ impl App {
             starting: None,
             creating: None,
             receipts: None,
+            deleting: None,
+            reacting: None,
+            client_tag: "t".into(),
+            sends: 0,
             list_asked_for: None,
             notice: None,
             help: false,
@@ -552,6 +629,29 @@ impl App {
         if let Some(item) = self.conversation_mut(id) {
             item.unread = 0;
         }
+    }
+
+    /// Whether a box over the chat (search, help, receipts, a confirmation, the reaction
+    /// picker) takes the keys.
+    pub fn overlay(&self) -> bool {
+        self.search.is_some()
+            || self.help
+            || self.receipts.is_some()
+            || self.deleting.is_some()
+            || self.reacting.is_some()
+    }
+
+    /// A `client_id` not used before by this app.
+    pub fn next_client_id(&mut self) -> String {
+        self.sends += 1;
+        format!("{}-{}", self.client_tag, self.sends)
+    }
+
+    /// The open conversation's selected message.
+    pub fn selected_message(&self) -> Option<&ChatMessage> {
+        let thread = self.open_thread()?;
+        let id = thread.selected?;
+        thread.messages.iter().find(|m| m.id == id)
     }
 
     /// Shows a notice in the status bar for `NOTICE_TTL`.

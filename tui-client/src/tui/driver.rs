@@ -33,8 +33,10 @@ pub struct Driver {
 
 impl Driver {
     /// A driver on the sign-in screen (or already signed in: see [`Driver::resume`]).
-    pub fn new(app: App, config: Option<ConfigDir>) -> Self {
+    pub fn new(mut app: App, config: Option<ConfigDir>) -> Self {
         let (events_tx, events_rx) = mpsc::channel(EVENTS);
+        // Random per run: a `client_id` the server saw in the last 7 days is taken for a retry.
+        app.client_tag = format!("{:016x}", rand::random::<u64>());
         Driver {
             app,
             net: None,

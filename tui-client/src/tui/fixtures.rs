@@ -193,6 +193,24 @@ fn open_selected(app: &mut App, conv: i64, messages: Vec<ChatMessage>, now: Inst
     );
 }
 
+/// The `chat.message` frame of the app's `n`th send (its `client_id` is `t-n` in tests).
+pub fn sent(conversation_id: i64, content: &str, n: u64) -> ClientMsg {
+    ClientMsg::Message {
+        conversation_id,
+        content: content.into(),
+        reply_to: None,
+        client_id: Some(format!("t-{n}")),
+    }
+}
+
+/// Our own message as the server echoes a send: with its `client_id`.
+pub fn echo(id: i64, conversation_id: i64, content: &str, n: u64) -> ChatMessage {
+    ChatMessage {
+        client_id: Some(format!("t-{n}")),
+        ..message(id, conversation_id, &alice(), content)
+    }
+}
+
 pub fn server(frame: ServerMsg) -> Event {
     Event::Server(frame)
 }

@@ -4,7 +4,7 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 
-use super::app::App;
+use super::app::{App, Draft};
 use super::lines::hard_wrap;
 
 /// The composer grows with its text up to this many lines.
@@ -28,7 +28,9 @@ pub fn chat_areas(app: &App, area: Rect) -> ChatAreas {
         Layout::horizontal([Constraint::Length(list_width), Constraint::Min(1)]).areas(main);
     let inner = right.width.saturating_sub(2);
     let (text_lines, _) = hard_wrap(&app.composer.text, app.composer.cursor, usize::from(inner));
-    let height = text_lines.len().clamp(1, COMPOSER_MAX_LINES) as u16 + 2;
+    // A reply or an edit says so on a line of its own above the text.
+    let draft_line = u16::from(app.composer.draft != Draft::New);
+    let height = text_lines.len().clamp(1, COMPOSER_MAX_LINES) as u16 + 2 + draft_line;
     let [messages, typing, composer] = Layout::vertical([
         Constraint::Min(1),
         Constraint::Length(1),

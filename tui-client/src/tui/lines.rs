@@ -3,14 +3,23 @@
 //! wrapping with its cursor, and width-aware truncation. Widths are display columns, so wide
 //! characters and emoji take two.
 
-use chat_shared::ChatMessage;
+use std::ops::Range;
+
 use chat_shared::mention::is_username_char;
+use chat_shared::{ChatMessage, ReplyRef};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::app::{App, Fetch, Thread, local_time};
 pub use crate::text::sanitize;
+
+/// `text` made safe (see [`sanitize`]) and without emoji presentation selectors (U+FE0F):
+/// terminals differ on whether `❤️` takes one column or two, and a guess that disagrees with
+/// the terminal shifts the rest of the line (borders too); `❤` alone is one column everywhere.
+pub fn display(text: &str) -> String {
+    sanitize(text).replace('\u{FE0F}', "")
+}
 
 /// `text` cut to at most `width` columns, ending in `…` when cut.
 pub fn truncate(text: &str, width: usize) -> String {
@@ -37,7 +46,7 @@ pub fn truncate(text: &str, width: usize) -> String {
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
     let mut lines = Vec::new();
-    for paragraph in sanitize(text).split('\n') {
+    for paragraph in display(text).split('\n') {
         if paragraph.is_empty() {
             lines.push(String::new());
             continue;
@@ -90,6 +99,8 @@ pub fn hard_wrap(text: &str, cursor: usize, width: usize) -> (Vec<String>, (usiz
 
 const OWN: Color = Color::Cyan;
 const OTHER: Color = Color::Yellow;
+/// The selected message's marks, and the reactions we gave.
+const PICKED: Color = Color::LightMagenta;
 
 fn dim() -> Style {
     Style::default().fg(Color::DarkGray)
@@ -105,12 +116,27 @@ fn status_mark(message: &ChatMessage) -> &'static str {
 }
 
 /// Every line of a thread at `width` columns, oldest first: a note about older messages,
-/// day separators, each message's header and wrapped text, the "seen" mark, then our messages
-/// still waiting for the server.
+/// day separators, each message's header, the message it answers, its wrapped text (or
+/// "message deleted") and reactions, the "seen" mark, then our messages still waiting for the
+/// server.
 pub fn thread_lines(app: &App, conv: i64, thread: &Thread, width: u16) -> Vec<Line<'static>> {
+    thread_layout(app, conv, thread, width).0
+}
+
+/// Which lines of [`thread_lines`] each message takes: its id and the range of line indexes.
+pub type Spans = Vec<(i64, Range<usize>)>;
+
+/// [`thread_lines`] and where each message is in them (to keep the selected one in view).
+pub fn thread_layout(
+    app: &App,
+    conv: i64,
+    thread: &Thread,
+    width: u16,
+) -> (Vec<Line<'static>>, Spans) {
     let width = usize::from(width);
     let me = app.my_id();
     let mut lines: Vec<Line<'static>> = Vec::new();
+    let mut spans = Vec::new();
     if thread.fetch == Some(Fetch::Older) {
         lines.push(Line::styled("loading older messages…", dim()));
     } else if thread.has_more {
@@ -125,33 +151,61 @@ pub fn thread_lines(app: &App, conv: i64, thread: &Thread, width: u16) -> Vec<Li
             let label = format!("── {} ──", time.format("%Y-%m-%d"));
             lines.push(Line::styled(truncate(&label, width), dim()).centered());
         }
+        let first = lines.len();
         if message.is_system {
             for text in wrap(&message.content, width) {
                 lines.push(Line::styled(text, dim().add_modifier(Modifier::ITALIC)).centered());
             }
+            spans.push((message.id, first..lines.len()));
             continue;
         }
         let own = message.sender.id == me;
+        let selected = thread.selected == Some(message.id);
         let name = if own {
             "you".to_owned()
         } else {
             sanitize(&message.sender.username)
         };
-        let mut header = vec![
-            Span::styled(
-                name,
-                Style::default()
-                    .fg(if own { OWN } else { OTHER })
-                    .add_modifier(Modifier::BOLD),
-            ),
-            Span::styled(format!(" {}", time.format("%H:%M")), dim()),
-        ];
+        let mut header = Vec::new();
+        if selected {
+            header.push(Span::styled("▸ ", Style::default().fg(PICKED)));
+        }
+        header.push(Span::styled(
+            name,
+            Style::default()
+                .fg(if own { OWN } else { OTHER })
+                .add_modifier(Modifier::BOLD),
+        ));
+        header.push(Span::styled(format!(" {}", time.format("%H:%M")), dim()));
+        if message.edited().is_some() && !message.is_deleted() {
+            header.push(Span::styled(" (edited)", dim()));
+        }
         if own {
             header.push(Span::styled(status_mark(message), dim()));
         }
-        lines.push(Line::from(header));
-        let names = mentioned(app, conv, message);
-        push_body(&mut lines, &message.content, own, width, &names);
+        let mut header = Line::from(header);
+        if selected {
+            header = header.style(Style::default().add_modifier(Modifier::REVERSED));
+        }
+        lines.push(header);
+        let body = Body {
+            gutter: gutter(own, selected),
+            width,
+        };
+        if let Some(reply) = message.reply() {
+            body.push_quote(&mut lines, reply);
+        }
+        if message.is_deleted() {
+            body.push_styled(
+                &mut lines,
+                "message deleted",
+                dim().add_modifier(Modifier::ITALIC),
+            );
+        } else {
+            let names = mentioned(app, conv, message);
+            body.push_text(&mut lines, &message.content, &names);
+            body.push_reactions(&mut lines, message, me);
+        }
         if own && seen == Some(message.id) {
             lines.push(
                 Line::styled(
@@ -163,13 +217,26 @@ pub fn thread_lines(app: &App, conv: i64, thread: &Thread, width: u16) -> Vec<Li
                 .right_aligned(),
             );
         }
+        spans.push((message.id, first..lines.len()));
     }
     for pending in app.pending.iter().filter(|p| p.conversation_id == conv) {
+        let note = if pending.sent_at.is_some() {
+            " sending…"
+        } else {
+            " waiting for the connection…"
+        };
         lines.push(Line::from(vec![
             Span::styled("you", Style::default().fg(OWN).add_modifier(Modifier::BOLD)),
-            Span::styled(" sending…", dim()),
+            Span::styled(note, dim()),
         ]));
-        push_body(&mut lines, &pending.content, true, width, &[]);
+        let body = Body {
+            gutter: gutter(true, false),
+            width,
+        };
+        if let Some(reply) = &pending.reply_to {
+            body.push_quote(&mut lines, reply);
+        }
+        body.push_text(&mut lines, &pending.content, &[]);
     }
     if thread.messages.is_empty() && app.pending.iter().all(|p| p.conversation_id != conv) {
         let note = match thread.fetch {
@@ -178,7 +245,102 @@ pub fn thread_lines(app: &App, conv: i64, thread: &Thread, width: u16) -> Vec<Li
         };
         lines.push(Line::styled(note, dim()));
     }
-    lines
+    (lines, spans)
+}
+
+/// What a reply shows of the message it answers: `↳ bob: the start of it`.
+pub fn quote(reply: &ReplyRef) -> String {
+    if reply.deleted {
+        return "↳ message deleted".to_owned();
+    }
+    let excerpt = reply
+        .excerpt
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!(
+        "↳ {}: {}",
+        sanitize(&reply.sender.username),
+        sanitize(&excerpt)
+    )
+}
+
+/// The left margin of a message's lines: a coloured bar for ours, a bright one when selected.
+fn gutter(own: bool, selected: bool) -> Span<'static> {
+    if selected {
+        Span::styled(
+            "┃ ",
+            Style::default().fg(PICKED).add_modifier(Modifier::BOLD),
+        )
+    } else if own {
+        Span::styled("▌ ", Style::default().fg(OWN))
+    } else {
+        Span::raw("  ")
+    }
+}
+
+/// The lines under a message's header, each behind its gutter.
+struct Body {
+    gutter: Span<'static>,
+    width: usize,
+}
+
+impl Body {
+    fn inner(&self) -> usize {
+        self.width.saturating_sub(2)
+    }
+
+    fn push_styled(&self, lines: &mut Vec<Line<'static>>, text: &str, style: Style) {
+        let text = truncate(text, self.inner());
+        lines.push(Line::from(vec![
+            self.gutter.clone(),
+            Span::styled(text, style),
+        ]));
+    }
+
+    fn push_quote(&self, lines: &mut Vec<Line<'static>>, reply: &ReplyRef) {
+        self.push_styled(lines, &quote(reply), dim().add_modifier(Modifier::ITALIC));
+    }
+
+    /// The text wrapped, the names it mentions highlighted.
+    fn push_text(&self, lines: &mut Vec<Line<'static>>, content: &str, mentions: &[Mention]) {
+        for text in wrap(content, self.inner()) {
+            let mut spans = vec![self.gutter.clone()];
+            spans.extend(highlight(&text, mentions));
+            lines.push(Line::from(spans));
+        }
+    }
+
+    /// `👍 2  🎉 1`, ours in bold, wrapped at the width.
+    fn push_reactions(&self, lines: &mut Vec<Line<'static>>, message: &ChatMessage, me: i64) {
+        let mut line = vec![self.gutter.clone()];
+        let mut used = 0;
+        for reaction in message.reactions() {
+            let text = format!("{} {}", display(&reaction.emoji), reaction.count);
+            let width = text.width();
+            if used > 0 && used + 2 + width > self.inner() {
+                lines.push(Line::from(std::mem::replace(
+                    &mut line,
+                    vec![self.gutter.clone()],
+                )));
+                used = 0;
+            }
+            if used > 0 {
+                line.push(Span::raw("  "));
+                used += 2;
+            }
+            let style = if reaction.user_ids.contains(&me) {
+                Style::default().fg(PICKED).add_modifier(Modifier::BOLD)
+            } else {
+                dim()
+            };
+            line.push(Span::styled(text, style));
+            used += width;
+        }
+        if used > 0 {
+            lines.push(Line::from(line));
+        }
+    }
 }
 
 /// A name a message mentions, lower-cased, and whether it is ours.
@@ -195,27 +357,6 @@ fn mentioned(app: &App, conv: i64, message: &ChatMessage) -> Vec<Mention> {
             Some((name.to_lowercase(), id == app.my_id()))
         })
         .collect()
-}
-
-/// A message's text, indented under its header; ours behind a coloured bar; the names it
-/// mentions highlighted.
-fn push_body(
-    lines: &mut Vec<Line<'static>>,
-    content: &str,
-    own: bool,
-    width: usize,
-    mentions: &[Mention],
-) {
-    let gutter = if own {
-        Span::styled("▌ ", Style::default().fg(OWN))
-    } else {
-        Span::raw("  ")
-    };
-    for text in wrap(content, width.saturating_sub(2)) {
-        let mut spans = vec![gutter.clone()];
-        spans.extend(highlight(&text, mentions));
-        lines.push(Line::from(spans));
-    }
 }
 
 /// `text` in spans, each `@name` of `mentions` styled apart (ours the most), reading `@`
@@ -271,6 +412,13 @@ mod tests {
         for line in &lines {
             assert!(line.width() <= 6, "{line:?}");
         }
+    }
+
+    #[test]
+    fn emoji_presentation_selectors_are_dropped_so_widths_agree_with_terminals() {
+        assert_eq!(wrap("love ❤️ it", 20), vec!["love ❤ it"]);
+        assert_eq!(display("❤️"), "❤");
+        assert_eq!(display("❤️").width(), 1);
     }
 
     #[test]

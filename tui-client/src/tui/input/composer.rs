@@ -2,19 +2,16 @@
 
 use std::time::Instant;
 
-use chat_shared::ClientMsg;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::group;
 use super::scroll::scroll;
+use super::{group, message};
 use crate::tui::app::{
-    App, Focus, MAX_CONTENT, NoticeKind, Pending, TYPING_REPEAT, TypingOut, TypingTo,
+    App, Draft, Focus, MAX_CONTENT, MAX_PENDING, MAX_PENDING_BYTES, NoticeKind, Pending,
+    TYPING_REPEAT, TypingOut, TypingTo,
 };
 use crate::tui::conversation::stop_typing;
 use crate::tui::effect::Effect;
-
-/// At most this many sent messages wait for the server's echo.
-const MAX_PENDING: usize = 100;
 
 pub(super) fn key(app: &mut App, key: KeyEvent, now: Instant, out: &mut Vec<Effect>) {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
@@ -22,6 +19,10 @@ pub(super) fn key(app: &mut App, key: KeyEvent, now: Instant, out: &mut Vec<Effe
     let composer = &mut app.composer;
     let len = composer.text.chars().count();
     let edited = match key.code {
+        KeyCode::Esc if composer.draft != Draft::New => {
+            message::cancel_draft(app);
+            false
+        }
         KeyCode::Esc => {
             app.focus = Focus::List;
             false
@@ -62,6 +63,10 @@ pub(super) fn key(app: &mut App, key: KeyEvent, now: Instant, out: &mut Vec<Effe
             composer.cursor = len;
             false
         }
+        KeyCode::Up if composer.text.is_empty() && composer.draft == Draft::New => {
+            message::edit_last_own(app, out);
+            false
+        }
         KeyCode::Up => {
             scroll(app, 1, out);
             false
@@ -97,7 +102,8 @@ pub(super) fn key(app: &mut App, key: KeyEvent, now: Instant, out: &mut Vec<Effe
         }
         _ => false,
     };
-    if edited {
+    // Changing an old message is not typing a new one.
+    if edited && !matches!(app.composer.draft, Draft::Edit { .. }) {
         typing_key(app, now, out);
     }
 }
@@ -165,7 +171,8 @@ pub(super) fn typing_key(app: &mut App, now: Instant, out: &mut Vec<Effect>) {
     }
 }
 
-/// Sends the composer's text to the open conversation, or says why it cannot.
+/// Sends the composer's text to the open conversation (an edit when editing), or says why
+/// it cannot. Offline, a new message waits and goes out once connected.
 fn send(app: &mut App, now: Instant, out: &mut Vec<Effect>) {
     let content = app
         .composer
@@ -173,13 +180,15 @@ fn send(app: &mut App, now: Instant, out: &mut Vec<Effect>) {
         .trim_end()
         .trim_start_matches(['\n', '\r'])
         .to_owned();
+    if let Draft::Edit { message_id, .. } = app.composer.draft {
+        return message::send_edit(app, message_id, content, now, out);
+    }
     if content.trim().is_empty() {
         return;
     }
-    if group::command(app, &content, now, out) {
+    if app.composer.draft == Draft::New && group::command(app, &content, now, out) {
         stop_typing(app, out);
-        app.composer.text.clear();
-        app.composer.cursor = 0;
+        app.composer.set(String::new());
         return;
     }
     let Some(conversation_id) = app.open else {
@@ -187,35 +196,48 @@ fn send(app: &mut App, now: Instant, out: &mut Vec<Effect>) {
         app.notify(NoticeKind::Error, text, now);
         return;
     };
-    if !app.is_connected() {
-        let text = "not connected: your message stays here until the connection is back";
-        app.notify(NoticeKind::Error, text, now);
+    if too_long(app, &content, now) {
         return;
     }
-    let length = content.chars().count();
-    if length > MAX_CONTENT {
-        let text = format!("message too long: {length} characters, at most {MAX_CONTENT}");
-        app.notify(NoticeKind::Error, text, now);
-        return;
-    }
-    if app.pending.len() >= MAX_PENDING {
+    let bytes: usize = app.pending.iter().map(|p| p.content.len()).sum();
+    if app.pending.len() >= MAX_PENDING || bytes + content.len() > MAX_PENDING_BYTES {
         let text = "too many messages waiting for the server";
         app.notify(NoticeKind::Error, text, now);
         return;
     }
     stop_typing(app, out);
-    out.push(Effect::Send(ClientMsg::message(
-        conversation_id,
-        content.clone(),
-    )));
-    app.pending.push(Pending {
+    let reply_to = match std::mem::take(&mut app.composer.draft) {
+        Draft::Reply(to) => Some(to),
+        _ => None,
+    };
+    let mut pending = Pending {
         conversation_id,
         content,
-        sent_at: now,
-    });
-    app.composer.text.clear();
-    app.composer.cursor = 0;
+        reply_to,
+        client_id: app.next_client_id(),
+        sent_at: None,
+        sends: 0,
+    };
+    if app.is_connected() {
+        pending.sent_at = Some(now);
+        out.push(Effect::Send(pending.frame()));
+    } else {
+        let text = "not connected: your message goes out once the connection is back";
+        app.notify(NoticeKind::Info, text, now);
+    }
+    app.pending.push(pending);
+    app.composer.set(String::new());
     if let Some(thread) = app.threads.get_mut(&conversation_id) {
         thread.scroll = 0;
     }
+}
+
+/// Whether `content` is over the server's limit (then it says so).
+pub(super) fn too_long(app: &mut App, content: &str, now: Instant) -> bool {
+    let length = content.chars().count();
+    if length > MAX_CONTENT {
+        let text = format!("message too long: {length} characters, at most {MAX_CONTENT}");
+        app.notify(NoticeKind::Error, text, now);
+    }
+    length > MAX_CONTENT
 }

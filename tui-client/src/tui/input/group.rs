@@ -146,18 +146,19 @@ pub(super) fn toggle_mute(
     }));
 }
 
-/// Asks who has read our newest message in the open conversation.
+/// Asks who has read the selected message, else our newest in the open conversation.
 pub(super) fn ask_receipts(app: &mut App, now: Instant, out: &mut Vec<Effect>) {
     let me = app.my_id();
-    let newest = app
-        .open_thread()
-        .and_then(|t| {
-            t.messages
-                .iter()
-                .rev()
-                .find(|m| m.sender.id == me && !m.is_system)
-        })
-        .map(|m| m.id);
+    let newest = app.selected_message().map(|m| m.id).or_else(|| {
+        app.open_thread()
+            .and_then(|t| {
+                t.messages
+                    .iter()
+                    .rev()
+                    .find(|m| m.sender.id == me && !m.is_system)
+            })
+            .map(|m| m.id)
+    });
     match newest {
         Some(message_id) => out.push(Effect::Send(ClientMsg::GetReceipts { message_id })),
         None => app.notify(NoticeKind::Error, "no message of yours here yet", now),

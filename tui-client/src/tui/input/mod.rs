@@ -7,6 +7,7 @@
 
 mod composer;
 mod group;
+mod message;
 mod panes;
 mod scroll;
 mod sign_in;
@@ -49,11 +50,13 @@ pub(super) fn key(app: &mut App, key: KeyEvent, now: Instant, out: &mut Vec<Effe
         Screen::Chat if app.receipts.is_some() => {
             if matches!(
                 key.code,
-                KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('r') | KeyCode::Enter
+                KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('s') | KeyCode::Enter
             ) {
                 app.receipts = None;
             }
         }
+        Screen::Chat if app.deleting.is_some() => message::confirm_key(app, key, now, out),
+        Screen::Chat if app.reacting.is_some() => message::picker_key(app, key, now, out),
         Screen::Chat if app.search.is_some() => panes::search_key(app, key, now, out),
         Screen::Chat => chat_key(app, key, now, out),
     }
@@ -95,7 +98,7 @@ fn chat_key(app: &mut App, key: KeyEvent, now: Instant, out: &mut Vec<Effect>) {
 }
 
 pub(super) fn mouse(app: &mut App, mouse: MouseEvent, out: &mut Vec<Effect>) {
-    if app.screen != Screen::Chat || app.help || app.search.is_some() || app.receipts.is_some() {
+    if app.screen != Screen::Chat || app.overlay() {
         return;
     }
     let areas = chat_areas(app, screen_area(app));
@@ -144,7 +147,7 @@ pub(super) fn paste(app: &mut App, text: &str, now: Instant, out: &mut Vec<Effec
                 let line = text.lines().next().unwrap_or_default();
                 search.query.extend(line.chars().take(panes::MAX_QUERY));
                 search.due = Some(now + SEARCH_DEBOUNCE);
-            } else if app.focus == Focus::Composer && !app.help && app.receipts.is_none() {
+            } else if app.focus == Focus::Composer && !app.overlay() {
                 composer::insert(app, &text);
                 composer::typing_key(app, now, out);
             }

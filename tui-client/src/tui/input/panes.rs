@@ -5,8 +5,8 @@ use std::time::Instant;
 use chat_shared::ClientMsg;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::group;
 use super::scroll::scroll;
+use super::{group, message};
 use crate::tui::app::{App, Focus, NoticeKind, SEARCH_DEBOUNCE, Search};
 use crate::tui::conversation::open;
 use crate::tui::effect::Effect;
@@ -64,11 +64,16 @@ fn list_key(app: &mut App, key: KeyEvent, now: Instant, out: &mut Vec<Effect>) {
 
 fn messages_key(app: &mut App, key: KeyEvent, now: Instant, out: &mut Vec<Effect>) {
     match key.code {
-        KeyCode::Char('r') => group::ask_receipts(app, now, out),
-        KeyCode::Up | KeyCode::Char('k') => scroll(app, 1, out),
-        KeyCode::Down | KeyCode::Char('j') => scroll(app, -1, out),
+        KeyCode::Char('s') => group::ask_receipts(app, now, out),
+        KeyCode::Char('r') => message::reply(app, now),
+        KeyCode::Char('e') => message::edit(app, now),
+        KeyCode::Char('d') => message::ask_delete(app, now),
+        KeyCode::Char('+') => message::open_reactions(app, now),
+        KeyCode::Up | KeyCode::Char('k') => message::select(app, true, out),
+        KeyCode::Down | KeyCode::Char('j') => message::select(app, false, out),
         KeyCode::Char('g') | KeyCode::Home => scroll(app, i32::from(u16::MAX), out),
         KeyCode::Char('G') | KeyCode::End => scroll(app, -i32::from(u16::MAX), out),
+        KeyCode::Esc if message::unselect(app) => {}
         KeyCode::Esc | KeyCode::Left | KeyCode::Char('h') => app.focus = Focus::List,
         _ => {}
     }

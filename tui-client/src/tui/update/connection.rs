@@ -36,6 +36,10 @@ pub(super) fn net(app: &mut App, status: NetStatus, now: Instant, out: &mut Vec<
                 thread.fetch = None;
             }
             out.push(Effect::Send(ClientMsg::GetConversations {}));
+            // Before the open conversation's page: history carries no `client_id`, so a page
+            // holding a message stored before the drop, read before that message's answer,
+            // would show it beside its waiting copy.
+            pending::resend(app, now, out);
             if let Some(id) = app.open {
                 fetch_latest(app, id, out);
             }
@@ -54,14 +58,17 @@ pub(super) fn net(app: &mut App, status: NetStatus, now: Instant, out: &mut Vec<
             for thread in app.threads.values_mut() {
                 thread.fetch = None;
             }
-            pending::connection_lost(app, now);
+            pending::connection_lost(app);
         }
         NetStatus::AuthExpired => {
             let (size, offset, server) = (app.size, app.utc_offset, app.server.clone());
+            let (tag, sends) = (std::mem::take(&mut app.client_tag), app.sends);
             let username = app.me.take().map(|u| u.username).unwrap_or_default();
             *app = App::new(&server);
             app.size = size;
             app.utc_offset = offset;
+            app.client_tag = tag;
+            app.sends = sends;
             app.sign_in.username = username;
             app.sign_in.field = Field::Password;
             app.sign_in.message = Some("Your session has expired: please sign in again.".into());

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use chat_shared::{
     ChatMessage, ClientMsg, Conversation, ConversationListItem, ErrorCode, GroupInfo, Member,
-    MessageStatus, ServerMsg, UserRef,
+    MessageStatus, REPLY_EXCERPT_CHARS, ServerMsg, UserRef,
 };
 
 use super::{pending, receipts};
@@ -22,14 +22,7 @@ pub(super) fn server(app: &mut App, frame: ServerMsg, now: Instant, out: &mut Ve
         ServerMsg::Message { message } => on_message(app, message, now, out),
         // Only an answer to `chat.hello`, which this client does not send.
         ServerMsg::Welcome { .. } => {}
-        ServerMsg::MessageUpdated { message } => {
-            // Only a message the thread holds: an older one is read as it is when paged in.
-            if let Some(thread) = app.threads.get_mut(&message.conversation_id)
-                && thread.messages.iter().any(|m| m.id == message.id)
-            {
-                thread.merge(message);
-            }
-        }
+        ServerMsg::MessageUpdated { message } => on_message_updated(app, message),
         ServerMsg::Typing {
             sender_id,
             conversation_id,
@@ -175,11 +168,41 @@ fn add_to_top(app: &mut App, item: ConvItem) {
 }
 
 fn preview_of(message: &ChatMessage) -> String {
+    if message.is_deleted() {
+        return "message deleted".to_owned();
+    }
     message
         .content
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A message edited, deleted or reacted to: replaced where the thread holds it (an older one
+/// is read as it is when paged in), quoted anew by the replies to it, and the list's preview
+/// changed when it is the conversation's newest.
+fn on_message_updated(app: &mut App, message: ChatMessage) {
+    let conv = message.conversation_id;
+    if let Some(item) = app.conversation_mut(conv)
+        && item.last_id == Some(message.id)
+    {
+        item.preview = Some(preview_of(&message));
+    }
+    let Some(thread) = app.threads.get_mut(&conv) else {
+        return;
+    };
+    for reply in thread
+        .messages
+        .iter_mut()
+        .filter_map(|m| m.reply_to.as_mut().and_then(Option::as_mut))
+        .filter(|r| r.id == message.id)
+    {
+        reply.deleted = message.is_deleted();
+        reply.excerpt = message.content.chars().take(REPLY_EXCERPT_CHARS).collect();
+    }
+    if thread.messages.iter().any(|m| m.id == message.id) {
+        thread.merge(message);
+    }
 }
 
 fn on_message(app: &mut App, message: ChatMessage, now: Instant, out: &mut Vec<Effect>) {

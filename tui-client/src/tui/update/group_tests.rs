@@ -151,7 +151,7 @@ fn in_a_group_messages_go_to_it_and_typing_names_it() {
     };
     assert_eq!(type_text(&mut app, "hi all", t0), vec![on]);
     let out = step(&mut app, Event::key(KeyCode::Enter), t0);
-    assert_eq!(out, vec![off, ClientMsg::message(20, "hi all")]);
+    assert_eq!(out, vec![off, sent(20, "hi all", 1)]);
 }
 
 #[test]
@@ -270,7 +270,7 @@ fn m_asks_to_mute_and_the_answer_marks_the_conversation() {
 }
 
 #[test]
-fn r_asks_who_read_our_newest_message_and_shows_the_answer() {
+fn s_asks_who_read_our_newest_message_and_shows_the_answer() {
     let now = Instant::now();
     let mut app = in_group(
         now,
@@ -281,7 +281,7 @@ fn r_asks_who_read_our_newest_message_and_shows_the_answer() {
         ],
     );
     app.focus = Focus::Messages;
-    let out = step(&mut app, Event::char('r'), now);
+    let out = step(&mut app, Event::char('s'), now);
     assert_eq!(out, vec![ClientMsg::GetReceipts { message_id: 41 }]);
     let receipts = ServerMsg::Receipts {
         message_id: 41,
@@ -369,7 +369,7 @@ fn commands_rename_add_remove_and_leave_the_open_group() {
     );
     assert_eq!(
         command(&mut app, "/shrug", now),
-        vec![ClientMsg::message(10, "/shrug")]
+        vec![sent(10, "/shrug", 1)]
     );
 }
 

@@ -38,4 +38,6 @@ pub fn update(app: &mut App, event: Event, now: Instant) -> Vec<Effect> {
 #[cfg(test)]
 mod group_tests;
 #[cfg(test)]
+mod lifecycle_tests;
+#[cfg(test)]
 mod tests;

@@ -178,7 +178,7 @@ fn our_typing_is_sent_at_most_once_a_second_and_stops_after_two_idle_seconds() {
     // Sending stops typing first.
     assert_eq!(type_text(&mut app, "o", t0 + ms(5000)), vec![on]);
     let out = step(&mut app, Event::key(KeyCode::Enter), t0 + ms(5100));
-    assert_eq!(out, vec![off, ClientMsg::message(10, "hello")]);
+    assert_eq!(out, vec![off, sent(10, "hello", 1)]);
 }
 
 #[test]
@@ -193,7 +193,7 @@ fn enter_sends_and_the_echo_confirms_without_duplicates() {
     );
     type_text(&mut app, "lines  ", now);
     let out = step(&mut app, Event::key(KeyCode::Enter), now);
-    assert_eq!(out.last(), Some(&ClientMsg::message(10, "two\nlines")));
+    assert_eq!(out.last(), Some(&sent(10, "two\nlines", 1)));
     assert_eq!(app.composer.text, "");
     assert_eq!(app.pending.len(), 1);
     let echo = message(40, 10, &alice(), "two\nlines");
@@ -211,7 +211,7 @@ fn enter_sends_and_the_echo_confirms_without_duplicates() {
 }
 
 #[test]
-fn blank_too_long_and_offline_messages_are_not_sent() {
+fn blank_and_too_long_messages_are_not_sent_and_offline_ones_wait() {
     let now = Instant::now();
     let mut app = chatting(now, vec![]);
     type_text(&mut app, "   ", now);
@@ -235,7 +235,26 @@ fn blank_too_long_and_offline_messages_are_not_sent() {
         now,
     );
     assert_eq!(step(&mut app, Event::key(KeyCode::Enter), now), vec![]);
-    assert_eq!(app.composer.text, "later");
+    assert_eq!(app.composer.text, "");
+    assert_eq!(app.pending.len(), 1, "it waits for the connection");
+    assert!(screen_text(&app).contains("waiting for the connection"));
+    let out = step(&mut app, Event::Net(NetStatus::Connected), now);
+    assert_eq!(
+        out,
+        vec![
+            ClientMsg::GetConversations {},
+            sent(10, "later", 1),
+            ClientMsg::GetMessages {
+                conversation_id: 10,
+                before_id: None,
+                limit: Some(PAGE)
+            }
+        ]
+    );
+}
+
+fn screen_text(app: &super::super::app::App) -> String {
+    super::super::view::render_to_string(app, app.size.0, app.size.1)
 }
 
 #[test]
@@ -428,17 +447,15 @@ fn reconnecting_catches_up_without_gaps_or_duplicates() {
         now,
     );
     assert!(matches!(app.conn, Conn::Disconnected { .. }));
-    assert_eq!(
-        app.composer.text, "lost",
-        "an unconfirmed message comes back to the composer"
-    );
-    assert!(app.pending.is_empty());
+    assert_eq!(app.composer.text, "", "an unconfirmed message waits");
+    assert_eq!(app.pending.len(), 1);
 
     let out = step(&mut app, Event::Net(NetStatus::Connected), now);
     assert_eq!(
         out,
         vec![
             ClientMsg::GetConversations {},
+            sent(10, "lost", 1),
             ClientMsg::GetMessages {
                 conversation_id: 10,
                 before_id: None,
@@ -937,15 +954,23 @@ fn a_delivered_owed_across_a_reconnect_still_goes_out() {
 }
 
 #[test]
-fn a_message_the_server_never_confirms_comes_back_after_ten_seconds() {
+fn a_message_without_an_echo_is_sent_again_twice_then_given_back() {
     let t0 = Instant::now();
     let mut app = chatting(t0, vec![]);
     type_text(&mut app, "dropped", t0);
     step(&mut app, Event::key(KeyCode::Enter), t0);
     type_text(&mut app, "next", t0 + ms(500));
-    step(&mut app, Event::Tick, t0 + ms(9900));
+    step(&mut app, Event::Tick, t0 + ms(5000)); // our typing indicator ends
+    assert_eq!(step(&mut app, Event::Tick, t0 + ms(9900)), vec![]);
+    // Each resend is the same frame: the server stores a `client_id` once.
+    let again = step(&mut app, Event::Tick, t0 + ms(10_000));
+    assert_eq!(again, vec![sent(10, "dropped", 1)]);
+    assert_eq!(step(&mut app, Event::Tick, t0 + ms(19_900)), vec![]);
+    let again = step(&mut app, Event::Tick, t0 + ms(20_000));
+    assert_eq!(again, vec![sent(10, "dropped", 1)]);
     assert_eq!(app.pending.len(), 1);
-    step(&mut app, Event::Tick, t0 + ms(10_000));
+    assert_eq!(app.composer.text, "next");
+    assert_eq!(step(&mut app, Event::Tick, t0 + ms(30_000)), vec![]);
     assert!(app.pending.is_empty());
     assert_eq!(
         app.composer.text, "dropped\nnext",

@@ -1,5 +1,6 @@
-//! The clock: typing indicators and notices expire, unconfirmed messages are given back,
-//! owed receipts go out, our typing stops when idle, and a debounced search is sent.
+//! The clock: typing indicators and notices expire, unconfirmed messages are sent again (or
+//! given back), owed receipts go out, our typing stops when idle, and a debounced search is
+//! sent.
 
 use std::time::Instant;
 
@@ -12,7 +13,7 @@ use crate::tui::effect::Effect;
 
 pub(super) fn tick(app: &mut App, now: Instant, out: &mut Vec<Effect>) {
     app.typing_in.retain(|_, typing| typing.until > now);
-    pending::expire(app, now);
+    pending::expire(app, now, out);
     if app.is_connected() {
         receipts::reads_due(app, now, out);
         receipts::deliveries_due(app, now, out);

@@ -11,8 +11,8 @@ use ratatui::widgets::{List, ListItem, ListState, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
 use super::widgets::{pane, placeholder};
-use crate::tui::app::{App, Conn, ConvItem, ConvKind, Focus, NoticeKind};
-use crate::tui::lines::{hard_wrap, sanitize, thread_lines, truncate};
+use crate::tui::app::{App, Conn, ConvItem, ConvKind, Draft, Focus, NoticeKind};
+use crate::tui::lines::{hard_wrap, quote, sanitize, thread_lines, truncate};
 
 pub(super) fn conversation_list(app: &App, frame: &mut Frame, area: Rect) {
     let block = pane(
@@ -149,31 +149,58 @@ fn typing_text(names: &[&str]) -> Option<String> {
     Some(text)
 }
 
+/// Who is typing; else, while the messages pane has the keyboard, what its keys do.
 pub(super) fn typing(app: &App, frame: &mut Frame, area: Rect) {
-    if let Some(text) = typing_text(&app.typing_in_open()) {
-        let text = format!(" {text}");
-        frame.render_widget(
-            Span::styled(
-                truncate(&text, usize::from(area.width)),
-                Style::default()
-                    .fg(Color::Green)
-                    .add_modifier(Modifier::ITALIC),
-            ),
-            area,
-        );
-    }
+    let (text, style) = match typing_text(&app.typing_in_open()) {
+        Some(text) => (
+            format!(" {text}"),
+            Style::default()
+                .fg(Color::Green)
+                .add_modifier(Modifier::ITALIC),
+        ),
+        None if app.focus == Focus::Messages && app.open.is_some() && !app.overlay() => (
+            " ↑↓ · r reply · e edit · d delete · + react · s seen".to_owned(),
+            Style::default().fg(Color::DarkGray),
+        ),
+        None => return,
+    };
+    frame.render_widget(
+        Span::styled(truncate(&text, usize::from(area.width)), style),
+        area,
+    );
 }
 
 pub(super) fn composer(app: &App, frame: &mut Frame, area: Rect) {
-    let focused = app.focus == Focus::Composer && app.search.is_none() && !app.help;
-    let title = if focused {
-        " Message · Enter send · Alt-Enter new line "
-    } else {
-        " Message "
+    let focused = app.focus == Focus::Composer && !app.overlay();
+    let title = match (&app.composer.draft, focused) {
+        (Draft::Edit { .. }, true) => " Edit · Enter save · Esc cancel ",
+        (Draft::Reply(_), true) => " Reply · Enter send · Esc cancel ",
+        (Draft::New, true) => " Message · Enter send · Alt-Enter new line ",
+        (_, false) => " Message ",
     };
     let block = pane(title.into(), focused);
-    let inner = block.inner(area);
+    let mut inner = block.inner(area);
     frame.render_widget(block, area);
+    let about = match &app.composer.draft {
+        Draft::New => None,
+        Draft::Reply(to) => Some(format!(
+            "↳ replying to {}",
+            quote(to).trim_start_matches("↳ ")
+        )),
+        Draft::Edit { .. } => Some("✎ editing your message".to_owned()),
+    };
+    if let Some(about) = about
+        && inner.height > 1
+    {
+        let line = Rect::new(inner.x, inner.y, inner.width, 1);
+        let style = Style::default()
+            .fg(Color::Magenta)
+            .add_modifier(Modifier::ITALIC);
+        let text = truncate(&about, usize::from(inner.width));
+        frame.render_widget(Span::styled(text, style), line);
+        inner.y += 1;
+        inner.height -= 1;
+    }
     let (lines, (col, row)) = hard_wrap(
         &app.composer.text,
         app.composer.cursor,

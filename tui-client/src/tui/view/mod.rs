@@ -1,7 +1,8 @@
 //! `render`: draws the app from its state, one small function per screen area. Reads `App`
 //! only; never waits on anything.
 //!
-//! `chat` draws the chat screen's panes, `overlays` the search box, receipts and the help,
+//! `chat` draws the chat screen's panes, `overlays` the search box, receipts, the delete
+//! confirmation, the reaction picker and the help,
 //! `sign_in` the form; `widgets` has the pieces they share.
 
 mod chat;
@@ -47,6 +48,12 @@ pub fn render(app: &App, frame: &mut Frame) {
             if app.receipts.is_some() {
                 overlays::receipts(app, frame, area);
             }
+            if app.deleting.is_some() {
+                overlays::confirm_delete(app, frame, area);
+            }
+            if app.reacting.is_some() {
+                overlays::reactions(app, frame, area);
+            }
             if app.help {
                 overlays::help(frame, area);
             }
@@ -87,5 +94,7 @@ pub fn render_to_string(app: &App, width: u16, height: u16) -> String {
 
 #[cfg(test)]
 mod group_tests;
+#[cfg(test)]
+mod lifecycle_tests;
 #[cfg(test)]
 mod tests;

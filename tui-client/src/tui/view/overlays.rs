@@ -3,13 +3,15 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
-use ratatui::style::{Color, Style};
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, List, ListItem, ListState, Paragraph};
 
 use super::widgets::{centered, pane};
-use crate::tui::app::{App, Pick, PickFor};
-use crate::tui::lines::{sanitize, truncate};
+use chat_shared::ChatMessage;
+
+use crate::tui::app::{App, Pick, PickFor, QUICK_REACTIONS};
+use crate::tui::lines::{display, sanitize, truncate};
 
 pub(super) fn search(app: &App, frame: &mut Frame, area: Rect) {
     let Some(search) = &app.search else {
@@ -109,13 +111,23 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Enter", "open the chat (list) · send (composer)"),
     ("Alt-Enter / Ctrl-J", "new line in the composer"),
     ("i", "write in the open chat"),
-    ("Esc", "leave the composer / close a box"),
+    (
+        "Esc",
+        "cancel a reply or edit, leave the composer, close a box",
+    ),
     ("/  or Ctrl-F", "find someone, start a chat"),
     ("PgUp PgDn, wheel", "scroll messages (top: older ones)"),
     ("g / G", "first / last chat, oldest / newest message"),
     ("b", "bell on new messages: on / off"),
     ("m", "mute the chat (mentions still ring): on / off"),
-    ("r (messages)", "who has read our newest message"),
+    ("↑ ↓ / k j (messages)", "choose a message (Esc: none)"),
+    (
+        "r  e  d (messages)",
+        "reply to it · edit it · delete it (y)",
+    ),
+    ("+ (messages)", "react: 1-7, ← → Enter, or type one"),
+    ("s (messages)", "seen by: who read it (else your newest)"),
+    ("↑ (empty composer)", "edit your last message"),
     ("/group TITLE", "composer: new group, pick its members"),
     (
         "/add  /remove NAME",
@@ -125,7 +137,7 @@ pub const KEYS: &[(&str, &str)] = &[
         "/rename TITLE  /leave",
         "composer: rename the group, leave it",
     ),
-    ("/mute  /receipts", "composer: as m and r"),
+    ("/mute  /receipts", "composer: as m and s"),
     ("?  or F1", "this help"),
     ("q / Ctrl-C", "quit"),
 ];
@@ -203,10 +215,7 @@ pub(super) fn receipts(app: &App, frame: &mut Frame, area: Rect) {
     }
     let popup = centered(area, 56, lines.len() as u16 + 4);
     frame.render_widget(Clear, popup);
-    let quote = message.map_or_else(String::new, |m| {
-        let text = m.content.split_whitespace().collect::<Vec<_>>().join(" ");
-        format!("“{}”", sanitize(&text))
-    });
+    let quote = message.map_or_else(String::new, excerpt);
     lines.insert(
         0,
         Line::styled(truncate(&quote, 52), Style::default().fg(Color::DarkGray)),
@@ -218,4 +227,104 @@ pub(super) fn receipts(app: &App, frame: &mut Frame, area: Rect) {
             .block(pane(" Receipts · Esc closes ".into(), true)),
         popup,
     );
+}
+
+/// A message on one line, quoted, for the boxes about it.
+fn excerpt(message: &ChatMessage) -> String {
+    if message.is_deleted() {
+        return "message deleted".to_owned();
+    }
+    let text = message
+        .content
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!("“{}”", sanitize(&text))
+}
+
+/// The message a box is about, wherever it is loaded.
+fn find(app: &App, id: Option<i64>) -> Option<&ChatMessage> {
+    let id = id?;
+    app.threads
+        .values()
+        .flat_map(|t| &t.messages)
+        .find(|m| m.id == id)
+}
+
+/// "Delete this message? y / n", with the message.
+pub(super) fn confirm_delete(app: &App, frame: &mut Frame, area: Rect) {
+    let quote = find(app, app.deleting).map_or_else(String::new, excerpt);
+    let popup = centered(area, 48, 5);
+    frame.render_widget(Clear, popup);
+    let lines = vec![
+        Line::styled(truncate(&quote, 44), Style::default().fg(Color::DarkGray)),
+        Line::raw(""),
+        Line::from(vec![
+            Span::raw("Delete it for everyone?  "),
+            Span::styled("y", Style::default().fg(Color::Red)),
+            Span::raw(" yes · "),
+            Span::styled("n", Style::default().fg(Color::Cyan)),
+            Span::raw(" no"),
+        ]),
+    ];
+    frame.render_widget(
+        Paragraph::new(lines).block(pane(" Delete message ".into(), true)),
+        popup,
+    );
+}
+
+/// The reaction picker: the quick emoji, numbered, the highlighted one marked and ours in
+/// bold; then what is typed, for any other.
+pub(super) fn reactions(app: &App, frame: &mut Frame, area: Rect) {
+    let Some(picker) = &app.reacting else {
+        return;
+    };
+    let me = app.my_id();
+    let given = |emoji: &str| {
+        find(app, Some(picker.message_id)).is_some_and(|m| {
+            m.reactions()
+                .iter()
+                .any(|r| r.emoji == emoji && r.user_ids.contains(&me))
+        })
+    };
+    let mut quick = Vec::new();
+    for (i, emoji) in QUICK_REACTIONS.iter().enumerate() {
+        let mut style = Style::default();
+        if given(emoji) {
+            style = style.fg(Color::LightMagenta).add_modifier(Modifier::BOLD);
+        }
+        if i == picker.highlighted && picker.typed.is_empty() {
+            style = style.add_modifier(Modifier::REVERSED);
+        }
+        quick.push(Span::styled(
+            format!("{}", i + 1),
+            Style::default().fg(Color::DarkGray),
+        ));
+        quick.push(Span::styled(format!("{} ", display(emoji)), style));
+        quick.push(Span::raw(" "));
+    }
+    let typed = display(&picker.typed);
+    let lines = vec![
+        Line::from(quick),
+        Line::raw(""),
+        Line::from(vec![Span::raw("or type one: "), Span::raw(typed.clone())]),
+        Line::styled(
+            "Enter reacts · again takes it back · Esc closes",
+            Style::default().fg(Color::DarkGray),
+        ),
+    ];
+    let popup = centered(area, 52, 6);
+    frame.render_widget(Clear, popup);
+    let inner = pane(String::new(), true).inner(popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(pane(" React ".into(), true)),
+        popup,
+    );
+    if !picker.typed.is_empty() {
+        let x = inner.x + 13 + unicode_width::UnicodeWidthStr::width(typed.as_str()) as u16;
+        frame.set_cursor_position(Position::new(
+            x.min(inner.right().saturating_sub(1)),
+            inner.y + 2,
+        ));
+    }
 }
