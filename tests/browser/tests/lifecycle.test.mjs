@@ -10,6 +10,7 @@ import {
   launchBrowser,
   loginInPage,
   openPage,
+  publishScreenshot,
   registerAndLogin,
   screenshotPath,
   uniqueName,
@@ -285,6 +286,7 @@ describe('the life of a message', () => {
     await alice.page.locator('#composer-input').fill('');
     await alice.page.mouse.move(0, 0);
     await alice.page.screenshot({ path: screenshotPath('lifecycle-alice') });
+    publishScreenshot('lifecycle-alice', 'browser-lifecycle.png');
     await bob.page.mouse.move(0, 0);
     await bob.page.screenshot({ path: screenshotPath('lifecycle-bob') });
     const target = messageById(alice.page, ids.react);
