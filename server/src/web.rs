@@ -18,7 +18,7 @@ const FAVICON_SVG: &str = include_str!("../static/favicon.svg");
 
 /// The client's ES modules, served at `/js/NAME`; `app.js` imports `main.js`, which imports
 /// the rest.
-const MODULES: [(&str, &str); 15] = [
+const MODULES: [(&str, &str); 17] = [
     ("main.js", include_str!("../static/js/main.js")),
     ("dom.js", include_str!("../static/js/dom.js")),
     ("protocol.js", include_str!("../static/js/protocol.js")),
@@ -30,6 +30,8 @@ const MODULES: [(&str, &str); 15] = [
     ("receipts.js", include_str!("../static/js/receipts.js")),
     ("thread.js", include_str!("../static/js/thread.js")),
     ("composer.js", include_str!("../static/js/composer.js")),
+    ("outbox.js", include_str!("../static/js/outbox.js")),
+    ("actions.js", include_str!("../static/js/actions.js")),
     ("search.js", include_str!("../static/js/search.js")),
     ("groups.js", include_str!("../static/js/groups.js")),
     ("readers.js", include_str!("../static/js/readers.js")),

@@ -1,8 +1,11 @@
 // The conversations and the open one's history, as the server's frames change them: the list,
-// opening and closing a conversation, paging history in, live messages and receipts, and groups
-// created, changed or left (`chat.conversation_updated`).
+// opening and closing a conversation, paging history in, live messages and receipts, messages
+// edited, deleted or reacted to (`chat.message_updated`), and groups created, changed or left
+// (`chat.conversation_updated`).
+import { onTargetChanged } from './composer.js';
 import { setChatError, ui } from './dom.js';
 import { renderConversations } from './list.js';
+import { onEcho } from './outbox.js';
 import { deliver, markReadIfVisible } from './receipts.js';
 import { clearSearch } from './search.js';
 import { isConnected, send } from './socket.js';
@@ -18,7 +21,14 @@ import {
   rank,
   state,
 } from './state.js';
-import { nearBottom, renderHeader, renderOpenConversation, renderReceipts, scrollToBottom } from './thread.js';
+import {
+  nearBottom,
+  renderHeader,
+  renderMessage,
+  renderOpenConversation,
+  renderReceipts,
+  scrollToBottom,
+} from './thread.js';
 import { clearPeerTyping, stopOwnTyping } from './typing.js';
 
 const PAGE_SIZE = 50; // messages per history page
@@ -130,6 +140,7 @@ export function onConversationUpdated(conversation, left) {
       stopOwnTyping(false);
       state.openId = null;
       state.open = null;
+      state.composing = null;
       ui.messageList.replaceChildren();
       ui.input.value = '';
       document.body.classList.remove('conversation-open');
@@ -153,8 +164,10 @@ function openConversation(id) {
       needsRead: conversation.unread > 0,
       loaded: false,
       elements: new Map(),
+      syncedTo: null,
     };
     ui.messageList.replaceChildren();
+    state.composing = null;
     ui.input.value = '';
     setChatError('');
     requestNewest(id);
@@ -170,6 +183,11 @@ function closeConversation() {
   const button = ui.conversationList.querySelector(`[data-conversation-id="${state.openId}"]`);
   if (button) button.focus();
   else ui.searchInput.focus();
+}
+
+/** The connection dropped: the catch-up page will be compared with what we had until now. */
+export function onConnectionLost() {
+  if (state.open && state.open.loaded && state.open.syncedTo === null) state.open.syncedTo = newestId(state.open);
 }
 
 export function requestNewest(id) {
@@ -199,7 +217,8 @@ export function onMessages(frame) {
   if (id !== state.openId || !open) return; // an answer for a conversation since closed
   const hasMore = typeof frame.has_more === 'boolean' ? frame.has_more : messages.length >= PAGE_SIZE;
   const oldest = oldestId(open);
-  const newest = newestId(open);
+  // Catching up after a drop: what came live since (a retried send's echo) says nothing about a gap.
+  const newest = open.syncedTo !== null ? open.syncedTo : newestId(open);
   const wasNearBottom = nearBottom();
   // An older page (answering before_id) lies wholly before what we have; anything else is the
   // newest page, first loaded or fetched again to catch up.
@@ -218,6 +237,7 @@ export function onMessages(frame) {
     open.hasMore = true;
   }
   if (older || messages.length === 0) open.loadingOlder = false;
+  if (!older) open.syncedTo = null;
 
   const heightBefore = ui.scroller.scrollHeight;
   const topBefore = ui.scroller.scrollTop;
@@ -239,13 +259,23 @@ export function onMessages(frame) {
   if (open.hasMore && !open.loadingOlder && ui.scroller.scrollHeight <= ui.scroller.clientHeight) requestOlder();
 }
 
-/** Adds or updates a message of the open conversation, keeping the best known status. */
+/**
+ * Adds or updates a message of the open conversation, keeping the best known status; a known
+ * message that was edited, deleted or reacted to meanwhile is drawn again. True when it is new.
+ */
 function storeMessage(message) {
   const open = state.open;
   const known = open.messages.get(message.id);
   if (known) {
     if (rank(message.status) > rank(known.status)) known.status = message.status;
     if (message.is_read) known.is_read = true;
+    if (lifecycleKey(known) !== lifecycleKey(message)) {
+      Object.assign(known, pick(message, LIFECYCLE));
+      known.mentions = message.mentions; // read again on an edit; none on a tombstone
+      renderMessage(message.id);
+      refreshReplies(known);
+      onTargetChanged(known);
+    }
     return false;
   }
   open.messages.set(message.id, { ...message });
@@ -260,8 +290,51 @@ function storeMessage(message) {
   return true;
 }
 
+// What an edit, a delete or a reaction changes in a message.
+const LIFECYCLE = ['content', 'edited_at', 'deleted', 'reactions', 'reply_to'];
+
+function pick(message, keys) {
+  const out = {};
+  for (const key of keys) if (message[key] !== undefined) out[key] = message[key];
+  return out;
+}
+
+function lifecycleKey(message) {
+  return JSON.stringify(pick(message, LIFECYCLE));
+}
+
+/** Replies loaded here quote the message as it reads now (the server's excerpt: 100 characters). */
+function refreshReplies(original) {
+  for (const m of state.open.messages.values()) {
+    if (!m.reply_to || m.reply_to.id !== original.id) continue;
+    const excerpt = original.deleted ? '' : [...original.content].slice(0, 100).join('');
+    if (m.reply_to.excerpt === excerpt && m.reply_to.deleted === !!original.deleted) continue;
+    m.reply_to = { ...m.reply_to, excerpt, deleted: !!original.deleted };
+    renderMessage(m.id);
+  }
+}
+
+/** The list's preview of a message: its fields, with the sender flattened as the list has it. */
+function asLast(message) {
+  return { ...message, sender_id: message.sender.id, sender_username: message.sender.username };
+}
+
+/** `chat.message_updated`: the message as it now is, replacing the one with its id. */
+export function onMessageUpdated(message) {
+  if (!message || typeof message.id !== 'number' || !message.sender) return;
+  const conversation = state.conversations.get(message.conversation_id);
+  if (conversation && conversation.last && conversation.last.id === message.id) {
+    conversation.last = asLast(message);
+    renderConversations();
+  }
+  if (message.conversation_id === state.openId && state.open && state.open.messages.has(message.id)) {
+    storeMessage(message);
+  }
+}
+
 export function onMessage(message) {
   if (!message || typeof message.id !== 'number') return;
+  onEcho(message);
   const id = message.conversation_id;
   const conversation = state.conversations.get(id);
   const mine = isMine(message);
@@ -271,15 +344,15 @@ export function onMessage(message) {
   // is about to say more.
   const readNow = id === state.openId && document.visibilityState === 'visible';
   if (!mine && !readNow) deliver(id, message.id);
-  if (conversation) {
-    conversation.last = { ...message, sender_id: message.sender.id, sender_username: message.sender.username };
+  if (conversation && (!conversation.last || conversation.last.id <= message.id)) {
+    // (A retried send is answered with the message first stored, which may be older.)
+    conversation.last = asLast(message);
     touchConversation(id);
     if (!mine && mentionsMe(message) && !readNow) conversation.mentioned = true;
-  } else if (!state.conversationsRequested) {
+  } else if (!conversation && !state.conversationsRequested) {
     // A conversation someone else started with us: fetch the list to learn its participants.
     state.conversationsRequested = send({ type: 'chat.get_conversations' });
   }
-  if (mine && state.unsent && state.unsent.content === message.content) state.unsent = null;
   if (id === state.openId && state.open) {
     const wasNearBottom = nearBottom();
     // Seen on a hidden tab: count it unread until the tab is looked at.

@@ -56,7 +56,11 @@ export const ui = {
   messageList: $('message-list'),
   placeholder: $('conversation-placeholder'),
   chatError: $('chat-error'),
+  pendingList: $('pending-list'),
   composer: $('composer'),
+  composerContext: $('composer-context'),
+  composerContextText: $('composer-context-text'),
+  composerCancel: $('composer-context-cancel'),
   input: $('composer-input'),
   send: $('send-button'),
 };

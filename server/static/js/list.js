@@ -1,7 +1,8 @@
 // Rendering the conversation list: each conversation's name (a group's title and member count),
-// unread badge (and "@" for a mention of us) and last message or "typing…", and the unread total
-// in the tab's title, which leaves muted conversations out unless they mention us. A click on an
-// item is the caller's to handle (it carries `data-conversation-id`).
+// unread badge (and "@" for a mention of us) and last message ("message deleted" once it is) or
+// "typing…", and the unread total in the tab's title, which leaves muted conversations out unless
+// they mention us. A click on an item is the caller's to handle (it carries
+// `data-conversation-id`).
 import { ui } from './dom.js';
 import { conversationName, isGroup, isPeerTyping, state } from './state.js';
 
@@ -55,7 +56,12 @@ export function renderConversations() {
       preview.classList.add('is-typing');
     } else if (c.last) {
       const mine = state.me && (c.last.sender_id === state.me.id || (c.last.sender && c.last.sender.id === state.me.id));
-      preview.textContent = `${previewPrefix(c, mine)}${oneLine(c.last.content)}`;
+      if (c.last.deleted) {
+        preview.textContent = 'message deleted';
+        preview.classList.add('is-deleted');
+      } else {
+        preview.textContent = `${previewPrefix(c, mine)}${oneLine(c.last.content)}`;
+      }
     } else {
       preview.textContent = 'No messages yet';
     }

@@ -1,14 +1,17 @@
 // The browser chat client: log in over REST, then speak the chat protocol over one WebSocket.
 // All text from users or the server goes into the page through textContent, never as HTML.
 // This module signs in and out and routes the server's frames; the others each own one part.
+import { closePopup, initActions } from './actions.js';
 import { initComposer, restoreUnsent, updateComposer } from './composer.js';
 import {
   initConversations,
+  onConnectionLost,
   onConversationStarted,
   onConversations,
   onConversationUpdated,
   onMessage,
   onMessageStatus,
+  onMessageUpdated,
   onMessages,
   onRead,
   requestNewest,
@@ -17,6 +20,7 @@ import { setAuthError, setChatError, showView, ui } from './dom.js';
 import { initGroups, isCreatingGroup, pickForGroup, resetGroups } from './groups.js';
 import { renderConversations } from './list.js';
 import { charCount } from './protocol.js';
+import { onConnectionLost as outboxConnectionLost, resendPending, takeRefused } from './outbox.js';
 import { closeReaders, initReaders, onReceipts } from './readers.js';
 import { flushAllDelivered, markReadIfVisible, resetReceipts } from './receipts.js';
 import { clearSearch, initSearch, renderSearchResults } from './search.js';
@@ -113,6 +117,7 @@ function teardown() {
   resetReceipts();
   resetGroups();
   closeReaders();
+  closePopup(false);
   forgetUser();
   ui.searchInput.value = '';
   clearSearch();
@@ -133,6 +138,9 @@ function handleFrame(frame) {
       break;
     case 'chat.message':
       onMessage(frame.message);
+      break;
+    case 'chat.message_updated':
+      onMessageUpdated(frame.message);
       break;
     case 'chat.typing':
       onPeerTyping(frame.sender_id, frame.conversation_id, frame.is_typing);
@@ -166,7 +174,9 @@ function handleFrame(frame) {
 function onServerError(frame) {
   if (frame.request_type === 'chat.get_messages' && state.open) state.open.loadingOlder = false;
   if (frame.request_type === 'chat.typing') return; // nothing the user can act on
-  if (frame.request_type === 'chat.message') restoreUnsent();
+  if (frame.request_type === 'chat.message') {
+    restoreUnsent(takeRefused());
+  }
   setChatError(frame.message || 'The server refused that request.');
 }
 
@@ -178,6 +188,9 @@ initSocket({
   up() {
     setChatError('');
     updateComposer();
+    // Sends whose echo never came go again with their client_id (the server stores none twice),
+    // before the catch-up, so that their echoes come first and replace them.
+    resendPending();
     // Catch up on whatever happened while we were away; merging by id avoids duplicates.
     if (state.openId !== null) requestNewest(state.openId);
     // Receipts owed from before the drop.
@@ -188,6 +201,8 @@ initSocket({
     state.conversationsRequested = false;
     if (state.open) state.open.loadingOlder = false;
     stopOwnTyping(false);
+    outboxConnectionLost();
+    onConnectionLost();
     updateComposer();
   },
   sessionEnded() {
@@ -195,6 +210,7 @@ initSocket({
   },
 });
 initComposer();
+initActions();
 // Someone found in "Find people" joins the group being created, or else a conversation starts.
 initSearch(
   (user) => (isCreatingGroup() ? pickForGroup(user) : send({ type: 'chat.start_conversation', receiver_id: user.id })),

@@ -11,9 +11,16 @@ export const state = {
   order: [], // conversation ids, most recent activity first
   conversationsRequested: false,
   openId: null,
-  open: null, // {messages: Map id->message, hasMore, loadingOlder, needsRead, loaded, elements: Map}
+  // {messages: Map id->message, hasMore, loadingOlder, needsRead, loaded, elements: Map,
+  //  syncedTo: the newest id known before the connection dropped, until the catch-up page comes}
+  open: null,
   peerTyping: new Map(), // typingKey(conversation id, user id) -> timer id
-  unsent: null, // {conversationId, content} of the last message sent and not yet echoed
+  // Sends not yet echoed, oldest first (outbox.js): {clientId, conversationId, content, replyTo,
+  // sent} where `sent` means handed to the current socket.
+  pending: [],
+  // What the composer is doing besides writing a new message: null, or {kind: 'reply' |
+  // 'edit', messageId, draft} (`draft`: the text the box held before an edit began).
+  composing: null,
 };
 
 /** Forgets the signed-in user and everything shown for them. */
@@ -23,7 +30,8 @@ export function forgetUser() {
     conversationsRequested: false,
     openId: null,
     open: null,
-    unsent: null,
+    pending: [],
+    composing: null,
   });
   state.conversations.clear();
   state.order = [];
@@ -78,6 +86,40 @@ export function isPeerTyping(conversation) {
 export function myRole(conversation) {
   const me = state.me && conversation.participants.find((p) => p.id === state.me.id);
   return me ? me.role || null : null;
+}
+
+/** A message a person can act on: not a system message, not deleted. */
+export function isLive(message) {
+  return !!message && !message.is_system && !message.deleted;
+}
+
+/** Only the sender edits (docs/protocol.md, chat.edit). */
+export function canEdit(message) {
+  return isLive(message) && isMine(message);
+}
+
+/** The sender deletes; in a group its owner and admins delete anyone's too. */
+export function canDelete(message) {
+  if (!isLive(message)) return false;
+  if (isMine(message)) return true;
+  const conversation = state.conversations.get(message.conversation_id);
+  return !!conversation && isGroup(conversation) && ['owner', 'admin'].includes(myRole(conversation));
+}
+
+/** Our newest message in the open conversation that can still be edited, or null. */
+export function lastEditable() {
+  if (!state.open) return null;
+  let last = null;
+  for (const m of state.open.messages.values()) if (canEdit(m) && (!last || m.id > last.id)) last = m;
+  return last;
+}
+
+/** A username for a user id, from the open conversation's members; null when unknown. */
+export function usernameOf(userId) {
+  if (state.me && userId === state.me.id) return state.me.username;
+  const conversation = openItem();
+  const member = conversation && conversation.participants.find((p) => p.id === userId);
+  return member ? member.username : null;
 }
 
 /** Whether the message names us among its `mentions`. */

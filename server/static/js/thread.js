@@ -1,12 +1,15 @@
 // Rendering the open conversation: its header, its messages in id order (new elements are
-// inserted, existing ones left alone for screen readers), the history line and the receipts. In a
-// group: sender names, system messages styled apart, mentions marked, a "Read by" button under
-// our own messages, and the members panel.
+// inserted, existing ones left alone for screen readers, a changed one replaced), the history
+// line and the receipts. A message shows what it answers, an
+// "(edited)" mark, its reactions as chips, or "message deleted"; its action buttons carry
+// `data-action` for actions.js. In a group: sender names, system messages styled apart, mentions
+// marked, a "Read by" button under our own messages, and the members panel.
 import { updateComposer } from './composer.js';
 import { ui } from './dom.js';
 import { renderMembers } from './groups.js';
+import { renderPending } from './outbox.js';
 import { renderReaders, requestReceipts } from './readers.js';
-import { conversationName, isGroup, isMine, mentionsMe, openItem, state } from './state.js';
+import { canDelete, canEdit, conversationName, isGroup, isLive, isMine, mentionsMe, openItem, state, usernameOf } from './state.js';
 import { renderTyping } from './typing.js';
 
 export function nearBottom() {
@@ -54,12 +57,48 @@ export function renderOpenConversation() {
   else if (open.hasMore) ui.historyStatus.textContent = 'Scroll up for older messages.';
   else ui.historyStatus.textContent = ids.length ? 'Start of the conversation.' : 'No messages yet. Say hello!';
   renderReceipts();
+  renderPending();
+}
+
+/** Draws a message of the open conversation again after it changed (edit, delete, reactions). */
+export function renderMessage(id) {
+  const open = state.open;
+  const old = open && open.elements.get(id);
+  if (!old) return;
+  const el = messageElement(open.messages.get(id));
+  const refocus = old.contains(document.activeElement);
+  // An open menu or picker (actions.js) stays with its message while it can still be acted on.
+  const popups = isLive(open.messages.get(id)) ? old.querySelectorAll(':scope > .popup') : [];
+  for (const popup of popups) el.append(popup);
+  if (popups.length) el.classList.add('has-popup');
+  old.replaceWith(el);
+  open.elements.set(id, el);
+  renderReceipts();
+  if (refocus) el.focus({ preventScroll: true });
+}
+
+/** Scrolls to a loaded message, focuses it and marks it for a moment; false when not loaded. */
+export function showMessage(id) {
+  const el = state.open && state.open.elements.get(id);
+  if (!el) return false;
+  el.scrollIntoView({ block: 'center' });
+  el.focus({ preventScroll: true });
+  el.classList.remove('flash');
+  void el.offsetWidth; // restart the animation
+  el.classList.add('flash');
+  return true;
 }
 
 function messageElement(message) {
   const li = document.createElement('li');
   li.className = 'message';
   li.dataset.messageId = String(message.id);
+  if (!message.is_system) {
+    // Reached with the arrow keys from the message list (actions.js); its keys are described.
+    li.tabIndex = -1;
+    li.setAttribute('aria-describedby', 'message-keys');
+  }
+  if (message.deleted) li.classList.add('deleted');
   if (message.is_system) li.classList.add('system');
   else if (isMine(message)) li.classList.add('mine');
   else li.classList.add('theirs');
@@ -79,6 +118,14 @@ function messageElement(message) {
     time.title = when.toLocaleString();
   }
   meta.append(who, ' ', time);
+  if (message.edited_at && !message.deleted) {
+    const edited = document.createElement('span');
+    edited.className = 'edited';
+    edited.textContent = '(edited)';
+    const at = new Date(message.edited_at);
+    if (!Number.isNaN(at.getTime())) edited.title = `Edited ${at.toLocaleString()}`;
+    meta.append(' ', edited);
+  }
   const conversation = openItem();
   const group = !!conversation && isGroup(conversation);
   if (group && isMine(message) && !message.is_system) {
@@ -93,7 +140,9 @@ function messageElement(message) {
 
   const body = document.createElement('p');
   body.className = 'content';
-  if (group && Array.isArray(message.mentions) && message.mentions.length) {
+  if (message.deleted) {
+    body.textContent = 'message deleted';
+  } else if (group && Array.isArray(message.mentions) && message.mentions.length) {
     const names = conversation.participants.filter((p) => message.mentions.includes(p.id)).map((p) => p.username);
     body.append(...withMentions(message.content, names));
   } else {
@@ -104,8 +153,98 @@ function messageElement(message) {
   receipt.className = 'receipt';
   receipt.hidden = true;
 
-  li.append(meta, body, receipt);
+  li.append(meta);
+  if (message.reply_to) li.append(quoteElement(message.reply_to));
+  li.append(body);
+  if (!message.deleted && Array.isArray(message.reactions) && message.reactions.length) {
+    li.append(reactionsElement(message.reactions));
+  }
+  if (isLive(message)) li.append(toolbarElement(message));
+  li.append(receipt);
   return li;
+}
+
+/** What a reply answers, as the server quotes it; a click shows the original when loaded. */
+function quoteElement(reply) {
+  const quote = document.createElement('button');
+  quote.type = 'button';
+  quote.className = 'quote';
+  quote.dataset.action = 'show-original';
+  quote.dataset.target = String(reply.id);
+  const sender = document.createElement('span');
+  sender.className = 'quote-sender';
+  const name = reply.sender ? (state.me && reply.sender.id === state.me.id ? 'You' : reply.sender.username) : '';
+  sender.textContent = name;
+  const excerpt = document.createElement('span');
+  excerpt.className = 'quote-excerpt';
+  excerpt.textContent = reply.deleted ? 'message deleted' : reply.excerpt;
+  if (reply.deleted) quote.classList.add('deleted');
+  quote.append(sender, ' ', excerpt);
+  quote.setAttribute('aria-label', `In reply to ${name}: ${reply.deleted ? 'message deleted' : reply.excerpt}. Show it`);
+  return quote;
+}
+
+/** One chip per emoji, `👍 2`; ours pressed. A click toggles our own (actions.js). */
+function reactionsElement(reactions) {
+  const box = document.createElement('div');
+  box.className = 'reactions';
+  box.setAttribute('role', 'group');
+  box.setAttribute('aria-label', 'Reactions');
+  for (const r of reactions) {
+    const ids = Array.isArray(r.user_ids) ? r.user_ids : [];
+    const mine = !!state.me && ids.includes(state.me.id);
+    const chip = document.createElement('button');
+    chip.type = 'button';
+    chip.className = 'reaction';
+    chip.dataset.action = 'toggle-reaction';
+    chip.dataset.emoji = r.emoji;
+    chip.setAttribute('aria-pressed', String(mine));
+    const emoji = document.createElement('span');
+    emoji.className = 'reaction-emoji';
+    emoji.textContent = r.emoji;
+    const count = document.createElement('span');
+    count.className = 'reaction-count';
+    count.textContent = String(r.count);
+    chip.append(emoji, ' ', count);
+    const names = ids.map((id) => (state.me && id === state.me.id ? 'you' : usernameOf(id))).filter(Boolean);
+    const unknown = r.count - names.length;
+    if (unknown > 0) names.push(unknown === 1 ? '1 other' : `${unknown} others`);
+    chip.title = names.join(', ');
+    chip.setAttribute('aria-label', `${r.emoji} ${r.count}: ${names.join(', ')}${mine ? '. Press to take yours back' : '. Press to add yours'}`);
+    box.append(chip);
+  }
+  return box;
+}
+
+/** The buttons shown on hover (always on touch screens): reply, react, and the actions menu. */
+function toolbarElement(message) {
+  const bar = document.createElement('div');
+  bar.className = 'message-toolbar';
+  const who = isMine(message) ? 'your message' : `message from ${message.sender.username}`;
+  const buttons = [
+    ['reply', '↩', `Reply to ${who}`],
+    ['react', '☺', `React to ${who}`],
+    ['menu', '⋯', `Actions for ${who}`],
+  ];
+  for (const [action, symbol, label] of buttons) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'toolbar-button';
+    button.dataset.action = action;
+    button.textContent = symbol;
+    button.title = label;
+    button.setAttribute('aria-label', label);
+    // The message itself is the keyboard's stop (its keys do the same); no tab stop per button.
+    button.tabIndex = -1;
+    if (action === 'menu') {
+      button.setAttribute('aria-haspopup', 'menu');
+      button.setAttribute('aria-expanded', 'false');
+    }
+    bar.append(button);
+  }
+  if (canEdit(message)) bar.dataset.canEdit = 'true';
+  if (canDelete(message)) bar.dataset.canDelete = 'true';
+  return bar;
 }
 
 // A character a username can hold (letters, digits and @.+-_), as chat_shared::mention reads it.
@@ -157,7 +296,8 @@ export function renderReceipts() {
   let lastSeen = null;
   for (const m of mine) if (m.status === 'seen' || m.is_read) lastSeen = m;
   for (const [id, el] of open.elements) {
-    const receipt = el.lastElementChild; // messageElement appends the receipt last
+    const receipt = el.querySelector(':scope > .receipt');
+    if (!receipt) continue;
     let text = '';
     if (lastSeen && id === lastSeen.id) text = 'Seen';
     else if (newest && id === newest.id) text = newest.status === 'delivered' ? 'Delivered' : 'Sent';

@@ -83,6 +83,15 @@ export async function registerInPage(page, username, password = PASSWORD, url = 
   await waitConnected(page);
 }
 
+/** Logs in through the page's form and waits for the socket to be up. */
+export async function loginInPage(page, username, password = PASSWORD, url = BASE_URL) {
+  await page.goto(`${url}/`);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await waitConnected(page);
+}
+
 /** Waits for the page's socket to be up (a reconnect may be a backoff of several seconds away). */
 export async function waitConnected(page) {
   await page.locator('#connection-status[data-state="connected"]').waitFor({ state: 'attached', timeout: 40_000 });
@@ -193,7 +202,9 @@ export class ChatClient {
 
 /**
  * A loopback TCP proxy in front of the server. `cut()` drops every connection through it and
- * refuses new ones until `restore()`: to the browser, the network went away.
+ * refuses new ones until `restore()`: to the browser, the network went away. `hold('up')`
+ * silently discards what the browser sends (the server never sees it), `hold('down')` what the
+ * server sends (the browser never sees it), until `restore()` or `cut()`.
  */
 export class CuttableProxy {
   static async start(targetUrl = BASE_URL) {
@@ -206,6 +217,7 @@ export class CuttableProxy {
 
   constructor(host, port) {
     this.open = true;
+    this.held = { up: false, down: false };
     this.sockets = new Set();
     this.server = net.createServer((client) => {
       if (!this.open) {
@@ -218,8 +230,12 @@ export class CuttableProxy {
         s.on('close', () => this.sockets.delete(s));
         s.on('error', () => {});
       }
-      client.pipe(upstream);
-      upstream.pipe(client);
+      client.on('data', (chunk) => {
+        if (!this.held.up) upstream.write(chunk);
+      });
+      upstream.on('data', (chunk) => {
+        if (!this.held.down) client.write(chunk);
+      });
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
@@ -227,11 +243,18 @@ export class CuttableProxy {
 
   cut() {
     this.open = false;
+    this.held = { up: false, down: false };
     for (const s of this.sockets) s.destroy();
+  }
+
+  /** Discards the bytes going `up` (browser to server) or `down` on the open connections. */
+  hold(direction) {
+    this.held[direction] = true;
   }
 
   restore() {
     this.open = true;
+    this.held = { up: false, down: false };
   }
 
   stop() {

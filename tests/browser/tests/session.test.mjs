@@ -8,6 +8,7 @@ import {
   CuttableProxy,
   PASSWORD,
   launchBrowser,
+  loginInPage,
   openPage,
   registerAndLogin,
   registerInPage,
@@ -254,11 +255,7 @@ describe('history', () => {
     }
     const { page, context, problems } = await openPage(browser, { viewport: { width: 900, height: 600 } });
     try {
-      await page.goto(`${BASE_URL}/`);
-      await page.getByLabel('Username').fill(eve.username);
-      await page.getByLabel('Password').fill(PASSWORD);
-      await page.getByRole('button', { name: 'Log in' }).click();
-      await waitConnected(page);
+      await loginInPage(page, eve.username);
       const item = page.locator('.conversation-item', { hasText: frank.username });
       assert.equal(await item.locator('.unread').textContent(), String(total));
       assert.equal(await item.locator('.preview').textContent(), `message ${total}`);
