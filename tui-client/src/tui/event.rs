@@ -10,9 +10,6 @@ pub use crossterm::event::{
 };
 
 /// One input to `update`.
-// Server frames are most events, and each is moved once, through one channel: boxing them
-// would cost an allocation per frame to save a copy of a few hundred bytes.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Key(KeyEvent),

@@ -255,12 +255,12 @@ fn s_asks_the_receipts_of_the_chosen_message() {
 fn message_updated_replaces_in_place_requotes_replies_and_changes_the_preview() {
     let now = Instant::now();
     let reply = ChatMessage {
-        reply_to: Some(Some(ReplyRef {
+        reply_to: Some(Some(Box::new(ReplyRef {
             id: 5,
             sender: bob(),
             excerpt: "hi alice".into(),
             deleted: false,
-        })),
+        }))),
         ..message(6, 10, &alice(), "hello")
     };
     let newest = message(7, 10, &bob(), "lunch?");

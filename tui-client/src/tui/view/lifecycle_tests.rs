@@ -19,13 +19,13 @@ fn reply_to(
     sender: &chat_shared::UserRef,
     excerpt: &str,
     deleted: bool,
-) -> Option<Option<ReplyRef>> {
-    Some(Some(ReplyRef {
+) -> Option<Option<Box<ReplyRef>>> {
+    Some(Some(Box::new(ReplyRef {
         id,
         sender: sender.clone(),
         excerpt: excerpt.into(),
         deleted,
-    }))
+    })))
 }
 
 /// Bob's edited 5, alice's reply 6 with reactions, bob's deleted 7, bob's reply 8 to it.
