@@ -125,10 +125,11 @@ async fn run(
         let refusal = match store.create_messages(messages).await {
             Ok(saved) => {
                 let committed = Instant::now();
-                for _ in &saved {
+                let fresh = saved.iter().filter(|m| !m.retry).count();
+                for _ in 0..fresh {
                     observe(&metrics.store_seconds, committed - started);
                 }
-                metrics.messages_stored.inc_by(saved.len() as u64);
+                metrics.messages_stored.inc_by(fresh as u64);
                 for message in saved {
                     let index = message.index;
                     stored[index] = Some(message);

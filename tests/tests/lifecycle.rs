@@ -577,6 +577,17 @@ async fn a_retried_client_id_is_stored_once_and_answered_to_the_sender_alone() {
     );
     // History does not carry client ids.
     assert!(page.iter().all(|m| m.client_id.is_none()));
+    // Retries are not counted as stored messages: three were stored.
+    let metrics = reqwest::get(format!("{}/metrics", server.http_url()))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        metrics.lines().any(|l| l == "chat_messages_stored_total 3"),
+        "{metrics}"
+    );
     let _ = bob;
     server.stop().await;
 }

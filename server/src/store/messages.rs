@@ -119,6 +119,8 @@ pub struct StoredMessage {
     /// sender.
     pub participants: Vec<i64>,
     pub message: ChatMessage,
+    /// Whether it is the answer to a retry (stored earlier, not by this group).
+    pub retry: bool,
 }
 
 /// A stored message, before its status is known.
@@ -467,6 +469,7 @@ impl Store {
                         client_id,
                         ..ChatMessage::new(id, conversation_id, sender, content, now)
                     },
+                    retry: false,
                 })
             })
             .collect();
@@ -481,6 +484,7 @@ impl Store {
                     client_id: input.client_id,
                     ..original.clone()
                 },
+                retry: true,
             });
         }
         originals.clear();
