@@ -3,7 +3,9 @@
 
 use chat_shared::ChatMessage;
 
-use super::markers::status_at;
+use std::collections::HashMap;
+
+use super::markers::{lowest_markers, status_at};
 use super::messages::{MessageRow, with_status};
 use super::{Pools, Result, Store, StoreError};
 
@@ -15,8 +17,7 @@ pub struct Page {
 }
 
 /// One message of a history page as the page's JSON array holds it (fields in the order of the
-/// SQL's JSON array): the message, the lowest markers of the participants who did not send it
-/// (`NULL` when there are none), and the count of rows the page was chosen from (before any was
+/// SQL's JSON array): the message and the count of rows the page was chosen from (before any was
 /// left out for its size).
 #[derive(serde::Deserialize)]
 struct PageRow {
@@ -38,15 +39,13 @@ struct PageRow {
     reply_username: Option<String>,
     reply_excerpt: Option<String>,
     reply_deleted: Option<i64>,
-    others_read: Option<i64>,
-    others_delivered: Option<i64>,
     chosen: i64,
 }
 
 /// A history page as one JSON array of [`PageRow`]s, newest first, given the engine's names for
 /// the JSON aggregate and the JSON array and its spelling of a text's JSON string (the only
-/// words the engines spell differently here). Parameters: conversation, caller, `before_id`,
-/// rows, bytes. Rows stop after the first one whose newer rows' contents already take more than
+/// words the engines spell differently here). Parameters: conversation, `before_id`, rows,
+/// bytes. Rows stop after the first one whose newer rows' contents already take more than
 /// the given bytes: first counted in characters (cheap), then as JSON strings. Each count is at
 /// most the message's bytes in its JSON (the engines escape what serde_json escapes, and count
 /// characters, which are at least a byte), so the rows left out could never have fitted, and an
@@ -60,7 +59,7 @@ macro_rules! page_sql {
             $json_array,
             "(id, sender_id, username, content, created_at, is_system, event, mentions,
                 edited_at, deleted, reactions, reply_id, reply_sender_id, reply_username,
-                reply_excerpt, reply_deleted, others_read, others_delivered, chosen)
+                reply_excerpt, reply_deleted, chosen)
                 ORDER BY id DESC), '[]') AS TEXT)
              FROM (SELECT coarse.*,
                           SUM(LENGTH(",
@@ -81,25 +80,15 @@ macro_rules! page_sql {
                                       r.sender_id AS reply_sender_id,
                                       ru.username AS reply_username,
                                       SUBSTR(r.content, 1, 100) AS reply_excerpt,
-                                      CASE WHEN r.deleted THEN 1 ELSE 0 END AS reply_deleted,
-                                      (SELECT MIN(o.last_read_id) FROM participants o
-                                       WHERE o.conversation_id = m.conversation_id
-                                         AND o.user_id <> m.sender_id) AS others_read,
-                                      (SELECT MIN(CASE WHEN o.last_delivered_id > o.last_read_id
-                                                       THEN o.last_delivered_id
-                                                       ELSE o.last_read_id END)
-                                       FROM participants o
-                                       WHERE o.conversation_id = m.conversation_id
-                                         AND o.user_id <> m.sender_id) AS others_delivered
-                               FROM participants me
-                               JOIN messages m ON m.conversation_id = me.conversation_id
+                                      CASE WHEN r.deleted THEN 1 ELSE 0 END AS reply_deleted
+                               FROM messages m
                                JOIN users u ON u.id = m.sender_id
                                LEFT JOIN messages r ON r.id = m.reply_to_id
                                LEFT JOIN users ru ON ru.id = r.sender_id
-                               WHERE me.conversation_id = $1 AND me.user_id = $2 AND m.id < $3
-                               ORDER BY m.id DESC LIMIT $4) AS newest) AS coarse
-                   WHERE newer_chars <= $5) AS page
-             WHERE newer_bytes <= $5"
+                               WHERE m.conversation_id = $1 AND m.id < $2
+                               ORDER BY m.id DESC LIMIT $3) AS newest) AS coarse
+                   WHERE newer_chars <= $4) AS page
+             WHERE newer_bytes <= $4"
         )
     };
 }
@@ -152,12 +141,10 @@ impl Store {
         limit: i64,
         max_bytes: usize,
     ) -> Result<Option<Page>> {
-        // One statement: the caller's membership is a join, and each message carries the
-        // markers of the participant who did not send it (its status). The page comes back as
-        // one JSON value rather than 51 rows of 9 columns: from SQLite, each row and each value
-        // costs a hand-over between threads and an allocation, which made up most of a page's
-        // cost (docs/performance.md). An empty page is told apart from a conversation the
-        // caller may not see afterwards.
+        // Two statements: the members' markers (membership, and every message's status), then
+        // the page as one JSON value rather than 51 rows of many columns: from SQLite, each
+        // row and each value costs a hand-over between threads and an allocation, which made
+        // up most of a page's cost (docs/performance.md).
         let sql = match &self.pools {
             Pools::Sqlite { .. } => {
                 page_sql!(
@@ -172,10 +159,15 @@ impl Store {
                 "CAST(to_json(coarse.content) AS TEXT)"
             ),
         };
+        // The members' markers first: they say whether the caller may see the conversation,
+        // and each message's status follows from them (read once per page, not per message).
+        let markers = self.markers(conversation_id).await?;
+        if !markers.iter().any(|m| m.user_id == user) {
+            return Ok(None);
+        }
         let page: String = on!(self, read pool => {
             sqlx::query_scalar(sql)
                 .bind(conversation_id)
-                .bind(user)
                 .bind(before_id.unwrap_or(i64::MAX))
                 .bind(limit + 1)
                 .bind(i64::try_from(max_bytes).unwrap_or(i64::MAX))
@@ -184,25 +176,17 @@ impl Store {
         });
         let rows: Vec<PageRow> = serde_json::from_str(&page)
             .map_err(|e| StoreError::Inconsistent(format!("a history page's JSON: {e}")))?;
-        if rows.is_empty()
-            && !self
-                .markers(conversation_id)
-                .await?
-                .iter()
-                .any(|m| m.user_id == user)
-        {
-            return Ok(None);
-        }
         // The rows the page was chosen from: the limit's, plus one to tell whether more remain.
         let chosen = rows.first().map_or(0, |row| row.chosen);
         let mut bytes = "[]".len();
         let mut messages: Vec<ChatMessage> = Vec::with_capacity(rows.len().min(limit as usize));
+        // Each sender's view: the lowest markers of everyone else.
+        let mut lowest: HashMap<i64, (i64, i64)> = HashMap::new();
         for row in rows.into_iter().take(limit as usize) {
-            let status = status_at(
-                row.id,
-                row.others_read.unwrap_or(i64::MAX),
-                row.others_delivered.unwrap_or(i64::MAX),
-            );
+            let (read, delivered) = *lowest
+                .entry(row.sender_id)
+                .or_insert_with(|| lowest_markers(&markers, row.sender_id));
+            let status = status_at(row.id, read, delivered);
             let message = MessageRow {
                 id: row.id,
                 sender_id: row.sender_id,

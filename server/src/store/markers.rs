@@ -310,13 +310,20 @@ impl Store {
 
 /// Seen when every other participant has read it, delivered when every one has received it.
 pub(super) fn status_of(message_id: i64, sender: i64, markers: &[Marker]) -> MessageStatus {
+    let (read, delivered) = lowest_markers(markers, sender);
+    status_at(message_id, read, delivered)
+}
+
+/// The lowest read marker and the lowest delivery marker (a read counts as delivered) of
+/// everyone but `sender`; `i64::MAX` for both when there is no one else.
+pub(super) fn lowest_markers(markers: &[Marker], sender: i64) -> (i64, i64) {
     let others = markers.iter().filter(|m| m.user_id != sender);
     let (mut read, mut delivered) = (i64::MAX, i64::MAX);
     for m in others {
         read = read.min(m.read);
         delivered = delivered.min(m.delivered.max(m.read));
     }
-    status_at(message_id, read, delivered)
+    (read, delivered)
 }
 
 /// A message's status given the lowest read marker and the lowest delivery marker (a read
