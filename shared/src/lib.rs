@@ -17,4 +17,4 @@ pub use model::{
     MessageStatus, Participant, REPLY_EXCERPT_CHARS, Reaction, ReplyRef, Role, SystemEvent,
     Timestamp, UserRef, client_id_problem, emoji_problem,
 };
-pub use protocol::{ClientMsg, ErrorCode, FrameError, ServerMsg};
+pub use protocol::{ClientMsg, ErrorCode, FrameError, Pushed, ServerMsg};

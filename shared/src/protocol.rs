@@ -107,6 +107,13 @@ pub enum ClientMsg {
     /// client that never says hello sees the protocol as it always was.
     #[serde(rename = "chat.hello")]
     Hello { client: String, version: String },
+    /// Addition: every event pushed to the caller after `since` (a `seq`), in order, then
+    /// `chat.synced`; without `since`, only `chat.synced` with the newest `seq`.
+    #[serde(rename = "chat.sync")]
+    Sync {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<i64>,
+    },
     /// Any `type` this enum does not know; never sent.
     #[serde(other, skip_serializing)]
     #[cfg_attr(feature = "schema", schemars(skip))]
@@ -185,7 +192,25 @@ pub enum ServerMsg {
         features: Vec<String>,
         user: UserRef,
         limits: Limits,
+        /// The newest `seq` of the caller's events: sync from here.
+        seq: i64,
     },
+    /// Addition: the end of a `chat.sync` answer: the caller's events up to `seq` have been
+    /// sent; with `has_more`, more follow a `chat.sync` from `seq`.
+    #[serde(rename = "chat.synced")]
+    Synced {
+        seq: i64,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        has_more: bool,
+    },
+    /// Addition: the `since` of a `chat.sync` is older than the events the server keeps: reload
+    /// the conversation list and the open conversation, then sync from `seq`.
+    #[serde(rename = "chat.resync_required")]
+    ResyncRequired { seq: i64 },
+    /// Addition: this connection may have missed pushed frames (its instance lost the link to
+    /// the others for a while): sync from the last `seq` seen.
+    #[serde(rename = "chat.sync_hint")]
+    SyncHint {},
     /// Addition: the request could not be carried out; the connection stays open.
     #[serde(rename = "chat.error")]
     Error {
@@ -214,11 +239,34 @@ impl ServerMsg {
             ServerMsg::Receipts { .. } => "chat.receipts",
             ServerMsg::MessageUpdated { .. } => "chat.message_updated",
             ServerMsg::Welcome { .. } => "chat.welcome",
+            ServerMsg::Synced { .. } => "chat.synced",
+            ServerMsg::ResyncRequired { .. } => "chat.resync_required",
+            ServerMsg::SyncHint {} => "chat.sync_hint",
             ServerMsg::Error { .. } => "chat.error",
         }
     }
 
     /// The frame as JSON text. Serializing these types cannot fail: every key is a string.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server frames always serialize")
+    }
+}
+
+/// A frame the server pushed because something happened (`chat.message`,
+/// `chat.message_updated`, `chat.read`, `chat.message_status`, `chat.conversation_updated`),
+/// with its place in the receiver's events: `seq` only grows for a user (it may skip values),
+/// and `chat.sync` from the last one seen replays what was missed. Other frames carry none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Pushed {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+    #[serde(flatten)]
+    pub frame: ServerMsg,
+}
+
+impl Pushed {
+    /// The frame as JSON text.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("server frames always serialize")
     }
@@ -333,6 +381,7 @@ impl ClientMsg {
             ClientMsg::Delete { .. } => "chat.delete",
             ClientMsg::React { .. } => "chat.react",
             ClientMsg::Hello { .. } => "chat.hello",
+            ClientMsg::Sync { .. } => "chat.sync",
             ClientMsg::Unknown => return None,
         })
     }

@@ -4,7 +4,7 @@
 use schemars::generate::SchemaSettings;
 use serde_json::{Value, json};
 
-use crate::{ClientMsg, ServerMsg};
+use crate::{ClientMsg, Pushed};
 
 /// Where the client frames' schema sits in [`document`].
 pub const CLIENT_FRAME: &str = "#/$defs/ClientFrame";
@@ -12,11 +12,11 @@ pub const CLIENT_FRAME: &str = "#/$defs/ClientFrame";
 pub const SERVER_FRAME: &str = "#/$defs/ServerFrame";
 
 /// One JSON Schema (draft 2020-12) of the protocol: `$defs/ClientFrame` is any frame a client
-/// sends, `$defs/ServerFrame` any frame the server sends, the document itself either.
+/// sends, `$defs/ServerFrame` any frame the server sends (with its `seq` when it has one), the document itself either.
 pub fn document() -> Value {
     let mut generator = SchemaSettings::draft2020_12().into_generator();
     let client = generator.subschema_for::<ClientMsg>();
-    let server = generator.subschema_for::<ServerMsg>();
+    let server = generator.subschema_for::<Pushed>();
     let mut defs = serde_json::Map::new();
     for (name, schema) in generator.take_definitions(true) {
         defs.insert(name, schema);
