@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
+use chat_shared::ServerMsg;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -261,6 +262,7 @@ async fn subscribe(
     loop {
         match client.get_async_pubsub().await {
             Ok(pubsub) => {
+                let connected_before_now = connected_before;
                 if connected_before {
                     metrics.bus_reconnects.inc();
                     tracing::info!("reconnected to Redis; resubscribing");
@@ -272,6 +274,9 @@ async fn subscribe(
                 let (mut sink, mut messages) = pubsub.split();
                 let mut subscribed: HashSet<i64> = HashSet::new();
                 let mut everyone = true;
+                // After a reconnection, frames from other instances may have been lost: once
+                // everyone here is subscribed again, their connections are told to sync.
+                let mut hint = connected_before_now;
                 let all = sink.subscribe(channels.all()).await;
                 let lost = all.is_err()
                     || loop {
@@ -299,6 +304,11 @@ async fn subscribe(
                         }
                         if failed {
                             break true;
+                        }
+                        if std::mem::take(&mut hint) {
+                            let frame = ServerMsg::SyncHint {};
+                            let users = hub.user_ids();
+                            hub.deliver_local(&users, frame.kind(), &frame.to_json().into(), None);
                         }
                         tokio::select! {
                             _ = stop.cancelled() => break false,

@@ -89,6 +89,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_RECEIPT_BATCH", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub receipt_batch: u32,
 
+    /// How long events are kept for `chat.sync`: a client whose cursor is older is told to
+    /// reload (`chat.resync_required`).
+    #[arg(long, env = "CHAT_SYNC_RETENTION", default_value = "30days", value_parser = humantime::parse_duration)]
+    pub sync_retention: Duration,
+
     /// A `chat.typing` repeating the last one relayed to the same receiver within this long is
     /// dropped silently (clients expire an indicator 2 s after the last `is_typing: true`).
     #[arg(long, env = "CHAT_TYPING_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]

@@ -31,9 +31,27 @@ impl Fanout {
     /// Sends `msg` to every connection of every user in `user_ids`, here and on the other
     /// instances, but the connection `except`. Serialized once; every queue gets the same bytes.
     pub fn deliver(&self, user_ids: &[i64], msg: &ServerMsg, except: Option<u64>) {
-        let kind = msg.kind();
-        let frame: Utf8Bytes = msg.to_json().into();
+        self.send(user_ids, msg.kind(), msg.to_json(), except);
+    }
+
+    /// Like [`Fanout::deliver`], for a pushed frame: it carries its event's `seq`.
+    pub fn push(&self, user_ids: &[i64], msg: &ServerMsg, seq: i64, except: Option<u64>) {
+        let text = serde_json::to_string(&Sequenced { seq, frame: msg })
+            .expect("server frames always serialize");
+        self.send(user_ids, msg.kind(), text, except);
+    }
+
+    fn send(&self, user_ids: &[i64], kind: &'static str, text: String, except: Option<u64>) {
+        let frame: Utf8Bytes = text.into();
         self.hub.deliver_local(user_ids, kind, &frame, except);
         self.link.publish(user_ids, kind, &frame, &self.metrics);
     }
+}
+
+/// A pushed frame with its `seq`, serialized as `chat_shared::Pushed` reads it, without a copy.
+#[derive(serde::Serialize)]
+struct Sequenced<'a> {
+    seq: i64,
+    #[serde(flatten)]
+    frame: &'a ServerMsg,
 }

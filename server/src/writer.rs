@@ -149,7 +149,10 @@ async fn run(
                     let frame = ServerMsg::Message {
                         message: stored.message,
                     };
-                    fanout.deliver(&stored.participants, &frame, None);
+                    match stored.seq {
+                        Some(seq) => fanout.push(&stored.participants, &frame, seq, None),
+                        None => fanout.deliver(&stored.participants, &frame, None),
+                    }
                 }
                 None => refusal.report(metrics, &sender, MESSAGE),
             }

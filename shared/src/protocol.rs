@@ -246,6 +246,18 @@ impl ServerMsg {
         }
     }
 
+    /// Whether the frame is one the server pushes because something happened, with a `seq`.
+    pub fn is_pushed(&self) -> bool {
+        matches!(
+            self,
+            ServerMsg::Message { .. }
+                | ServerMsg::MessageUpdated { .. }
+                | ServerMsg::Read { .. }
+                | ServerMsg::MessageStatus { .. }
+                | ServerMsg::ConversationUpdated { .. }
+        )
+    }
+
     /// The frame as JSON text. Serializing these types cannot fail: every key is a string.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("server frames always serialize")
@@ -256,13 +268,29 @@ impl ServerMsg {
 /// `chat.message_updated`, `chat.read`, `chat.message_status`, `chat.conversation_updated`),
 /// with its place in the receiver's events: `seq` only grows for a user (it may skip values),
 /// and `chat.sync` from the last one seen replays what was missed. Other frames carry none.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Read from any server frame: `seq` is taken only from the frames that carry one, since
+/// `chat.synced`, `chat.resync_required` and `chat.welcome` have a `seq` field of their own.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Pushed {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<i64>,
     #[serde(flatten)]
     pub frame: ServerMsg,
+}
+
+impl<'de> Deserialize<'de> for Pushed {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        let frame = ServerMsg::deserialize(&value).map_err(serde::de::Error::custom)?;
+        let seq = if frame.is_pushed() {
+            value.get("seq").and_then(Value::as_i64)
+        } else {
+            None
+        };
+        Ok(Pushed { seq, frame })
+    }
 }
 
 impl Pushed {

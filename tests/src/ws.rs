@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chat_shared::{ChatMessage, ClientMsg, ErrorCode, ServerMsg};
+use chat_shared::{ChatMessage, ClientMsg, ErrorCode, Pushed, ServerMsg};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -29,6 +29,8 @@ pub enum RecvError {
 /// A protocol client over a real socket.
 pub struct WsClient {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The `seq` of the last frame received (`None` when it had none).
+    pub seq: Option<i64>,
 }
 
 impl WsClient {
@@ -43,7 +45,7 @@ impl WsClient {
     /// error when the server refuses it.
     pub async fn try_connect(request: impl IntoClientRequest + Unpin) -> Result<WsClient, Error> {
         let (stream, _) = tokio_tungstenite::connect_async(request).await?;
-        Ok(WsClient { stream })
+        Ok(WsClient { stream, seq: None })
     }
 
     pub async fn send(&mut self, msg: &ClientMsg) {
@@ -109,8 +111,10 @@ impl WsClient {
                     let value: serde_json::Value = serde_json::from_str(text.as_str())
                         .unwrap_or_else(|e| panic!("a server frame that is not JSON {text}: {e}"));
                     crate::schema::check_server_frame(&value);
-                    return Ok(serde_json::from_value(value)
-                        .unwrap_or_else(|e| panic!("bad server frame {text}: {e}")));
+                    let pushed: Pushed = serde_json::from_value(value)
+                        .unwrap_or_else(|e| panic!("bad server frame {text}: {e}"));
+                    self.seq = pushed.seq;
+                    return Ok(pushed.frame);
                 }
                 Message::Ping(_) | Message::Pong(_) => continue,
                 Message::Close(frame) => return Err(RecvError::Closed(frame)),

@@ -86,12 +86,14 @@ async fn every_feature_the_welcome_names_works() {
             "lifecycle",
             "mute",
             "receipts",
+            "sync",
             "typing_conversation"
         ],
         "a feature without a probe below, or a probe without its feature"
     );
     a.say(conversation, "one").await;
     let one = a.expect_message().await;
+    let one_seq = a.seq.expect("a pushed message has its seq");
     b.expect_message().await;
     a.say(conversation, "two").await;
     a.expect_message().await;
@@ -193,6 +195,19 @@ async fn every_feature_the_welcome_names_works() {
                     })
                     .await;
                 assert!(edited.edited().is_some());
+            }
+            "sync" => {
+                a.send(&ClientMsg::Sync {
+                    since: Some(one_seq - 1),
+                })
+                .await;
+                let replayed = a
+                    .recv_until(|f| match f {
+                        ServerMsg::Message { message } => Some(message),
+                        _ => None,
+                    })
+                    .await;
+                assert_eq!((replayed.id, a.seq), (one.id, Some(one_seq)));
             }
             other => panic!("no probe for feature {other:?}"),
         }

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use chat_shared::{ChatMessage, MessageStatus, Reaction, ReplyRef, Timestamp, UserRef};
 
 use super::markers::{Marker, status_of};
+use super::sync::{MESSAGE as MESSAGE_EVENT, SERIALIZE_EVENTS};
 use super::{Result, Store, StoreError};
 
 /// How long a client id makes a send a retry (7 days).
@@ -121,6 +122,8 @@ pub struct StoredMessage {
     pub message: ChatMessage,
     /// Whether it is the answer to a retry (stored earlier, not by this group).
     pub retry: bool,
+    /// Its event's `seq` (none for the answer to a retry, which is no event).
+    pub seq: Option<i64>,
 }
 
 /// A stored message, before its status is known.
@@ -202,7 +205,8 @@ impl Store {
         let now = Timestamp::now();
         let kept_since = now.0 - CLIENT_ID_KEPT_MS;
         let prune = now.0 - self.client_ids_pruned_at.load(Ordering::Relaxed) > PRUNE_EVERY_MS;
-        let (inserted, pairs, groups, mentioned, retries) = transaction!(self, tx => {
+        let postgres = self.is_postgres();
+        let (inserted, pairs, groups, mentioned, retries, seqs) = transaction!(self, tx => {
             // Retries first: they are answered, not stored.
             let mut retries: HashMap<usize, Retry> = HashMap::new();
             if messages.iter().any(|m| m.client_id.is_some()) {
@@ -419,7 +423,37 @@ impl Store {
                     count.build().persistent(false).execute(&mut *tx).await?;
                 }
             }
-            (inserted, pairs, groups, mentioned, retries)
+            // Each message's event, last: on PostgreSQL the lock that orders events is held
+            // from here to the commit only.
+            let mut seqs: Vec<i64> = Vec::new();
+            if !inserted.is_empty() {
+                if postgres {
+                    sqlx::query(SERIALIZE_EVENTS).execute(&mut *tx).await?;
+                }
+                let mut events = sqlx::QueryBuilder::new(
+                    "INSERT INTO events (conversation_id, kind, message_id, created_at)
+                     SELECT v.column1, v.column2, v.column3, v.column4 FROM (",
+                );
+                events.push_values(&inserted, |mut row, &(_, id, conversation_id)| {
+                    row.push_bind(conversation_id)
+                        .push_bind(MESSAGE_EVENT)
+                        .push_bind(id)
+                        .push_bind(now.0);
+                });
+                events.push(") AS v ORDER BY v.column3 RETURNING seq");
+                seqs = events
+                    .build_query_scalar()
+                    .persistent(false)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                if seqs.len() != inserted.len() {
+                    return Err(StoreError::Inconsistent(
+                        "a stored message without its event".into(),
+                    ));
+                }
+                seqs.sort_unstable();
+            }
+            (inserted, pairs, groups, mentioned, retries, seqs)
         });
         if prune {
             self.client_ids_pruned_at.store(now.0, Ordering::Relaxed);
@@ -452,7 +486,8 @@ impl Store {
         let mut inputs: Vec<Option<NewMessage>> = messages.into_iter().map(Some).collect();
         let mut stored: Vec<StoredMessage> = inserted
             .into_iter()
-            .filter_map(|(index, id, conversation_id)| {
+            .zip(seqs)
+            .filter_map(|((index, id, conversation_id), seq)| {
                 let NewMessage {
                     sender,
                     content,
@@ -470,6 +505,7 @@ impl Store {
                         ..ChatMessage::new(id, conversation_id, sender, content, now)
                     },
                     retry: false,
+                    seq: Some(seq),
                 })
             })
             .collect();
@@ -485,6 +521,7 @@ impl Store {
                     ..original.clone()
                 },
                 retry: true,
+                seq: None,
             });
         }
         originals.clear();

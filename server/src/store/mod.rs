@@ -107,6 +107,7 @@ mod markers;
 mod membership;
 mod messages;
 mod sqlite;
+mod sync;
 mod users;
 
 pub use groups::{GroupChange, Receipts};
@@ -116,6 +117,7 @@ pub use markers::{DeliveredBatch, ReadOutcome, StatusChanges};
 pub use membership::{GroupOp, Refusal};
 pub use messages::{NewMessage, StoredMessage};
 pub use sqlite::WAL_KEPT_BYTES;
+pub use sync::{Audience, EventBody, NewEvent, SyncPage};
 
 /// The database behind the server.
 #[derive(Clone)]
@@ -195,6 +197,11 @@ impl Store {
             }
             Pools::Postgres(pool) => pool.close().await,
         }
+    }
+
+    /// Whether the database is PostgreSQL.
+    fn is_postgres(&self) -> bool {
+        matches!(self.pools, Pools::Postgres(_))
     }
 
     /// Notes that a write failed (see [`Store::writable`]).

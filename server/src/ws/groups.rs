@@ -7,9 +7,10 @@ use chat_shared::{ClientMsg, Conversation, ServerMsg};
 
 use crate::error::{ChatError, NO_CONVERSATION};
 use crate::state::AppState;
-use crate::store::{GroupChange, GroupOp};
+use crate::store::{Audience, EventBody, GroupChange, GroupOp};
 
 use super::caller::{Caller, Outcome};
+use super::sync::{self, Push};
 
 /// Handles one of the group-changing requests (create, add, remove, rename, set role, leave).
 pub async fn change(state: &AppState, s: &Caller, msg: ClientMsg) -> Outcome {
@@ -54,7 +55,7 @@ pub async fn change(state: &AppState, s: &Caller, msg: ClientMsg) -> Outcome {
         conversation.info.muted = Some(false);
         s.conn
             .send(&ServerMsg::ConversationStarted { conversation });
-        announce(state, change, Some(s.conn.id));
+        announce(state, change, Some(s.conn.id)).await?;
     } else if change.events.is_empty() {
         // Nothing changed (members already in, a role already held): the caller still gets
         // the group as it is, so that every request is answered.
@@ -65,7 +66,7 @@ pub async fn change(state: &AppState, s: &Caller, msg: ClientMsg) -> Outcome {
             left: false,
         });
     } else {
-        announce(state, change, None);
+        announce(state, change, None).await?;
     }
     Ok(())
 }
@@ -99,33 +100,53 @@ async fn existing_users(
 /// Tells everyone of a change: the members (but the connection `except`) get the group as it is
 /// now, each with their own `muted`, then its system messages; those no longer in it get it once
 /// with `left: true`, and nothing of the group after that.
-fn announce(state: &AppState, change: GroupChange, except: Option<u64>) {
+async fn announce(
+    state: &AppState,
+    change: GroupChange,
+    except: Option<u64>,
+) -> Result<(), ChatError> {
     let GroupChange {
         mut conversation,
         muted,
         gone,
         events,
     } = change;
+    let id = conversation.id;
     let members: Vec<i64> = conversation.participants.iter().map(|m| m.id).collect();
     let (quiet, ringing): (Vec<i64>, Vec<i64>) = members.iter().partition(|id| muted.contains(id));
+    // One event for every member, replayed with each member's own view.
+    let mut live = Vec::new();
     for (ids, muted) in [(ringing, false), (quiet, true)] {
-        if !ids.is_empty() {
-            conversation.info.muted = Some(muted);
-            let frame = updated(&conversation, false);
-            state.fanout.deliver(&ids, &frame, except);
-        }
+        conversation.info.muted = Some(muted);
+        live.push((ids, updated(&conversation, false)));
     }
-    if !gone.is_empty() {
-        conversation.info.muted = None;
-        state
-            .fanout
-            .deliver(&gone, &updated(&conversation, true), None);
+    let mut pushes = vec![Push {
+        audience: Audience::Members(id),
+        replay: EventBody::Conversation,
+        live,
+        except,
+    }];
+    conversation.info.muted = None;
+    for &user_id in &gone {
+        let audience = Audience::User {
+            user_id,
+            about: Some(id),
+        };
+        pushes.push(Push::frame(
+            audience,
+            vec![user_id],
+            updated(&conversation, true),
+        ));
     }
     for message in events {
-        state
-            .fanout
-            .deliver(&members, &ServerMsg::Message { message }, None);
+        pushes.push(Push {
+            audience: Audience::Members(id),
+            replay: EventBody::Message(message.id),
+            live: vec![(members.clone(), ServerMsg::Message { message })],
+            except: None,
+        });
     }
+    sync::push(state, pushes).await
 }
 
 fn updated(conversation: &Conversation, left: bool) -> ServerMsg {
@@ -170,10 +191,16 @@ pub async fn mute(state: &AppState, s: &Caller, conversation_id: i64, muted: boo
         .conversation(conversation_id, s.user.id)
         .await?
         .ok_or(NO_CONVERSATION)?;
-    state
-        .fanout
-        .deliver(&[s.user.id], &updated(&conversation, false), None);
-    Ok(())
+    let push = Push {
+        audience: Audience::User {
+            user_id: s.user.id,
+            about: Some(conversation_id),
+        },
+        replay: EventBody::Conversation,
+        live: vec![(vec![s.user.id], updated(&conversation, false))],
+        except: None,
+    };
+    sync::push(state, vec![push]).await
 }
 
 /// chat.get_receipts: who has read and who has received a message, from the markers.

@@ -9,7 +9,7 @@ use chat_shared::{ClientMsg, ServerMsg};
 
 use crate::error::{ChatError, MESSAGE, NO_CONVERSATION};
 use crate::state::AppState;
-use crate::store::{NewMessage, Page, StatusChanges};
+use crate::store::{Audience, NewMessage, Page};
 use crate::writer::Submitted;
 
 use super::caller::{Caller, Outcome};
@@ -17,6 +17,7 @@ use super::groups;
 use super::hello;
 use super::lifecycle;
 use super::receipts::{DELIVERED, READ, Receipts, TypingTo};
+use super::sync::{self, Push};
 
 /// Most chat messages of one connection in the writer's hands at once.
 const PIPELINE: usize = 32;
@@ -60,7 +61,8 @@ impl Pipeline {
                 .await
             {
                 Ok(batch) => {
-                    notify_status(state, &batch.changes);
+                    let told = sync::push(state, sync::statuses(&batch.changes)).await;
+                    report(state, caller, DELIVERED, told);
                     for _ in batch.unknown {
                         let unknown = Err(ChatError::NotFound("no such message"));
                         report(state, caller, DELIVERED, unknown);
@@ -211,7 +213,8 @@ async fn handle(state: &AppState, s: &Caller, msg: ClientMsg) -> Outcome {
             conversation_id,
             muted,
         } => groups::mute(state, s, conversation_id, muted).await,
-        ClientMsg::Hello { client, version } => hello::hello(state, s, &client, &version),
+        ClientMsg::Hello { client, version } => hello::hello(state, s, &client, &version).await,
+        ClientMsg::Sync { since } => sync::sync(state, s, since).await,
         ClientMsg::Edit {
             message_id,
             content,
@@ -325,22 +328,21 @@ async fn read(state: &AppState, s: &Caller, conversation_id: i64) -> Outcome {
     };
     // In a group, a read is the reader's own news (their other connections); the senders
     // learn what it changed for them, and anyone may ask with chat.get_receipts.
-    let told = if outcome.group {
-        std::slice::from_ref(&s.user.id)
+    let (told, audience) = if outcome.group {
+        let audience = Audience::User {
+            user_id: s.user.id,
+            about: Some(conversation_id),
+        };
+        (vec![s.user.id], audience)
     } else {
-        &outcome.participants[..]
+        (outcome.participants, Audience::Members(conversation_id))
     };
-    state.fanout.deliver(told, &frame, Some(s.conn.id));
-    notify_status(state, &outcome.seen);
-    Ok(())
-}
-
-/// Tells senders the new status of their messages (chat.delivered and chat.read).
-fn notify_status(state: &AppState, changes: &StatusChanges) {
-    for &(message_id, sender_id, status) in changes {
-        let frame = ServerMsg::MessageStatus { message_id, status };
-        state.fanout.deliver(&[sender_id], &frame, None);
-    }
+    let mut pushes = vec![Push {
+        except: Some(s.conn.id),
+        ..Push::frame(audience, told, frame)
+    }];
+    pushes.extend(sync::statuses(&outcome.seen));
+    sync::push(state, pushes).await
 }
 
 /// Longest `chat.search_user` keyword, in characters (no username is longer than 150).

@@ -22,13 +22,14 @@ pub const FEATURES: &[&str] = &[
     "receipts",
     "mute",
     "lifecycle",
+    "sync",
 ];
 
 /// Longest `client` and `version` a hello may carry, in characters.
 const MAX_NAME_CHARS: usize = 100;
 
 /// chat.hello: the caller's own connection gets `chat.welcome`.
-pub fn hello(state: &AppState, s: &Caller, client: &str, version: &str) -> Outcome {
+pub async fn hello(state: &AppState, s: &Caller, client: &str, version: &str) -> Outcome {
     if client.chars().count() > MAX_NAME_CHARS || version.chars().count() > MAX_NAME_CHARS {
         return Err(ChatError::InvalidField(format!(
             "`client` and `version` are at most {MAX_NAME_CHARS} characters"
@@ -40,6 +41,7 @@ pub fn hello(state: &AppState, s: &Caller, client: &str, version: &str) -> Outco
         features: FEATURES.iter().map(|f| f.to_string()).collect(),
         user: s.user.clone(),
         limits: limits(&state.config),
+        seq: state.store.newest_seq().await?,
     });
     Ok(())
 }

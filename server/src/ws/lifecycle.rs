@@ -6,10 +6,11 @@ use chat_shared::ServerMsg;
 
 use crate::error::ChatError;
 use crate::state::AppState;
-use crate::store::Change;
+use crate::store::{Audience, Change};
 
 use super::caller::{Caller, Outcome};
 use super::handle::check_content;
+use super::sync::{self, Push};
 
 /// chat.edit: the sender's new content.
 pub async fn edit(state: &AppState, s: &Caller, message_id: i64, content: String) -> Outcome {
@@ -57,7 +58,7 @@ async fn apply(state: &AppState, s: &Caller, message_id: i64, change: Change) ->
     else {
         return Ok(());
     };
+    let audience = Audience::Members(message.conversation_id);
     let frame = ServerMsg::MessageUpdated { message };
-    state.fanout.deliver(&changed.members, &frame, None);
-    Ok(())
+    sync::push(state, vec![Push::frame(audience, changed.members, frame)]).await
 }

@@ -7,6 +7,7 @@ mod hello;
 mod keepalive;
 mod lifecycle;
 pub mod receipts;
+pub mod sync;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Extension, Query, State};

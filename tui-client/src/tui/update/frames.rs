@@ -20,8 +20,12 @@ use crate::tui::effect::Effect;
 pub(super) fn server(app: &mut App, frame: ServerMsg, now: Instant, out: &mut Vec<Effect>) {
     match frame {
         ServerMsg::Message { message } => on_message(app, message, now, out),
-        // Only an answer to `chat.hello`, which this client does not send.
-        ServerMsg::Welcome { .. } => {}
+        // Answers to `chat.hello` and `chat.sync`, which this client does not send yet; a
+        // sync hint asks for a `chat.sync` (the reconnect's reload is this client's catch-up).
+        ServerMsg::Welcome { .. }
+        | ServerMsg::Synced { .. }
+        | ServerMsg::ResyncRequired { .. }
+        | ServerMsg::SyncHint {} => {}
         ServerMsg::MessageUpdated { message } => on_message_updated(app, message),
         ServerMsg::Typing {
             sender_id,

@@ -1,0 +1,274 @@
+//! Events: every frame pushed to users because something happened has a row here, and its
+//! `seq` is the row's id (one sequence for everyone, only growing). `chat.sync` reads a user's
+//! events after a `seq`. A new message's event is written in the message's own transaction (the
+//! writer's, `messages.rs`); the others are recorded right after the change they announce
+//! commits, before the frame is pushed. Events older than the retention are pruned.
+
+use chat_shared::{ServerMsg, Timestamp};
+
+use super::{Result, Store, StoreError};
+
+/// Whom an event is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Every member of the conversation (from when they joined).
+    Members(i64),
+    /// One user; `about` is the conversation it concerns (rebuilt for them at sync), if any.
+    User { user_id: i64, about: Option<i64> },
+}
+
+/// An event to record: who it is for and what it says.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub audience: Audience,
+    pub body: EventBody,
+}
+
+/// What an event replays as.
+#[derive(Debug, Clone)]
+pub enum EventBody {
+    /// A frame replayed as it was pushed (`chat.read`, `chat.message_status`,
+    /// `chat.message_updated`, a `chat.conversation_updated` with `left`).
+    Frame(Box<ServerMsg>),
+    /// `chat.conversation_updated` with the conversation as the user sees it at sync time (a
+    /// group's full member list is not copied into an event per member, and each member sees
+    /// their own `muted`).
+    Conversation,
+    /// `chat.message` with the stored message (by id) as it is at sync time.
+    Message(i64),
+}
+
+/// The events a `chat.sync` answers with.
+#[derive(Debug)]
+pub enum SyncPage {
+    /// `since` is older than the events kept: reload, then continue from `seq`.
+    Gone { seq: i64 },
+    /// The events after `since`, oldest first, as `(seq, frame)`; `seq` is the cursor to
+    /// continue from, and `has_more` says whether more follow it.
+    Events {
+        events: Vec<(i64, ServerMsg)>,
+        seq: i64,
+        has_more: bool,
+    },
+}
+
+/// An event row as the sync query reads it.
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    seq: i64,
+    kind: String,
+    conversation_id: Option<i64>,
+    message_id: Option<i64>,
+    frame: Option<String>,
+}
+
+/// Taken by every transaction that writes events on PostgreSQL (released at its end), so that
+/// events commit in `seq` order across connections and instances: a sync that has read up to a
+/// `seq` never finds a smaller one committed later. SQLite has one writer already.
+pub(super) const SERIALIZE_EVENTS: &str = "SELECT pg_advisory_xact_lock(7400131)";
+
+/// Kinds of events (the `kind` column).
+pub(super) const MESSAGE: &str = "message";
+const FRAME: &str = "frame";
+const CONVERSATION: &str = "conversation";
+
+impl Store {
+    /// The newest `seq` (0 before any event).
+    pub async fn newest_seq(&self) -> Result<i64> {
+        let (newest, pruned): (i64, i64) = on!(self, read pool => {
+            sqlx::query_as(
+                "SELECT COALESCE((SELECT MAX(seq) FROM events), 0), pruned_through
+                 FROM sync_state WHERE id = 1",
+            )
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(newest.max(pruned))
+    }
+
+    /// Records events, in order; their `seq`s, in the same order.
+    pub async fn record_events(&self, events: &[NewEvent]) -> Result<Vec<i64>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = Timestamp::now();
+        type Row<'a> = (
+            Option<i64>,
+            Option<i64>,
+            &'a str,
+            Option<i64>,
+            Option<String>,
+        );
+        let rows: Vec<Row> = events
+            .iter()
+            .map(|e| {
+                let (conversation_id, user_id) = match e.audience {
+                    Audience::Members(id) => (Some(id), None),
+                    Audience::User { user_id, about } => (about, Some(user_id)),
+                };
+                match &e.body {
+                    EventBody::Frame(frame) => {
+                        (conversation_id, user_id, FRAME, None, Some(frame.to_json()))
+                    }
+                    EventBody::Conversation => (conversation_id, user_id, CONVERSATION, None, None),
+                    EventBody::Message(id) => (conversation_id, user_id, MESSAGE, Some(*id), None),
+                }
+            })
+            .collect();
+        let postgres = self.is_postgres();
+        let mut seqs: Vec<i64> = transaction!(self, tx => {
+            if postgres {
+                sqlx::query(SERIALIZE_EVENTS).execute(&mut *tx).await?;
+            }
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO events (conversation_id, user_id, kind, message_id, frame, created_at)
+                 SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6 FROM (",
+            );
+            insert.push_values(rows.iter().enumerate(), |mut row, (i, r)| {
+                row.push_bind(r.0)
+                    .push_bind(r.1)
+                    .push_bind(r.2)
+                    .push_bind(r.3)
+                    .push_bind(r.4.as_deref())
+                    .push_bind(now.0)
+                    .push_bind(i as i64);
+            });
+            // Ordered, so that seqs are given in the order of the events.
+            insert.push(") AS v ORDER BY v.column7 RETURNING seq");
+            insert
+                .build_query_scalar()
+                .persistent(false)
+                .fetch_all(&mut *tx)
+                .await?
+        });
+        if seqs.len() != events.len() {
+            return Err(StoreError::Inconsistent(format!(
+                "{} events recorded as {} rows",
+                events.len(),
+                seqs.len()
+            )));
+        }
+        seqs.sort_unstable();
+        Ok(seqs)
+    }
+
+    /// `user`'s events after `since`: at most `max_events` of them and about `max_bytes` of
+    /// frames (always one), or [`SyncPage::Gone`] when events after `since` may have been
+    /// pruned (older than `retention_ms`, or pruned already).
+    pub async fn events_since(
+        &self,
+        user: i64,
+        since: i64,
+        max_events: i64,
+        max_bytes: usize,
+        retention_ms: i64,
+    ) -> Result<SyncPage> {
+        let cutoff = Timestamp::now().0.saturating_sub(retention_ms);
+        let (pruned, expired, newest): (i64, Option<i64>, i64) = on!(self, read pool => {
+            sqlx::query_as(
+                "SELECT pruned_through,
+                        (SELECT seq FROM events WHERE created_at < $1
+                         ORDER BY created_at DESC, seq DESC LIMIT 1),
+                        COALESCE((SELECT MAX(seq) FROM events), 0)
+                 FROM sync_state WHERE id = 1",
+            )
+            .bind(cutoff)
+            .fetch_one(pool)
+            .await?
+        });
+        // Events up to `floor` are gone, or past the retention.
+        let floor = pruned.max(expired.unwrap_or(0));
+        if since < floor {
+            return Ok(SyncPage::Gone {
+                seq: newest.max(pruned),
+            });
+        }
+        let rows: Vec<EventRow> = on!(self, read pool => {
+            sqlx::query_as(
+                "SELECT seq, kind, conversation_id, message_id, frame FROM (
+                   SELECT e.seq, e.kind, e.conversation_id, e.message_id, e.frame
+                   FROM events e WHERE e.user_id = $1 AND e.seq > $2
+                   UNION ALL
+                   SELECT e.seq, e.kind, e.conversation_id, e.message_id, e.frame
+                   FROM participants p
+                   JOIN events e ON e.conversation_id = p.conversation_id AND e.user_id IS NULL
+                   WHERE p.user_id = $1 AND e.seq > $2 AND e.created_at >= p.joined_at
+                 ) AS mine ORDER BY seq LIMIT $3",
+            )
+            .bind(user)
+            .bind(since)
+            .bind(max_events)
+            .fetch_all(pool)
+            .await?
+        });
+        let full = rows.len() as i64 >= max_events;
+        let message_ids: Vec<i64> = rows
+            .iter()
+            .filter(|r| r.kind == MESSAGE)
+            .filter_map(|r| r.message_id)
+            .collect();
+        let mut messages: std::collections::HashMap<i64, chat_shared::ChatMessage> = self
+            .messages_by_id(&message_ids)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect();
+        let mut events = Vec::with_capacity(rows.len());
+        let mut bytes = 0usize;
+        let mut cut = false;
+        // The last event dealt with (sent, or left out as gone).
+        let mut through = since;
+        for row in rows {
+            let frame = match row.kind.as_str() {
+                MESSAGE => match row.message_id.and_then(|id| messages.remove(&id)) {
+                    Some(message) => ServerMsg::Message { message },
+                    None => {
+                        through = row.seq; // gone with its sender's account
+                        continue;
+                    }
+                },
+                CONVERSATION => {
+                    let Some(id) = row.conversation_id else {
+                        through = row.seq;
+                        continue;
+                    };
+                    match self.conversation(id, user).await? {
+                        Some(conversation) => ServerMsg::ConversationUpdated {
+                            conversation,
+                            left: false,
+                        },
+                        None => {
+                            through = row.seq; // no longer a member: its `left` event says so
+                            continue;
+                        }
+                    }
+                }
+                _ => {
+                    let json = row.frame.as_deref().unwrap_or_default();
+                    serde_json::from_str(json).map_err(|e| {
+                        StoreError::Inconsistent(format!("event {}'s frame: {e}", row.seq))
+                    })?
+                }
+            };
+            let size = frame.to_json().len();
+            if !events.is_empty() && bytes.saturating_add(size) > max_bytes {
+                cut = true;
+                break;
+            }
+            bytes += size;
+            through = row.seq;
+            events.push((row.seq, frame));
+        }
+        let has_more = full || cut;
+        let seq = if has_more {
+            through
+        } else {
+            through.max(newest)
+        };
+        Ok(SyncPage::Events {
+            events,
+            seq,
+            has_more,
+        })
+    }
+}
