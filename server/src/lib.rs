@@ -110,6 +110,13 @@ pub async fn serve(
     let http_tasks = TaskTracker::new();
     let (heartbeat, beating) = ws::Heartbeat::start(config.ws_ping_interval, shutdown.clone());
     http_tasks.spawn(beating);
+    // Events past the sync retention go, at start and then hourly.
+    http_tasks.spawn(store::prune_events_every(
+        state.store.clone(),
+        config.sync_retention,
+        Duration::from_secs(3600),
+        shutdown.clone(),
+    ));
     let app = http::router(state.clone())
         .layer(axum::middleware::from_fn_with_state(
             config.http_body_timeout,

@@ -240,6 +240,16 @@ async fn a_cursor_older_than_the_retention_is_told_to_reload() {
         ServerMsg::ResyncRequired { seq } => assert_eq!(seq, newest),
         other => panic!("expected chat.resync_required, got {other:?}"),
     }
+    // Pruned for good (the hourly upkeep, called here): still told to reload, and the events
+    // past the retention are gone from the database.
+    let deleted = server.state.store.prune_events(1000).await.expect("prune");
+    assert!(deleted >= 1, "nothing pruned");
+    assert_eq!(
+        server.state.store.prune_events(1000).await.expect("prune"),
+        0
+    );
+    a.send(&ClientMsg::Sync { since: Some(since) }).await;
+    assert!(matches!(a.recv().await, ServerMsg::ResyncRequired { seq } if seq == newest));
     // From the cursor it gave, all is well; a recent cursor still syncs.
     let (events, _) = sync_all(&mut a, newest).await;
     assert!(events.is_empty());

@@ -117,7 +117,7 @@ pub use markers::{DeliveredBatch, ReadOutcome, StatusChanges};
 pub use membership::{GroupOp, Refusal};
 pub use messages::{NewMessage, StoredMessage};
 pub use sqlite::WAL_KEPT_BYTES;
-pub use sync::{Audience, EventBody, NewEvent, SyncPage};
+pub use sync::{Audience, EventBody, NewEvent, SyncPage, prune_events_every};
 
 /// The database behind the server.
 #[derive(Clone)]

@@ -67,6 +67,9 @@ struct EventRow {
 /// `seq` never finds a smaller one committed later. SQLite has one writer already.
 pub(super) const SERIALIZE_EVENTS: &str = "SELECT pg_advisory_xact_lock(7400131)";
 
+/// Most events one pruning transaction deletes.
+const PRUNE_BATCH: i64 = 10_000;
+
 /// Kinds of events (the `kind` column).
 pub(super) const MESSAGE: &str = "message";
 const FRAME: &str = "frame";
@@ -84,6 +87,50 @@ impl Store {
             .await?
         });
         Ok(newest.max(pruned))
+    }
+
+    /// Deletes the events older than `retention_ms`, at most [`PRUNE_BATCH`] rows per
+    /// transaction (so that writers wait little), and remembers the highest `seq` deleted: a
+    /// sync from before it gets `chat.resync_required`. The number of events deleted.
+    pub async fn prune_events(&self, retention_ms: i64) -> Result<u64> {
+        let cutoff = Timestamp::now().0.saturating_sub(retention_ms);
+        let floor: Option<i64> = on!(self, read pool => {
+            sqlx::query_scalar(
+                "SELECT seq FROM events WHERE created_at < $1
+                 ORDER BY created_at DESC, seq DESC LIMIT 1",
+            )
+            .bind(cutoff)
+            .fetch_optional(pool)
+            .await?
+        });
+        let Some(floor) = floor else {
+            return Ok(0);
+        };
+        let mut deleted = 0;
+        loop {
+            let done: u64 = transaction!(self, tx => {
+                sqlx::query(
+                    "UPDATE sync_state SET pruned_through = $1
+                     WHERE id = 1 AND pruned_through < $1",
+                )
+                .bind(floor)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "DELETE FROM events WHERE seq IN (
+                       SELECT seq FROM events WHERE seq <= $1 ORDER BY seq LIMIT $2)",
+                )
+                .bind(floor)
+                .bind(PRUNE_BATCH)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+            });
+            deleted += done;
+            if done < PRUNE_BATCH as u64 {
+                return Ok(deleted);
+            }
+        }
     }
 
     /// Records events, in order; their `seq`s, in the same order.
@@ -270,5 +317,26 @@ impl Store {
             seq,
             has_more,
         })
+    }
+}
+
+/// Prunes events past `retention` at start and then every `every`, until `stop`.
+pub async fn prune_events_every(
+    store: Store,
+    retention: std::time::Duration,
+    every: std::time::Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        match store.prune_events(retention_ms).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "pruned events past the sync retention"),
+            Err(e) => tracing::warn!(error = %e, "pruning events failed; trying again later"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
     }
 }
