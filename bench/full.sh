@@ -90,6 +90,7 @@ for ROUND in $(seq "$RUNS"); do
     run group-100-500 group "${T[@]}" --user-offset 111000 --members 100 --rate 500 --duration 10s
     run group-1000-saturation group "${T[@]}" --user-offset 111000 --members 1000 --rate 0 --window 4 --duration 10s
     run group-1000-50 group "${T[@]}" --user-offset 111000 --members 1000 --rate 50 --duration 10s
+    run sync-10000 sync "${T[@]}" --user-offset 112000 --events 10000
     stop "$LAST_PID"
 
     # Memory per connection on a fresh server: one that has served the scenarios above keeps

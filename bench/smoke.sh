@@ -58,6 +58,7 @@ step pairs-rest pairs --server "$ADDR" --pairs 1 --rate 50 --duration 1s
 step group group "${T[@]}" --first-user "$FREE" --user-offset 100 --members 20 --rate 100 --duration 2s
 step group-closed group "${T[@]}" --first-user "$FREE" --user-offset 120 --members 10 --rate 0 \
     --window 4 --duration 1s
+step sync sync "${T[@]}" --first-user "$FREE" --user-offset 140 --events 300
 step history history "${T[@]}" --manifest "$WORK/chat.db.bench.json" --clients 10 \
     --duration 2s --list-requests 10
 step history-open history "${T[@]}" --manifest "$WORK/chat.db.bench.json" --clients 10 \

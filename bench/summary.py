@@ -28,6 +28,8 @@ FIGURES = [
     ("history", "  page p99", "latency.p99_ms", "ms"),
     ("history-5000", "history page p50 at 5,000/s", "latency.p50_ms", "ms"),
     ("history-5000", "history page p99 at 5,000/s", "latency.p99_ms", "ms"),
+    ("sync-10000", "sync: 10,000 missed events, seconds", "secs", "s"),
+    ("sync-10000", "  events/s", "events_per_s", ""),
     ("history", "get_conversations (1,000) p50", "list_latency.p50_ms", "ms"),
     ("history", "get_conversations (1,000) p99", "list_latency.p99_ms", "ms"),
     ("handshake-closed", "handshakes/s (32 in flight)", "handshakes_per_s", ""),

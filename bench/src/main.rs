@@ -12,6 +12,7 @@ mod pace;
 mod pairs;
 mod report;
 mod seed;
+mod sync;
 mod tagged;
 mod users;
 
@@ -41,6 +42,9 @@ enum Command {
     /// Server RSS before / at the peak of / after concurrent registrations and logins, and the
     /// chat round trip meanwhile.
     LoginFlood(logins::LoginFloodArgs),
+    /// One user away while `--events` messages arrive, then `chat.sync` from its cursor: time
+    /// to replay them all, each once and in order.
+    Sync(sync::SyncArgs),
     /// The store's raw insert rate: the server's own Store into a fresh SQLite file, no server.
     BaselineInsert(baseline::InsertArgs),
     /// Serve a no-database WebSocket relay on the server's stack (for `pairs`, `handshake`, `conns`).
@@ -60,6 +64,7 @@ async fn main() {
         Command::History(a) => history::run(a).await,
         Command::Handshake(a) => handshake::run(a).await,
         Command::LoginFlood(a) => logins::run(a).await,
+        Command::Sync(a) => sync::run(a).await,
         Command::BaselineInsert(a) => baseline::insert(a).await,
         Command::BaselineRelay(a) => baseline::relay(a).await,
         Command::BaselineHold(a) => baseline::hold(a).await,
