@@ -312,6 +312,8 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
             conversation_id,
             muted
         }),
+        option::of(any::<i64>()).prop_map(|since| ClientMsg::Sync { since }),
+        (text(), text()).prop_map(|(client, version)| ClientMsg::Hello { client, version }),
     ]
 }
 
@@ -361,6 +363,10 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
             ),
         (any::<i64>(), status())
             .prop_map(|(message_id, status)| ServerMsg::MessageStatus { message_id, status }),
+        (any::<i64>(), any::<bool>())
+            .prop_map(|(seq, has_more)| ServerMsg::Synced { seq, has_more }),
+        any::<i64>().prop_map(|seq| ServerMsg::ResyncRequired { seq }),
+        Just(ServerMsg::SyncHint {}),
         (error_code(), text(), option::of(text())).prop_map(|(code, message, request_type)| {
             ServerMsg::Error {
                 code,
@@ -455,6 +461,19 @@ proptest! {
         let value: Value = serde_json::from_str(&text).unwrap();
         prop_assert_eq!(Some(msg.kind()), value["type"].as_str());
         prop_assert_eq!(back, msg);
+    }
+
+    /// A pushed frame keeps its `seq` through JSON; any other frame reads with none, even the
+    /// ones with a `seq` field of their own (`chat.synced`, `chat.resync_required`).
+    #[test]
+    fn pushed_frames_carry_their_seq_and_others_none(msg in server_msg(), seq in any::<i64>()) {
+        let pushed = chat_shared::Pushed { seq: Some(seq), frame: msg.clone() };
+        let back: chat_shared::Pushed = serde_json::from_str(&pushed.to_json()).unwrap();
+        prop_assert_eq!(&back.frame, &msg);
+        prop_assert_eq!(back.seq, msg.is_pushed().then_some(seq));
+        let plain: chat_shared::Pushed = serde_json::from_str(&msg.to_json()).unwrap();
+        prop_assert_eq!(plain.seq, None);
+        prop_assert_eq!(plain.frame, msg);
     }
 
     #[test]
