@@ -17,13 +17,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
-use chat_shared::ServerMsg;
+use chat_shared::{ServerMsg, Timestamp};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::{Hub, WeakHub};
 use crate::metrics::Metrics;
+use crate::store::Store;
 
 /// Frames waiting to be published before the bus counts as backed up and drops them.
 const PUBLISH_QUEUE: usize = 16 * 1024;
@@ -63,12 +64,21 @@ pub fn join(
     bus: Bus,
     redis: Option<(&str, &str)>,
     hub: &Hub,
+    store: &Store,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) -> anyhow::Result<Link> {
     let origin = rand::random();
     if let Some((url, prefix)) = redis {
-        return start_redis(url, prefix, origin, hub.clone(), metrics, stop);
+        return start_redis(
+            url,
+            prefix,
+            origin,
+            hub.clone(),
+            store.clone(),
+            metrics,
+            stop,
+        );
     }
     Ok(match bus {
         Bus::Local => Link::Local,
@@ -168,6 +178,7 @@ fn start_redis(
     prefix: &str,
     origin: u64,
     hub: Hub,
+    store: Store,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) -> anyhow::Result<Link> {
@@ -185,7 +196,9 @@ fn start_redis(
         stop.clone(),
         metrics.clone(),
     ));
-    tokio::spawn(subscribe(client, channels, origin, hub, metrics, stop));
+    tokio::spawn(subscribe(
+        client, channels, origin, hub, store, metrics, stop,
+    ));
     Ok(Link::Redis(RedisBus { queue }))
 }
 
@@ -228,6 +241,10 @@ async fn publish(
     }
 }
 
+/// How long before the link was last known good a sync hint reaches back: a frame committed
+/// then may still have been on its way when the link went.
+const HINT_MARGIN_MS: i64 = 2000;
+
 async fn connect_manager(
     client: &redis::Client,
     stop: &CancellationToken,
@@ -253,9 +270,13 @@ async fn subscribe(
     channels: Channels,
     origin: u64,
     hub: Hub,
+    store: Store,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) {
+    // When the link last answered (a frame from another instance, or a subscription made):
+    // frames published a little before it could still have been lost with the link.
+    let mut last_heard = Timestamp::now().0;
     let origin = format!("{origin:016x}");
     let mut backoff = Duration::from_millis(100);
     let mut connected_before = false;
@@ -263,6 +284,7 @@ async fn subscribe(
         match client.get_async_pubsub().await {
             Ok(pubsub) => {
                 let connected_before_now = connected_before;
+                let last_heard_before_loss = last_heard;
                 if connected_before {
                     metrics.bus_reconnects.inc();
                     tracing::info!("reconnected to Redis; resubscribing");
@@ -305,8 +327,15 @@ async fn subscribe(
                         if failed {
                             break true;
                         }
+                        last_heard = Timestamp::now().0;
                         if std::mem::take(&mut hint) {
-                            let frame = ServerMsg::SyncHint {};
+                            // Sync from before the last moment the link was known good (a
+                            // client's cursor may have moved past lost frames since).
+                            let since = store
+                                .seq_before(last_heard_before_loss - HINT_MARGIN_MS)
+                                .await
+                                .ok();
+                            let frame = ServerMsg::SyncHint { since };
                             let users = hub.user_ids();
                             hub.deliver_local(&users, frame.kind(), &frame.to_json().into(), None);
                         }
@@ -314,7 +343,10 @@ async fn subscribe(
                             _ = stop.cancelled() => break false,
                             _ = hub.presence_changed() => {}
                             message = messages.next() => match message {
-                                Some(message) => deliver(&hub, &channels, &origin, &message),
+                                Some(message) => {
+                                    last_heard = Timestamp::now().0;
+                                    deliver(&hub, &channels, &origin, &message)
+                                }
                                 None => break true,
                             },
                         }

@@ -71,7 +71,7 @@ pub async fn build_state_on(config: Config, bus: Bus) -> anyhow::Result<AppState
         .redis_url
         .as_deref()
         .map(|url| (url, config.redis_prefix.as_str()));
-    let link = bus::join(bus, redis, &hub, metrics.clone(), shutdown.clone())?;
+    let link = bus::join(bus, redis, &hub, &store, metrics.clone(), shutdown.clone())?;
     let fanout = Fanout::new(hub.clone(), link, metrics.clone());
     let (writer, writer_task) = Writer::start(
         store.clone(),

@@ -208,9 +208,13 @@ pub enum ServerMsg {
     #[serde(rename = "chat.resync_required")]
     ResyncRequired { seq: i64 },
     /// Addition: this connection may have missed pushed frames (its instance lost the link to
-    /// the others for a while): sync from the last `seq` seen.
+    /// the others for a while): sync from `since` or the cursor, whichever is smaller (frames
+    /// after `since` may be missing even when later ones came).
     #[serde(rename = "chat.sync_hint")]
-    SyncHint {},
+    SyncHint {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<i64>,
+    },
     /// Addition: the request could not be carried out; the connection stays open.
     #[serde(rename = "chat.error")]
     Error {
@@ -241,7 +245,7 @@ impl ServerMsg {
             ServerMsg::Welcome { .. } => "chat.welcome",
             ServerMsg::Synced { .. } => "chat.synced",
             ServerMsg::ResyncRequired { .. } => "chat.resync_required",
-            ServerMsg::SyncHint {} => "chat.sync_hint",
+            ServerMsg::SyncHint { .. } => "chat.sync_hint",
             ServerMsg::Error { .. } => "chat.error",
         }
     }

@@ -366,7 +366,7 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
         (any::<i64>(), any::<bool>())
             .prop_map(|(seq, has_more)| ServerMsg::Synced { seq, has_more }),
         any::<i64>().prop_map(|seq| ServerMsg::ResyncRequired { seq }),
-        Just(ServerMsg::SyncHint {}),
+        option::of(any::<i64>()).prop_map(|since| ServerMsg::SyncHint { since }),
         (error_code(), text(), option::of(text())).prop_map(|(code, message, request_type)| {
             ServerMsg::Error {
                 code,

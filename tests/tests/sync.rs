@@ -387,13 +387,15 @@ async fn after_a_redis_outage_the_hint_and_a_sync_bring_every_event() {
     }
     let alice = Person::new(&servers[0], "alice").await;
     let bob = Person::new(&servers[1], "bob").await;
+    let dave = Person::new(&servers[0], "dave").await;
     let mut a = alice.connect(&servers[0]).await;
     let mut b = bob.connect(&servers[1]).await;
+    let mut d = dave.connect(&servers[0]).await;
     let conversation = b.start_conversation(alice.id).await;
+    let with_dave = d.start_conversation(alice.id).await;
     until_linked(&mut b, &mut a, alice.id).await;
     b.say(conversation, "before").await;
     a.recv_message().await;
-    let since = a.seq.expect("seq");
     redis.stop();
     for i in 0..20 {
         b.say(conversation, &format!("during {i}")).await;
@@ -403,15 +405,34 @@ async fn after_a_redis_outage_the_hint_and_a_sync_bring_every_event() {
         _ => None,
     })
     .await;
+    // A frame from alice's own instance still arrives: her cursor moves past the lost ones.
+    d.say(with_dave, "local").await;
+    let local = a.recv_message().await;
+    assert_eq!(local.content, "local");
+    let cursor = a.seq.expect("seq");
     let _redis = PrivateRedis::start(port);
-    // The hint, then a sync from the last seq seen brings all 20.
-    a.recv_until_within(Duration::from_secs(30), |f| {
-        matches!(f, ServerMsg::SyncHint {}).then_some(())
-    })
-    .await;
-    let (events, _) = sync_all(&mut a, since).await;
-    let contents: Vec<String> = events.iter().map(|(_, k)| k.clone()).collect();
-    assert_eq!(events.len(), 20, "{contents:?}");
+    // The hint reaches back before the lost frames; a sync from there brings all 20.
+    let since = a
+        .recv_until_within(Duration::from_secs(30), |f| match f {
+            ServerMsg::SyncHint { since } => Some(since),
+            _ => None,
+        })
+        .await
+        .expect("the hint says from where");
+    assert!(
+        since < cursor,
+        "the hint does not reach back: {since} >= {cursor}"
+    );
+    let (events, _) = sync_all(&mut a, since.min(cursor)).await;
+    let keys: Vec<String> = events.iter().map(|(_, k)| k.clone()).collect();
+    let history = b.history(conversation).await;
+    for message in history.iter().filter(|m| m.content.starts_with("during")) {
+        assert!(
+            keys.contains(&format!("message {}", message.id)),
+            "{} is missing from {keys:?}",
+            message.content
+        );
+    }
     for server in servers {
         server.stop().await;
     }

@@ -89,6 +89,20 @@ impl Store {
         Ok(newest.max(pruned))
     }
 
+    /// The newest `seq` of the events made before `at_ms` (Unix milliseconds), 0 when none.
+    pub async fn seq_before(&self, at_ms: i64) -> Result<i64> {
+        let seq: Option<i64> = on!(self, read pool => {
+            sqlx::query_scalar(
+                "SELECT seq FROM events WHERE created_at < $1
+                 ORDER BY created_at DESC, seq DESC LIMIT 1",
+            )
+            .bind(at_ms)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(seq.unwrap_or(0))
+    }
+
     /// Deletes the events older than `retention_ms`, at most [`PRUNE_BATCH`] rows per
     /// transaction (so that writers wait little), and remembers the highest `seq` deleted: a
     /// sync from before it gets `chat.resync_required`. The number of events deleted.

@@ -25,7 +25,7 @@ pub(super) fn server(app: &mut App, frame: ServerMsg, now: Instant, out: &mut Ve
         ServerMsg::Welcome { .. }
         | ServerMsg::Synced { .. }
         | ServerMsg::ResyncRequired { .. }
-        | ServerMsg::SyncHint {} => {}
+        | ServerMsg::SyncHint { .. } => {}
         ServerMsg::MessageUpdated { message } => on_message_updated(app, message),
         ServerMsg::Typing {
             sender_id,
