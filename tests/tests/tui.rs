@@ -5,11 +5,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chat_e2e::proxy::FaultProxy;
 use chat_e2e::{PASSWORD, TestServer, register_and_login, unique_name};
-use chat_shared::UserRef;
+use chat_shared::{ChatMessage, ClientMsg, ServerMsg, UserRef};
 use chat_tui::session::ConfigDir;
 use chat_tui::tui::app::{App, Conn, Screen};
+use chat_tui::tui::cursor;
 use chat_tui::tui::driver::Driver;
+use chat_tui::tui::effect::Effect;
 use chat_tui::tui::event::{Event, KeyCode};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -632,8 +635,6 @@ fn to_messages(driver: &mut Driver) {
 
 #[tokio::test]
 async fn reply_edit_react_delete_and_a_send_retried_across_a_cut_show_once() {
-    use chat_shared::{ClientMsg, ServerMsg};
-
     let server = TestServer::start().await;
     let relay = Relay::start(server.addr).await;
     let via_relay = format!("http://127.0.0.1:{}", relay.port);
@@ -786,4 +787,257 @@ async fn reply_edit_react_delete_and_a_send_retried_across_a_cut_show_once() {
         2,
         "in the list and the thread:\n{screen}"
     );
+}
+
+/// The contents of the open conversation, in order.
+fn thread_of(app: &App) -> Vec<String> {
+    app.open_thread()
+        .map(|t| t.messages.iter().map(|m| m.content.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// Sends a message on a test socket and waits for its echo.
+async fn say(ws: &mut chat_e2e::WsClient, conversation_id: i64, text: &str) -> ChatMessage {
+    ws.send(&ClientMsg::Message {
+        conversation_id,
+        content: text.into(),
+        reply_to: None,
+        client_id: None,
+    })
+    .await;
+    ws.recv_until(|f| match f {
+        ServerMsg::Message { message } if message.content == text => Some(message),
+        _ => None,
+    })
+    .await
+}
+
+/// Starts a conversation with `user_id` on a test socket; its id.
+async fn start_with(ws: &mut chat_e2e::WsClient, user_id: i64) -> i64 {
+    ws.send(&ClientMsg::StartConversation {
+        receiver_id: user_id,
+    })
+    .await;
+    ws.recv_until(|f| match f {
+        ServerMsg::ConversationStarted { conversation } => Some(conversation.id),
+        _ => None,
+    })
+    .await
+}
+
+/// Waits for the `chat.message_updated` of a message on a test socket.
+async fn updated_on(ws: &mut chat_e2e::WsClient, message_id: i64) -> ChatMessage {
+    ws.recv_until(|f| match f {
+        ServerMsg::MessageUpdated { message } if message.id == message_id => Some(message),
+        _ => None,
+    })
+    .await
+}
+
+/// Whether the saved sync cursor is the app's.
+fn cursor_saved(config: &ConfigDir, app: &App) -> bool {
+    app.sync.cursor.is_some() && cursor::load(config, &app.server, app.my_id()) == app.sync.cursor
+}
+
+#[tokio::test]
+async fn everything_that_happened_while_cut_off_shows_once_after_the_sync() {
+    let server = TestServer::start().await;
+    let proxy = FaultProxy::start(server.addr).await;
+    let temp = tempfile::tempdir().expect("temp dir");
+    let config = ConfigDir::at(temp.path());
+    let alice = chat_e2e::Person::new(&server, "alice").await;
+    let bob = chat_e2e::Person::new(&server, "bob").await;
+    let carol = chat_e2e::Person::new(&server, "carol").await;
+    let me = UserRef {
+        id: alice.id,
+        username: alice.name.clone(),
+    };
+    let base = format!("http://{}", proxy.addr);
+    let mut a = Driver::resume(
+        &base,
+        me,
+        alice.tokens.refresh.clone(),
+        Some(config.clone()),
+    )
+    .expect("valid server URL");
+    a.app.size = (100, 30);
+    let mut b = bob.connect(&server).await;
+    until(&mut a, "alice synced", |app| {
+        app.is_connected() && app.sync.cursor.is_some()
+    })
+    .await;
+
+    // Bob writes; alice opens the conversation and answers.
+    let direct = start_with(&mut b, alice.id).await;
+    say(&mut b, direct, "one").await;
+    until(&mut a, "bob's conversation", |app| {
+        !app.conversations.is_empty()
+    })
+    .await;
+    press(&mut a, KeyCode::Enter);
+    until(&mut a, "thread loaded", |app| thread_of(app) == ["one"]).await;
+    type_text(&mut a, "mine");
+    press(&mut a, KeyCode::Enter);
+    let mine = b
+        .recv_until(|f| match f {
+            ServerMsg::Message { message } if message.content == "mine" => Some(message),
+            _ => None,
+        })
+        .await;
+    until(&mut a, "the cursor saved", |app| {
+        app.pending.is_empty() && !app.sync.syncing && cursor_saved(&config, app)
+    })
+    .await;
+    let before = a.app.sync.cursor.expect("a cursor");
+
+    // Alice is cut off (new connections refused too) while bob and carol go on.
+    proxy.cut();
+    until(&mut a, "alice disconnected", |app| {
+        matches!(app.conn, Conn::Disconnected { .. })
+    })
+    .await;
+    let two = say(&mut b, direct, "two").await;
+    say(&mut b, direct, "three").await;
+    b.send(&ClientMsg::Edit {
+        message_id: two.id,
+        content: "two, edited".into(),
+    })
+    .await;
+    updated_on(&mut b, two.id).await;
+    b.send(&ClientMsg::React {
+        message_id: mine.id,
+        emoji: "👍".into(),
+        add: true,
+    })
+    .await;
+    updated_on(&mut b, mine.id).await;
+    b.send(&ClientMsg::Read {
+        conversation_id: direct,
+    })
+    .await;
+    let mut c = carol.connect(&server).await;
+    let from_carol = start_with(&mut c, alice.id).await;
+    say(&mut c, from_carol, "hi from carol").await;
+    b.send(&ClientMsg::CreateGroup {
+        title: "Ops".into(),
+        member_ids: vec![alice.id, carol.id],
+    })
+    .await;
+    let ops = b
+        .recv_until(|f| match f {
+            ServerMsg::ConversationStarted { conversation } => Some(conversation.id),
+            _ => None,
+        })
+        .await;
+    say(&mut b, ops, "ops hello").await;
+    assert!(!a.app.is_connected());
+
+    // She comes back: the sync brings every event, each once.
+    proxy.resume();
+    until(&mut a, "caught up", |app| {
+        app.is_connected()
+            && !app.sync.syncing
+            && thread_of(app) == ["one", "mine", "two, edited", "three"]
+            && app.conversations.len() == 3
+            && app.conversation(ops).is_some_and(|c| c.preview.is_some())
+    })
+    .await;
+    a.run_until(Duration::from_millis(500), |_| false).await;
+    assert_eq!(thread_of(&a.app), ["one", "mine", "two, edited", "three"]);
+    let thread = a.app.open_thread().expect("open");
+    let mine_now = thread
+        .messages
+        .iter()
+        .find(|m| m.id == mine.id)
+        .expect("mine");
+    assert_eq!(mine_now.reactions().len(), 1);
+    assert_eq!(thread.last_seen_own(alice.id), Some(mine.id), "bob read it");
+    let names: Vec<&str> = a.app.conversations.iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["Ops", carol.name.as_str(), bob.name.as_str()]);
+    assert_eq!(a.app.conversation(ops).map(|c| c.unread), Some(1));
+    assert_eq!(a.app.conversation(from_carol).map(|c| c.unread), Some(1));
+    let screen = a.screen(100, 30);
+    for (text, times) in [
+        ("two, edited", 1),
+        ("three", 2),
+        ("hi from carol", 1),
+        ("ops hello", 1),
+        ("👍 1", 1),
+    ] {
+        assert_eq!(screen.matches(text).count(), times, "{text}:\n{screen}");
+    }
+    let after = a.app.sync.cursor.expect("a cursor");
+    assert!(after > before, "{after} > {before}");
+    until(&mut a, "the new cursor saved", |app| {
+        cursor_saved(&config, app)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_cursor_outlives_the_client_and_the_next_start_syncs_from_it() {
+    let server = TestServer::start().await;
+    let temp = tempfile::tempdir().expect("temp dir");
+    let config = ConfigDir::at(temp.path());
+    let alice = chat_e2e::Person::new(&server, "alice").await;
+    let bob = chat_e2e::Person::new(&server, "bob").await;
+    let me = UserRef {
+        id: alice.id,
+        username: alice.name.clone(),
+    };
+    let start = || {
+        let mut driver = Driver::resume(
+            &server.http_url(),
+            me.clone(),
+            alice.tokens.refresh.clone(),
+            Some(config.clone()),
+        )
+        .expect("valid server URL");
+        driver.app.size = (100, 30);
+        driver
+    };
+    let mut b = bob.connect(&server).await;
+    let direct = start_with(&mut b, alice.id).await;
+    let first = say(&mut b, direct, "before").await;
+    let mut a = start();
+    until(&mut a, "alice synced", |app| {
+        !app.sync.syncing && app.sync.cursor.is_some() && app.conversations.len() == 1
+    })
+    .await;
+    // q in the list: the cursor is saved on the way out.
+    let effects = a.handle(Event::char('q'), Instant::now());
+    assert!(effects.contains(&Effect::Quit));
+    let kept = a.app.sync.cursor;
+    assert_eq!(cursor::load(&config, &a.app.server, alice.id), kept);
+    drop(a);
+
+    // While her client is not running, bob writes and edits.
+    say(&mut b, direct, "while away").await;
+    b.send(&ClientMsg::Edit {
+        message_id: first.id,
+        content: "before, edited".into(),
+    })
+    .await;
+    updated_on(&mut b, first.id).await;
+
+    let mut a = start();
+    assert_eq!(a.app.sync.cursor, kept, "read back from the file");
+    until(&mut a, "synced from the kept cursor", |app| {
+        !app.sync.syncing && app.sync.cursor > kept && app.conversations.len() == 1
+    })
+    .await;
+    a.run_until(Duration::from_millis(300), |_| false).await;
+    assert_eq!(
+        a.app.conversations[0].unread, 2,
+        "both of bob's messages, each once: the list counts them, the replay adds none"
+    );
+    press(&mut a, KeyCode::Enter);
+    until(&mut a, "the thread", |app| {
+        thread_of(app) == ["before, edited", "while away"]
+    })
+    .await;
+    until(&mut a, "the new cursor saved", |app| {
+        cursor_saved(&config, app)
+    })
+    .await;
 }

@@ -43,6 +43,8 @@ pub const READ_GAP: Duration = Duration::from_secs(1);
 pub const DELIVERED_GAP: Duration = Duration::from_secs(1);
 /// At most this many search results are kept (the server sends at most 20).
 pub const MAX_RESULTS: usize = 50;
+/// The sync cursor is handed out to be saved at most this often (and once more on quitting).
+pub const CURSOR_SAVE_GAP: Duration = Duration::from_secs(1);
 
 /// Which screen is showing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -518,6 +520,34 @@ pub struct App {
     pub now: Option<Instant>,
     /// Time zone for message times; `None` means the local one.
     pub utc_offset: Option<FixedOffset>,
+    /// Where we stand in the server's event sequence, for a gapless resume.
+    pub sync: SyncState,
+}
+
+/// Where this client stands in the server's event sequence (`seq`): what it has applied, and
+/// where the next `chat.sync` starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncState {
+    /// Every event up to this `seq` is applied: the next `chat.sync` starts here, and it is
+    /// what is saved. `None` before the first `chat.synced` (and no saved one).
+    pub cursor: Option<i64>,
+    /// The highest `seq` applied, live frames during a sync included; the cursor once it ends.
+    pub seen: Option<i64>,
+    /// A `chat.sync` is under way: its `chat.synced` has not come yet.
+    pub syncing: bool,
+    /// A `chat.sync_hint` came during a sync: sync once more when it ends.
+    pub again: bool,
+    /// The lowest `since` of the `chat.sync_hint`s not yet acted on: the next sync starts
+    /// there if the cursor is past it (frames before the cursor may have been lost).
+    pub rewind: Option<i64>,
+    /// The list (and the open conversation) was loaded on a connection of this run.
+    pub loaded: bool,
+    /// A bell rang for a replayed message of this sync (one is enough).
+    pub rang: bool,
+    /// The cursor last handed out to be saved, and when (saves are at most `CURSOR_SAVE_GAP`
+    /// apart).
+    pub saved: Option<i64>,
+    pub saved_at: Option<Instant>,
 }
 
 impl App {
@@ -562,6 +592,7 @@ impl App {
             size: (80, 24),
             now: None,
             utc_offset: None,
+            sync: SyncState::default(),
         }
     }
 

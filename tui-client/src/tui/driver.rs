@@ -1,7 +1,8 @@
 //! The glue between `update` and the outside world, without a terminal: it feeds events to
 //! `update` and carries out the effects it returns: frames go to the network task, sign-ins
-//! run here (and start that task), the bell and quitting go back to the caller. The terminal
-//! loop uses it, and so do the end-to-end tests, which drive two clients through it.
+//! run here (and start that task), the sync cursor is saved (and read) here, the bell and
+//! quitting go back to the caller. The terminal loop uses it, and so do the end-to-end tests,
+//! which drive two clients through it.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use chat_shared::UserRef;
 use tokio::sync::mpsc;
 
 use super::app::App;
+use super::cursor;
 use super::effect::{AuthRequest, Effect};
 use super::event::{Event, NetStatus, SignedIn};
 use super::net::Net;
@@ -55,6 +57,7 @@ impl Driver {
     ) -> Result<Self, api::Error> {
         let api = Api::new(server)?;
         let mut driver = Driver::new(App::signed_in(server, user), config);
+        driver.load_cursor();
         driver.net = Some(Net::spawn(api, refresh, driver.events_tx.clone()));
         Ok(driver)
     }
@@ -94,6 +97,7 @@ impl Driver {
             }
             _ => {}
         }
+        let signed_in = matches!(event, Event::Auth(Ok(_)));
         let mut for_terminal = Vec::new();
         // Once the network task refuses a frame (its queue is full or it has stopped), this
         // event's later frames are dropped too, with one warning.
@@ -111,10 +115,32 @@ impl Driver {
                     }
                 }
                 Effect::SignIn(request) => self.sign_in(request),
+                Effect::SaveCursor(seq) => self.save_cursor(seq, now),
                 Effect::Bell | Effect::Quit => for_terminal.push(effect),
             }
         }
+        if signed_in {
+            self.load_cursor();
+        }
         for_terminal
+    }
+
+    /// Takes the saved sync cursor of the signed-in user, if there is one.
+    fn load_cursor(&mut self) {
+        let Some(config) = &self.config else { return };
+        let cursor = cursor::load(config, &self.app.server, self.app.my_id());
+        self.app.sync.cursor = cursor;
+        self.app.sync.saved = cursor;
+    }
+
+    /// Writes the sync cursor; a failure is shown in the status bar (the next start then
+    /// syncs from an older cursor, which costs time, not events).
+    fn save_cursor(&mut self, seq: i64, now: Instant) {
+        let Some(config) = &self.config else { return };
+        if let Err(e) = cursor::save(config, &self.app.server, self.app.my_id(), seq) {
+            let warning = NetStatus::Warning(format!("cannot save the sync cursor: {e}"));
+            update(&mut self.app, Event::Net(warning), now);
+        }
     }
 
     /// Runs a sign-in in its own task; its answer comes back as an event.

@@ -1,5 +1,5 @@
 //! What `update` asks of the world outside the app, as values: frames for the server, a
-//! sign-in to run, the terminal's bell, the end of the program. `update` only returns them;
+//! sign-in to run, the sync cursor to save, the terminal's bell, the end of the program. `update` only returns them;
 //! the driver and the terminal loop carry them out, in order.
 
 use chat_shared::ClientMsg;
@@ -11,6 +11,8 @@ pub enum Effect {
     Send(ClientMsg),
     /// A sign-in (or registration) to run; its answer comes back as `Event::Auth`.
     SignIn(AuthRequest),
+    /// Keep this sync cursor (the highest `seq` applied) for the next start.
+    SaveCursor(i64),
     /// Ring the terminal bell: a message came in a conversation that is not open.
     Bell,
     /// Leave the UI.

@@ -20,8 +20,10 @@ pub enum Event {
     Resize(u16, u16),
     /// The clock moved on: expire typing indicators and notices, send debounced searches.
     Tick,
-    /// A frame from the server.
+    /// A frame from the server that carries no `seq` (answers, typing, errors).
     Server(ServerMsg),
+    /// A frame the server pushed because something happened, with its event's `seq`.
+    Pushed(i64, ServerMsg),
     /// The connection changed.
     Net(NetStatus),
     /// The answer to a sign-in request: who we are, or a message for the form.

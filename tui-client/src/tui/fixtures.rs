@@ -130,13 +130,23 @@ pub fn system(
     }
 }
 
-/// Alice, connected, with a conversation with bob (10) and one with carol (11), nothing open.
+/// The sync cursor the `connected` app was given by its first `chat.synced`.
+pub const CURSOR: i64 = 100;
+
+/// Alice, connected, with a conversation with bob (10) and one with carol (11), nothing open;
+/// synced, with the cursor `CURSOR`.
 pub fn connected(now: Instant) -> App {
     let mut app = App::signed_in("http://127.0.0.1:8000", alice());
     app.utc_offset = Some(FixedOffset::east_opt(0).expect("zero offset"));
     app.size = (80, 24);
     let out = step(&mut app, Event::Net(NetStatus::Connected), now);
-    assert_eq!(out, vec![ClientMsg::GetConversations {}]);
+    assert_eq!(
+        out,
+        vec![
+            ClientMsg::GetConversations {},
+            ClientMsg::Sync { since: None }
+        ]
+    );
     let list = vec![
         list_item(10, &bob(), Some(message(5, 10, &bob(), "hi alice")), 0),
         list_item(11, &carol(), None, 0),
@@ -147,6 +157,14 @@ pub fn connected(now: Instant) -> App {
             conversations: list,
         }),
         now,
+    );
+    let synced = ServerMsg::Synced {
+        seq: CURSOR,
+        has_more: false,
+    };
+    assert_eq!(
+        update(&mut app, server(synced), now),
+        vec![Effect::SaveCursor(CURSOR)]
     );
     app
 }

@@ -4,6 +4,7 @@
 
 pub mod app;
 mod conversation;
+pub mod cursor;
 pub mod driver;
 pub mod effect;
 pub mod event;
@@ -90,7 +91,7 @@ async fn event_loop(
                 Effect::Bell => terminal::bell(),
                 Effect::Quit => return Ok(()),
                 // The driver has carried these out.
-                Effect::Send(_) | Effect::SignIn(_) => {}
+                Effect::Send(_) | Effect::SignIn(_) | Effect::SaveCursor(_) => {}
             }
         }
     }

@@ -1,10 +1,10 @@
 //! The network task: gets access tokens with the refresh token, keeps one WebSocket open, turns
-//! frames into `Event::Server`, sends the `ClientMsg`s it is handed, and reconnects with
-//! backoff. Nothing else in the UI touches the socket, so drawing never waits on the network.
+//! frames into `Event::Server` (or `Event::Pushed`, with their `seq`), sends the `ClientMsg`s it
+//! is handed, and reconnects with backoff. Nothing else in the UI touches the socket, so drawing never waits on the network.
 
 use std::time::{Duration, Instant};
 
-use chat_shared::{ClientMsg, ServerMsg};
+use chat_shared::{ClientMsg, Pushed};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -273,8 +273,12 @@ fn incoming(
                 |c| format!("closed by the server ({} {})", u16::from(c.code), c.reason),
             )))
         }
-        Some(Ok(Message::Text(text))) => Ok(Some(match serde_json::from_str::<ServerMsg>(&text) {
-            Ok(frame) => Event::Server(frame),
+        Some(Ok(Message::Text(text))) => Ok(Some(match serde_json::from_str::<Pushed>(&text) {
+            Ok(Pushed {
+                seq: Some(seq),
+                frame,
+            }) => Event::Pushed(seq, frame),
+            Ok(Pushed { seq: None, frame }) => Event::Server(frame),
             Err(e) => Event::Net(NetStatus::Warning(format!(
                 "unreadable frame from the server: {e}"
             ))),

@@ -2,11 +2,8 @@
 
 use std::time::Instant;
 
-use chat_shared::ClientMsg;
-
-use super::pending;
+use super::{pending, sync};
 use crate::tui::app::{App, Conn, Field, Focus, NoticeKind, Screen};
-use crate::tui::conversation::fetch_latest;
 use crate::tui::effect::Effect;
 use crate::tui::event::{NetStatus, SignedIn};
 
@@ -35,14 +32,7 @@ pub(super) fn net(app: &mut App, status: NetStatus, now: Instant, out: &mut Vec<
             for thread in app.threads.values_mut() {
                 thread.fetch = None;
             }
-            out.push(Effect::Send(ClientMsg::GetConversations {}));
-            // Before the open conversation's page: history carries no `client_id`, so a page
-            // holding a message stored before the drop, read before that message's answer,
-            // would show it beside its waiting copy.
-            pending::resend(app, now, out);
-            if let Some(id) = app.open {
-                fetch_latest(app, id, out);
-            }
+            sync::connected(app, now, out);
             if let Some(search) = &mut app.search {
                 search.sent = None;
                 search.due = Some(now);

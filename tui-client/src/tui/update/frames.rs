@@ -9,7 +9,7 @@ use chat_shared::{
     MessageStatus, REPLY_EXCERPT_CHARS, ServerMsg, UserRef,
 };
 
-use super::{pending, receipts};
+use super::{pending, receipts, sync};
 use crate::tui::app::{
     App, ConvItem, ConvKind, Fetch, Focus, MAX_RESULTS, NoticeKind, PAGE, ReceiptsView, TYPING_TTL,
     TypingIn,
@@ -20,12 +20,11 @@ use crate::tui::effect::Effect;
 pub(super) fn server(app: &mut App, frame: ServerMsg, now: Instant, out: &mut Vec<Effect>) {
     match frame {
         ServerMsg::Message { message } => on_message(app, message, now, out),
-        // Answers to `chat.hello` and `chat.sync`, which this client does not send yet; a
-        // sync hint asks for a `chat.sync` (the reconnect's reload is this client's catch-up).
-        ServerMsg::Welcome { .. }
-        | ServerMsg::Synced { .. }
-        | ServerMsg::ResyncRequired { .. }
-        | ServerMsg::SyncHint { .. } => {}
+        // The answer to `chat.hello`, which this client does not send.
+        ServerMsg::Welcome { .. } => {}
+        ServerMsg::Synced { seq, has_more } => sync::synced(app, seq, has_more, now, out),
+        ServerMsg::ResyncRequired { seq } => sync::resync(app, seq, now, out),
+        ServerMsg::SyncHint { since } => sync::hint(app, since, out),
         ServerMsg::MessageUpdated { message } => on_message_updated(app, message),
         ServerMsg::Typing {
             sender_id,

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use chat_shared::{ChatMessage, ClientMsg, Reaction, ReplyRef, ServerMsg, Timestamp};
 
-use super::super::app::{App, Draft, Focus, PAGE};
+use super::super::app::{App, Draft, Focus};
 use super::super::event::{Event, KeyCode, NetStatus};
 use super::super::fixtures::*;
 
@@ -334,12 +334,9 @@ fn a_send_cut_by_a_drop_is_resent_with_its_client_id_and_shown_once() {
     assert_eq!(
         out,
         vec![
-            ClientMsg::GetConversations {},
             sent(10, "lost?", 1),
-            ClientMsg::GetMessages {
-                conversation_id: 10,
-                before_id: None,
-                limit: Some(PAGE)
+            ClientMsg::Sync {
+                since: Some(CURSOR)
             }
         ]
     );

@@ -3,12 +3,14 @@
 //! search debounce, receipts) are ordinary unit tests.
 //!
 //! Keys, mouse and paste are handled in `input`; server frames in `frames`; connection changes
-//! and sign-in answers in `connection`; the clock in `tick`.
+//! and sign-in answers in `connection`; the sync cursor and `chat.sync` in `sync`; the clock in
+//! `tick`.
 
 mod connection;
 mod frames;
 mod pending;
 mod receipts;
+mod sync;
 mod tick;
 
 use std::time::Instant;
@@ -29,8 +31,20 @@ pub fn update(app: &mut App, event: Event, now: Instant) -> Vec<Effect> {
         Event::Resize(width, height) => app.size = (width, height),
         Event::Tick => tick::tick(app, now, &mut out),
         Event::Server(frame) => frames::server(app, frame, now, &mut out),
+        Event::Pushed(seq, frame) => {
+            frames::server(app, frame, now, &mut out);
+            sync::applied(app, seq, now, &mut out);
+            sync::one_bell(app, &mut out);
+        }
         Event::Net(status) => connection::net(app, status, now, &mut out),
         Event::Auth(result) => connection::auth(app, result),
+    }
+    if out.contains(&Effect::Quit) {
+        // The cursor is saved before leaving, however recently it was.
+        let mut last = Vec::new();
+        sync::flush(app, now, &mut last);
+        let at = out.iter().position(|e| *e == Effect::Quit).unwrap_or(0);
+        out.splice(at..at, last);
     }
     out
 }
@@ -39,5 +53,7 @@ pub fn update(app: &mut App, event: Event, now: Instant) -> Vec<Effect> {
 mod group_tests;
 #[cfg(test)]
 mod lifecycle_tests;
+#[cfg(test)]
+mod sync_tests;
 #[cfg(test)]
 mod tests;

@@ -242,12 +242,9 @@ fn blank_and_too_long_messages_are_not_sent_and_offline_ones_wait() {
     assert_eq!(
         out,
         vec![
-            ClientMsg::GetConversations {},
             sent(10, "later", 1),
-            ClientMsg::GetMessages {
-                conversation_id: 10,
-                before_id: None,
-                limit: Some(PAGE)
+            ClientMsg::Sync {
+                since: Some(CURSOR)
             }
         ]
     );
@@ -425,8 +422,9 @@ fn an_error_frame_shows_for_five_seconds() {
     assert!(app.notice.is_none());
 }
 
+/// Without a sync cursor (a server that never answered `chat.sync`), a reconnect reloads.
 #[test]
-fn reconnecting_catches_up_without_gaps_or_duplicates() {
+fn reconnecting_without_a_cursor_catches_up_without_gaps_or_duplicates() {
     let opened = Instant::now();
     let mut app = chatting(
         opened,
@@ -435,6 +433,7 @@ fn reconnecting_catches_up_without_gaps_or_duplicates() {
             message(6, 10, &alice(), "hey"),
         ],
     );
+    app.sync.cursor = None;
     let now = opened + ms(1000);
     type_text(&mut app, "lost", now);
     step(&mut app, Event::key(KeyCode::Enter), now);
@@ -460,7 +459,8 @@ fn reconnecting_catches_up_without_gaps_or_duplicates() {
                 conversation_id: 10,
                 before_id: None,
                 limit: Some(PAGE)
-            }
+            },
+            ClientMsg::Sync { since: None }
         ]
     );
     assert_eq!(

@@ -1,12 +1,12 @@
 //! The clock: typing indicators and notices expire, unconfirmed messages are sent again (or
-//! given back), owed receipts go out, our typing stops when idle, and a debounced search is
-//! sent.
+//! given back), owed receipts go out, our typing stops when idle, a debounced search is sent,
+//! and a sync cursor held back is handed out to be saved.
 
 use std::time::Instant;
 
 use chat_shared::ClientMsg;
 
-use super::{pending, receipts};
+use super::{pending, receipts, sync};
 use crate::tui::app::{App, TYPING_IDLE};
 use crate::tui::conversation::stop_typing;
 use crate::tui::effect::Effect;
@@ -27,6 +27,7 @@ pub(super) fn tick(app: &mut App, now: Instant, out: &mut Vec<Effect>) {
         app.notice = None;
     }
     search_due(app, now, out);
+    sync::save(app, now, out);
 }
 
 /// Sends the search box's query once its debounce is up, if it changed since the last one.
