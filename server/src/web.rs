@@ -18,7 +18,7 @@ const FAVICON_SVG: &str = include_str!("../static/favicon.svg");
 
 /// The client's ES modules, served at `/js/NAME`; `app.js` imports `main.js`, which imports
 /// the rest.
-const MODULES: [(&str, &str); 17] = [
+const MODULES: [(&str, &str); 18] = [
     ("main.js", include_str!("../static/js/main.js")),
     ("dom.js", include_str!("../static/js/dom.js")),
     ("protocol.js", include_str!("../static/js/protocol.js")),
@@ -35,6 +35,7 @@ const MODULES: [(&str, &str); 17] = [
     ("search.js", include_str!("../static/js/search.js")),
     ("groups.js", include_str!("../static/js/groups.js")),
     ("readers.js", include_str!("../static/js/readers.js")),
+    ("sync.js", include_str!("../static/js/sync.js")),
     (
         "conversations.js",
         include_str!("../static/js/conversations.js"),

@@ -70,7 +70,7 @@ fi
 
 echo "run.sh: testing $CHAT_URL"
 status=0
-node --test --test-concurrency=1 --test-timeout=180000 tests/ || status=$?
+node --test --test-concurrency=1 --test-timeout=180000 ${CHAT_TESTS:-tests/} || status=$?
 if [[ $status -ne 0 && -f "$workdir/server.log" ]]; then
   echo "---- last server log lines ----" >&2
   tail -n 60 "$workdir/server.log" >&2

@@ -63,6 +63,7 @@ export function onConversations(list) {
       ...conversationFields(item),
       last: item.last_message || null,
       unread,
+      ...uncounted(item.last_message ? item.last_message.id : 0),
       // A mention stays flagged while what it came with is unread.
       mentioned: !!known && known.mentioned && unread > 0,
     });
@@ -114,8 +115,28 @@ function rememberConversation(conversation) {
     last: null,
     unread: 0,
     mentioned: false,
+    ...uncounted(0),
   });
   touchConversation(conversation.id);
+}
+
+/**
+ * What an unread count is made of: the list's count holds the messages up to `countedTo` (the
+ * newest it showed); later ones are counted once each, as `counted` remembers (a sync may replay
+ * a message that came live, or live ones may arrive during a sync).
+ */
+function uncounted(countedTo) {
+  return { countedTo, counted: new Set() };
+}
+
+const MAX_COUNTED = 2000; // ids remembered per conversation; older ones are long past any replay
+
+/** Counts a message from someone else as unread, once. */
+function countUnread(conversation, message) {
+  if (message.id <= conversation.countedTo || conversation.counted.has(message.id)) return;
+  conversation.counted.add(message.id);
+  if (conversation.counted.size > MAX_COUNTED) conversation.counted.delete(conversation.counted.values().next().value);
+  conversation.unread += 1;
 }
 
 /**
@@ -332,7 +353,8 @@ export function onMessageUpdated(message) {
   }
 }
 
-export function onMessage(message) {
+/** A `chat.message`; `seq`, the event's, when it has one (a retried send's answer has none). */
+export function onMessage(message, seq) {
   if (!message || typeof message.id !== 'number') return;
   onEcho(message);
   const id = message.conversation_id;
@@ -356,8 +378,9 @@ export function onMessage(message) {
   if (id === state.openId && state.open) {
     const wasNearBottom = nearBottom();
     // Seen on a hidden tab: count it unread until the tab is looked at.
-    if (counts && conversation && document.visibilityState !== 'visible') conversation.unread += 1;
+    if (counts && conversation && document.visibilityState !== 'visible') countUnread(conversation, message);
     const added = storeMessage(message);
+    if (added && typeof seq === 'number') state.open.messages.get(message.id).seq = seq;
     if (!mine && added) {
       state.open.needsRead = true;
       clearPeerTyping(id, message.sender.id);
@@ -366,7 +389,7 @@ export function onMessage(message) {
     if (wasNearBottom || mine) scrollToBottom();
     markReadIfVisible();
   } else if (conversation && counts) {
-    conversation.unread += 1;
+    countUnread(conversation, message);
   }
   renderConversations();
 }
@@ -379,7 +402,8 @@ export function onMessageStatus(messageId, status) {
   renderReceipts();
 }
 
-export function onRead(conversationId, readerId) {
+/** `chat.read`; `seq`, the event's: a replayed read says nothing of messages sent after it. */
+export function onRead(conversationId, readerId, seq) {
   const conversation = state.conversations.get(conversationId);
   if (state.me && readerId === state.me.id) {
     // Read on another of our own connections.
@@ -390,7 +414,7 @@ export function onRead(conversationId, readerId) {
   // In a group chat.read reaches only the reader's own connections; statuses come one by one.
   if (conversationId !== state.openId || !state.open || (conversation && isGroup(conversation))) return;
   for (const message of state.open.messages.values()) {
-    if (isMine(message)) {
+    if (isMine(message) && !(typeof seq === 'number' && typeof message.seq === 'number' && message.seq > seq)) {
       message.status = 'seen';
       message.is_read = true;
     }

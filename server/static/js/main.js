@@ -27,6 +27,18 @@ import { clearSearch, initSearch, renderSearchResults } from './search.js';
 import { TOKENS_KEY, api, authedApi, clearTokens, loadTokens, saveTokens, tokenClaims } from './session.js';
 import { connect, disconnect, initSocket, send } from './socket.js';
 import { forgetUser, state } from './state.js';
+import {
+  noteFrame,
+  onDown as syncDown,
+  onListed,
+  onOpened as syncOpened,
+  onResyncRequired,
+  onSyncHint,
+  onSynced,
+  onUp as syncUp,
+  onWelcome,
+  resetSync,
+} from './sync.js';
 import { renderOpenConversation } from './thread.js';
 import { onPeerTyping, resetTyping, stopOwnTyping } from './typing.js';
 
@@ -103,6 +115,7 @@ async function enterChat() {
   }
   teardown();
   state.me = { id: me.id, username: me.username };
+  resetSync();
   ui.meName.textContent = me.username;
   showView('chat');
   renderConversations();
@@ -119,6 +132,7 @@ function teardown() {
   closeReaders();
   closePopup(false);
   forgetUser();
+  resetSync();
   ui.searchInput.value = '';
   clearSearch();
   ui.input.value = '';
@@ -129,15 +143,17 @@ function teardown() {
 
 // ---- The server's frames --------------------------------------------------------------------
 function handleFrame(frame) {
+  if (!noteFrame(frame)) return; // an event the list just loaded already holds
   switch (frame.type) {
     case 'chat.conversations':
       onConversations(frame.conversations);
+      onListed();
       break;
     case 'chat.messages':
       onMessages(frame);
       break;
     case 'chat.message':
-      onMessage(frame.message);
+      onMessage(frame.message, frame.seq);
       break;
     case 'chat.message_updated':
       onMessageUpdated(frame.message);
@@ -146,7 +162,7 @@ function handleFrame(frame) {
       onPeerTyping(frame.sender_id, frame.conversation_id, frame.is_typing);
       break;
     case 'chat.read':
-      onRead(frame.conversation_id, frame.reader_id);
+      onRead(frame.conversation_id, frame.reader_id, frame.seq);
       break;
     case 'chat.message_status':
       onMessageStatus(frame.message_id, frame.status);
@@ -166,6 +182,19 @@ function handleFrame(frame) {
     case 'chat.error':
       onServerError(frame);
       break;
+    case 'chat.welcome':
+      onWelcome(frame);
+      break;
+    case 'chat.synced':
+      // Caught up: what the open conversation holds has no gap before what comes live.
+      if (onSynced(frame) && state.open) state.open.syncedTo = null;
+      break;
+    case 'chat.resync_required':
+      onResyncRequired(frame, reload);
+      break;
+    case 'chat.sync_hint':
+      onSyncHint(frame);
+      break;
     default:
       break; // a frame from a newer server: ignore
   }
@@ -180,24 +209,40 @@ function onServerError(frame) {
   setChatError(frame.message || 'The server refused that request.');
 }
 
+/** Loads the conversation list afresh (all the page knows comes from it). */
+function requestList() {
+  state.conversationsRequested = send({ type: 'chat.get_conversations' });
+}
+
+/** The full catch-up: the list and the open conversation's newest page, merged by id. */
+function reload() {
+  requestList();
+  if (state.openId !== null) requestNewest(state.openId);
+}
+
+let fullLoad = false; // this connection loads the list afresh instead of only syncing
+
 initSocket({
   opened() {
-    send({ type: 'chat.get_conversations' });
-    state.conversationsRequested = true;
+    fullLoad = syncOpened();
+    if (fullLoad) requestList();
   },
   up() {
     setChatError('');
     updateComposer();
     // Sends whose echo never came go again with their client_id (the server stores none twice),
-    // before the catch-up, so that their echoes come first and replace them.
+    // before the sync or catch-up, so that their echoes come first and replace them.
     resendPending();
-    // Catch up on whatever happened while we were away; merging by id avoids duplicates.
-    if (state.openId !== null) requestNewest(state.openId);
+    // A first connection (or one without a cursor) loads the open conversation afresh; any
+    // other asks only for the events missed (sync.js), applied by id, so nothing shows twice.
+    if (state.openId !== null && (fullLoad || !state.open || !state.open.loaded)) requestNewest(state.openId);
+    syncUp();
     // Receipts owed from before the drop.
     flushAllDelivered();
   },
   frame: handleFrame,
   down() {
+    syncDown();
     state.conversationsRequested = false;
     if (state.open) state.open.loadingOlder = false;
     stopOwnTyping(false);

@@ -12,7 +12,8 @@ export const state = {
   conversationsRequested: false,
   openId: null,
   // {messages: Map id->message, hasMore, loadingOlder, needsRead, loaded, elements: Map,
-  //  syncedTo: the newest id known before the connection dropped, until the catch-up page comes}
+  //  syncedTo: the newest id known before the connection dropped, until the catch-up page or
+  //  the sync comes}; a message that came in a frame with a `seq` keeps it as `seq`
   open: null,
   peerTyping: new Map(), // typingKey(conversation id, user id) -> timer id
   // Sends not yet echoed, oldest first (outbox.js): {clientId, conversationId, content, replyTo,

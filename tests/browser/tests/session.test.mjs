@@ -181,7 +181,7 @@ describe('a connection that drops', () => {
     assert.equal(new Set(texts).size, texts.length, `duplicates: ${texts}`);
   });
 
-  test('after missing more than a page, it starts over from the newest and pages back', async () => {
+  test('after missing more than a page, the sync brings every message, in order, once', async () => {
     const { page } = view;
     const earlier = await messageTexts(page);
     proxy.cut();
@@ -191,16 +191,7 @@ describe('a connection that drops', () => {
     proxy.restore();
     await waitConnected(page);
     await waitForMessage(page, 'missed 60');
-    const shown = await messageTexts(page);
-    assert.equal(new Set(shown).size, shown.length, 'no duplicates');
-    assert.deepEqual(shown, missed.slice(missed.length - shown.length), 'a contiguous run up to the newest');
-    for (let round = 0; round < 5 && (await messageTexts(page))[0] !== earlier[0]; round += 1) {
-      const count = (await messageTexts(page)).length;
-      await page.evaluate(() => {
-        document.getElementById('message-scroller').scrollTop = 0;
-      });
-      await page.waitForFunction((n) => document.querySelectorAll('#message-list .message').length > n, count);
-    }
+    // No gap to page back over: the sync replayed all 60 after what the page had.
     assert.deepEqual(await messageTexts(page), [...earlier, ...missed]);
   });
 
