@@ -108,18 +108,10 @@ impl Store {
     /// sync from before it gets `chat.resync_required`. The number of events deleted.
     pub async fn prune_events(&self, retention_ms: i64) -> Result<u64> {
         let cutoff = Timestamp::now().0.saturating_sub(retention_ms);
-        let floor: Option<i64> = on!(self, read pool => {
-            sqlx::query_scalar(
-                "SELECT seq FROM events WHERE created_at < $1
-                 ORDER BY created_at DESC, seq DESC LIMIT 1",
-            )
-            .bind(cutoff)
-            .fetch_optional(pool)
-            .await?
-        });
-        let Some(floor) = floor else {
+        let floor = self.seq_before(cutoff).await?;
+        if floor == 0 {
             return Ok(0);
-        };
+        }
         let mut deleted = 0;
         loop {
             let done: u64 = transaction!(self, tx => {

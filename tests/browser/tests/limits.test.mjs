@@ -28,6 +28,8 @@ async function logInAndOpen(page, user, peer) {
   await page.getByRole('button', { name: 'Log in' }).click();
   await waitConnected(page);
   await openConversationWith(page, peer.username);
+  // The conversation's history is shown (it comes after the list, the hello and the sync).
+  await waitForMessage(page, 'hello dana');
 }
 
 describe('the message limit the server was started with', { skip }, () => {
