@@ -187,7 +187,6 @@ fn start_redis(
         prefix: prefix.to_string(),
     };
     let (queue, envelopes) = mpsc::channel(PUBLISH_QUEUE);
-    hub.track_presence();
     tokio::spawn(publish(
         client.clone(),
         channels.clone(),
@@ -274,6 +273,8 @@ async fn subscribe(
     metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) {
+    // Who arrives and leaves from now on; those here already are subscribed to below.
+    let arrivals = hub.watch_arrivals();
     // When the link last answered (a frame from another instance, or a subscription made):
     // frames published a little before it could still have been lost with the link.
     let mut last_heard = Timestamp::now().0;
@@ -307,7 +308,7 @@ async fn subscribe(
                             everyone = false;
                             hub.user_ids()
                         } else {
-                            hub.take_presence_changes()
+                            arrivals.take()
                         };
                         let mut failed = false;
                         for user_id in changed {
@@ -341,7 +342,7 @@ async fn subscribe(
                         }
                         tokio::select! {
                             _ = stop.cancelled() => break false,
-                            _ = hub.presence_changed() => {}
+                            _ = arrivals.changed() => {}
                             message = messages.next() => match message {
                                 Some(message) => {
                                     last_heard = Timestamp::now().0;

@@ -94,6 +94,16 @@ pub struct Config {
     #[arg(long, env = "CHAT_SYNC_RETENTION", default_value = "30days", value_parser = humantime::parse_duration)]
     pub sync_retention: Duration,
 
+    /// How long after a user's last connection closes before others see them offline: a
+    /// reconnect within it changes nothing.
+    #[arg(long, env = "CHAT_PRESENCE_GRACE", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub presence_grace: Duration,
+
+    /// An instance silent this long is taken for dead and its users stop counting as online
+    /// (each instance writes a heartbeat every third of it).
+    #[arg(long, env = "CHAT_PRESENCE_TIMEOUT", default_value = "30s", value_parser = positive_duration)]
+    pub presence_timeout: Duration,
+
     /// A `chat.typing` repeating the last one relayed to the same receiver within this long is
     /// dropped silently (clients expire an indicator 2 s after the last `is_typing: true`).
     #[arg(long, env = "CHAT_TYPING_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]

@@ -2,6 +2,7 @@
 //! in bytes, and the switch that closes it when the queue overflows.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
@@ -17,7 +18,13 @@ pub struct ConnHandle {
     pub outbox: Arc<Outbox>,
     /// Cancelled when the connection must close because its queue overflowed.
     pub too_slow: CancellationToken,
+    /// Whether the client said `chat.hello`: only then does it get the frames a client of the
+    /// original protocol would not expect (`chat.presence`).
+    greeted: Arc<AtomicBool>,
 }
+
+/// Frames only a client that said `chat.hello` gets, live and in a sync.
+pub const AFTER_HELLO: &[&str] = &["chat.presence"];
 
 impl ConnHandle {
     /// A connection whose queue holds at most `capacity` frames, and takes no frame once it
@@ -28,7 +35,18 @@ impl ConnHandle {
             user_id,
             outbox: Arc::new(Outbox::new(capacity, max_bytes)),
             too_slow: CancellationToken::new(),
+            greeted: Arc::default(),
         }
+    }
+
+    /// The client said `chat.hello`.
+    pub fn greet(&self) {
+        self.greeted.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a frame of type `kind` is for this connection (see [`AFTER_HELLO`]).
+    pub fn takes(&self, kind: &str) -> bool {
+        self.greeted.load(Ordering::Relaxed) || !AFTER_HELLO.contains(&kind)
     }
 
     /// Queues one frame without waiting; whether it was queued. A full queue means a client

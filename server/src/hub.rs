@@ -2,7 +2,7 @@
 //! their queues.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use axum::extract::ws::Utf8Bytes;
@@ -19,12 +19,40 @@ struct HubInner {
     conns: Mutex<HashMap<i64, Vec<ConnHandle>>>,
     next_id: AtomicU64,
     metrics: Arc<Metrics>,
-    /// Whether arrivals and departures are kept for [`Hub::take_presence_changes`] (only when a
-    /// bus subscribes per user; otherwise nobody would take them).
-    tracks_presence: AtomicBool,
-    /// Users who arrived or left since the bus last looked.
-    presence: Mutex<HashSet<i64>>,
-    presence_changed: Notify,
+    /// Who is told of arrivals and departures (the Redis bus, presence).
+    watchers: Mutex<Vec<Arc<Arrivals>>>,
+}
+
+/// The users who arrived (their first connection here opened) or left (their last one here
+/// closed) since the watcher last looked: a set, so bounded by the number of users.
+#[derive(Default)]
+pub struct Arrivals {
+    users: Mutex<HashSet<i64>>,
+    changed: Notify,
+}
+
+impl Arrivals {
+    fn note(&self, user_id: i64) {
+        self.users
+            .lock()
+            .expect("hub lock poisoned")
+            .insert(user_id);
+        self.changed.notify_one();
+    }
+
+    /// Users who arrived or left since the last call (whether they are here now, the hub says).
+    pub fn take(&self) -> Vec<i64> {
+        self.users
+            .lock()
+            .expect("hub lock poisoned")
+            .drain()
+            .collect()
+    }
+
+    /// Completes when users arrived or left since the last [`Arrivals::take`].
+    pub async fn changed(&self) {
+        self.changed.notified().await;
+    }
 }
 
 /// User id → that user's open connections on this instance. Knows nothing of other instances:
@@ -51,9 +79,7 @@ impl Hub {
                 conns: Mutex::default(),
                 next_id: AtomicU64::new(0),
                 metrics,
-                tracks_presence: AtomicBool::new(false),
-                presence: Mutex::default(),
-                presence_changed: Notify::new(),
+                watchers: Mutex::default(),
             }),
         }
     }
@@ -81,7 +107,7 @@ impl Hub {
         };
         self.inner.metrics.connections.inc();
         if first {
-            self.note_presence(user_id);
+            self.note_arrival(user_id);
         }
     }
 
@@ -106,35 +132,31 @@ impl Hub {
             self.inner.metrics.connections.dec();
         }
         if last {
-            self.note_presence(conn.user_id);
+            self.note_arrival(conn.user_id);
         }
     }
 
-    /// From now on, keeps who arrives and leaves for [`Hub::take_presence_changes`].
-    pub fn track_presence(&self) {
-        self.inner.tracks_presence.store(true, Ordering::Relaxed);
+    /// From now on, tells the returned watcher who arrives and leaves.
+    pub fn watch_arrivals(&self) -> Arc<Arrivals> {
+        let arrivals = Arc::new(Arrivals::default());
+        self.inner
+            .watchers
+            .lock()
+            .expect("hub lock poisoned")
+            .push(arrivals.clone());
+        arrivals
     }
 
-    fn note_presence(&self, user_id: i64) {
-        if self.inner.tracks_presence.load(Ordering::Relaxed) {
-            self.inner
-                .presence
-                .lock()
-                .expect("hub lock poisoned")
-                .insert(user_id);
-            self.inner.presence_changed.notify_one();
+    fn note_arrival(&self, user_id: i64) {
+        for watcher in self
+            .inner
+            .watchers
+            .lock()
+            .expect("hub lock poisoned")
+            .iter()
+        {
+            watcher.note(user_id);
         }
-    }
-
-    /// Users who arrived or left since the last call.
-    pub fn take_presence_changes(&self) -> Vec<i64> {
-        let mut presence = self.inner.presence.lock().expect("hub lock poisoned");
-        presence.drain().collect()
-    }
-
-    /// Completes when users arrived or left.
-    pub async fn presence_changed(&self) {
-        self.inner.presence_changed.notified().await;
     }
 
     /// Every user with a connection here.
@@ -166,7 +188,10 @@ impl Hub {
             let conns = self.conns();
             for user_id in user_ids {
                 for conn in conns.get(user_id).into_iter().flatten() {
-                    if Some(conn.id) != except && conn.push(frame.clone(), message) {
+                    if Some(conn.id) != except
+                        && conn.takes(kind)
+                        && conn.push(frame.clone(), message)
+                    {
                         queued += 1;
                     }
                 }

@@ -14,6 +14,7 @@ pub mod hub;
 pub mod limits;
 pub mod listen;
 pub mod metrics;
+pub mod presence;
 pub mod state;
 pub mod store;
 pub mod web;
@@ -117,6 +118,8 @@ pub async fn serve(
         Duration::from_secs(3600),
         shutdown.clone(),
     ));
+    // Presence watches the hub from before the first connection.
+    http_tasks.spawn(presence::Presence::watch(&state).run(state.clone(), shutdown.clone()));
     let app = http::router(state.clone())
         .layer(axum::middleware::from_fn_with_state(
             config.http_body_timeout,

@@ -14,7 +14,7 @@ pub mod schema;
 pub use model::{
     ChatMessage, Conversation, ConversationKind, ConversationListItem, EventKind, GroupInfo,
     LastMessage, Limits, MAX_CLIENT_ID_CHARS, MAX_EMOJI_CHARS, MAX_REACTIONS, Member,
-    MessageStatus, Participant, REPLY_EXCERPT_CHARS, Reaction, ReplyRef, Role, SystemEvent,
-    Timestamp, UserRef, client_id_problem, emoji_problem,
+    MessageStatus, Participant, PresenceStatus, REPLY_EXCERPT_CHARS, Reaction, ReplyRef, Role,
+    SystemEvent, Timestamp, UserRef, client_id_problem, emoji_problem,
 };
 pub use protocol::{ClientMsg, ErrorCode, FrameError, Pushed, ServerMsg};

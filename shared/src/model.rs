@@ -12,7 +12,7 @@ pub struct UserRef {
 }
 
 /// A participant inside `chat.conversations`, whose keys the spec spells `user__id`/`user__username`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Participant {
     #[serde(rename = "user__id")]
@@ -22,6 +22,23 @@ pub struct Participant {
     /// Addition: the participant's role in the conversation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
+    /// Addition: whether the participant has a connection open; absent when they hide their
+    /// presence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online: Option<bool>,
+    /// Addition: when the participant was last online (now, if they are); absent when unknown
+    /// or hidden.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<Timestamp>,
+}
+
+/// Whether a user is connected, as `chat.presence` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceStatus {
+    Online,
+    Offline,
 }
 
 /// A participant of a conversation object (`chat.conversation_started`,

@@ -4,8 +4,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::model::{
-    ChatMessage, Conversation, ConversationListItem, Limits, MessageStatus, Role, UserRef,
+    ChatMessage, Conversation, ConversationListItem, Limits, MessageStatus, PresenceStatus, Role,
+    Timestamp, UserRef,
 };
+
+/// The default of `presence_visible`.
+fn visible() -> bool {
+    true
+}
 
 /// A frame a client sends to the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,6 +120,10 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<i64>,
     },
+    /// Addition: whether the users who share a conversation with the caller see the caller's
+    /// presence (online or not, and when last seen); answered with `chat.presence_set`.
+    #[serde(rename = "chat.set_presence")]
+    SetPresence { visible: bool },
     /// Any `type` this enum does not know; never sent.
     #[serde(other, skip_serializing)]
     #[cfg_attr(feature = "schema", schemars(skip))]
@@ -194,7 +204,24 @@ pub enum ServerMsg {
         limits: Limits,
         /// The newest `seq` of the caller's events: sync from here.
         seq: i64,
+        /// Whether others see the caller's presence (`chat.set_presence`).
+        #[serde(default = "visible", skip_serializing_if = "Clone::clone")]
+        presence_visible: bool,
     },
+    /// Addition: a user who shares a conversation with the receiver came online (their first
+    /// connection opened) or went offline (their last one closed, a few seconds before); or hid
+    /// their presence, which reads as offline with `last_seen` null.
+    #[serde(rename = "chat.presence")]
+    Presence {
+        user_id: i64,
+        status: PresenceStatus,
+        /// When the user was last online: now for `online`, the moment they left for `offline`;
+        /// null when they hide it.
+        last_seen: Option<Timestamp>,
+    },
+    /// Addition: the answer to `chat.set_presence`, on every connection of the caller.
+    #[serde(rename = "chat.presence_set")]
+    PresenceSet { visible: bool },
     /// Addition: the end of a `chat.sync` answer: the caller's events up to `seq` have been
     /// sent; with `has_more`, more follow a `chat.sync` from `seq`.
     #[serde(rename = "chat.synced")]
@@ -246,6 +273,8 @@ impl ServerMsg {
             ServerMsg::Synced { .. } => "chat.synced",
             ServerMsg::ResyncRequired { .. } => "chat.resync_required",
             ServerMsg::SyncHint { .. } => "chat.sync_hint",
+            ServerMsg::Presence { .. } => "chat.presence",
+            ServerMsg::PresenceSet { .. } => "chat.presence_set",
             ServerMsg::Error { .. } => "chat.error",
         }
     }
@@ -259,6 +288,7 @@ impl ServerMsg {
                 | ServerMsg::Read { .. }
                 | ServerMsg::MessageStatus { .. }
                 | ServerMsg::ConversationUpdated { .. }
+                | ServerMsg::Presence { .. }
         )
     }
 
@@ -269,7 +299,8 @@ impl ServerMsg {
 }
 
 /// A frame the server pushed because something happened (`chat.message`,
-/// `chat.message_updated`, `chat.read`, `chat.message_status`, `chat.conversation_updated`),
+/// `chat.message_updated`, `chat.read`, `chat.message_status`, `chat.conversation_updated`,
+/// `chat.presence`),
 /// with its place in the receiver's events: `seq` only grows for a user (it may skip values),
 /// and `chat.sync` from the last one seen replays what was missed. Other frames carry none.
 ///
@@ -414,6 +445,7 @@ impl ClientMsg {
             ClientMsg::React { .. } => "chat.react",
             ClientMsg::Hello { .. } => "chat.hello",
             ClientMsg::Sync { .. } => "chat.sync",
+            ClientMsg::SetPresence { .. } => "chat.set_presence",
             ClientMsg::Unknown => return None,
         })
     }

@@ -179,8 +179,13 @@ fn error_code() -> impl Strategy<Value = ErrorCode> {
 }
 
 fn list_item() -> impl Strategy<Value = ConversationListItem> {
-    let participant = (any::<i64>(), text(), option::of(role()))
-        .prop_map(|(id, username, role)| Participant { id, username, role });
+    let participant =
+        (any::<i64>(), text(), option::of(role())).prop_map(|(id, username, role)| Participant {
+            id,
+            username,
+            role,
+            ..Participant::default()
+        });
     let last =
         (message(), any::<i64>(), text()).prop_map(|(message, sender_id, sender_username)| {
             LastMessage {

@@ -59,6 +59,9 @@ struct ParticipantRow {
     role: String,
     last_read_id: i64,
     last_delivered_id: i64,
+    last_seen: Option<i64>,
+    presence_hidden: bool,
+    online: bool,
 }
 
 impl Store {
@@ -173,7 +176,8 @@ impl Store {
             .await?;
             let participants = sqlx::query_as(
                 "SELECT p.conversation_id, p.user_id, u.username, p.role,
-                        p.last_read_id, p.last_delivered_id
+                        p.last_read_id, p.last_delivered_id, u.last_seen, u.presence_hidden,
+                        EXISTS (SELECT 1 FROM presence pr WHERE pr.user_id = p.user_id) AS online
                  FROM participants mine
                  JOIN participants p ON p.conversation_id = mine.conversation_id
                  JOIN users u ON u.id = p.user_id
@@ -265,6 +269,8 @@ impl Store {
                 let participants = members
                     .into_iter()
                     .map(|p| {
+                        // Presence, unless they hide it from others.
+                        let shown = !p.presence_hidden || p.user_id == user;
                         Ok(Participant {
                             id: p.user_id,
                             username: p.username,
@@ -273,6 +279,8 @@ impl Store {
                             } else {
                                 None
                             },
+                            online: shown.then_some(p.online),
+                            last_seen: p.last_seen.filter(|_| shown).map(Timestamp),
                         })
                     })
                     .collect::<Result<Vec<_>>>()?;

@@ -1,6 +1,7 @@
 //! The database: one store over two engines, SQLite (the embedded default) and PostgreSQL (for
 //! scale-out), one file per domain (`users`, `conversations`, `groups` with the rules of
-//! `membership`, `messages`, `lifecycle` (edits, deletes, reactions), `history`, `markers`) and one for
+//! `membership`, `messages`, `lifecycle` (edits, deletes, reactions), `history`, `markers`, `sync`
+//! (events), `presence`) and one for
 //! SQLite's upkeep (`sqlite`: options, file mode, checkpoints).
 //!
 //! The SQL is written once in the dialect both engines accept (`$n` parameters, `RETURNING`,
@@ -98,7 +99,10 @@ macro_rules! transaction {
 }
 
 // Declared after the macros above, which they use (a `macro_rules!` is visible to the code that
-// follows it, child modules included).
+// follows it, child modules included). `sync` comes first: its `insert_events!` is used by
+// `presence`.
+#[macro_use]
+mod sync;
 mod conversations;
 mod groups;
 mod history;
@@ -106,8 +110,8 @@ mod lifecycle;
 mod markers;
 mod membership;
 mod messages;
+mod presence;
 mod sqlite;
-mod sync;
 mod users;
 
 pub use groups::{GroupChange, Receipts};
@@ -116,6 +120,7 @@ pub use lifecycle::{Change, Changed};
 pub use markers::{DeliveredBatch, ReadOutcome, StatusChanges};
 pub use membership::{GroupOp, Refusal};
 pub use messages::{NewMessage, StoredMessage};
+pub use presence::{PRESENCE_BATCH, PresenceChange};
 pub use sqlite::WAL_KEPT_BYTES;
 pub use sync::{Audience, EventBody, NewEvent, SyncPage, prune_events_every};
 

@@ -15,6 +15,8 @@ pub enum Audience {
     Members(i64),
     /// One user; `about` is the conversation it concerns (rebuilt for them at sync), if any.
     User { user_id: i64, about: Option<i64> },
+    /// Everyone who shares a conversation with this user, whom the event is about (presence).
+    Contacts(i64),
 }
 
 /// An event to record: who it is for and what it says.
@@ -54,7 +56,7 @@ pub enum SyncPage {
 
 /// An event row as the sync query reads it.
 #[derive(sqlx::FromRow)]
-struct EventRow {
+struct StoredEvent {
     seq: i64,
     kind: String,
     conversation_id: Option<i64>,
@@ -74,6 +76,83 @@ const PRUNE_BATCH: i64 = 10_000;
 pub(super) const MESSAGE: &str = "message";
 const FRAME: &str = "frame";
 const CONVERSATION: &str = "conversation";
+
+/// The columns of one event row: conversation, user, kind, message, frame, subject.
+pub(super) type EventRow<'a> = (
+    Option<i64>,
+    Option<i64>,
+    &'a str,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);
+
+/// The rows that record `events`.
+pub(super) fn event_rows(events: &[NewEvent]) -> Vec<EventRow<'static>> {
+    events
+        .iter()
+        .map(|e| {
+            let (conversation_id, user_id, subject_id) = match e.audience {
+                Audience::Members(id) => (Some(id), None, None),
+                Audience::User { user_id, about } => (about, Some(user_id), None),
+                Audience::Contacts(subject) => (None, None, Some(subject)),
+            };
+            let (kind, message_id, frame) = match &e.body {
+                EventBody::Frame(frame) => (FRAME, None, Some(frame.to_json())),
+                EventBody::Conversation => (CONVERSATION, None, None),
+                EventBody::Message(id) => (MESSAGE, Some(*id), None),
+            };
+            (
+                conversation_id,
+                user_id,
+                kind,
+                message_id,
+                frame,
+                subject_id,
+            )
+        })
+        .collect()
+}
+
+/// Inserts event rows (`&[EventRow]`) made at `$now` in the transaction `$tx`, which on
+/// PostgreSQL holds [`SERIALIZE_EVENTS`]; their `seq`s, in the rows' order.
+macro_rules! insert_events {
+    ($tx:ident, $rows:expr, $now:expr) => {{
+        let rows: &[$crate::store::sync::EventRow] = $rows;
+        let mut insert = sqlx::QueryBuilder::new(
+            "INSERT INTO events
+               (conversation_id, user_id, kind, message_id, frame, subject_id, created_at)
+             SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7
+             FROM (",
+        );
+        insert.push_values(rows.iter().enumerate(), |mut row, (i, r)| {
+            row.push_bind(r.0)
+                .push_bind(r.1)
+                .push_bind(r.2)
+                .push_bind(r.3)
+                .push_bind(r.4.as_deref())
+                .push_bind(r.5)
+                .push_bind($now.0)
+                .push_bind(i as i64);
+        });
+        // Ordered, so that seqs are given in the order of the events.
+        insert.push(") AS v ORDER BY v.column8 RETURNING seq");
+        let mut seqs: Vec<i64> = insert
+            .build_query_scalar()
+            .persistent(false)
+            .fetch_all(&mut *$tx)
+            .await?;
+        if seqs.len() != rows.len() {
+            return Err($crate::store::StoreError::Inconsistent(format!(
+                "{} events recorded as {} rows",
+                rows.len(),
+                seqs.len()
+            )));
+        }
+        seqs.sort_unstable();
+        seqs
+    }};
+}
 
 impl Store {
     /// The newest `seq` (0 before any event).
@@ -144,65 +223,15 @@ impl Store {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        let rows = event_rows(events);
         let now = Timestamp::now();
-        type Row<'a> = (
-            Option<i64>,
-            Option<i64>,
-            &'a str,
-            Option<i64>,
-            Option<String>,
-        );
-        let rows: Vec<Row> = events
-            .iter()
-            .map(|e| {
-                let (conversation_id, user_id) = match e.audience {
-                    Audience::Members(id) => (Some(id), None),
-                    Audience::User { user_id, about } => (about, Some(user_id)),
-                };
-                match &e.body {
-                    EventBody::Frame(frame) => {
-                        (conversation_id, user_id, FRAME, None, Some(frame.to_json()))
-                    }
-                    EventBody::Conversation => (conversation_id, user_id, CONVERSATION, None, None),
-                    EventBody::Message(id) => (conversation_id, user_id, MESSAGE, Some(*id), None),
-                }
-            })
-            .collect();
         let postgres = self.is_postgres();
-        let mut seqs: Vec<i64> = transaction!(self, tx => {
+        Ok(transaction!(self, tx => {
             if postgres {
                 sqlx::query(SERIALIZE_EVENTS).execute(&mut *tx).await?;
             }
-            let mut insert = sqlx::QueryBuilder::new(
-                "INSERT INTO events (conversation_id, user_id, kind, message_id, frame, created_at)
-                 SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6 FROM (",
-            );
-            insert.push_values(rows.iter().enumerate(), |mut row, (i, r)| {
-                row.push_bind(r.0)
-                    .push_bind(r.1)
-                    .push_bind(r.2)
-                    .push_bind(r.3)
-                    .push_bind(r.4.as_deref())
-                    .push_bind(now.0)
-                    .push_bind(i as i64);
-            });
-            // Ordered, so that seqs are given in the order of the events.
-            insert.push(") AS v ORDER BY v.column7 RETURNING seq");
-            insert
-                .build_query_scalar()
-                .persistent(false)
-                .fetch_all(&mut *tx)
-                .await?
-        });
-        if seqs.len() != events.len() {
-            return Err(StoreError::Inconsistent(format!(
-                "{} events recorded as {} rows",
-                events.len(),
-                seqs.len()
-            )));
-        }
-        seqs.sort_unstable();
-        Ok(seqs)
+            insert_events!(tx, &rows, now)
+        }))
     }
 
     /// `user`'s events after `since`: at most `max_events` of them and about `max_bytes` of
@@ -236,7 +265,7 @@ impl Store {
                 seq: newest.max(pruned),
             });
         }
-        let rows: Vec<EventRow> = on!(self, read pool => {
+        let rows: Vec<StoredEvent> = on!(self, read pool => {
             sqlx::query_as(
                 "SELECT seq, kind, conversation_id, message_id, frame FROM (
                    SELECT e.seq, e.kind, e.conversation_id, e.message_id, e.frame
@@ -246,6 +275,13 @@ impl Store {
                    FROM participants p
                    JOIN events e ON e.conversation_id = p.conversation_id AND e.user_id IS NULL
                    WHERE p.user_id = $1 AND e.seq > $2 AND e.created_at >= p.joined_at
+                   UNION ALL
+                   SELECT e.seq, e.kind, e.conversation_id, e.message_id, e.frame
+                   FROM events e
+                   WHERE e.seq > $2 AND e.subject_id IN (
+                     SELECT b.user_id FROM participants a
+                     JOIN participants b ON b.conversation_id = a.conversation_id
+                     WHERE a.user_id = $1 AND b.user_id <> $1)
                  ) AS mine ORDER BY seq LIMIT $3",
             )
             .bind(user)

@@ -16,6 +16,7 @@ use super::caller::{Caller, Outcome};
 use super::groups;
 use super::hello;
 use super::lifecycle;
+use super::presence;
 use super::receipts::{DELIVERED, READ, Receipts, TypingTo};
 use super::sync::{self, Push};
 
@@ -215,6 +216,7 @@ async fn handle(state: &AppState, s: &Caller, msg: ClientMsg) -> Outcome {
         } => groups::mute(state, s, conversation_id, muted).await,
         ClientMsg::Hello { client, version } => hello::hello(state, s, &client, &version).await,
         ClientMsg::Sync { since } => sync::sync(state, s, since).await,
+        ClientMsg::SetPresence { visible } => presence::set_presence(state, s, visible).await,
         ClientMsg::Edit {
             message_id,
             content,

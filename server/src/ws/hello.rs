@@ -23,6 +23,7 @@ pub const FEATURES: &[&str] = &[
     "mute",
     "lifecycle",
     "sync",
+    "presence",
 ];
 
 /// Longest `client` and `version` a hello may carry, in characters.
@@ -35,6 +36,7 @@ pub async fn hello(state: &AppState, s: &Caller, client: &str, version: &str) ->
             "`client` and `version` are at most {MAX_NAME_CHARS} characters"
         )));
     }
+    s.conn.greet();
     s.conn.send(&ServerMsg::Welcome {
         server_version: env!("CARGO_PKG_VERSION").to_string(),
         protocol_version: PROTOCOL_VERSION,
@@ -42,6 +44,7 @@ pub async fn hello(state: &AppState, s: &Caller, client: &str, version: &str) ->
         user: s.user.clone(),
         limits: limits(&state.config),
         seq: state.store.newest_seq().await?,
+        presence_visible: state.store.presence_visible(s.user.id).await?,
     });
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod handle;
 mod hello;
 mod keepalive;
 mod lifecycle;
+mod presence;
 pub mod receipts;
 pub mod sync;
 

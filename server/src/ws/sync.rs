@@ -96,6 +96,9 @@ pub async fn sync(state: &AppState, s: &Caller, since: Option<i64>) -> Outcome {
             has_more,
         } => {
             for (event_seq, frame) in events {
+                if !s.conn.takes(frame.kind()) {
+                    continue;
+                }
                 let text = serde_json::to_string(&chat_shared::Pushed {
                     seq: Some(event_seq),
                     frame,

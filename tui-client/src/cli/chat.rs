@@ -372,6 +372,7 @@ mod tests {
             id,
             username: username.into(),
             role: None,
+            ..Default::default()
         }
     }
 
@@ -450,11 +451,13 @@ mod tests {
                     id: 1,
                     username: "me".into(),
                     role: None,
+                    ..Default::default()
                 },
                 Participant {
                     id: 2,
                     username: evil.into(),
                     role: None,
+                    ..Default::default()
                 },
             ],
             last_message: None,

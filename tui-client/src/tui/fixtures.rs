@@ -57,6 +57,7 @@ pub fn list_item(
                 id: u.id,
                 username: u.username,
                 role: None,
+                ..Default::default()
             })
             .collect(),
         last_message: Some(last.map(LastMessage::from)),

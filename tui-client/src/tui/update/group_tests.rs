@@ -111,6 +111,7 @@ fn the_list_reads_groups_with_their_title_members_and_mute() {
         id: 3,
         username: "carol".into(),
         role: None,
+        ..Default::default()
     });
     item.info = group_info("Deploys", 3, true);
     let list = vec![item, list_item(10, &bob(), None, 0)];
