@@ -44,9 +44,14 @@ impl ConnHandle {
         self.greeted.store(true, Ordering::Relaxed);
     }
 
+    /// Whether the client said `chat.hello`.
+    pub fn greeted(&self) -> bool {
+        self.greeted.load(Ordering::Relaxed)
+    }
+
     /// Whether a frame of type `kind` is for this connection (see [`AFTER_HELLO`]).
     pub fn takes(&self, kind: &str) -> bool {
-        self.greeted.load(Ordering::Relaxed) || !AFTER_HELLO.contains(&kind)
+        self.greeted() || !AFTER_HELLO.contains(&kind)
     }
 
     /// Queues one frame without waiting; whether it was queued. A full queue means a client

@@ -18,7 +18,10 @@ async fn welcome(client: &mut WsClient) -> ServerMsg {
             version: "1.0".into(),
         })
         .await;
-    client.recv().await
+    // Skipping the presence of a contact that may come first.
+    client
+        .recv_until(|f| (!matches!(f, ServerMsg::Presence { .. })).then_some(f))
+        .await
 }
 
 #[tokio::test]
@@ -85,6 +88,7 @@ async fn every_feature_the_welcome_names_works() {
             "history_paging",
             "lifecycle",
             "mute",
+            "presence",
             "receipts",
             "sync",
             "typing_conversation"
@@ -92,11 +96,18 @@ async fn every_feature_the_welcome_names_works() {
         "a feature without a probe below, or a probe without its feature"
     );
     a.say(conversation, "one").await;
-    let one = a.expect_message().await;
+    // bob's arrival may reach alice first (the presence of a contact, now that she said hello).
+    let one = a
+        .recv_until(|f| match f {
+            ServerMsg::Message { message } => Some(message),
+            _ => None,
+        })
+        .await;
     let one_seq = a.seq.expect("a pushed message has its seq");
     b.expect_message().await;
     a.say(conversation, "two").await;
-    a.expect_message().await;
+    a.recv_until(|f| matches!(f, ServerMsg::Message { .. }).then_some(()))
+        .await;
     b.expect_message().await;
     for feature in &features {
         match feature.as_str() {
@@ -208,6 +219,18 @@ async fn every_feature_the_welcome_names_works() {
                     })
                     .await;
                 assert_eq!((replayed.id, a.seq), (one.id, Some(one_seq)));
+            }
+            "presence" => {
+                b.send(&ClientMsg::SetPresence { visible: false }).await;
+                let heard = a
+                    .recv_until(|f| match f {
+                        ServerMsg::Presence {
+                            user_id, last_seen, ..
+                        } => Some((user_id, last_seen)),
+                        _ => None,
+                    })
+                    .await;
+                assert_eq!(heard, (bob.id, None), "bob hid his presence from alice");
             }
             other => panic!("no probe for feature {other:?}"),
         }

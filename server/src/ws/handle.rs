@@ -390,7 +390,14 @@ async fn start_conversation(state: &AppState, s: &Caller, receiver_id: i64) -> O
 
 /// chat.get_conversations: the caller's conversations, most recent activity first.
 async fn get_conversations(state: &AppState, s: &Caller) -> Outcome {
-    let conversations = state.store.conversations(s.user.id).await?;
+    let mut conversations = state.store.conversations(s.user.id).await?;
+    if !s.conn.greeted() {
+        // Presence is for clients that said hello; the others see the list as it always was.
+        for participant in conversations.iter_mut().flat_map(|c| &mut c.participants) {
+            participant.online = None;
+            participant.last_seen = None;
+        }
+    }
     s.conn.send(&ServerMsg::Conversations { conversations });
     Ok(())
 }
