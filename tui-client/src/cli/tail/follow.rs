@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chat_shared::{ClientMsg, Pushed, ServerMsg};
+use chat_shared::{ClientMsg, ErrorCode, Pushed, ServerMsg};
 
 /// Most frames held during a sync. Past it the newest are let go, and another sync fetches
 /// them once this one ends.
@@ -43,8 +43,10 @@ pub(super) struct Step {
     pub notices: Vec<String>,
     /// A sync ended and live frames follow: the cursor.
     pub caught_up: Option<i64>,
-    /// The connection cannot go on (a sync or hello was refused): why.
+    /// The connection cannot go on (the server failed a sync or hello): why.
     pub lost: Option<String>,
+    /// Following cannot go on (the server refused a sync or hello as such): why.
+    pub refused: Option<String>,
 }
 
 /// The `seq`s handled, to show each event once: every one at or below `floor`, and those in
@@ -187,11 +189,21 @@ impl Follow {
                 }
             }
             ServerMsg::Error {
+                code,
                 message,
                 request_type: Some(request_type),
-                ..
             } if self.waiting() && ["chat.hello", "chat.sync"].contains(&request_type.as_str()) => {
-                step.lost = Some(format!("the server refused {request_type}: {message}"));
+                let why = format!(
+                    "the server refused {request_type}: {message} ({})",
+                    code.as_str()
+                );
+                // A server that failed may not next time; one that does not know the frame will
+                // not.
+                if matches!(code, ErrorCode::Internal | ErrorCode::RateLimited) {
+                    step.lost = Some(why);
+                } else {
+                    step.refused = Some(why);
+                }
             }
             _ => step.show.push(received),
         }
@@ -457,7 +469,7 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_sync_ends_the_connection_and_other_frames_pass_through() {
+    fn a_failed_sync_ends_the_connection_a_refused_one_following_and_other_frames_pass() {
         let mut follow = Follow::new(Some(5));
         follow.connected();
         let typing = answer(ServerMsg::Typing {
@@ -473,6 +485,15 @@ mod tests {
             request_type: Some("chat.sync".into()),
         }));
         assert!(refused.lost.is_some());
+        // A server without sync cannot be followed: no point in connecting again.
+        follow.connected();
+        let unknown = follow.on_frame(answer(ServerMsg::Error {
+            code: chat_shared::ErrorCode::UnknownType,
+            message: "unknown message type chat.hello".into(),
+            request_type: Some("chat.hello".into()),
+        }));
+        assert_eq!(unknown.lost, None);
+        assert!(unknown.refused.is_some());
     }
 
     #[test]

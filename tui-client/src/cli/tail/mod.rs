@@ -14,7 +14,7 @@ mod show;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use chat_shared::{ClientMsg, ServerMsg};
 use tokio::time::Instant;
 
@@ -73,7 +73,8 @@ pub async fn run(ctx: &Context, options: Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Never ends but with an error: setting up failed, the session is gone, or output failed.
+/// Never ends but with an error: setting up failed, the session is gone, the server refused to
+/// sync, or output failed.
 async fn follow_events(
     ctx: &Context,
     options: &Options,
@@ -205,6 +206,9 @@ impl Session<'_> {
     /// Shows what a step shows, sends what it sends (receipts included); why the connection
     /// is lost, if it is.
     async fn handle(&mut self, step: Step, resumed: &mut bool) -> anyhow::Result<Option<String>> {
+        if let Some(why) = step.refused {
+            bail!(why);
+        }
         for text in &step.notices {
             notice(text);
         }

@@ -74,12 +74,10 @@ impl View {
         if self.only.is_some() && conversation != self.only {
             return None;
         }
-        if self.json {
-            let shown = !matches!(received.frame, ServerMsg::Typing { .. }) || self.typing;
-            return (shown && self.text(&received.frame).is_some())
-                .then(|| frame_line(&received.text));
-        }
         let text = self.text(&received.frame)?;
+        if self.json {
+            return Some(frame_line(&received.text));
+        }
         match (self.only, conversation, &received.frame) {
             (None, Some(id), frame) if !matches!(frame, ServerMsg::ConversationUpdated { .. }) => {
                 Some(format!("[{}] {text}", self.names.label(id)))
@@ -468,7 +466,7 @@ mod tests {
         let mut view = view(Some(3), false, true);
         let other = message(20, 5, user(4, "carol"), "elsewhere");
         assert_eq!(show(&mut view, ServerMsg::Message { message: other }), None);
-        // Its status is of a message known to be elsewhere; an unknown one is not shown.
+        // A status names only its message: one not seen here may be of any conversation.
         for id in [20, 99] {
             let status = ServerMsg::MessageStatus {
                 message_id: id,
