@@ -63,9 +63,10 @@ impl User {
         self.chat_env(args, stdin, &[]).await
     }
 
-    /// Runs `chat ARGS` with extra environment variables; kills it past [`RUN_LIMIT`].
-    async fn chat_env(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
-        let mut command = Command::new(chat_binary());
+    /// `program ARGS` (`chat` itself, or a shell around it) as this user, its standard
+    /// streams piped.
+    fn command(&self, program: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut command = Command::new(program);
         command
             .args(args)
             .env("CHAT_CONFIG_DIR", self.config.path())
@@ -76,6 +77,17 @@ impl User {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        command
+    }
+
+    /// Runs `chat ARGS` with extra environment variables; kills it past [`RUN_LIMIT`].
+    async fn chat_env(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
+        self.run(self.command(chat_binary(), args, env), stdin)
+            .await
+    }
+
+    /// Runs `command` to its end with `stdin` as standard input; kills it past [`RUN_LIMIT`].
+    async fn run(&self, mut command: Command, stdin: &str) -> Run {
         let stdin = stdin.to_owned();
         tokio::task::spawn_blocking(move || {
             let mut child = command.spawn().expect("start chat");
@@ -115,6 +127,13 @@ impl User {
         let run = self.chat(&args, "").await;
         assert_eq!(run.code, 0, "{run:?}");
         run.json()
+    }
+
+    /// A new user of `server`, registered as `prefix…`; the username.
+    async fn registered(server: &TestServer, prefix: &str) -> (User, String) {
+        let (user, name) = (User::new(server), unique_name(prefix));
+        user.register(&name).await;
+        (user, name)
     }
 
     async fn register(&self, name: &str) -> Value {
@@ -1275,4 +1294,327 @@ async fn a_send_whose_echo_is_lost_is_sent_again_and_stored_once() {
         )],
         "{history}"
     );
+}
+
+/// How long a test waits for `chat tail` to print a line or a notice (a reconnection waits
+/// a few seconds of backoff).
+const TAIL_WAIT: Duration = Duration::from_secs(30);
+
+/// A `chat tail` running in the background: its lines and notices as they come.
+struct Tail {
+    child: std::process::Child,
+    stdout: tokio::sync::mpsc::UnboundedReceiver<String>,
+    stderr: tokio::sync::mpsc::UnboundedReceiver<String>,
+    /// Every notice read so far, for failure messages.
+    notices: Vec<String>,
+}
+
+impl User {
+    /// Starts `chat ARGS` (a `tail`) and waits until it follows.
+    async fn tail(&self, args: &[&str]) -> Tail {
+        let mut child = self
+            .command(chat_binary(), args, &[])
+            .spawn()
+            .expect("start chat tail");
+        let lines = |stream: Box<dyn std::io::Read + Send>| {
+            let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stream).lines() {
+                    let Ok(line) = line else { return };
+                    if sender.send(line).is_err() {
+                        return;
+                    }
+                }
+            });
+            receiver
+        };
+        let stdout = lines(Box::new(child.stdout.take().expect("stdout")));
+        let stderr = lines(Box::new(child.stderr.take().expect("stderr")));
+        let mut tail = Tail {
+            child,
+            stdout,
+            stderr,
+            notices: Vec::new(),
+        };
+        tail.notice("following events after seq").await;
+        tail
+    }
+}
+
+impl Tail {
+    /// The next line of output.
+    async fn line(&mut self) -> String {
+        match tokio::time::timeout(TAIL_WAIT, self.stdout.recv()).await {
+            Ok(Some(line)) => line,
+            other => panic!(
+                "no line from chat tail ({other:?}); notices: {:?}",
+                self.notices
+            ),
+        }
+    }
+
+    /// The next line of output, a JSON frame.
+    async fn frame(&mut self) -> Value {
+        let line = self.line().await;
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+
+    /// The next `chat.message` frame's message, other frames passed over.
+    async fn message(&mut self) -> Value {
+        loop {
+            let frame = self.frame().await;
+            if frame["type"] == "chat.message" {
+                return frame;
+            }
+        }
+    }
+
+    /// Waits for a notice (a line on standard error) containing `text`.
+    async fn notice(&mut self, text: &str) {
+        loop {
+            match tokio::time::timeout(TAIL_WAIT, self.stderr.recv()).await {
+                Ok(Some(line)) => {
+                    self.notices.push(line.clone());
+                    if line.contains(text) {
+                        return;
+                    }
+                }
+                other => panic!(
+                    "no notice {text:?} ({other:?}); notices: {:?}",
+                    self.notices
+                ),
+            }
+        }
+    }
+
+    /// Ctrl-C: the exit code, with what it printed since the last line read.
+    async fn interrupt(mut self) -> Run {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -INT failed");
+        let code = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            loop {
+                if let Some(status) = self.child.try_wait().expect("wait for chat tail") {
+                    return status.code().unwrap_or(-1);
+                }
+                if started.elapsed() > Duration::from_secs(10) {
+                    let _ = self.child.kill();
+                    panic!("chat tail did not stop on SIGINT");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+        .await
+        .expect("waiting for chat tail");
+        let rest = |receiver: &mut tokio::sync::mpsc::UnboundedReceiver<String>| {
+            let mut lines = Vec::new();
+            while let Ok(line) = receiver.try_recv() {
+                lines.push(line + "\n");
+            }
+            lines.concat()
+        };
+        // The reader threads see the end of the pipes once the process is gone.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Run {
+            code,
+            stdout: rest(&mut self.stdout),
+            stderr: self.notices.concat() + &rest(&mut self.stderr),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_prints_a_message_from_another_and_its_sender_sees_it_delivered() {
+    let server = TestServer::start().await;
+    let (alice, _) = User::registered(&server, "alice").await;
+    let (bob, bob_name) = User::registered(&server, "bob").await;
+
+    let mut bob_tail = bob.tail(&["--json", "tail"]).await;
+    let mut alice_tail = alice.tail(&["--json", "tail"]).await;
+    let sent = alice
+        .json(&["send", "--to", &bob_name, "hello", "bob"])
+        .await;
+    let id = sent["id"].as_i64().expect("id");
+
+    let frame = bob_tail.frame().await;
+    assert_eq!(frame["type"], "chat.message", "{frame}");
+    assert_eq!(frame["message"]["id"], id);
+    assert_eq!(frame["message"]["content"], "hello bob");
+    assert!(frame["seq"].as_i64().is_some(), "{frame}");
+
+    // Bob's tail answered with chat.delivered: Alice's tail sees her message's status change.
+    let echo = alice_tail.message().await;
+    assert_eq!(echo["message"]["id"], id);
+    let status = alice_tail.frame().await;
+    assert_eq!(status["type"], "chat.message_status", "{status}");
+    assert_eq!(
+        (status["message_id"].as_i64(), status["status"].as_str()),
+        (Some(id), Some("delivered"))
+    );
+    let history = alice.json(&["history", "--with", &bob_name]).await;
+    assert_eq!(history["messages"][0]["status"], "delivered", "{history}");
+
+    for tail in [bob_tail, alice_tail] {
+        let run = tail.interrupt().await;
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(run.stderr.contains("chat tail --since"), "{run:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_catches_up_after_its_connection_is_cut_printing_each_message_once_in_order() {
+    // Access tokens outlive the cut by little: connecting again needs a fresh one.
+    let server = TestServer::start_with(&["--access-token-lifetime", "2s"]).await;
+    let proxy = chat_e2e::proxy::FaultProxy::start(server.addr).await;
+    let (alice, alice_name) = User::registered(&server, "alice").await;
+    let bob = User {
+        config: tempfile::tempdir().expect("config dir"),
+        server: format!("http://{}", proxy.addr),
+    };
+    let bob_name = unique_name("bob");
+    bob.register(&bob_name).await;
+
+    let mut tail = bob.tail(&["--json", "tail", "--with", &alice_name]).await;
+    alice.json(&["send", "--to", &bob_name, "one"]).await;
+    let mut seen = vec![tail.message().await];
+
+    proxy.cut();
+    tail.notice("connecting again").await;
+    for text in ["two", "three", "four"] {
+        alice.json(&["send", "--to", &bob_name, text]).await;
+    }
+    // Past the access token's lifetime: the next connection must use a new one.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    proxy.resume();
+    tail.notice("connected again").await;
+    alice.json(&["send", "--to", &bob_name, "five"]).await;
+    while seen.len() < 5 {
+        seen.push(tail.message().await);
+    }
+    let texts: Vec<&str> = seen
+        .iter()
+        .map(|f| f["message"]["content"].as_str().expect("content"))
+        .collect();
+    assert_eq!(texts, ["one", "two", "three", "four", "five"]);
+    let seqs: Vec<i64> = seen
+        .iter()
+        .map(|f| f["seq"].as_i64().expect("seq"))
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+
+    let run = tail.interrupt().await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        !run.stdout.contains("\"chat.message\""),
+        "a message printed twice: {run:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_from_start_replays_earlier_messages_and_since_goes_on_after_a_seq() {
+    let server = TestServer::start().await;
+    let (alice, alice_name) = User::registered(&server, "alice").await;
+    let (bob, bob_name) = User::registered(&server, "bob").await;
+    for text in ["first", "second"] {
+        alice.json(&["send", "--to", &bob_name, text]).await;
+    }
+
+    let mut all = bob.tail(&["--json", "tail", "--from-start"]).await;
+    let first = all.message().await;
+    assert_eq!(first["message"]["content"], "first");
+    assert_eq!(all.message().await["message"]["content"], "second");
+    assert_eq!(all.interrupt().await.code, 0);
+
+    let seq = first["seq"].as_i64().expect("seq").to_string();
+    let mut after = bob.tail(&["tail", "--since", &seq]).await;
+    let line = after.line().await;
+    assert!(
+        line.ends_with(&format!("{alice_name}: second (delivered)")),
+        "{line}"
+    );
+    let run = after.interrupt().await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stdout.contains("first"), "{run:?}");
+
+    let both = bob
+        .chat(&["tail", "--since", "3", "--from-start"], "")
+        .await;
+    assert_eq!(both.code, 2, "{both:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_into_a_reader_that_goes_away_exits_0_quietly() {
+    let server = TestServer::start().await;
+    let (alice, _) = User::registered(&server, "alice").await;
+    let (bob, bob_name) = User::registered(&server, "bob").await;
+    alice.json(&["send", "--to", &bob_name, "only line"]).await;
+
+    // `head` exits after one line; the tail then has nothing more to write and must notice
+    // by itself that nobody reads any more.
+    let started = Instant::now();
+    let script = r#"set -o pipefail; "$0" --json tail --from-start | head -1"#;
+    let bin = chat_binary().display().to_string();
+    let run = bob
+        .run(
+            bob.command(Path::new("bash"), &["-c", script, &bin], &[]),
+            "",
+        )
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{run:?}");
+    assert_eq!(run.lines().len(), 1, "{run:?}");
+    assert_eq!(run.lines()[0]["message"]["content"], "only line");
+    assert!(
+        run.stderr
+            .lines()
+            .all(|l| l.starts_with("chat: following events after seq")),
+        "{run:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_with_a_user_shows_only_that_conversation_and_all_names_each() {
+    let server = TestServer::start().await;
+    let (alice, alice_name) = User::registered(&server, "alice").await;
+    let (bob, bob_name) = User::registered(&server, "bob").await;
+    let (carol, carol_name) = User::registered(&server, "carol").await;
+
+    let mut with_alice = bob.tail(&["tail", "--with", &alice_name]).await;
+    let mut everything = bob.tail(&["tail"]).await;
+    carol.json(&["send", "--to", &bob_name, "from carol"]).await;
+    let sent = alice.json(&["send", "--to", &bob_name, "from alice"]).await;
+    let id = sent["id"].as_i64().expect("id");
+    alice
+        .json(&["edit", &id.to_string(), "from alice, edited"])
+        .await;
+
+    let line = with_alice.line().await;
+    assert!(
+        line.ends_with(&format!("#{id} {alice_name}: from alice (sent)")),
+        "{line}"
+    );
+    assert_eq!(
+        with_alice.line().await,
+        format!("#{id} edited by {alice_name}: from alice, edited")
+    );
+    let run = with_alice.interrupt().await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stdout.contains("carol"), "{run:?}");
+
+    let carols = everything.line().await;
+    assert!(carols.starts_with("[#"), "{carols}");
+    assert!(
+        carols.contains(&format!(" with {carol_name}] [")) && carols.ends_with("from carol (sent)"),
+        "{carols}"
+    );
+    let alices = everything.line().await;
+    assert!(
+        alices.contains(&format!(" with {alice_name}] [")),
+        "{alices}"
+    );
+    assert_eq!(everything.interrupt().await.code, 0);
 }

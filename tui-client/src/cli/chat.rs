@@ -60,7 +60,10 @@ fn conversation_name(item: &ConversationListItem, my_id: i64) -> String {
 
 /// The id of the conversation with `target`: a direct one is opened (or started) with
 /// `chat.start_conversation`; a group must be one of ours.
-async fn open_conversation(conn: &mut Connection, target: &Target) -> anyhow::Result<i64> {
+pub(super) async fn open_conversation(
+    conn: &mut Connection,
+    target: &Target,
+) -> anyhow::Result<i64> {
     match target {
         Target::Group(group) => Ok(conn.find_group(group).await?.id),
         Target::User(name) => {
@@ -336,13 +339,7 @@ pub async fn pipe(ctx: &Context, linger_ms: u64) -> anyhow::Result<()> {
                 match incoming? {
                     Incoming::Text(text) => {
                         quiet_until = Instant::now() + linger;
-                        // Frames print as the server wrote them, unless that would not be
-                        // one line of JSON.
-                        match serde_json::from_str::<serde_json::Value>(&text) {
-                            Ok(_) if !text.contains('\n') => println!("{text}"),
-                            Ok(value) => println!("{value}"),
-                            Err(_) => println!("{}", json!({ "non_json_frame": text })),
-                        }
+                        println!("{}", frame_line(&text));
                     }
                     Incoming::Closed { code, reason } => {
                         if input_open || code.is_some_and(|c| c != 1000) {
@@ -358,6 +355,16 @@ pub async fn pipe(ctx: &Context, linger_ms: u64) -> anyhow::Result<()> {
     }
     conn.socket.close().await;
     Ok(())
+}
+
+/// A server frame as one line of JSON: as the server wrote it, unless that would not be one
+/// line (or not JSON at all: then wrapped as `{"non_json_frame": …}`).
+pub(super) fn frame_line(text: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(_) if !text.contains('\n') => text.to_owned(),
+        Ok(value) => value.to_string(),
+        Err(_) => json!({ "non_json_frame": text }).to_string(),
+    }
 }
 
 #[cfg(test)]

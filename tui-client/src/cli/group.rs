@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::anyhow;
-use chat_shared::{ClientMsg, Conversation, ServerMsg};
+use chat_shared::{ClientMsg, Conversation, GroupInfo, ServerMsg};
 
 use super::connection::Connection;
 use super::{Context, GroupCommand, print_json};
@@ -87,7 +87,7 @@ pub async fn run(ctx: &Context, command: GroupCommand, timeout_ms: u64) -> anyho
         return print_json(&conversation);
     }
     if left {
-        println!("left {}", group_name(&conversation));
+        println!("left {}", group_name(conversation.id, &conversation.info));
     } else {
         println!("{}", group_line(&conversation));
     }
@@ -141,16 +141,15 @@ async fn updated(
 }
 
 /// `#5 “Deploys”`.
-fn group_name(conversation: &Conversation) -> String {
+pub(super) fn group_name(id: i64, info: &GroupInfo) -> String {
     format!(
-        "#{} \u{201c}{}\u{201d}",
-        conversation.id,
-        sanitize(conversation.info.title().unwrap_or_default())
+        "#{id} \u{201c}{}\u{201d}",
+        sanitize(info.title().unwrap_or_default())
     )
 }
 
 /// `#5 “Deploys” (3 members: alice (owner), bob (admin), carol)`.
-fn group_line(conversation: &Conversation) -> String {
+pub(super) fn group_line(conversation: &Conversation) -> String {
     let members: Vec<String> = conversation
         .participants
         .iter()
@@ -168,7 +167,7 @@ fn group_line(conversation: &Conversation) -> String {
     let noun = if count == 1 { "member" } else { "members" };
     format!(
         "{} ({count} {noun}: {})",
-        group_name(conversation),
+        group_name(conversation.id, &conversation.info),
         members.join(", ")
     )
 }
@@ -200,6 +199,9 @@ mod tests {
             group_line(&conversation),
             "#5 \u{201c}Deploys\u{201d} (3 members: alice (owner), bob (admin), car\u{FFFD}[2Jol)"
         );
-        assert_eq!(group_name(&conversation), "#5 \u{201c}Deploys\u{201d}");
+        assert_eq!(
+            group_name(conversation.id, &conversation.info),
+            "#5 \u{201c}Deploys\u{201d}"
+        );
     }
 }

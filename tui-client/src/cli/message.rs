@@ -1,7 +1,7 @@
 //! How one message reads in text output (`send`, `history`, `edit`, `delete`, `react`), and the
 //! message ids those commands take.
 
-use chat_shared::ChatMessage;
+use chat_shared::{ChatMessage, MessageStatus};
 
 use crate::text::sanitize;
 
@@ -35,17 +35,11 @@ pub(super) fn message_line(message: &ChatMessage) -> String {
     };
     let status = message
         .status
-        .map(|s| format!(" ({})", format!("{s:?}").to_lowercase()))
+        .map(|s| format!(" ({})", status_word(s)))
         .unwrap_or_default();
-    let reactions = if message.reactions().is_empty() {
-        String::new()
-    } else {
-        let each: Vec<String> = message
-            .reactions()
-            .iter()
-            .map(|r| format!("{} {}", sanitize(&r.emoji), r.count))
-            .collect();
-        format!(" [{}]", each.join(" "))
+    let reactions = match reactions(message) {
+        Some(each) => format!(" [{each}]"),
+        None => String::new(),
     };
     format!(
         "{head} {sender}: {}{reply}{edited}{status}{reactions}",
@@ -53,8 +47,24 @@ pub(super) fn message_line(message: &ChatMessage) -> String {
     )
 }
 
+/// A message's status as a word: `sent`, `delivered` or `seen`.
+pub(super) fn status_word(status: MessageStatus) -> String {
+    format!("{status:?}").to_lowercase()
+}
+
+/// A message's reactions, emoji and count in the order each was first used (`👍 2 🎉 1`);
+/// `None` when it has none.
+pub(super) fn reactions(message: &ChatMessage) -> Option<String> {
+    let each: Vec<String> = message
+        .reactions()
+        .iter()
+        .map(|r| format!("{} {}", sanitize(&r.emoji), r.count))
+        .collect();
+    (!each.is_empty()).then(|| each.join(" "))
+}
+
 /// A message's content for a line of text: sanitized, further lines indented by two spaces.
-fn content(text: &str) -> String {
+pub(super) fn content(text: &str) -> String {
     sanitize(text).replace('\n', "\n  ")
 }
 

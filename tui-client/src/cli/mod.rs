@@ -10,6 +10,7 @@ mod group;
 mod lifecycle;
 mod message;
 mod socket;
+mod tail;
 
 #[cfg(test)]
 mod fixtures {
@@ -176,6 +177,33 @@ pub enum Command {
         #[arg(long, global = true, default_value_t = 10_000, value_name = "MS")]
         timeout_ms: u64,
     },
+    /// Follow events as they happen (new messages, edits, reactions, deletions, statuses,
+    /// read receipts, group changes), one line each, until Ctrl-C; reconnects and catches up by
+    /// itself, showing each event once. Answers messages from others with delivery receipts.
+    #[command(
+        after_help = "Text lines read like `chat history`'s, with the conversation \
+                            first when following all of them ([#3 with bob], [#5 “Deploys”]).\n\
+                            --json prints every frame as received, one a line, with its `seq`.\n\
+                            Notices (connection lost, caught up) go to standard error."
+    )]
+    Tail {
+        #[command(flatten)]
+        scope: TailScope,
+        /// Also show who is typing.
+        #[arg(long)]
+        typing: bool,
+        /// First replay the events after SEQ (a `seq` of --json output, or the one printed on
+        /// Ctrl-C), then follow.
+        #[arg(long, value_name = "SEQ", value_parser = clap::value_parser!(i64).range(0..))]
+        since: Option<i64>,
+        /// First replay every event the server keeps (30 days by default), then follow.
+        #[arg(long, conflicts_with = "since")]
+        from_start: bool,
+        /// How long to wait for each server answer while starting and catching up, in
+        /// milliseconds.
+        #[arg(long, default_value_t = 10_000, value_name = "MS")]
+        timeout_ms: u64,
+    },
     /// Send JSON frames from standard input (one a line) and print every server frame as a line.
     Pipe {
         /// After standard input ends, wait until the server has been quiet this long, then exit.
@@ -216,6 +244,22 @@ pub struct HistoryOf {
     /// One of your groups, by title or id.
     #[arg(long, value_name = "GROUP")]
     pub group: Option<String>,
+}
+
+/// What `chat tail` follows: at most one of `--with`, `--group` and `--all` (the default).
+#[derive(Debug, Clone, clap::Args)]
+#[group(multiple = false)]
+pub struct TailScope {
+    /// Only the direct conversation with USER (exact, case-insensitive; started if need be,
+    /// as `send` does).
+    #[arg(long = "with", value_name = "USER")]
+    pub with: Option<String>,
+    /// Only one of your groups, by title or id.
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+    /// Every conversation (the default).
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// Exactly one of a user and a group, as clap's argument group guarantees.
@@ -345,6 +389,22 @@ pub async fn run(global: Global, command: Command) -> anyhow::Result<Outcome> {
             command,
             timeout_ms,
         } => group::run(&ctx, command, timeout_ms).await?,
+        Command::Tail {
+            scope,
+            typing,
+            since,
+            from_start,
+            timeout_ms,
+        } => {
+            let options = tail::Options {
+                scope: (scope.with.is_some() || scope.group.is_some())
+                    .then(|| target(scope.with, scope.group)),
+                typing,
+                since: if from_start { Some(0) } else { since },
+                timeout_ms,
+            };
+            tail::run(&ctx, options).await?
+        }
         Command::Pipe { linger_ms } => chat::pipe(&ctx, linger_ms).await?,
         Command::Check { files, junit } => {
             return check::run_files(&ctx.api, &files, junit.as_deref(), ctx.json).await;

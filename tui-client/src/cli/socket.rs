@@ -40,6 +40,8 @@ pub enum Incoming {
 pub struct Socket {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
     closed: bool,
+    /// When the server was last heard from: any frame, its pings and pongs included.
+    heard: Instant,
 }
 
 impl Socket {
@@ -63,17 +65,34 @@ impl Socket {
             Ok(Ok((stream, _response))) => Ok(Socket {
                 stream,
                 closed: false,
+                heard: Instant::now(),
             }),
         }
     }
 
     /// Sends one text frame (any text: scripts may send invalid JSON on purpose).
     pub async fn send_text(&mut self, text: &str) -> Result<(), SocketError> {
-        match timeout(IO_TIMEOUT, self.stream.send(Message::text(text))).await {
+        self.send(Message::text(text)).await
+    }
+
+    /// Sends a WebSocket ping; its pong counts as hearing from the server (see
+    /// [`Socket::heard_at`]).
+    pub async fn ping(&mut self) -> Result<(), SocketError> {
+        self.send(Message::Ping(Vec::new().into())).await
+    }
+
+    async fn send(&mut self, message: Message) -> Result<(), SocketError> {
+        match timeout(IO_TIMEOUT, self.stream.send(message)).await {
             Err(_) => Err(SocketError::Timeout(IO_TIMEOUT)),
             Ok(Err(e)) => Err(SocketError::Broken(e.to_string())),
             Ok(Ok(())) => Ok(()),
         }
+    }
+
+    /// When the server last sent anything (a frame, a ping or a pong): a connection that has
+    /// been quiet for long may be dead without a close.
+    pub fn heard_at(&self) -> Instant {
+        self.heard
     }
 
     /// The next text frame, a close, or [`Incoming::Timeout`] at `deadline`. Pings are answered
@@ -90,6 +109,9 @@ impl Socket {
                 Err(_) => return Ok(Incoming::Timeout),
                 Ok(next) => next,
             };
+            if let Some(Ok(_)) = next {
+                self.heard = Instant::now();
+            }
             match next {
                 None => {
                     self.closed = true;
