@@ -7,7 +7,9 @@
 # a free loopback port with a temporary database, waits for /healthz, runs `node --test`, then
 # stops the server. With CHAT_URL already set, tests that server instead and starts none.
 # CHAT_CLI names the terminal client's `chat` binary (default: beside the server binary); the
-# test that sends with `chat send` is skipped without it.
+# test that sends with `chat send` is skipped without it. CHAT_SERVER_BIN is exported for tests
+# that start a server of their own with other flags (lib/harness.mjs, startServer); with
+# CHAT_URL set and no CHAT_SERVER_BIN, they are skipped.
 # Needs node >= 20, `npm ci` done here, and Chromium at /usr/bin/chromium (or $CHROMIUM_PATH).
 set -euo pipefail
 
@@ -43,9 +45,11 @@ if [[ -z "${CHAT_URL:-}" ]]; then
   # The history test fills a conversation with 120 messages from one socket at once, past the
   # default frame-rate burst (100): lift it for these tests (the limits have their own tests).
   export CHAT_RATE_LIMIT_BURST=1000
+  export CHAT_SERVER_BIN="$bin"
+  # A closed page shows as "last seen" 300 ms later, not after the default 5 s of grace.
   JWT_SECRET="browser-tests-$(date +%s%N)" RUST_LOG="${RUST_LOG:-info}" \
     "$bin" --bind "127.0.0.1:$port" --database-url "sqlite://$workdir/chat.db" \
-    >"$workdir/server.log" 2>&1 &
+    --presence-grace 300ms >"$workdir/server.log" 2>&1 &
   server_pid=$!
   export CHAT_URL="http://127.0.0.1:$port"
   # The terminal client's `chat send` is used too when it has been built beside the server.

@@ -1,7 +1,7 @@
 // The conversations and the open one's history, as the server's frames change them: the list,
 // opening and closing a conversation, paging history in, live messages and receipts, messages
-// edited, deleted or reacted to (`chat.message_updated`), and groups created, changed or left
-// (`chat.conversation_updated`).
+// edited, deleted or reacted to (`chat.message_updated`), groups created, changed or left
+// (`chat.conversation_updated`), and who is online (the list's participants, `chat.presence`).
 import { onTargetChanged } from './composer.js';
 import { setChatError, ui } from './dom.js';
 import { renderConversations } from './list.js';
@@ -18,6 +18,8 @@ import {
   newestId,
   oldestId,
   openItem,
+  otherParticipants,
+  presenceOf,
   rank,
   state,
 } from './state.js';
@@ -26,6 +28,7 @@ import {
   renderHeader,
   renderMessage,
   renderOpenConversation,
+  renderPresence,
   renderReceipts,
   scrollToBottom,
 } from './thread.js';
@@ -54,6 +57,7 @@ export function initConversations() {
 
 export function onConversations(list) {
   if (!Array.isArray(list)) return;
+  takePresence(list);
   const fresh = new Map();
   for (const item of list) {
     const unread = typeof item.unread_count === 'number' ? item.unread_count : item.has_unread ? 1 : 0;
@@ -86,6 +90,35 @@ export function onConversations(list) {
   renderHeader();
 }
 
+/**
+ * Everyone's presence as the list has it: each participant's `online` and `last_seen` (neither
+ * when they hide it). Presence is per person; the list says it afresh.
+ */
+function takePresence(list) {
+  state.presence.clear();
+  for (const item of list) {
+    for (const p of Array.isArray(item.participants) ? item.participants : []) {
+      const id = p.user__id !== undefined ? p.user__id : p.id;
+      if (typeof p.online !== 'boolean' || (state.me && id === state.me.id)) continue;
+      state.presence.set(id, { online: p.online, lastSeen: typeof p.last_seen === 'string' ? p.last_seen : null });
+    }
+  }
+}
+
+/**
+ * `chat.presence`: someone we share a conversation with came online or went offline; offline
+ * without `last_seen` means they hide their presence from now on.
+ */
+export function onPresence(userId, status, lastSeen) {
+  if (typeof userId !== 'number' || (state.me && userId === state.me.id)) return;
+  const seen = typeof lastSeen === 'string' ? lastSeen : null;
+  if (status === 'online') state.presence.set(userId, { online: true, lastSeen: seen });
+  else if (status === 'offline' && seen !== null) state.presence.set(userId, { online: false, lastSeen: seen });
+  else state.presence.delete(userId);
+  renderConversations();
+  renderPresence();
+}
+
 function activity(conversation) {
   return conversation.last ? Date.parse(conversation.last.timestamp) || 0 : 0;
 }
@@ -97,6 +130,11 @@ function touchConversation(id) {
 export function onConversationStarted(conversation) {
   if (!conversation || typeof conversation.id !== 'number') return;
   rememberConversation(conversation);
+  // Its frame says nothing of presence, nor does the server tell of people just met: the list does.
+  const known = state.conversations.get(conversation.id);
+  if (!state.conversationsRequested && otherParticipants(known).some((p) => !presenceOf(p.id))) {
+    state.conversationsRequested = send({ type: 'chat.get_conversations' });
+  }
   ui.searchInput.value = '';
   clearSearch();
   openConversation(conversation.id);

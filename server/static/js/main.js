@@ -1,6 +1,7 @@
 // The browser chat client: log in over REST, then speak the chat protocol over one WebSocket.
 // All text from users or the server goes into the page through textContent, never as HTML.
-// This module signs in and out and routes the server's frames; the others each own one part.
+// This module signs in and out, hides or shows our presence, keeps relative times fresh and
+// routes the server's frames; the others each own one part.
 import { closePopup, initActions } from './actions.js';
 import { initComposer, restoreUnsent, updateComposer } from './composer.js';
 import {
@@ -13,19 +14,20 @@ import {
   onMessageStatus,
   onMessageUpdated,
   onMessages,
+  onPresence,
   onRead,
   requestNewest,
 } from './conversations.js';
 import { setAuthError, setChatError, showView, ui } from './dom.js';
 import { initGroups, isCreatingGroup, pickForGroup, resetGroups } from './groups.js';
-import { renderConversations } from './list.js';
+import { refreshPresenceDots, renderConversations } from './list.js';
 import { charCount } from './protocol.js';
 import { onConnectionLost as outboxConnectionLost, resendPending, takeRefused } from './outbox.js';
 import { closeReaders, initReaders, onReceipts } from './readers.js';
 import { flushAllDelivered, markReadIfVisible, resetReceipts } from './receipts.js';
 import { clearSearch, initSearch, renderSearchResults } from './search.js';
 import { TOKENS_KEY, api, authedApi, clearTokens, loadTokens, saveTokens, tokenClaims } from './session.js';
-import { connect, disconnect, initSocket, send } from './socket.js';
+import { connect, disconnect, initSocket, isConnected, send } from './socket.js';
 import { forgetUser, state } from './state.js';
 import {
   noteFrame,
@@ -39,10 +41,11 @@ import {
   onWelcome,
   resetSync,
 } from './sync.js';
-import { renderOpenConversation } from './thread.js';
+import { renderOpenConversation, renderPresence } from './thread.js';
 import { onPeerTyping, resetTyping, stopOwnTyping } from './typing.js';
 
 const SESSION_ENDED = 'Your session has ended. Please log in again.';
+const CLOCK_MS = 60_000; // how often "last seen 5 min ago" is read again
 
 // ---- Log in, register, log out --------------------------------------------------------------
 function showAuth(notice) {
@@ -88,6 +91,25 @@ ui.logout.addEventListener('click', () => {
   showAuth('You are logged out.');
 });
 
+// ---- Our own presence: hidden or shown to the people we share a conversation with ----------
+ui.presenceButton.addEventListener('click', () => {
+  if (state.presenceAsked) return;
+  // What the page shows changes when the server's chat.presence_set says so.
+  state.presenceAsked = send({ type: 'chat.set_presence', visible: !state.presenceVisible });
+  renderPresenceControl();
+});
+
+function renderPresenceControl() {
+  ui.presenceButton.textContent = state.presenceVisible ? 'Hide presence' : 'Show presence';
+  ui.presenceButton.title = state.presenceVisible
+    ? 'Stop showing others whether you are online and when you were last seen'
+    : 'Show others again whether you are online and when you were last seen';
+  ui.presenceButton.disabled = state.presenceAsked || !isConnected();
+  ui.mePresence.hidden = state.presenceVisible;
+}
+
+let clock = null; // reads relative times again every CLOCK_MS, without asking the server
+
 // Another tab logged out, or in as someone else: follow it.
 window.addEventListener('storage', (event) => {
   if (event.key !== TOKENS_KEY || !state.me) return;
@@ -120,12 +142,19 @@ async function enterChat() {
   showView('chat');
   renderConversations();
   renderOpenConversation();
+  renderPresenceControl();
+  clock = setInterval(() => {
+    refreshPresenceDots(Date.now());
+    renderPresence();
+  }, CLOCK_MS);
   connect();
 }
 
 /** Forgets everything about the signed-in user and closes the socket. */
 function teardown() {
   disconnect();
+  clearInterval(clock);
+  clock = null;
   resetTyping();
   resetReceipts();
   resetGroups();
@@ -184,6 +213,16 @@ function handleFrame(frame) {
       break;
     case 'chat.welcome':
       onWelcome(frame);
+      state.presenceVisible = frame.presence_visible !== false;
+      renderPresenceControl();
+      break;
+    case 'chat.presence':
+      onPresence(frame.user_id, frame.status, frame.last_seen);
+      break;
+    case 'chat.presence_set':
+      state.presenceVisible = frame.visible !== false;
+      state.presenceAsked = false;
+      renderPresenceControl();
       break;
     case 'chat.synced':
       // Caught up: what the open conversation holds has no gap before what comes live.
@@ -230,6 +269,7 @@ initSocket({
   up() {
     setChatError('');
     updateComposer();
+    renderPresenceControl();
     // Sends whose echo never came go again with their client_id (the server stores none twice),
     // before the sync or catch-up, so that their echoes come first and replace them.
     resendPending();
@@ -249,6 +289,9 @@ initSocket({
     outboxConnectionLost();
     onConnectionLost();
     updateComposer();
+    // An answer still owed will not come on the next connection; its chat.welcome tells.
+    state.presenceAsked = false;
+    renderPresenceControl();
   },
   sessionEnded() {
     showAuth(SESSION_ENDED);

@@ -1,5 +1,5 @@
-// What the page knows: the signed-in user, the conversations, the open one and its messages, and
-// who is typing. Plain data and questions about it; no element and no socket here.
+// What the page knows: the signed-in user, the conversations, the open one and its messages, who
+// is typing and who is online. Plain data and questions about it; no element and no socket here.
 
 const STATUS_RANK = { sent: 0, delivered: 1, seen: 2 };
 
@@ -22,6 +22,11 @@ export const state = {
   // What the composer is doing besides writing a new message: null, or {kind: 'reply' |
   // 'edit', messageId, draft} (`draft`: the text the box held before an edit began).
   composing: null,
+  // Other users' presence: user id -> {online, lastSeen: ISO time or null}, from the list's
+  // participants and `chat.presence`; no entry while unknown or hidden by its user.
+  presence: new Map(),
+  presenceVisible: true, // whether others see ours (chat.welcome, chat.presence_set)
+  presenceAsked: false, // a chat.set_presence awaits its chat.presence_set
 };
 
 /** Forgets the signed-in user and everything shown for them. */
@@ -33,8 +38,11 @@ export function forgetUser() {
     open: null,
     pending: [],
     composing: null,
+    presenceVisible: true,
+    presenceAsked: false,
   });
   state.conversations.clear();
+  state.presence.clear();
   state.order = [];
 }
 
@@ -67,6 +75,19 @@ export function peerId(conversation) {
   if (isGroup(conversation)) return null;
   const others = conversation.participants.filter((p) => !state.me || p.id !== state.me.id);
   return others.length === 1 ? others[0].id : null;
+}
+
+/** What the page knows of a user's presence ({online, lastSeen}), or null: unknown or hidden. */
+export function presenceOf(userId) {
+  return state.presence.get(userId) || null;
+}
+
+/** The other members of a group known to be online, in its participants' order. */
+export function onlineMembers(conversation) {
+  return otherParticipants(conversation).filter((p) => {
+    const presence = presenceOf(p.id);
+    return !!presence && presence.online;
+  });
 }
 
 /** The key of one person's "typing" in one conversation. */

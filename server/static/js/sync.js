@@ -13,6 +13,7 @@ const EVENT_TYPES = new Set([
   'chat.read',
   'chat.message_status',
   'chat.conversation_updated',
+  'chat.presence',
 ]);
 
 const sync = {

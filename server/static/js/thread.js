@@ -1,4 +1,5 @@
-// Rendering the open conversation: its header, its messages in id order (new elements are
+// Rendering the open conversation: its header (with the other person's presence, "online" or
+// "last seen 5 min ago", or in a group "3 online"), its messages in id order (new elements are
 // inserted, existing ones left alone for screen readers, a changed one replaced), the history
 // line and the receipts. A message shows what it answers, an
 // "(edited)" mark, its reactions as chips, or "message deleted"; its action buttons carry
@@ -7,9 +8,25 @@
 import { updateComposer } from './composer.js';
 import { ui } from './dom.js';
 import { renderMembers } from './groups.js';
+import { presenceWords } from './list.js';
 import { renderPending } from './outbox.js';
 import { renderReaders, requestReceipts } from './readers.js';
-import { canDelete, canEdit, conversationName, isGroup, isLive, isMine, mentionsMe, openItem, state, usernameOf } from './state.js';
+import {
+  canDelete,
+  canEdit,
+  conversationName,
+  isGroup,
+  isLive,
+  isMine,
+  mentionsMe,
+  onlineMembers,
+  openItem,
+  otherParticipants,
+  peerId,
+  presenceOf,
+  state,
+  usernameOf,
+} from './state.js';
 import { renderTyping } from './typing.js';
 
 export function nearBottom() {
@@ -24,9 +41,39 @@ export function scrollToBottom() {
 export function renderHeader() {
   const conversation = openItem();
   ui.title.textContent = conversation ? conversationName(conversation) : 'No conversation open';
+  renderPresence();
   renderTyping();
   renderMembers();
   renderReaders();
+}
+
+/**
+ * The header's presence line, as it reads now: the other person's ("online", "last seen 5 min
+ * ago", the full time in its title), or how many other members of a group are online (their
+ * names in its title); empty when no one's presence is known.
+ */
+export function renderPresence() {
+  const conversation = openItem();
+  let text = '';
+  let title = '';
+  let status = '';
+  if (conversation && isGroup(conversation)) {
+    if (otherParticipants(conversation).some((p) => presenceOf(p.id))) {
+      const online = onlineMembers(conversation);
+      text = `${online.length} online`;
+      title = online.map((p) => p.username).join(', ');
+      status = online.length ? 'online' : 'offline';
+    }
+  } else if (conversation) {
+    const peer = peerId(conversation);
+    const words = peer === null ? null : presenceWords(presenceOf(peer), Date.now());
+    if (words) ({ text, title, status } = words);
+  }
+  const line = ui.presenceLine;
+  if (line.textContent !== text) line.textContent = text;
+  if (line.title !== title) line.title = title;
+  line.dataset.status = status;
+  line.hidden = !text;
 }
 
 export function renderOpenConversation() {

@@ -1,7 +1,10 @@
-// Shared pieces of the browser tests: the server's address, Debian's Chromium, a protocol
-// client in node, and a TCP proxy that can cut the browser's connection.
-import { copyFileSync, mkdirSync } from 'node:fs';
+// Shared pieces of the browser tests: the server's address, another server with flags of its
+// own, Debian's Chromium, a protocol client in node, and a TCP proxy that can cut the browser's
+// connection.
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -18,6 +21,62 @@ export const BASE_URL = (() => {
 })();
 
 export const PASSWORD = 'correct-horse-battery';
+
+/** A TCP port free on loopback now. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Why a test that needs `startServer` cannot run here, or null when it can. */
+export const NO_SERVER_BIN = process.env.CHAT_SERVER_BIN
+  ? null
+  : 'needs CHAT_SERVER_BIN, the server binary (run.sh sets it when it starts the server itself)';
+
+/**
+ * Another server, the binary run.sh started (`CHAT_SERVER_BIN`, with the same environment), on
+ * a free loopback port with a database of its own and `flags` added: `{url, log(), stop()}`.
+ * For a test that needs other settings than the shared server's.
+ */
+export async function startServer(flags = []) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'chat-browser-'));
+  const port = await freePort();
+  const logPath = path.join(dir, 'server.log');
+  const child = spawn(
+    process.env.CHAT_SERVER_BIN,
+    ['--bind', `127.0.0.1:${port}`, '--database-url', `sqlite://${dir}/chat.db`, ...flags],
+    {
+      env: { ...process.env, JWT_SECRET: `browser-tests-${process.pid}-${Date.now()}` },
+      stdio: ['ignore', openSync(logPath, 'w'), openSync(logPath, 'a')],
+    },
+  );
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const url = `http://127.0.0.1:${port}`;
+  const log = () => readFileSync(logPath, 'utf8');
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  };
+  for (let i = 0; i < 300; i += 1) {
+    if (child.exitCode !== null) break;
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return { url, log, stop };
+    } catch (_) {
+      /* not listening yet */
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const text = log();
+  await stop();
+  throw new Error(`the server with ${flags.join(' ')} did not start:\n${text}`);
+}
 
 /** A username no other test run on the same database has used. */
 export function uniqueName(prefix) {
@@ -97,11 +156,11 @@ export async function waitConnected(page) {
   await page.locator('#connection-status[data-state="connected"]').waitFor({ state: 'attached', timeout: 40_000 });
 }
 
-/** Plain REST calls, as a non-browser client makes them. */
-export async function rest(method, route, body, access) {
+/** Plain REST calls, as a non-browser client makes them (to the server at `url`). */
+export async function rest(method, route, body, access, url = BASE_URL) {
   const headers = { 'Content-Type': 'application/json' };
   if (access) headers.Authorization = `Bearer ${access}`;
-  const response = await fetch(`${BASE_URL}${route}`, {
+  const response = await fetch(`${url}${route}`, {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -116,10 +175,10 @@ export async function rest(method, route, body, access) {
   return { status: response.status, data, text };
 }
 
-export async function registerAndLogin(username, password = PASSWORD) {
-  const reg = await rest('POST', '/api/register/', { username, password });
+export async function registerAndLogin(username, password = PASSWORD, url = BASE_URL) {
+  const reg = await rest('POST', '/api/register/', { username, password }, undefined, url);
   if (reg.status !== 201) throw new Error(`register ${username}: ${reg.status} ${reg.text}`);
-  const tok = await rest('POST', '/api/token/', { username, password });
+  const tok = await rest('POST', '/api/token/', { username, password }, undefined, url);
   if (tok.status !== 200) throw new Error(`login ${username}: ${tok.status} ${tok.text}`);
   return { id: reg.data.id, username, access: tok.data.access, refresh: tok.data.refresh };
 }

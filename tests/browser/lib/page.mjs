@@ -51,10 +51,19 @@ export async function waitForReceipt(page, text, receipt, timeout = 15_000) {
  * resolving to the first frame sent from now on that `pred` accepts.
  */
 export function recordSentFrames(page) {
+  return recordFrames(page, 'framesent');
+}
+
+/** Frames the page receives over its WebSockets, as `recordSentFrames` has those it sends. */
+export function recordReceivedFrames(page) {
+  return recordFrames(page, 'framereceived');
+}
+
+function recordFrames(page, direction) {
   const frames = [];
   const waiters = new Set();
   page.on('websocket', (ws) => {
-    ws.on('framesent', (event) => {
+    ws.on(direction, (event) => {
       let frame;
       try {
         frame = JSON.parse(event.payload);
@@ -76,7 +85,7 @@ export function recordSentFrames(page) {
       };
       const timer = setTimeout(() => {
         waiters.delete(waiter);
-        reject(new Error(`the page sent no matching frame within ${ms} ms`));
+        reject(new Error(`no matching ${direction} frame within ${ms} ms`));
       }, ms);
       waiters.add(waiter);
     });
