@@ -536,6 +536,9 @@ pub struct App {
     pub presence: HashMap<i64, Presence>,
     /// Whether others see our presence (`chat.welcome`, `chat.presence_set`).
     pub presence_visible: bool,
+    /// The wall-clock time of the latest event, for "last seen 5 min ago": the driver sets it
+    /// with each event, as `update` sets `now`.
+    pub wall: Option<Timestamp>,
 }
 
 /// Where this client stands in the server's event sequence (`seq`): what it has applied, and
@@ -609,6 +612,7 @@ impl App {
             sync: SyncState::default(),
             presence: HashMap::new(),
             presence_visible: true,
+            wall: None,
         }
     }
 
