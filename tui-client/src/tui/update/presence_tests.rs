@@ -1,12 +1,12 @@
 //! Presence through `update`: hello on each connection, the list seeding who is online,
-//! `chat.presence` changing it, and whether ours is hidden.
+//! `chat.presence` changing it, and hiding our own.
 
 use std::time::Instant;
 
-use chat_shared::ClientMsg;
+use chat_shared::{ClientMsg, ServerMsg};
 
-use super::super::app::{App, Presence};
-use super::super::event::{Event, NetStatus};
+use super::super::app::{App, NoticeKind, Presence};
+use super::super::event::{Event, KeyCode, NetStatus};
 use super::super::fixtures::*;
 use super::update;
 
@@ -140,4 +140,54 @@ fn someone_hiding_their_presence_reads_as_unknown() {
     // Shown again: as it is now.
     update(&mut app, presence(102, &bob(), true, Some(at(20))), now);
     assert_eq!(app.presence_of(2), online(20));
+}
+
+#[test]
+fn presence_off_and_on_send_set_presence_and_the_answer_says_hidden() {
+    let now = Instant::now();
+    let mut app = chatting(now, vec![]);
+    let out = type_text(&mut app, "/presence off", now);
+    assert!(
+        out.iter().all(|f| matches!(f, ClientMsg::Typing { .. })),
+        "{out:?}"
+    );
+    let out = step(&mut app, Event::key(KeyCode::Enter), now);
+    assert!(
+        out.contains(&ClientMsg::SetPresence { visible: false }),
+        "{out:?}"
+    );
+    assert!(
+        !out.iter().any(|f| matches!(f, ClientMsg::Message { .. })),
+        "a command is not a message: {out:?}"
+    );
+    assert_eq!(app.composer.text, "");
+    assert!(app.presence_visible, "until the server says so");
+    update(
+        &mut app,
+        server(ServerMsg::PresenceSet { visible: false }),
+        now,
+    );
+    assert!(!app.presence_visible);
+    assert_eq!(app.notice.as_ref().map(|n| n.kind), Some(NoticeKind::Info));
+
+    type_text(&mut app, "/presence on", now);
+    let out = step(&mut app, Event::key(KeyCode::Enter), now);
+    assert!(out.contains(&ClientMsg::SetPresence { visible: true }));
+    update(
+        &mut app,
+        server(ServerMsg::PresenceSet { visible: true }),
+        now,
+    );
+    assert!(app.presence_visible);
+
+    // Anything else is explained, not sent.
+    type_text(&mut app, "/presence maybe", now);
+    let out = step(&mut app, Event::key(KeyCode::Enter), now);
+    assert!(
+        !out.iter()
+            .any(|f| matches!(f, ClientMsg::SetPresence { .. })),
+        "{out:?}"
+    );
+    let notice = app.notice.as_ref().map(|n| n.text.as_str());
+    assert_eq!(notice, Some("usage: /presence on|off (yours is shown)"));
 }
