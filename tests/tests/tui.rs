@@ -14,6 +14,7 @@ use chat_tui::tui::cursor;
 use chat_tui::tui::driver::Driver;
 use chat_tui::tui::effect::Effect;
 use chat_tui::tui::event::{Event, KeyCode};
+use chat_tui::tui::view;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -1040,4 +1041,61 @@ async fn the_cursor_outlives_the_client_and_the_next_start_syncs_from_it() {
         cursor_saved(&config, app)
     })
     .await;
+}
+
+#[tokio::test]
+async fn alice_sees_bob_come_online_and_then_when_he_was_last_seen() {
+    // Departures wait the grace, kept short here.
+    let server = TestServer::start_with(&["--presence-grace", "300ms"]).await;
+    let alice = chat_e2e::Person::new(&server, "alice").await;
+    let bob = chat_e2e::Person::new(&server, "bob").await;
+    // Their conversation, started on a socket of alice's: bob has never been online.
+    let mut a = alice.connect(&server).await;
+    start_with(&mut a, bob.id).await;
+    a.close().await;
+    let me = UserRef {
+        id: alice.id,
+        username: alice.name.clone(),
+    };
+    let mut alice_tui = Driver::resume(&server.http_url(), me, alice.tokens.refresh, None)
+        .expect("valid server URL");
+    alice_tui.app.size = (100, 30);
+    until(&mut alice_tui, "the conversation with bob listed", |app| {
+        app.conversations.len() == 1 && !app.sync.syncing && app.sync.cursor.is_some()
+    })
+    .await;
+    press(&mut alice_tui, KeyCode::Enter);
+    let screen = alice_tui.screen(100, 30);
+    assert!(screen.contains(&format!("○ {}", bob.name)), "{screen}");
+    assert!(
+        screen.contains(&format!("┌ {} · offline ─", bob.name)),
+        "never seen yet:\n{screen}"
+    );
+
+    let mut b = bob.connect(&server).await;
+    b.send(&ClientMsg::Hello {
+        client: "test".into(),
+        version: "1".into(),
+    })
+    .await;
+    let online = format!("┌ {} · online ─", bob.name);
+    until(&mut alice_tui, "bob online on alice's screen", |app| {
+        let screen = view::render_to_string(app, 100, 30);
+        screen.contains(&online) && screen.contains(&format!("▶ ● {}", bob.name))
+    })
+    .await;
+
+    b.close().await;
+    let seen = format!("┌ {} · last seen just now ─", bob.name);
+    let gone = alice_tui
+        .run_until(Duration::from_secs(5), |app| {
+            let screen = view::render_to_string(app, 100, 30);
+            screen.contains(&seen) && screen.contains(&format!("▶ ○ {}", bob.name))
+        })
+        .await;
+    assert!(
+        gone,
+        "bob last seen within 5 s of leaving (grace 300 ms):\n{}",
+        alice_tui.screen(100, 30)
+    );
 }

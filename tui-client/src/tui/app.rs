@@ -452,6 +452,15 @@ pub struct ReceiptsView {
     pub delivered_to: Vec<UserRef>,
 }
 
+/// What we know of someone's presence, from `chat.conversations` and `chat.presence`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presence {
+    pub online: bool,
+    /// When they were last online (the moment they came, while they are); `None` when they
+    /// have not been since the server knows presence.
+    pub last_seen: Option<Timestamp>,
+}
+
 /// How serious a notice is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoticeKind {
@@ -522,6 +531,14 @@ pub struct App {
     pub utc_offset: Option<FixedOffset>,
     /// Where we stand in the server's event sequence, for a gapless resume.
     pub sync: SyncState,
+    /// User id → their presence. Nobody who hides it (nor anyone, on a server without
+    /// presence) has an entry.
+    pub presence: HashMap<i64, Presence>,
+    /// Whether others see our presence (`chat.welcome`, `chat.presence_set`).
+    pub presence_visible: bool,
+    /// The wall-clock time of the latest event, for "last seen 5 min ago": the driver sets it
+    /// with each event, as `update` sets `now`.
+    pub wall: Option<Timestamp>,
 }
 
 /// Where this client stands in the server's event sequence (`seq`): what it has applied, and
@@ -593,6 +610,9 @@ impl App {
             now: None,
             utc_offset: None,
             sync: SyncState::default(),
+            presence: HashMap::new(),
+            presence_visible: true,
+            wall: None,
         }
     }
 
@@ -643,6 +663,24 @@ impl App {
         self.open_conversation()
             .map(|item| self.typing_names(item))
             .unwrap_or_default()
+    }
+
+    /// A user's presence, if they show it.
+    pub fn presence_of(&self, user_id: i64) -> Option<Presence> {
+        self.presence.get(&user_id).copied()
+    }
+
+    /// How many of a group's members besides us are online; `None` when the presence of none
+    /// of them is known (hidden, or a server without presence).
+    pub fn online_in(&self, item: &ConvItem) -> Option<usize> {
+        let me = self.my_id();
+        let known: Vec<Presence> = item
+            .members()
+            .iter()
+            .filter(|m| m.id != me)
+            .filter_map(|m| self.presence_of(m.id))
+            .collect();
+        (!known.is_empty()).then(|| known.iter().filter(|p| p.online).count())
     }
 
     /// Whether the server has the socket open.

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use chat_shared::UserRef;
+use chat_shared::{Timestamp, UserRef};
 use tokio::sync::mpsc;
 
 use super::app::App;
@@ -76,6 +76,8 @@ impl Driver {
     /// Applies an event at time `now` and carries out what it asks for; returns the effects
     /// only a terminal can carry out (the bell, quitting), in order.
     pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Effect> {
+        // The app has no clock: relative times ("last seen 5 min ago") are read against this.
+        self.app.wall = Some(Timestamp::now());
         match &event {
             Event::Auth(Ok(signed_in)) => match Api::new(&signed_in.server) {
                 Ok(api) => {

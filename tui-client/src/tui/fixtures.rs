@@ -4,7 +4,8 @@ use std::time::Instant;
 
 use chat_shared::{
     ChatMessage, ClientMsg, Conversation, ConversationKind, ConversationListItem, EventKind,
-    GroupInfo, LastMessage, Member, Participant, Role, ServerMsg, SystemEvent, Timestamp, UserRef,
+    GroupInfo, LastMessage, Member, Participant, PresenceStatus, Role, ServerMsg, SystemEvent,
+    Timestamp, UserRef,
 };
 use chrono::FixedOffset;
 
@@ -65,6 +66,74 @@ pub fn list_item(
         has_unread: Some(unread > 0),
         info: Default::default(),
     }
+}
+
+/// `item` with `user`'s presence as `chat.conversations` says it (`online: None`: hidden).
+pub fn with_presence(
+    mut item: ConversationListItem,
+    user: &UserRef,
+    online: Option<bool>,
+    last_seen: Option<Timestamp>,
+) -> ConversationListItem {
+    for p in item.participants.iter_mut().filter(|p| p.id == user.id) {
+        p.online = online;
+        p.last_seen = last_seen;
+    }
+    item
+}
+
+/// `chat.presence` about `user`, pushed with `seq`: online or not, last seen when (`None`
+/// with offline: hidden).
+pub fn presence(seq: i64, user: &UserRef, online: bool, last_seen: Option<Timestamp>) -> Event {
+    let status = if online {
+        PresenceStatus::Online
+    } else {
+        PresenceStatus::Offline
+    };
+    let frame = ServerMsg::Presence {
+        user_id: user.id,
+        status,
+        last_seen,
+    };
+    Event::Pushed(seq, frame)
+}
+
+/// `chat.conversations` with `items`.
+pub fn list(items: Vec<ConversationListItem>) -> Event {
+    server(ServerMsg::Conversations {
+        conversations: items,
+    })
+}
+
+/// `chat.welcome` for alice as the protocol's example spells it, saying whether her presence
+/// is shown.
+pub fn welcome(presence_visible: bool) -> ServerMsg {
+    let limits: serde_json::Map<String, serde_json::Value> = [
+        "max_message_chars",
+        "max_frame_bytes",
+        "history_limit",
+        "history_page_bytes",
+        "max_group_members",
+        "max_connections_per_user",
+        "rate_limit_per_second",
+        "rate_limit_burst",
+        "typing_interval_ms",
+        "max_client_id_chars",
+        "max_emoji_chars",
+        "max_reactions",
+    ]
+    .into_iter()
+    .map(|k| (k.to_owned(), 100.into()))
+    .collect();
+    let mut welcome = serde_json::json!({
+        "type": "chat.welcome", "server_version": "0.1.0", "protocol_version": 2,
+        "features": ["sync", "presence"], "user": {"id": 1, "username": "alice"},
+        "limits": limits, "seq": CURSOR,
+    });
+    if !presence_visible {
+        welcome["presence_visible"] = false.into();
+    }
+    serde_json::from_value(welcome).expect("a valid chat.welcome")
 }
 
 /// The group additions of a group called `title` with `members` members.
@@ -144,6 +213,7 @@ pub fn connected(now: Instant) -> App {
     assert_eq!(
         out,
         vec![
+            hello(),
             ClientMsg::GetConversations {},
             ClientMsg::Sync { since: None }
         ]
@@ -227,6 +297,14 @@ pub fn echo(id: i64, conversation_id: i64, content: &str, n: u64) -> ChatMessage
     ChatMessage {
         client_id: Some(format!("t-{n}")),
         ..message(id, conversation_id, &alice(), content)
+    }
+}
+
+/// The `chat.hello` every connection starts with.
+pub fn hello() -> ClientMsg {
+    ClientMsg::Hello {
+        client: "chat-tui".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
     }
 }
 

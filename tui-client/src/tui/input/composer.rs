@@ -5,7 +5,7 @@ use std::time::Instant;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::scroll::scroll;
-use super::{group, message};
+use super::{command, message};
 use crate::tui::app::{
     App, Draft, Focus, MAX_CONTENT, MAX_PENDING, MAX_PENDING_BYTES, NoticeKind, Pending,
     TYPING_REPEAT, TypingOut, TypingTo,
@@ -186,7 +186,7 @@ fn send(app: &mut App, now: Instant, out: &mut Vec<Effect>) {
     if content.trim().is_empty() {
         return;
     }
-    if app.composer.draft == Draft::New && group::command(app, &content, now, out) {
+    if app.composer.draft == Draft::New && command::command(app, &content, now, out) {
         stop_typing(app, out);
         app.composer.set(String::new());
         return;

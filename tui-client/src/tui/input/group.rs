@@ -1,6 +1,7 @@
 //! Group actions, from the composer's `/` commands and from keys: a new group (its members
 //! picked in the search box), adding (picked too), removing, renaming, leaving, muting, and
 //! asking who has read a message. Each sends its frame; the server's answer changes the list.
+//! The commands themselves are read in `command`.
 
 use std::time::Instant;
 
@@ -9,45 +10,8 @@ use chat_shared::ClientMsg;
 use crate::tui::app::{App, ConvKind, NoticeKind, Pick, PickFor, Search};
 use crate::tui::effect::Effect;
 
-/// Carries out `text` when it is one of the composer's commands; false when it is not one
-/// (then it is sent as a message, as any other text).
-pub(super) fn command(app: &mut App, text: &str, now: Instant, out: &mut Vec<Effect>) -> bool {
-    let (name, rest) = text
-        .trim()
-        .split_once(char::is_whitespace)
-        .unwrap_or((text.trim(), ""));
-    let rest = rest.trim();
-    let known = [
-        "/group",
-        "/add",
-        "/remove",
-        "/rename",
-        "/leave",
-        "/mute",
-        "/receipts",
-    ];
-    if !known.contains(&name) {
-        return false;
-    }
-    if !app.is_connected() {
-        let text = "not connected: try again in a moment";
-        app.notify(NoticeKind::Error, text, now);
-        return true;
-    }
-    match name {
-        "/group" => new_group(app, rest, now),
-        "/add" => add(app, now),
-        "/remove" => remove(app, rest, now, out),
-        "/rename" => rename(app, rest, now, out),
-        "/leave" => leave(app, now, out),
-        "/mute" => toggle_mute(app, app.open, now, out),
-        _ => ask_receipts(app, now, out),
-    }
-    true
-}
-
 /// Opens the search box to pick the members of a new group called `title`.
-fn new_group(app: &mut App, title: &str, now: Instant) {
+pub(super) fn new_group(app: &mut App, title: &str, now: Instant) {
     if title.is_empty() {
         app.notify(NoticeKind::Error, "usage: /group TITLE", now);
         return;
@@ -80,13 +44,13 @@ fn open_group(app: &mut App, now: Instant) -> Option<i64> {
     group
 }
 
-fn add(app: &mut App, now: Instant) {
+pub(super) fn add(app: &mut App, now: Instant) {
     if let Some(conversation_id) = open_group(app, now) {
         start_picking(app, PickFor::AddTo { conversation_id });
     }
 }
 
-fn remove(app: &mut App, name: &str, now: Instant, out: &mut Vec<Effect>) {
+pub(super) fn remove(app: &mut App, name: &str, now: Instant, out: &mut Vec<Effect>) {
     let Some(conversation_id) = open_group(app, now) else {
         return;
     };
@@ -109,7 +73,7 @@ fn remove(app: &mut App, name: &str, now: Instant, out: &mut Vec<Effect>) {
     }
 }
 
-fn rename(app: &mut App, title: &str, now: Instant, out: &mut Vec<Effect>) {
+pub(super) fn rename(app: &mut App, title: &str, now: Instant, out: &mut Vec<Effect>) {
     let Some(conversation_id) = open_group(app, now) else {
         return;
     };
@@ -123,7 +87,7 @@ fn rename(app: &mut App, title: &str, now: Instant, out: &mut Vec<Effect>) {
     }));
 }
 
-fn leave(app: &mut App, now: Instant, out: &mut Vec<Effect>) {
+pub(super) fn leave(app: &mut App, now: Instant, out: &mut Vec<Effect>) {
     if let Some(conversation_id) = open_group(app, now) {
         out.push(Effect::Send(ClientMsg::Leave { conversation_id }));
     }

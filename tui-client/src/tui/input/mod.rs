@@ -2,9 +2,10 @@
 //! the state changes here, and the effects (frames, a sign-in, quitting) go into `out`.
 //!
 //! `sign_in` has the form's keys, `panes` the list's, the messages' and the search box's,
-//! `composer` the editing and sending, `scroll` the message pane's scrolling, `group` the
-//! group actions (commands and keys).
+//! `composer` the editing and sending, `command` the composer's `/` commands, `scroll` the
+//! message pane's scrolling, `group` the group actions (from commands and keys).
 
+mod command;
 mod composer;
 mod group;
 mod message;

@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use chat_shared::ClientMsg;
+
 use super::{pending, sync};
 use crate::tui::app::{App, Conn, Field, Focus, NoticeKind, Screen};
 use crate::tui::effect::Effect;
@@ -23,6 +25,14 @@ pub(super) fn auth(app: &mut App, result: Result<SignedIn, String>) {
     }
 }
 
+/// How this client introduces itself on each connection.
+fn hello() -> ClientMsg {
+    ClientMsg::Hello {
+        client: "chat-tui".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    }
+}
+
 pub(super) fn net(app: &mut App, status: NetStatus, now: Instant, out: &mut Vec<Effect>) {
     match status {
         NetStatus::Connecting => app.conn = Conn::Connecting,
@@ -32,6 +42,9 @@ pub(super) fn net(app: &mut App, status: NetStatus, now: Instant, out: &mut Vec<
             for thread in app.threads.values_mut() {
                 thread.fetch = None;
             }
+            // First, so the server sends this connection `chat.presence` from then on (in the
+            // sync too).
+            out.push(Effect::Send(hello()));
             sync::connected(app, now, out);
             if let Some(search) = &mut app.search {
                 search.sent = None;

@@ -9,7 +9,7 @@ use chat_shared::{
     MessageStatus, REPLY_EXCERPT_CHARS, ServerMsg, UserRef,
 };
 
-use super::{pending, receipts, sync};
+use super::{pending, presence, receipts, sync};
 use crate::tui::app::{
     App, ConvItem, ConvKind, Fetch, Focus, MAX_RESULTS, NoticeKind, PAGE, ReceiptsView, TYPING_TTL,
     TypingIn,
@@ -20,10 +20,16 @@ use crate::tui::effect::Effect;
 pub(super) fn server(app: &mut App, frame: ServerMsg, now: Instant, out: &mut Vec<Effect>) {
     match frame {
         ServerMsg::Message { message } => on_message(app, message, now, out),
-        // The answer to `chat.hello`, which this client does not send.
-        ServerMsg::Welcome { .. } => {}
-        // Presence is not shown yet (issue 16's terminal part).
-        ServerMsg::Presence { .. } | ServerMsg::PresenceSet { .. } => {}
+        // The answer to our `chat.hello`; the cursor comes from `chat.sync`, not from it.
+        ServerMsg::Welcome {
+            presence_visible, ..
+        } => app.presence_visible = presence_visible,
+        ServerMsg::Presence {
+            user_id,
+            status,
+            last_seen,
+        } => presence::changed(app, user_id, status, last_seen),
+        ServerMsg::PresenceSet { visible } => presence::visible(app, visible, now),
         ServerMsg::Synced { seq, has_more } => sync::synced(app, seq, has_more, now, out),
         ServerMsg::ResyncRequired { seq } => sync::resync(app, seq, now, out),
         ServerMsg::SyncHint { since } => sync::hint(app, since, out),
@@ -372,6 +378,7 @@ fn on_conversations(
     now: Instant,
     out: &mut Vec<Effect>,
 ) {
+    presence::seed(app, &items);
     let me = app.my_id();
     let list: Vec<ConvItem> = items
         .into_iter()

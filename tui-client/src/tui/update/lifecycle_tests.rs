@@ -334,6 +334,7 @@ fn a_send_cut_by_a_drop_is_resent_with_its_client_id_and_shown_once() {
     assert_eq!(
         out,
         vec![
+            hello(),
             sent(10, "lost?", 1),
             ClientMsg::Sync {
                 since: Some(CURSOR)

@@ -3,12 +3,13 @@
 //! search debounce, receipts) are ordinary unit tests.
 //!
 //! Keys, mouse and paste are handled in `input`; server frames in `frames`; connection changes
-//! and sign-in answers in `connection`; the sync cursor and `chat.sync` in `sync`; the clock in
-//! `tick`.
+//! and sign-in answers in `connection`; the sync cursor and `chat.sync` in `sync`; who is
+//! online in `presence`; the clock in `tick`.
 
 mod connection;
 mod frames;
 mod pending;
+mod presence;
 mod receipts;
 mod sync;
 mod tick;
@@ -53,6 +54,8 @@ pub fn update(app: &mut App, event: Event, now: Instant) -> Vec<Effect> {
 mod group_tests;
 #[cfg(test)]
 mod lifecycle_tests;
+#[cfg(test)]
+mod presence_tests;
 #[cfg(test)]
 mod sync_tests;
 #[cfg(test)]

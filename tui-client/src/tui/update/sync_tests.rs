@@ -32,7 +32,14 @@ fn reconnect(app: &mut App, now: Instant) -> Vec<ClientMsg> {
         retry_in: Duration::from_millis(500),
     };
     step(app, Event::Net(lost), now);
-    step(app, Event::Net(NetStatus::Connected), now)
+    let mut out = step(app, Event::Net(NetStatus::Connected), now);
+    assert_eq!(
+        out.first(),
+        Some(&hello()),
+        "every connection says hello first"
+    );
+    out.remove(0);
+    out
 }
 
 fn sync_from(since: i64) -> ClientMsg {
@@ -66,7 +73,7 @@ fn waiting_messages_are_sent_again_before_the_sync_and_its_echo_confirms_them() 
     type_text(&mut app, "later", now);
     step(&mut app, Event::key(KeyCode::Enter), now);
     let out = step(&mut app, Event::Net(NetStatus::Connected), now);
-    assert_eq!(out, vec![sent(10, "later", 1), sync_from(CURSOR)]);
+    assert_eq!(out, vec![hello(), sent(10, "later", 1), sync_from(CURSOR)]);
     // The replay holds the message stored from the first try (the echo was lost), and the
     // retry's answer comes too: one message, nothing waiting.
     let stored = echo(6, 10, "later", 1);
@@ -313,7 +320,10 @@ fn the_first_connection_of_a_run_loads_everything_then_syncs_from_the_saved_curs
     app.sync.cursor = Some(42);
     app.sync.saved = Some(42);
     let out = step(&mut app, Event::Net(NetStatus::Connected), now);
-    assert_eq!(out, vec![ClientMsg::GetConversations {}, sync_from(42)]);
+    assert_eq!(
+        out,
+        vec![hello(), ClientMsg::GetConversations {}, sync_from(42)]
+    );
     // Its next connection only syncs.
     update(&mut app, synced(60, false), now);
     assert_eq!(reconnect(&mut app, now), vec![sync_from(60)]);

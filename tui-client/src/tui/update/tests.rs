@@ -242,6 +242,7 @@ fn blank_and_too_long_messages_are_not_sent_and_offline_ones_wait() {
     assert_eq!(
         out,
         vec![
+            hello(),
             sent(10, "later", 1),
             ClientMsg::Sync {
                 since: Some(CURSOR)
@@ -453,6 +454,7 @@ fn reconnecting_without_a_cursor_catches_up_without_gaps_or_duplicates() {
     assert_eq!(
         out,
         vec![
+            hello(),
             ClientMsg::GetConversations {},
             sent(10, "lost", 1),
             ClientMsg::GetMessages {

@@ -10,6 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{List, ListItem, ListState, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
+use super::presence;
 use super::widgets::{pane, placeholder};
 use crate::tui::app::{App, Conn, ConvItem, ConvKind, Draft, Focus, NoticeKind};
 use crate::tui::lines::{hard_wrap, quote, sanitize, thread_lines, truncate};
@@ -29,10 +30,21 @@ pub(super) fn conversation_list(app: &App, frame: &mut Frame, area: Rect) {
         frame.render_widget(placeholder(text, block), area);
         return;
     }
+    // Names stay in one column: a row without a dot gets its room when another has one.
+    let dots: Vec<Option<Span>> = app
+        .conversations
+        .iter()
+        .map(|c| presence::dot(app, c))
+        .collect();
+    let any_dot = dots.iter().any(Option::is_some);
     let items: Vec<ListItem> = app
         .conversations
         .iter()
-        .map(|c| {
+        .zip(dots)
+        .map(|(c, dot)| {
+            let dot = dot.or_else(|| any_dot.then(|| Span::raw("  ")));
+            // The preview stands under the name.
+            let indent = " ".repeat(2 + dot.as_ref().map_or(0, Span::width));
             let open = app.open == Some(c.id);
             let badge = if c.unread > 0 {
                 format!(" ({})", c.unread)
@@ -41,25 +53,35 @@ pub(super) fn conversation_list(app: &App, frame: &mut Frame, area: Rect) {
             };
             let marker = if open { "▶ " } else { "  " };
             let about = about(c);
-            let name_width = width.saturating_sub(marker.len() + about.width() + badge.len());
+            let dot_width = dot.as_ref().map_or(0, Span::width);
+            let name_width =
+                width.saturating_sub(marker.len() + dot_width + about.width() + badge.len());
             let mut name_style = Style::default();
             if c.unread > 0 {
                 name_style = name_style.add_modifier(Modifier::BOLD);
             }
-            let name = Line::from(vec![
-                Span::raw(marker),
-                Span::styled(truncate(&sanitize(c.name()), name_width), name_style),
-                Span::styled(about, Style::default().fg(Color::DarkGray)),
-                Span::styled(
-                    badge,
-                    Style::default()
-                        .fg(Color::Magenta)
-                        .add_modifier(Modifier::BOLD),
-                ),
-            ]);
+            let name = Line::from_iter(
+                [
+                    Some(Span::raw(marker)),
+                    dot,
+                    Some(Span::styled(
+                        truncate(&sanitize(c.name()), name_width),
+                        name_style,
+                    )),
+                    Some(Span::styled(about, Style::default().fg(Color::DarkGray))),
+                    Some(Span::styled(
+                        badge,
+                        Style::default()
+                            .fg(Color::Magenta)
+                            .add_modifier(Modifier::BOLD),
+                    )),
+                ]
+                .into_iter()
+                .flatten(),
+            );
             let preview = if !app.typing_names(c).is_empty() {
                 Span::styled(
-                    truncate("  typing…", width),
+                    truncate(&format!("{indent}typing…"), width),
                     Style::default()
                         .fg(Color::Green)
                         .add_modifier(Modifier::ITALIC),
@@ -71,7 +93,7 @@ pub(super) fn conversation_list(app: &App, frame: &mut Frame, area: Rect) {
                 } else {
                     Style::default().fg(Color::DarkGray)
                 };
-                Span::styled(truncate(&format!("  {text}"), width), style)
+                Span::styled(truncate(&format!("{indent}{text}"), width), style)
             };
             ListItem::new(vec![name, Line::from(preview)])
         })
@@ -93,15 +115,7 @@ pub(super) fn messages(app: &App, frame: &mut Frame, area: Rect) {
     };
     let title = app
         .open_conversation()
-        .map(|c| {
-            let members = match &c.kind {
-                ConvKind::Group { members, .. } => format!(" · {} members", members.len()),
-                ConvKind::Direct { .. } => String::new(),
-            };
-            let muted = if c.muted { " · muted" } else { "" };
-            format!(" {}{members}{muted} ", sanitize(c.name()))
-        })
-        .unwrap_or_else(|| " Messages ".into());
+        .map_or_else(|| " Messages ".into(), |c| title(app, c, area.width));
     let block = pane(title, focused);
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -124,6 +138,32 @@ pub(super) fn messages(app: &App, frame: &mut Frame, area: Rect) {
         );
         frame.render_widget(Span::styled(note, Style::default().fg(Color::Magenta)), at);
     }
+}
+
+/// The open conversation's pane title: its name, a group's member count, who is online,
+/// "muted". In a narrow pane "last seen" becomes "seen" before the name gives way.
+fn title(app: &App, item: &ConvItem, width: u16) -> String {
+    let name = sanitize(item.name());
+    let about = |short| {
+        let mut about = String::new();
+        if let ConvKind::Group { members, .. } = &item.kind {
+            about.push_str(&format!(" · {} members", members.len()));
+        }
+        if let Some(presence) = presence::about(app, item, short) {
+            about.push_str(&format!(" · {presence}"));
+        }
+        if item.muted {
+            about.push_str(" · muted");
+        }
+        about
+    };
+    // The borders and a space either side.
+    let room = |about: &str| usize::from(width.saturating_sub(4)).saturating_sub(about.width());
+    let mut text = about(false);
+    if room(&text) < name.width().min(8) {
+        text = about(true);
+    }
+    format!(" {}{text} ", truncate(&name, room(&text).max(2)))
 }
 
 /// What the list says after a conversation's name: a group's member count, "muted".
@@ -262,11 +302,18 @@ pub(super) fn status_bar(app: &App, frame: &mut Frame, area: Rect) {
         .trim_end_matches('/')
         .trim_start_matches("http://")
         .trim_start_matches("https://");
+    // Beside our name, so it shows however long the connection's text.
+    let hidden = if app.presence_visible {
+        ""
+    } else {
+        " (hidden)"
+    };
     let left = Line::from(vec![
         Span::styled(
             format!(" {user}"),
             Style::default().add_modifier(Modifier::BOLD),
         ),
+        Span::styled(hidden, Style::default().fg(Color::Yellow)),
         Span::raw(format!(" @ {server} ")),
         Span::styled(format!("{dot} {state}"), Style::default().fg(color)),
     ]);

@@ -2,11 +2,12 @@
 //! only; never waits on anything.
 //!
 //! `chat` draws the chat screen's panes, `overlays` the search box, receipts, the delete
-//! confirmation, the reaction picker and the help,
+//! confirmation, the reaction picker and the help, `presence` who is online,
 //! `sign_in` the form; `widgets` has the pieces they share.
 
 mod chat;
 mod overlays;
+mod presence;
 mod sign_in;
 mod widgets;
 
@@ -96,5 +97,7 @@ pub fn render_to_string(app: &App, width: u16, height: u16) -> String {
 mod group_tests;
 #[cfg(test)]
 mod lifecycle_tests;
+#[cfg(test)]
+mod presence_tests;
 #[cfg(test)]
 mod tests;

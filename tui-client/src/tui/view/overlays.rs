@@ -138,8 +138,12 @@ pub const KEYS: &[(&str, &str)] = &[
         "composer: rename the group, leave it",
     ),
     ("/mute  /receipts", "composer: as m and s"),
-    ("?  or F1", "this help"),
-    ("q / Ctrl-C", "quit"),
+    (
+        "/presence off | on",
+        "composer: hide / show when you are online",
+    ),
+    // One line, so the box fits 24 rows.
+    ("?  F1 · q  Ctrl-C", "this help · quit"),
 ];
 
 pub(super) fn help(frame: &mut Frame, area: Rect) {
