@@ -358,6 +358,7 @@ mod tests {
                 id,
                 username: name.into(),
                 role: None,
+                ..Default::default()
             })
             .collect();
         ConversationListItem {
