@@ -249,8 +249,10 @@ async fn a_cursor_older_than_the_retention_is_told_to_reload() {
     // past the retention are gone from the database.
     let deleted = server.state.store.prune_events(1000).await.expect("prune");
     assert!(deleted >= 1, "nothing pruned");
+    // Again, with a cutoff a little earlier (a later call's own cutoff could reach events made
+    // after the first, such as a presence written late): nothing more.
     assert_eq!(
-        server.state.store.prune_events(1000).await.expect("prune"),
+        server.state.store.prune_events(5000).await.expect("prune"),
         0
     );
     a.send(&ClientMsg::Sync { since: Some(since) }).await;

@@ -1,8 +1,9 @@
 //! Presence: a row per user and instance holding a connection of theirs, the instances alive (a
 //! heartbeat each; one that falls silent is swept with its rows), and the transitions between
-//! online and offline. A transition is recorded as an event in its own transaction, which on
-//! PostgreSQL holds the events' lock: transitions of one user on two instances are serialized,
-//! so the last event said about a user is always true.
+//! online and offline. A transition is recorded as an event in its own transaction. On
+//! PostgreSQL that transaction first takes a lock per user it changes (in id order, so that two
+//! never wait for each other), and the events' lock only to insert the events: transitions of one
+//! user on two instances are serialized, so the last event said about a user is always true.
 
 use chat_shared::{PresenceStatus, ServerMsg, Timestamp};
 
@@ -49,13 +50,35 @@ fn events(transitions: &[Transition]) -> (Vec<ServerMsg>, Vec<EventRow<'static>>
     (frames, event_rows(&events))
 }
 
-/// Records the events of `$transitions` in the transaction `$tx` (made at `$now`); the changes.
+/// Taken on PostgreSQL before a user's presence is read or changed, until the transaction ends.
+const LOCK_USER: &str = "SELECT pg_advisory_xact_lock(7400132, $1::INT4)";
+
+/// Takes [`LOCK_USER`] for each of `$users` (sorted by the caller) in `$tx` on PostgreSQL.
+macro_rules! lock_users {
+    ($tx:ident, $postgres:expr, $users:expr) => {
+        if $postgres {
+            for &user_id in $users {
+                // The lock's key is 32 bits: ids beyond share a key, which only serializes more.
+                sqlx::query(LOCK_USER)
+                    .bind(user_id as i32)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+        }
+    };
+}
+
+/// Records the events of `$transitions` in the transaction `$tx` (made at `$now`, holding the
+/// users' locks); the changes.
 macro_rules! record_transitions {
-    ($tx:ident, $transitions:expr, $now:expr) => {{
+    ($tx:ident, $postgres:expr, $transitions:expr, $now:expr) => {{
         let transitions: &[Transition] = $transitions;
         if transitions.is_empty() {
             Vec::new()
         } else {
+            if $postgres {
+                sqlx::query(SERIALIZE_EVENTS).execute(&mut *$tx).await?;
+            }
             let (frames, rows) = events(transitions);
             let seqs = insert_events!($tx, &rows, $now);
             transitions
@@ -75,16 +98,20 @@ macro_rules! record_transitions {
 /// Removes the instance `$id` and its rows in `$tx`; the users who, without it, have no
 /// connection left anywhere, last seen at `$last_seen`, are pushed onto `$out`.
 macro_rules! drop_instance {
-    ($tx:ident, $id:expr, $last_seen:expr, $out:expr) => {{
+    ($tx:ident, $postgres:expr, $id:expr, $last_seen:expr, $out:expr) => {{
+        let users: Vec<i64> = sqlx::query_scalar(
+            "SELECT user_id FROM presence WHERE instance_id = $1 ORDER BY user_id",
+        )
+        .bind($id)
+        .fetch_all(&mut *$tx)
+        .await?;
+        lock_users!($tx, $postgres, &users);
+        // The rows still there once the users are locked (another sweep may have been first).
         let users: Vec<i64> =
-            sqlx::query_scalar("SELECT user_id FROM presence WHERE instance_id = $1")
+            sqlx::query_scalar("DELETE FROM presence WHERE instance_id = $1 RETURNING user_id")
                 .bind($id)
                 .fetch_all(&mut *$tx)
                 .await?;
-        sqlx::query("DELETE FROM presence WHERE instance_id = $1")
-            .bind($id)
-            .execute(&mut *$tx)
-            .await?;
         sqlx::query("DELETE FROM instances WHERE id = $1")
             .bind($id)
             .execute(&mut *$tx)
@@ -166,13 +193,13 @@ impl Store {
     ) -> Result<Vec<PresenceChange>> {
         let now = Timestamp::now();
         let postgres = self.is_postgres();
+        let mut users = users.to_vec();
+        users.sort_unstable();
         Ok(transaction!(self, tx => {
-            if postgres {
-                sqlx::query(SERIALIZE_EVENTS).execute(&mut *tx).await?;
-            }
+            lock_users!(tx, postgres, &users);
             beat!(tx, instance, now);
             let mut transitions = Vec::new();
-            for &user_id in users {
+            for &user_id in &users {
                 let hidden: Option<bool> = sqlx::query_scalar(
                     "UPDATE users SET last_seen = $2 WHERE id = $1 RETURNING presence_hidden",
                 )
@@ -204,7 +231,7 @@ impl Store {
                     });
                 }
             }
-            record_transitions!(tx, &transitions, now)
+            record_transitions!(tx, postgres, &transitions, now)
         }))
     }
 
@@ -217,12 +244,12 @@ impl Store {
     ) -> Result<Vec<PresenceChange>> {
         let now = Timestamp::now();
         let postgres = self.is_postgres();
+        let mut users = users.to_vec();
+        users.sort_unstable();
         Ok(transaction!(self, tx => {
-            if postgres {
-                sqlx::query(SERIALIZE_EVENTS).execute(&mut *tx).await?;
-            }
+            lock_users!(tx, postgres, &users);
             let mut transitions = Vec::new();
-            for &user_id in users {
+            for &user_id in &users {
                 let deleted = sqlx::query(
                     "DELETE FROM presence WHERE user_id = $1 AND instance_id = $2",
                 )
@@ -237,37 +264,48 @@ impl Store {
                     transitions.push(t);
                 }
             }
-            record_transitions!(tx, &transitions, now)
+            record_transitions!(tx, postgres, &transitions, now)
         }))
     }
 
     /// Forgets the instances (but `except`) silent since before `silent_since_ms` (Unix
     /// milliseconds): they died without a goodbye. Their users with no connection elsewhere went
-    /// offline when the instance was last heard from.
+    /// offline when the instance was last heard from. One transaction per dead instance.
     pub async fn sweep_instances(
         &self,
         silent_since_ms: i64,
         except: i64,
     ) -> Result<Vec<PresenceChange>> {
-        let now = Timestamp::now();
-        let postgres = self.is_postgres();
-        Ok(transaction!(self, tx => {
-            if postgres {
-                sqlx::query(SERIALIZE_EVENTS).execute(&mut *tx).await?;
-            }
-            let dead: Vec<(i64, i64)> = sqlx::query_as(
+        let dead: Vec<(i64, i64)> = on!(self, read pool => {
+            sqlx::query_as(
                 "SELECT id, heartbeat_at FROM instances WHERE heartbeat_at < $1 AND id <> $2",
             )
             .bind(silent_since_ms)
             .bind(except)
-            .fetch_all(&mut *tx)
-            .await?;
-            let mut transitions = Vec::new();
-            for (id, heard) in dead {
-                drop_instance!(tx, id, Timestamp(heard), transitions);
-            }
-            record_transitions!(tx, &transitions, now)
-        }))
+            .fetch_all(pool)
+            .await?
+        });
+        let postgres = self.is_postgres();
+        let mut changes = Vec::new();
+        for (id, heard) in dead {
+            let now = Timestamp::now();
+            changes.extend(transaction!(self, tx => {
+                // Still silent (another instance may have swept it, or it came back).
+                let silent: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM instances WHERE id = $1 AND heartbeat_at < $2)",
+                )
+                .bind(id)
+                .bind(silent_since_ms)
+                .fetch_one(&mut *tx)
+                .await?;
+                let mut transitions = Vec::new();
+                if silent {
+                    drop_instance!(tx, postgres, id, Timestamp(heard), transitions);
+                }
+                record_transitions!(tx, postgres, &transitions, now)
+            }));
+        }
+        Ok(changes)
     }
 
     /// The instance stops (a goodbye): its rows go, and its users with no connection elsewhere
@@ -276,12 +314,9 @@ impl Store {
         let now = Timestamp::now();
         let postgres = self.is_postgres();
         Ok(transaction!(self, tx => {
-            if postgres {
-                sqlx::query(SERIALIZE_EVENTS).execute(&mut *tx).await?;
-            }
             let mut transitions = Vec::new();
-            drop_instance!(tx, instance, now, transitions);
-            record_transitions!(tx, &transitions, now)
+            drop_instance!(tx, postgres, instance, now, transitions);
+            record_transitions!(tx, postgres, &transitions, now)
         }))
     }
 
@@ -306,9 +341,7 @@ impl Store {
         let now = Timestamp::now();
         let postgres = self.is_postgres();
         Ok(transaction!(self, tx => {
-            if postgres {
-                sqlx::query(SERIALIZE_EVENTS).execute(&mut *tx).await?;
-            }
+            lock_users!(tx, postgres, &[user]);
             let state: Option<(bool, Option<i64>, bool)> = sqlx::query_as(
                 "SELECT presence_hidden, last_seen,
                         EXISTS (SELECT 1 FROM presence WHERE user_id = $1)
@@ -341,7 +374,7 @@ impl Store {
                             last_seen: None,
                         }
                     };
-                    record_transitions!(tx, &[transition], now).pop()
+                    record_transitions!(tx, postgres, &[transition], now).pop()
                 }
                 _ => None,
             }

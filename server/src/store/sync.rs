@@ -66,8 +66,11 @@ struct StoredEvent {
 
 /// Taken by every transaction that writes events on PostgreSQL (released at its end), so that
 /// events commit in `seq` order across connections and instances: a sync that has read up to a
-/// `seq` never finds a smaller one committed later. SQLite has one writer already.
-pub(super) const SERIALIZE_EVENTS: &str = "SELECT pg_advisory_xact_lock(7400131)";
+/// `seq` never finds a smaller one committed later. SQLite has one writer already. Taken as late
+/// as possible (just before the events are inserted), and keyed by schema: deployments (or test
+/// runs) in other schemas of one database do not wait for each other.
+pub(super) const SERIALIZE_EVENTS: &str =
+    "SELECT pg_advisory_xact_lock(7400131, hashtext(current_schema()))";
 
 /// Most events one pruning transaction deletes.
 const PRUNE_BATCH: i64 = 10_000;
