@@ -143,8 +143,21 @@ async fn a_hidden_user_shows_neither_status_nor_last_seen() {
     // A bad request is a clear error and changes nothing.
     b.send_raw(r#"{"type": "chat.set_presence", "visible": "no"}"#)
         .await;
-    b.expect_error(ErrorCode::InvalidField, Some("chat.set_presence"))
+    // (alice's own arrival may reach bob first: the presence task writes it a moment later.)
+    let (code, _, request) = b
+        .recv_until(|f| match f {
+            ServerMsg::Error {
+                code,
+                message,
+                request_type,
+            } => Some((code, message, request_type)),
+            _ => None,
+        })
         .await;
+    assert_eq!(
+        (code, request.as_deref()),
+        (ErrorCode::InvalidField, Some("chat.set_presence"))
+    );
 
     b.send(&ClientMsg::SetPresence { visible: false }).await;
     let answer = b
