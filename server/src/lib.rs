@@ -14,6 +14,7 @@ pub mod hub;
 pub mod limits;
 pub mod listen;
 pub mod metrics;
+pub mod names;
 pub mod presence;
 pub mod state;
 pub mod store;
