@@ -16,6 +16,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::TokenType;
 use crate::error::AppError;
 use crate::limits::{AttemptLimiter, Limits, PeerIp};
+use crate::names;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::ws;
@@ -55,27 +56,12 @@ async fn schema() -> impl IntoResponse {
     )
 }
 
-const MAX_USERNAME_CHARS: usize = 150;
 const MIN_PASSWORD_CHARS: usize = 8;
 const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// Why a username or password is refused, if it is.
 fn check_credentials(c: &Credentials) -> Result<(), AppError> {
-    let name_len = c.username.chars().count();
-    if name_len == 0 || name_len > MAX_USERNAME_CHARS {
-        return Err(AppError::BadRequest(format!(
-            "Username must be 1 to {MAX_USERNAME_CHARS} characters."
-        )));
-    }
-    if !c
-        .username
-        .chars()
-        .all(|ch| ch.is_alphanumeric() || "@.+-_".contains(ch))
-    {
-        return Err(AppError::BadRequest(
-            "Username may contain only letters, digits and @ . + - _".into(),
-        ));
-    }
+    names::check(&c.username).map_err(|refusal| AppError::BadRequest(refusal.to_string()))?;
     let password_len = c.password.chars().count();
     if password_len < MIN_PASSWORD_CHARS {
         return Err(AppError::BadRequest(format!(
@@ -90,7 +76,7 @@ fn check_credentials(c: &Credentials) -> Result<(), AppError> {
     Ok(())
 }
 
-/// POST /api/register/: a new account.
+/// POST /api/register/: a new account, unless a taken name is like its name (see [`names`]).
 async fn register(
     State(state): State<AppState>,
     PeerIp(ip): PeerIp,
@@ -130,7 +116,8 @@ async fn register(
     ))
 }
 
-/// POST /api/token/: an access and a refresh token for a username and password.
+/// POST /api/token/: an access and a refresh token for a username (found by its fold: any
+/// letter case or width) and password.
 async fn token(
     State(state): State<AppState>,
     PeerIp(ip): PeerIp,
@@ -174,12 +161,13 @@ impl<'a> LoginAttempt<'a> {
     /// Counts the attempt, or refuses it with 429 when the address or the name is over a limit.
     fn take(limits: &'a Limits, ip: Option<IpAddr>, username: &str) -> Result<Self, AppError> {
         let now = Instant::now();
-        // Bound the key: longer names cannot exist, so they share one bucket.
-        let username: String = username.chars().take(MAX_USERNAME_CHARS + 1).collect();
+        // Bound the key: longer names cannot exist, so they share one bucket. Folded, as login
+        // finds the account: `ALICE` and `ａｌｉｃｅ` try alice's password.
+        let username: String = username.chars().take(names::MAX_CHARS + 1).collect();
         let attempt = LoginAttempt {
             limits,
             address: ip.map(|ip| ip.to_string()),
-            username: username.to_lowercase(),
+            username: names::fold(&username),
         };
         let mut taken = Vec::new();
         let mut retry_after = None;
