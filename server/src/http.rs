@@ -1,16 +1,18 @@
-//! The router, and the REST endpoints: register, tokens, who am I, health.
+//! The router (with CORS on the REST API), and the REST endpoints: register, tokens, who am I,
+//! health.
 
 use axum::extract::{FromRequest, FromRequestParts, State};
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::request::Parts;
-use axum::http::{Request, StatusCode};
+use axum::http::{HeaderValue, Method, Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chat_shared::UserRef;
 use chat_shared::rest::{AccessToken, Credentials, RefreshRequest, TokenPair, UserInfo};
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::auth::TokenType;
@@ -28,14 +30,15 @@ pub struct AppJson<T>(pub T);
 
 /// Every route of the server.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/api/register/", post(register))
         .route("/api/token/", post(token))
         .route("/api/token/refresh/", post(refresh))
         .route("/api/me/", get(me))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
         .route("/api/schema.json", get(schema))
+        .layer(cors(&state.config.allowed_origins));
+    api.route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/ws/chat/", get(ws::upgrade))
         .route("/ws/chat/{user_id}/", get(ws::upgrade))
         .merge(crate::web::routes(&state.config))
@@ -44,6 +47,23 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
         }))
         .with_state(state)
+}
+
+/// CORS for the REST API: pages from `--allowed-origins` may call it (preflights answered, their
+/// origin echoed in `Access-Control-Allow-Origin`); other origins get no CORS header, so browsers
+/// keep the answers from their pages. Never credentials: tokens travel in `Authorization`, which
+/// a page sets itself, and no cookie is ever read.
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins = origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok());
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([AUTHORIZATION, CONTENT_TYPE])
+        // A 429 or 503 says when to come back.
+        .expose_headers([RETRY_AFTER])
+        .max_age(Duration::from_secs(600))
 }
 
 /// GET /api/schema.json: the JSON Schema of every frame, made once from the protocol's types.
