@@ -181,9 +181,10 @@ pub struct Config {
     #[arg(long, env = "CHAT_SEND_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
     pub send_queue_bytes: u64,
 
-    /// Extra origins (e.g. `https://chat.example.com`) allowed to open the WebSocket from a
-    /// browser, comma-separated. The server's own origin is always allowed.
-    #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
+    /// Extra origins (`scheme://host[:port]`, e.g. `https://chat.example.com`) whose pages may
+    /// open the WebSocket and call the REST API (CORS), comma-separated. The server's own origin
+    /// is always allowed; `*` is not accepted.
+    #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = origin)]
     pub allowed_origins: Vec<String>,
 
     /// Redis URL (`redis://127.0.0.1:6379`) for running several instances as one: frames for a
@@ -248,4 +249,21 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
         Ok(d) => Ok(d),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// An origin as browsers send it in `Origin`: `http(s)://host[:port]`, lower case, no path.
+fn origin(text: &str) -> Result<String, String> {
+    let origin = text.trim().trim_end_matches('/').to_ascii_lowercase();
+    if origin == "*" {
+        return Err("a wildcard is not accepted: list each origin".to_string());
+    }
+    let host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .ok_or("an origin starts with http:// or https://")?;
+    let valid = |c: char| c.is_ascii_alphanumeric() || "-.:[]".contains(c);
+    if host.is_empty() || !host.chars().all(valid) {
+        return Err("an origin is scheme://host[:port], with no path".to_string());
+    }
+    Ok(origin)
 }

@@ -1,21 +1,24 @@
-//! The router, and the REST endpoints: register, tokens, who am I, health.
+//! The router (with CORS on the REST API), and the REST endpoints: register, tokens, who am I,
+//! health.
 
 use axum::extract::{FromRequest, FromRequestParts, State};
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::request::Parts;
-use axum::http::{Request, StatusCode};
+use axum::http::{HeaderValue, Method, Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chat_shared::UserRef;
 use chat_shared::rest::{AccessToken, Credentials, RefreshRequest, TokenPair, UserInfo};
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::auth::TokenType;
 use crate::error::AppError;
 use crate::limits::{AttemptLimiter, Limits, PeerIp};
+use crate::names;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::ws;
@@ -27,14 +30,15 @@ pub struct AppJson<T>(pub T);
 
 /// Every route of the server.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/api/register/", post(register))
         .route("/api/token/", post(token))
         .route("/api/token/refresh/", post(refresh))
         .route("/api/me/", get(me))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
         .route("/api/schema.json", get(schema))
+        .layer(cors(&state.config.allowed_origins));
+    api.route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/ws/chat/", get(ws::upgrade))
         .route("/ws/chat/{user_id}/", get(ws::upgrade))
         .merge(crate::web::routes(&state.config))
@@ -43,6 +47,23 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
         }))
         .with_state(state)
+}
+
+/// CORS for the REST API: pages from `--allowed-origins` may call it (preflights answered, their
+/// origin echoed in `Access-Control-Allow-Origin`); other origins get no CORS header, so browsers
+/// keep the answers from their pages. Never credentials: tokens travel in `Authorization`, which
+/// a page sets itself, and no cookie is ever read.
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins = origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok());
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([AUTHORIZATION, CONTENT_TYPE])
+        // A 429 or 503 says when to come back.
+        .expose_headers([RETRY_AFTER])
+        .max_age(Duration::from_secs(600))
 }
 
 /// GET /api/schema.json: the JSON Schema of every frame, made once from the protocol's types.
@@ -55,27 +76,12 @@ async fn schema() -> impl IntoResponse {
     )
 }
 
-const MAX_USERNAME_CHARS: usize = 150;
 const MIN_PASSWORD_CHARS: usize = 8;
 const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// Why a username or password is refused, if it is.
 fn check_credentials(c: &Credentials) -> Result<(), AppError> {
-    let name_len = c.username.chars().count();
-    if name_len == 0 || name_len > MAX_USERNAME_CHARS {
-        return Err(AppError::BadRequest(format!(
-            "Username must be 1 to {MAX_USERNAME_CHARS} characters."
-        )));
-    }
-    if !c
-        .username
-        .chars()
-        .all(|ch| ch.is_alphanumeric() || "@.+-_".contains(ch))
-    {
-        return Err(AppError::BadRequest(
-            "Username may contain only letters, digits and @ . + - _".into(),
-        ));
-    }
+    names::check(&c.username).map_err(|refusal| AppError::BadRequest(refusal.to_string()))?;
     let password_len = c.password.chars().count();
     if password_len < MIN_PASSWORD_CHARS {
         return Err(AppError::BadRequest(format!(
@@ -90,7 +96,7 @@ fn check_credentials(c: &Credentials) -> Result<(), AppError> {
     Ok(())
 }
 
-/// POST /api/register/: a new account.
+/// POST /api/register/: a new account, unless a taken name is like its name (see [`names`]).
 async fn register(
     State(state): State<AppState>,
     PeerIp(ip): PeerIp,
@@ -130,7 +136,8 @@ async fn register(
     ))
 }
 
-/// POST /api/token/: an access and a refresh token for a username and password.
+/// POST /api/token/: an access and a refresh token for a username (found by its fold: any
+/// letter case or width) and password.
 async fn token(
     State(state): State<AppState>,
     PeerIp(ip): PeerIp,
@@ -174,12 +181,13 @@ impl<'a> LoginAttempt<'a> {
     /// Counts the attempt, or refuses it with 429 when the address or the name is over a limit.
     fn take(limits: &'a Limits, ip: Option<IpAddr>, username: &str) -> Result<Self, AppError> {
         let now = Instant::now();
-        // Bound the key: longer names cannot exist, so they share one bucket.
-        let username: String = username.chars().take(MAX_USERNAME_CHARS + 1).collect();
+        // Bound the key: longer names cannot exist, so they share one bucket. Folded, as login
+        // finds the account: `ALICE` and `ａｌｉｃｅ` try alice's password.
+        let username: String = username.chars().take(names::MAX_CHARS + 1).collect();
         let attempt = LoginAttempt {
             limits,
             address: ip.map(|ip| ip.to_string()),
-            username: username.to_lowercase(),
+            username: names::fold(&username),
         };
         let mut taken = Vec::new();
         let mut retry_after = None;

@@ -14,6 +14,7 @@ pub mod hub;
 pub mod limits;
 pub mod listen;
 pub mod metrics;
+pub mod names;
 pub mod presence;
 pub mod state;
 pub mod store;
@@ -45,8 +46,8 @@ use writer::Writer;
 /// Longest wait for connections to close after a stop, before the server exits anyway.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connects the database (applying migrations), loads or creates the JWT secret, and joins
-/// the Redis bus when `--redis-url` is set.
+/// Connects the database (applying migrations, then computing the name keys of accounts without
+/// them), loads or creates the JWT secret, and joins the Redis bus when `--redis-url` is set.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     build_state_on(config, Bus::Local).await
 }
@@ -56,6 +57,15 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
 pub async fn build_state_on(config: Config, bus: Bus) -> anyhow::Result<AppState> {
     config.validate()?;
     let store = Store::connect(&config.database_url, config.durability).await?;
+    // Before the first registration: a new name is checked against every account's keys.
+    for collision in store.key_usernames().await? {
+        tracing::warn!(
+            key = collision.key.as_str(),
+            user_ids = ?collision.user_ids,
+            "existing accounts' usernames collide (they keep working; no new name like theirs \
+             can be registered)"
+        );
+    }
     let secret = auth::load_or_create_secret(
         config.jwt_secret.as_deref(),
         Store::sqlite_file(&config.database_url).as_deref(),

@@ -165,25 +165,12 @@ impl TestServer {
     /// Deletes a user's row (and, by cascade, what is theirs) straight in the database, as an
     /// operator would; no endpoint deletes accounts. The number of rows deleted.
     pub async fn delete_user(&self, user_id: i64) -> u64 {
-        use sqlx::Connection;
-        const DELETE: &str = "DELETE FROM users WHERE id = $1";
-        if self.database_url.starts_with("postgres") {
-            let mut db = sqlx::PgConnection::connect(&self.database_url)
-                .await
-                .expect("open the database");
-            let done = sqlx::query(DELETE).bind(user_id).execute(&mut db).await;
-            done.expect("delete the user").rows_affected()
-        } else {
-            let mut db = sqlx::SqliteConnection::connect(&self.database_url)
-                .await
-                .expect("open the database");
-            sqlx::query("PRAGMA foreign_keys = ON")
-                .execute(&mut db)
-                .await
-                .expect("pragma");
-            let done = sqlx::query(DELETE).bind(user_id).execute(&mut db).await;
-            done.expect("delete the user").rows_affected()
-        }
+        execute_sql(
+            &self.database_url,
+            "DELETE FROM users WHERE id = $1",
+            &[user_id],
+        )
+        .await
     }
 
     /// `http://127.0.0.1:PORT`
@@ -214,6 +201,33 @@ impl Drop for TestServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// Runs one statement straight on the database at `url` (SQLite, with foreign keys on, or
+/// PostgreSQL), as an operator would, with `params` for `$1…`; the number of rows it changed.
+pub async fn execute_sql(url: &str, sql: &str, params: &[i64]) -> u64 {
+    use sqlx::Connection;
+    if url.starts_with("postgres") {
+        let mut db = sqlx::PgConnection::connect(url)
+            .await
+            .expect("open the database");
+        let query = params.iter().fold(sqlx::query(sql), |q, p| q.bind(p));
+        let done = query.execute(&mut db).await;
+        done.unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .rows_affected()
+    } else {
+        let mut db = sqlx::SqliteConnection::connect(url)
+            .await
+            .expect("open the database");
+        sqlx::query("PRAGMA foreign_keys = ON")
+            .execute(&mut db)
+            .await
+            .expect("pragma");
+        let query = params.iter().fold(sqlx::query(sql), |q, p| q.bind(p));
+        let done = query.execute(&mut db).await;
+        done.unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .rows_affected()
     }
 }
 

@@ -123,6 +123,7 @@ pub use messages::{NewMessage, StoredMessage};
 pub use presence::{PRESENCE_BATCH, PresenceChange};
 pub use sqlite::WAL_KEPT_BYTES;
 pub use sync::{Audience, EventBody, NewEvent, SyncPage, prune_events_every};
+pub use users::{NameCollision, NameKey};
 
 /// The database behind the server.
 #[derive(Clone)]

@@ -1,27 +1,91 @@
-//! Accounts: creation (a unique key in any letter case), credentials, lookup and search.
+//! Accounts: creation (a name taken in no form: its letter case, width or look-alikes), credentials,
+//! lookup and search, and the name keys of accounts made before there were any.
 
 use chat_shared::{Timestamp, UserRef};
 
 use super::{Result, Store, StoreError};
+use crate::names::NameKeys;
+
+/// Taken by every registration on PostgreSQL (released at its end): one at a time, each sees the
+/// names the others stored, on every instance. SQLite has one writer already.
+const SERIALIZE_NAMES: &str = "SELECT pg_advisory_xact_lock(7400132)";
+
+/// Rows keyed per transaction at start.
+const KEYING_BATCH: i64 = 500;
+
+/// Most accounts one folded name may lead to at login (they exist only from before the keys).
+const MAX_LOGIN_CANDIDATES: i64 = 16;
+
+/// A key usernames are compared by (see [`crate::names`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKey {
+    /// The folded name: the same name in another letter case or width.
+    Fold,
+    /// The folded confusable skeleton: names that look alike.
+    Skeleton,
+}
+
+impl NameKey {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NameKey::Fold => "fold",
+            NameKey::Skeleton => "skeleton",
+        }
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            NameKey::Fold => "username_fold",
+            NameKey::Skeleton => "username_skeleton",
+        }
+    }
+}
+
+/// Existing accounts whose names share a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameCollision {
+    pub key: NameKey,
+    /// The accounts, oldest first.
+    pub user_ids: Vec<i64>,
+}
 
 impl Store {
-    /// A new account; `StoreError::Conflict` when the name is taken in any letter case.
+    /// A new account; `StoreError::Conflict` when an account has the same folded name or
+    /// confusable skeleton (see [`crate::names`]).
+    ///
+    /// The check is part of the insert, and registrations write one at a time (SQLite's one
+    /// writer; PostgreSQL's [`SERIALIZE_NAMES`]), so two alike names registered at once on two
+    /// instances cannot both succeed. The keys are not unique indexes: names from before them
+    /// may collide (see [`Store::key_usernames`]).
     pub async fn create_user(&self, username: &str, password_hash: &str) -> Result<UserRef> {
+        let keys = NameKeys::of(username);
+        let postgres = self.is_postgres();
         let id: i64 = transaction!(self, tx => {
-            sqlx::query_scalar(
-                "INSERT INTO users (username, username_key, password_hash, created_at)
-                 VALUES ($1, $2, $3, $4) RETURNING id",
+            if postgres {
+                sqlx::query(SERIALIZE_NAMES).execute(&mut *tx).await?;
+            }
+            let id: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO users
+                   (username, username_key, username_fold, username_skeleton, password_hash,
+                    created_at)
+                 SELECT $1, $2, $3, $4, $5, $6
+                 WHERE NOT EXISTS (SELECT 1 FROM users WHERE username_fold = $3)
+                   AND NOT EXISTS (SELECT 1 FROM users WHERE username_skeleton = $4)
+                 RETURNING id",
             )
             .bind(username)
             .bind(username.to_lowercase())
+            .bind(&keys.fold)
+            .bind(&keys.skeleton)
             .bind(password_hash)
             .bind(Timestamp::now().0)
-            .fetch_one(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(|e| match &e {
                 sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
                 _ => StoreError::Db(e),
-            })?
+            })?;
+            id.ok_or(StoreError::Conflict)?
         });
         Ok(UserRef {
             id,
@@ -29,15 +93,89 @@ impl Store {
         })
     }
 
-    /// The account named `username` (any letter case) and its password hash.
+    /// The account `username` names (by its folded form: any letter case or width) and its
+    /// password hash. Accounts from before the keys may share one; then the one whose name is
+    /// `username` in lower case (the rule they were made under) wins, else the oldest.
     pub async fn credentials(&self, username: &str) -> Result<Option<(UserRef, String)>> {
-        let row: Option<(i64, String, String)> = on!(self, read pool => {
-            sqlx::query_as("SELECT id, username, password_hash FROM users WHERE username_key = $1")
-                .bind(username.to_lowercase())
-                .fetch_optional(pool)
-                .await?
+        let rows: Vec<(i64, String, String)> = on!(self, read pool => {
+            sqlx::query_as(
+                "SELECT id, username, password_hash FROM users WHERE username_fold = $1
+                 ORDER BY id LIMIT $2",
+            )
+            .bind(crate::names::fold(username))
+            .bind(MAX_LOGIN_CANDIDATES)
+            .fetch_all(pool)
+            .await?
         });
+        let lower = username.to_lowercase();
+        let exact = rows.iter().position(|row| row.1.to_lowercase() == lower);
+        let row = rows.into_iter().nth(exact.unwrap_or(0));
         Ok(row.map(|(id, username, hash)| (UserRef { id, username }, hash)))
+    }
+
+    /// Computes the name keys of accounts that have none (made before them, or set to NULL to be
+    /// computed again), then finds the accounts whose keys collide: they were accepted under the
+    /// old rules and keep working, but an operator should know.
+    pub async fn key_usernames(&self) -> Result<Vec<NameCollision>> {
+        loop {
+            let rows: Vec<(i64, String)> = on!(self, write pool => {
+                sqlx::query_as(
+                    "SELECT id, username FROM users
+                     WHERE username_fold IS NULL OR username_skeleton IS NULL
+                     ORDER BY id LIMIT $1",
+                )
+                .bind(KEYING_BATCH)
+                .fetch_all(pool)
+                .await?
+            });
+            if rows.is_empty() {
+                break;
+            }
+            tracing::info!(accounts = rows.len(), "computing username keys");
+            transaction!(self, tx => {
+                for (id, username) in &rows {
+                    let keys = NameKeys::of(username);
+                    sqlx::query(
+                        "UPDATE users SET username_fold = $1, username_skeleton = $2
+                         WHERE id = $3",
+                    )
+                    .bind(&keys.fold)
+                    .bind(&keys.skeleton)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            });
+        }
+        let mut collisions = self.collisions(NameKey::Fold).await?;
+        collisions.extend(self.collisions(NameKey::Skeleton).await?);
+        Ok(collisions)
+    }
+
+    /// The groups of accounts that share `key`.
+    async fn collisions(&self, key: NameKey) -> Result<Vec<NameCollision>> {
+        let column = key.column();
+        let sql = format!(
+            "SELECT {column}, id FROM users
+             WHERE {column} IN (SELECT {column} FROM users GROUP BY {column} HAVING COUNT(*) > 1)
+             ORDER BY {column}, id"
+        );
+        let rows: Vec<(String, i64)> = on!(self, read pool => {
+            sqlx::query_as(&sql).fetch_all(pool).await?
+        });
+        let mut collisions: Vec<NameCollision> = Vec::new();
+        let mut last: Option<String> = None;
+        for (value, id) in rows {
+            match collisions.last_mut() {
+                Some(group) if last.as_ref() == Some(&value) => group.user_ids.push(id),
+                _ => collisions.push(NameCollision {
+                    key,
+                    user_ids: vec![id],
+                }),
+            }
+            last = Some(value);
+        }
+        Ok(collisions)
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRef>> {
