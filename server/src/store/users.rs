@@ -7,8 +7,10 @@ use super::{Result, Store, StoreError};
 use crate::names::NameKeys;
 
 /// Taken by every registration on PostgreSQL (released at its end): one at a time, each sees the
-/// names the others stored, on every instance. SQLite has one writer already.
-const SERIALIZE_NAMES: &str = "SELECT pg_advisory_xact_lock(7400132)";
+/// names the others stored, on every instance. SQLite has one writer already. Keyed by schema,
+/// as the events' lock is.
+const SERIALIZE_NAMES: &str =
+    "SELECT pg_advisory_xact_lock(7400133, hashtext(current_schema()))";
 
 /// Rows keyed per transaction at start.
 const KEYING_BATCH: i64 = 500;
