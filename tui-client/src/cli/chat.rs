@@ -1,14 +1,15 @@
-//! `chat send`, `conversations`, `history` and `pipe`: one socket, one request at a time.
+//! `chat send`, `conversations` and `pipe`: one socket, one request at a time.
 
 use std::time::Duration;
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, bail};
 use chat_shared::{ClientMsg, ConversationListItem, ServerMsg, client_id_problem};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::time::Instant;
 
 use super::connection::{Connection, Dropped, Refused, closed_message};
+use super::input::within_limit;
 use super::message::message_line;
 use super::socket::Incoming;
 use super::{Context, print_json};
@@ -95,7 +96,8 @@ pub struct Draft {
 }
 
 /// `chat send --to USER TEXT` or `chat send --group GROUP TEXT`, with `--reply-to` and
-/// `--client-id`.
+/// `--client-id`. Text longer than the server's limit (asked with `chat.hello`) is refused
+/// before anything is sent.
 ///
 /// The message always carries a `client_id`, so that sending it again cannot store it twice:
 /// when the connection drops before the server's echo, `send` connects once more and sends the
@@ -114,6 +116,9 @@ pub async fn send(
     }
     let wait = Duration::from_millis(timeout_ms);
     let mut conn = Connection::open(ctx, wait).await?;
+    if let Some(limits) = conn.limits().await? {
+        within_limit(&draft.text, limits.max_message_chars)?;
+    }
     let conversation_id = open_conversation(&mut conn, target).await?;
     let client_id = draft.client_id.unwrap_or_else(new_client_id);
     let request = ClientMsg::Message {
@@ -206,6 +211,42 @@ pub async fn conversations(ctx: &Context, timeout_ms: u64) -> anyhow::Result<()>
     Ok(())
 }
 
+/// `chat unread`: the total on the first line, then `N #id name` for each conversation with
+/// unread messages, most recent first; from one `chat.get_conversations`.
+pub async fn unread(ctx: &Context, timeout_ms: u64) -> anyhow::Result<()> {
+    let mut conn = Connection::open(ctx, Duration::from_millis(timeout_ms)).await?;
+    let list = conn.conversations().await?;
+    conn.socket.close().await;
+    let my_id = conn.me.user_id;
+    let unread: Vec<(&ConversationListItem, i64)> = list
+        .iter()
+        .filter_map(|item| item.unread_count.filter(|&n| n > 0).map(|n| (item, n)))
+        .collect();
+    let total: i64 = unread.iter().map(|(_, n)| n).sum();
+    // Muted direct conversations read as any other, as in `chat conversations`.
+    let muted = |item: &ConversationListItem| item.info.is_group() && item.info.muted == Some(true);
+    if ctx.json {
+        let each: Vec<_> = unread
+            .iter()
+            .map(|(item, n)| {
+                json!({
+                    "id": item.id,
+                    "name": conversation_name(item, my_id),
+                    "unread": n,
+                    "muted": muted(item),
+                })
+            })
+            .collect();
+        return print_json(&json!({ "total": total, "conversations": each }));
+    }
+    println!("{total}");
+    for (item, n) in unread {
+        let tag = if muted(item) { " (muted)" } else { "" };
+        println!("{n} #{} {}{tag}", item.id, conversation_name(item, my_id));
+    }
+    Ok(())
+}
+
 /// One line of `chat conversations`: `#3 with bob [2 unread]: bob: see you`, or for a group
 /// `#5 “Deploys” (3 members) [1 unread] (muted): alice: hi`.
 fn list_line(item: &ConversationListItem, my_id: i64) -> String {
@@ -239,69 +280,6 @@ fn list_line(item: &ConversationListItem, my_id: i64) -> String {
         item.id,
         conversation_name(item, my_id)
     )
-}
-
-/// `chat history --with USER` or `--group GROUP` `[--limit N]`: reads only, never starts a
-/// conversation.
-pub async fn history(
-    ctx: &Context,
-    target: &Target,
-    limit: Option<i64>,
-    timeout_ms: u64,
-) -> anyhow::Result<()> {
-    let mut conn = Connection::open(ctx, Duration::from_millis(timeout_ms)).await?;
-    let my_id = conn.me.user_id;
-    let conversation_id = match target {
-        Target::Group(group) => conn.find_group(group).await?.id,
-        Target::User(with) => {
-            let wanted = with.to_lowercase();
-            conn.conversations()
-                .await?
-                .into_iter()
-                .find(|item| {
-                    !item.info.is_group()
-                        && item
-                            .participants
-                            .iter()
-                            .any(|p| p.id != my_id && p.username.to_lowercase() == wanted)
-                })
-                .map(|item| item.id)
-                .ok_or_else(|| anyhow!("you have no conversation with {with}"))?
-        }
-    };
-    let request = ClientMsg::GetMessages {
-        conversation_id,
-        before_id: None,
-        limit,
-    };
-    let (messages, has_more) = conn
-        .ask(&request, |frame| match frame {
-            ServerMsg::Messages {
-                messages,
-                conversation_id: id,
-                has_more,
-            } if id.is_none_or(|id| id == conversation_id) => Some((messages, has_more)),
-            _ => None,
-        })
-        .await?;
-    conn.socket.close().await;
-    if ctx.json {
-        return print_json(&json!({
-            "conversation_id": conversation_id,
-            "messages": messages,
-            "has_more": has_more.unwrap_or(false),
-        }));
-    }
-    if has_more == Some(true) {
-        println!("(older messages exist; raise --limit to see them)");
-    }
-    if messages.is_empty() {
-        println!("no messages yet");
-    }
-    for message in &messages {
-        println!("{}", message_line(message));
-    }
-    Ok(())
 }
 
 /// `chat pipe`: standard input lines out as frames, server frames in as lines.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
-use chat_shared::{ClientMsg, ConversationListItem, ErrorCode, ServerMsg, UserRef};
+use chat_shared::{ClientMsg, ConversationListItem, ErrorCode, Limits, ServerMsg, UserRef};
 use tokio::time::Instant;
 
 use super::Context;
@@ -163,6 +163,26 @@ impl Connection {
             _ => None,
         })
         .await
+    }
+
+    /// The server's limits, asked with `chat.hello`; `None` from a server that does not know
+    /// the greeting (the original protocol answers `unknown_type`).
+    pub async fn limits(&mut self) -> anyhow::Result<Option<Limits>> {
+        let hello = ClientMsg::Hello {
+            client: "chat-cli".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        };
+        let welcome = self
+            .ask(&hello, |frame| match frame {
+                ServerMsg::Welcome { limits, .. } => Some(limits),
+                _ => None,
+            })
+            .await;
+        match welcome {
+            Ok(limits) => Ok(Some(limits)),
+            Err(e) if e.is::<Refused>() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The group `wanted` names among ours (see [`pick_group`]).

@@ -7,6 +7,8 @@ mod chat;
 pub mod check;
 mod connection;
 mod group;
+mod history;
+mod input;
 mod lifecycle;
 mod message;
 mod socket;
@@ -102,9 +104,14 @@ pub enum Command {
     Send {
         #[command(flatten)]
         to: SendTo,
-        /// The message text; several words are joined with spaces.
-        #[arg(required = true, num_args = 1..)]
+        /// The message text; several words are joined with spaces. `-`, or nothing when
+        /// standard input is not a terminal: read standard input to its end (one final line
+        /// break dropped).
+        #[arg(num_args = 0..)]
         text: Vec<String>,
+        /// Send the contents of this file (one final line break dropped).
+        #[arg(long, value_name = "PATH", conflicts_with = "text")]
+        file: Option<PathBuf>,
         /// Answer message ID (`12` or `#12`) of the same conversation.
         #[arg(long, value_name = "ID", value_parser = message::message_id)]
         reply_to: Option<i64>,
@@ -159,13 +166,30 @@ pub enum Command {
         #[arg(long, default_value_t = 10_000, value_name = "MS")]
         timeout_ms: u64,
     },
+    /// Count unread messages: the total on the first line, then `N #id name` for each
+    /// conversation with any (one connection, one request: cheap enough for a status bar).
+    Unread {
+        #[arg(long, default_value_t = 10_000, value_name = "MS")]
+        timeout_ms: u64,
+    },
     /// Show the messages of your conversation with USER, or of a GROUP, oldest first.
+    #[command(
+        after_help = "Notices (older messages exist, no messages yet) go to standard \
+                            error: `chat history … | wc -l` counts messages."
+    )]
     History {
         #[command(flatten)]
         with: HistoryOf,
-        /// Only the newest N messages.
+        /// Only the newest N messages (the server may send fewer: at most its page limit).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=1000))]
         limit: Option<i64>,
+        /// Only messages older than message ID (`12` or `#12`): the next page back.
+        #[arg(long, value_name = "ID", value_parser = message::message_id)]
+        before: Option<i64>,
+        /// Every message (before --before), oldest first, read a page at a time; with --json,
+        /// one message object a line.
+        #[arg(long, conflicts_with = "limit")]
+        all: bool,
         #[arg(long, default_value_t = 10_000, value_name = "MS")]
         timeout_ms: u64,
     },
@@ -209,6 +233,13 @@ pub enum Command {
         /// After standard input ends, wait until the server has been quiet this long, then exit.
         #[arg(long, default_value_t = 1_000, value_name = "MS")]
         linger_ms: u64,
+    },
+    /// Print a completion script for SHELL: `chat completions bash > /etc/bash_completion.d/chat`,
+    /// `chat completions zsh > ~/.zfunc/_chat`, `chat completions fish >
+    /// ~/.config/fish/completions/chat.fish`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     /// Run protocol check scripts (TOML) against the server: exit 1 if a step fails, 2 if a
     /// script is not valid.
@@ -336,6 +367,11 @@ impl Context {
 
 /// Runs one subcommand.
 pub async fn run(global: Global, command: Command) -> anyhow::Result<Outcome> {
+    // Completions need no configuration: they must work before anything is set up.
+    if let Command::Completions { shell } = command {
+        completions(shell);
+        return Ok(Outcome::Ok);
+    }
     let ctx = Context::new(&global)?;
     match command {
         Command::Register { username, password } => {
@@ -347,13 +383,14 @@ pub async fn run(global: Global, command: Command) -> anyhow::Result<Outcome> {
         Command::Send {
             to,
             text,
+            file,
             reply_to,
             client_id,
             timeout_ms,
         } => {
             let to = target(to.to, to.group);
             let draft = chat::Draft {
-                text: text.join(" "),
+                text: input::Source::from_args(text, file)?.read()?,
                 reply_to,
                 client_id,
             };
@@ -380,11 +417,17 @@ pub async fn run(global: Global, command: Command) -> anyhow::Result<Outcome> {
             lifecycle::run(&ctx, id, change, timeout_ms).await?
         }
         Command::Conversations { timeout_ms } => chat::conversations(&ctx, timeout_ms).await?,
+        Command::Unread { timeout_ms } => chat::unread(&ctx, timeout_ms).await?,
         Command::History {
             with,
             limit,
+            before,
+            all,
             timeout_ms,
-        } => chat::history(&ctx, &target(with.with, with.group), limit, timeout_ms).await?,
+        } => {
+            let range = history::Range { limit, before, all };
+            history::history(&ctx, &target(with.with, with.group), range, timeout_ms).await?
+        }
         Command::Group {
             command,
             timeout_ms,
@@ -406,11 +449,18 @@ pub async fn run(global: Global, command: Command) -> anyhow::Result<Outcome> {
             tail::run(&ctx, options).await?
         }
         Command::Pipe { linger_ms } => chat::pipe(&ctx, linger_ms).await?,
+        Command::Completions { .. } => unreachable!("answered before the context is made"),
         Command::Check { files, junit } => {
             return check::run_files(&ctx.api, &files, junit.as_deref(), ctx.json).await;
         }
     }
     Ok(Outcome::Ok)
+}
+
+/// `chat completions SHELL`: the completion script on standard output.
+fn completions(shell: clap_complete::Shell) {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Args::command(), "chat", &mut std::io::stdout());
 }
 
 /// Prints a value as one line of JSON.
@@ -493,5 +543,55 @@ mod tests {
         assert!(parse(&["react", "12"]).is_err());
         assert!(parse(&["delete", "x"]).is_err());
         assert!(parse(&["delete", "0"]).is_err());
+    }
+
+    #[test]
+    fn send_text_may_be_absent_a_dash_or_a_file_but_not_both() {
+        let Ok(Command::Send { text, file, .. }) = parse(&["send", "--to", "bob"]) else {
+            panic!("no text parses: it comes from standard input")
+        };
+        assert_eq!((text.len(), file), (0, None));
+        let Ok(Command::Send { text, .. }) = parse(&["send", "--to", "bob", "-"]) else {
+            panic!("a dash parses")
+        };
+        assert_eq!(text, ["-"]);
+        let Ok(Command::Send {
+            file: Some(file), ..
+        }) = parse(&["send", "--to", "bob", "--file", "m.txt"])
+        else {
+            panic!("--file parses")
+        };
+        assert_eq!(file, PathBuf::from("m.txt"));
+        assert!(parse(&["send", "--to", "bob", "hi", "--file", "m.txt"]).is_err());
+    }
+
+    #[test]
+    fn history_pages_with_before_or_all_but_all_takes_no_limit() {
+        let Ok(Command::History {
+            before: Some(40),
+            all: false,
+            ..
+        }) = parse(&[
+            "history", "--with", "bob", "--before", "#40", "--limit", "5",
+        ])
+        else {
+            panic!("--before parses")
+        };
+        assert!(matches!(
+            parse(&["history", "--group", "Ops", "--all"]),
+            Ok(Command::History { all: true, .. })
+        ));
+        assert!(parse(&["history", "--with", "bob", "--all", "--limit", "5"]).is_err());
+    }
+
+    #[test]
+    fn completions_are_for_bash_zsh_and_fish() {
+        for shell in ["bash", "zsh", "fish"] {
+            assert!(matches!(
+                parse(&["completions", shell]),
+                Ok(Command::Completions { .. })
+            ));
+        }
+        assert!(parse(&["completions", "cmd"]).is_err());
     }
 }
