@@ -32,7 +32,8 @@ impl Store {
     /// The account named `username` (any letter case) and its password hash.
     pub async fn credentials(&self, username: &str) -> Result<Option<(UserRef, String)>> {
         let row: Option<(i64, String, String)> = on!(self, read pool => {
-            sqlx::query_as("SELECT id, username, password_hash FROM users WHERE username_key = $1")
+            // A deleted account's tombstone holds its name but never logs in.
+            sqlx::query_as("SELECT id, username, password_hash FROM users WHERE username_key = $1 AND deleted_at IS NULL")
                 .bind(username.to_lowercase())
                 .fetch_optional(pool)
                 .await?
@@ -40,9 +41,10 @@ impl Store {
         Ok(row.map(|(id, username, hash)| (UserRef { id, username }, hash)))
     }
 
+    /// The account `id`, unless it was deleted.
     pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRef>> {
         let row: Option<(i64, String)> = on!(self, read pool => {
-            sqlx::query_as("SELECT id, username FROM users WHERE id = $1")
+            sqlx::query_as("SELECT id, username FROM users WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id)
                 .fetch_optional(pool)
                 .await?
@@ -56,7 +58,7 @@ impl Store {
         let rows: Vec<(i64, String)> = on!(self, read pool => {
             sqlx::query_as(
                 "SELECT id, username FROM users
-                 WHERE username_key LIKE $1 ESCAPE '\\' AND id <> $2
+                 WHERE username_key LIKE $1 ESCAPE '\\' AND id <> $2 AND deleted_at IS NULL
                  ORDER BY username_key, id LIMIT 20",
             )
             .bind(&pattern)

@@ -22,6 +22,8 @@ pub(super) fn server(app: &mut App, frame: ServerMsg, now: Instant, out: &mut Ve
         ServerMsg::Message { message } => on_message(app, message, now, out),
         // The answer to `chat.hello`, which this client does not send.
         ServerMsg::Welcome { .. } => {}
+        // The answer to `chat.auth`, which this client does not send yet.
+        ServerMsg::AuthOk { .. } => {}
         // Presence is not shown yet (issue 16's terminal part).
         ServerMsg::Presence { .. } | ServerMsg::PresenceSet { .. } => {}
         ServerMsg::Synced { seq, has_more } => sync::synced(app, seq, has_more, now, out),
