@@ -6,10 +6,9 @@ CREATE TABLE sessions (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,  -- the `sid` claim of its tokens
     user_id      INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     created_at   INTEGER NOT NULL,
-    -- the live refresh token and the access token minted beside it: their `jti`s and `iat`
-    -- (Unix seconds); a retry within the grace is answered by minting them again, byte for byte
+    -- the live refresh token: its `jti` and `iat` (Unix seconds); a retry within the grace is
+    -- answered with it again, minted byte for byte
     refresh_jti  TEXT    NOT NULL,
-    access_jti   TEXT    NOT NULL,
     issued_at    INTEGER NOT NULL,
     -- when the live refresh token expires: the session ends then unless rotated before
     expires_at   INTEGER NOT NULL,

@@ -34,21 +34,26 @@ fn verify_refresh(state: &AppState, token: &str) -> Result<Verified, AppError> {
 
 /// POST /api/token/refresh/: a new access token and, for a token of a session, its successor
 /// refresh token; the presented one is retired. Presented again within
-/// `--refresh-reuse-grace`, a retired token gets the same pair; later, it ends its whole
+/// `--refresh-reuse-grace`, a retired token gets the same successor; later, it ends its whole
 /// session (a copy was stolen, or a client kept an old one) and gets 401. A token of no session
-/// (minted elsewhere) gets an access token only, as before sessions.
+/// (minted elsewhere), or any with `--rotate-refresh-tokens false`, gets an access token only, as
+/// before sessions.
 pub async fn refresh(
     State(state): State<AppState>,
     AppJson(body): AppJson<RefreshRequest>,
 ) -> Result<Json<AccessToken>, AppError> {
     let token = verify_refresh(&state, &body.refresh)?;
-    let Some(sid) = token.sid else {
-        let authorized = sessions::standing(&state, token).await?;
-        let user = authorized.ok_or(INVALID_REFRESH)?.user;
-        return Ok(Json(AccessToken {
-            access: state.keys.mint(user.id, TokenType::Access),
-            refresh: None,
-        }));
+    let sid = match token.sid {
+        Some(sid) if state.config.rotate_refresh_tokens => sid,
+        // Not rotated: an access token of the same session (if any), while it stands.
+        sid => {
+            let authorized = sessions::standing(&state, token).await?;
+            let user = authorized.ok_or(INVALID_REFRESH)?.user;
+            return Ok(Json(AccessToken {
+                access: state.keys.mint_in(user.id, sid, TokenType::Access),
+                refresh: None,
+            }));
+        }
     };
     let next = state.keys.next_tokens();
     let grace = millis(state.config.refresh_reuse_grace);

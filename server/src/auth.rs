@@ -128,32 +128,35 @@ impl Keys {
         })
     }
 
-    /// The ids and issue time of a session's next pair of tokens, and when its refresh token
-    /// will expire (Unix milliseconds).
+    /// The id and issue time of a session's next refresh token, and when it will expire (Unix
+    /// milliseconds).
     pub fn next_tokens(&self) -> NewTokens {
         let issued_at = now_secs();
         NewTokens {
-            access_jti: new_jti(),
             refresh_jti: new_jti(),
             issued_at,
             expires_at: issued_at.saturating_add(self.lifetime(TokenType::Refresh)) * 1000,
         }
     }
 
-    /// A session's live pair of tokens. The same claims sign to the same bytes, so a pair
-    /// minted again (a retry within the reuse grace) is the pair first handed out.
+    /// A session's live refresh token and a fresh access token of the session. The same claims
+    /// sign to the same bytes, so the refresh token minted again (a retry within the reuse
+    /// grace) is the one first handed out; the access token is new each time, so that it is
+    /// valid even when its lifetime is shorter than the grace.
     pub fn mint_pair(&self, user_id: i64, tokens: &SessionTokens) -> TokenPair {
-        let claims = |kind, jti: &str| Claims {
-            token_type: kind,
-            exp: tokens.issued_at.saturating_add(self.lifetime(kind)),
+        let refresh = Claims {
+            token_type: TokenType::Refresh,
+            exp: tokens
+                .issued_at
+                .saturating_add(self.lifetime(TokenType::Refresh)),
             iat: tokens.issued_at,
-            jti: jti.to_string(),
+            jti: tokens.refresh_jti.clone(),
             user_id,
             sid: Some(tokens.sid),
         };
         TokenPair {
-            access: self.sign(&claims(TokenType::Access, &tokens.access_jti)),
-            refresh: self.sign(&claims(TokenType::Refresh, &tokens.refresh_jti)),
+            access: self.mint_in(user_id, Some(tokens.sid), TokenType::Access),
+            refresh: self.sign(&refresh),
         }
     }
 

@@ -38,6 +38,13 @@ pub struct Config {
     #[arg(long, env = "CHAT_REFRESH_TOKEN_LIFETIME", default_value = "1d", value_parser = humantime::parse_duration)]
     pub refresh_token_lifetime: Duration,
 
+    /// Whether refreshing with a token of a session rotates it (answers a new refresh token and
+    /// retires the one presented, as simplejwt's ROTATE_REFRESH_TOKENS). `false` keeps refresh
+    /// tokens reusable until they expire, for clients that ignore the new one; logout and
+    /// revocation work either way.
+    #[arg(long, env = "CHAT_ROTATE_REFRESH_TOKENS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub rotate_refresh_tokens: bool,
+
     /// How long a refresh token retired by a rotation is still answered with its successors
     /// (two processes sharing a session may both refresh); presented later, it ends its whole
     /// session as stolen.

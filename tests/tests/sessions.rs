@@ -102,14 +102,36 @@ async fn refresh_rotates_and_a_retry_within_the_grace_gets_the_same_pair() {
     let first = rotate(&server, &alice.tokens.refresh).await;
     assert_ne!(first.refresh, alice.tokens.refresh);
     assert_eq!(me_status(&server, &first.access).await, 200);
-    // Another process sharing the session file refreshed with the same token a moment later.
+    // Another process sharing the session file refreshed with the same token a moment later:
+    // the same successor, byte for byte (and an access token of the same session).
     let again = rotate(&server, &alice.tokens.refresh).await;
-    assert_eq!(again, first, "the same successors, byte for byte");
+    assert_eq!(again.refresh, first.refresh);
+    assert_eq!(me_status(&server, &again.access).await, 200);
     // The successor rotates in turn; the session goes on.
     let second = rotate(&server, &first.refresh).await;
     assert_ne!(second.refresh, first.refresh);
     let mut socket = WsClient::connect(&server.ws_url(&second.access)).await;
     assert_alive(&mut socket).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn without_rotation_a_refresh_token_is_reused_until_its_session_ends() {
+    let server = TestServer::start_with(&["--rotate-refresh-tokens", "false"]).await;
+    let alice = Person::new(&server, "alice").await;
+    for _ in 0..3 {
+        let response = refresh(&server, &alice.tokens.refresh).await;
+        assert_eq!(response.status(), 200);
+        let answer: AccessToken = response.json().await.expect("a refresh answer");
+        assert_eq!(answer.refresh, None);
+        assert_eq!(me_status(&server, &answer.access).await, 200);
+    }
+    let logout = json!({"refresh": alice.tokens.refresh});
+    assert_eq!(
+        post_json(&server, "/api/logout/", &logout).await.status(),
+        200
+    );
+    assert_token_refused(refresh(&server, &alice.tokens.refresh).await).await;
     server.stop().await;
 }
 

@@ -8,10 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Result, Store};
 
-/// The ids and issue time of a session's next pair of tokens.
+/// The id and issue time of a session's next refresh token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTokens {
-    pub access_jti: String,
     pub refresh_jti: String,
     /// Unix seconds (the tokens' `iat`).
     pub issued_at: i64,
@@ -19,11 +18,10 @@ pub struct NewTokens {
     pub expires_at: i64,
 }
 
-/// What a session's live pair of tokens is minted from (the same claims sign to the same bytes).
+/// What a session's live refresh token is minted from (the same claims sign to the same bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionTokens {
     pub sid: i64,
-    pub access_jti: String,
     pub refresh_jti: String,
     /// Unix seconds.
     pub issued_at: i64,
@@ -34,7 +32,7 @@ pub struct SessionTokens {
 pub enum Rotation {
     /// The live token: retired now; these are its successors.
     Rotated(SessionTokens),
-    /// The token the last rotation retired, again within the grace: the same successors.
+    /// The token the last rotation retired, again within the grace: the same successor.
     Replayed(SessionTokens),
     /// A retired token past the grace: the whole session is ended, as `Revocation` says.
     Reused(Revocation),
@@ -79,7 +77,6 @@ pub struct Standing {
 #[derive(sqlx::FromRow)]
 struct SessionRow {
     refresh_jti: String,
-    access_jti: String,
     issued_at: i64,
     expires_at: i64,
     previous_jti: Option<String>,
@@ -151,14 +148,13 @@ impl Store {
         let sid: Option<i64> = transaction!(self, tx => {
             sqlx::query_scalar(
                 "INSERT INTO sessions
-                   (user_id, created_at, refresh_jti, access_jti, issued_at, expires_at)
-                 SELECT id, $2, $3, $4, $5, $6 FROM users WHERE id = $1 AND deleted_at IS NULL
+                   (user_id, created_at, refresh_jti, issued_at, expires_at)
+                 SELECT id, $2, $3, $4, $5 FROM users WHERE id = $1 AND deleted_at IS NULL
                  RETURNING id",
             )
             .bind(user_id)
             .bind(Timestamp::now().0)
             .bind(&tokens.refresh_jti)
-            .bind(&tokens.access_jti)
             .bind(tokens.issued_at)
             .bind(tokens.expires_at)
             .fetch_optional(&mut *tx)
@@ -166,7 +162,6 @@ impl Store {
         });
         Ok(sid.map(|sid| SessionTokens {
             sid,
-            access_jti: tokens.access_jti.clone(),
             refresh_jti: tokens.refresh_jti.clone(),
             issued_at: tokens.issued_at,
         }))
@@ -191,7 +186,7 @@ impl Store {
             ""
         };
         let select = format!(
-            "SELECT refresh_jti, access_jti, issued_at, expires_at, previous_jti, rotated_at,
+            "SELECT refresh_jti, issued_at, expires_at, previous_jti, rotated_at,
                     ended_at
              FROM sessions WHERE id = $1 AND user_id = $2{lock}"
         );
@@ -208,19 +203,17 @@ impl Store {
                 Decision::Refuse => Rotation::Refused,
                 Decision::Replay => Rotation::Replayed(SessionTokens {
                     sid,
-                    access_jti: row.access_jti,
                     refresh_jti: row.refresh_jti,
                     issued_at: row.issued_at,
                 }),
                 Decision::Rotate => {
                     sqlx::query(
                         "UPDATE sessions SET previous_jti = refresh_jti, rotated_at = $1,
-                           refresh_jti = $2, access_jti = $3, issued_at = $4, expires_at = $5
-                         WHERE id = $6",
+                           refresh_jti = $2, issued_at = $3, expires_at = $4
+                         WHERE id = $5",
                     )
                     .bind(now)
                     .bind(&next.refresh_jti)
-                    .bind(&next.access_jti)
                     .bind(next.issued_at)
                     .bind(next.expires_at)
                     .bind(sid)
@@ -228,7 +221,6 @@ impl Store {
                     .await?;
                     Rotation::Rotated(SessionTokens {
                         sid,
-                        access_jti: next.access_jti.clone(),
                         refresh_jti: next.refresh_jti.clone(),
                         issued_at: next.issued_at,
                     })
@@ -428,7 +420,6 @@ mod tests {
     fn session() -> SessionRow {
         SessionRow {
             refresh_jti: "live".into(),
-            access_jti: "a".into(),
             issued_at: 100,
             expires_at: 1_000_000,
             previous_jti: Some("retired".into()),

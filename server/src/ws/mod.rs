@@ -251,7 +251,8 @@ async fn run_connection(
                 let _ = ending.set((close::UNAUTHORIZED, why));
                 break;
             }
-            () = expiry.passed() => match expiry::recheck(&state, &caller).await {
+            // Boxed like a request, for the same reason.
+            () = expiry.passed() => match Box::pin(expiry::recheck(&state, &caller)).await {
                 Ok(()) => expiry.follow(caller.conn.credentials().deadline),
                 Err(why) => {
                     let _ = ending.set((close::UNAUTHORIZED, why));
