@@ -1,13 +1,17 @@
-//! Tokens (HS256 JWTs shaped like djangorestframework-simplejwt's) and the JWT secret;
-//! passwords are hashed in `hasher`, and requests name their user through `http::AuthUser`.
+//! Tokens (HS256 JWTs shaped like djangorestframework-simplejwt's, with a session id) and the JWT
+//! secret; passwords are hashed in `hasher`, whether a token's session still stands is
+//! `sessions`' to say, and requests name their user through `http::AuthUser`.
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
+use chat_shared::rest::TokenPair;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::Rng;
 use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::store::{NewTokens, SessionTokens};
 
 /// Which of the two token kinds a JWT is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,7 +21,7 @@ pub enum TokenType {
     Refresh,
 }
 
-/// The claims simplejwt writes by default.
+/// The claims simplejwt writes by default, and ours: `sid`, the session the token belongs to.
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     token_type: TokenType,
@@ -27,6 +31,9 @@ struct Claims {
     /// simplejwt writes an integer; some versions write it as a string, which we accept too.
     #[serde(deserialize_with = "int_or_string")]
     user_id: i64,
+    /// Absent from tokens minted elsewhere with the shared secret: those belong to no session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<i64>,
 }
 
 fn int_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
@@ -42,6 +49,18 @@ fn int_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     }
 }
 
+/// What a valid token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub user_id: i64,
+    /// The session it belongs to; `None` for a token minted elsewhere.
+    pub sid: Option<i64>,
+    pub jti: String,
+    /// When it was issued and when it expires, in Unix seconds.
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
 /// Signing and checking keys, and the two lifetimes.
 pub struct Keys {
     encoding: EncodingKey,
@@ -49,6 +68,16 @@ pub struct Keys {
     validation: Validation,
     access_lifetime: Duration,
     refresh_lifetime: Duration,
+}
+
+/// A fresh token id, as simplejwt writes one (32 hex digits).
+fn new_jti() -> String {
+    format!("{:032x}", rand::rng().random::<u128>())
+}
+
+/// Now, in Unix seconds (the unit of `iat` and `exp`).
+fn now_secs() -> i64 {
+    chat_shared::Timestamp::now().0 / 1000
 }
 
 impl Keys {
@@ -68,29 +97,82 @@ impl Keys {
         }
     }
 
-    /// A new signed token of `kind` for `user_id`.
-    pub fn mint(&self, user_id: i64, kind: TokenType) -> String {
+    fn lifetime(&self, kind: TokenType) -> i64 {
         let lifetime = match kind {
             TokenType::Access => self.access_lifetime,
             TokenType::Refresh => self.refresh_lifetime,
         };
-        let now = chat_shared::Timestamp::now().0 / 1000;
-        let claims = Claims {
-            token_type: kind,
-            exp: now + lifetime.as_secs() as i64,
-            iat: now,
-            jti: format!("{:032x}", rand::rng().random::<u128>()),
-            user_id,
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX)
+    }
+
+    fn sign(&self, claims: &Claims) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
             .expect("HS256 signing with a byte secret cannot fail")
     }
 
-    /// The user id of a valid, unexpired (and, with `nbf`, already valid) token of `kind`, or
-    /// `None`.
-    pub fn verify(&self, token: &str, kind: TokenType) -> Option<i64> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
-        (data.claims.token_type == kind).then_some(data.claims.user_id)
+    /// A new signed token of `kind` for `user_id`, of no session (as one minted elsewhere).
+    pub fn mint(&self, user_id: i64, kind: TokenType) -> String {
+        self.mint_in(user_id, None, kind)
+    }
+
+    /// A new signed token of `kind` for `user_id` in session `sid`.
+    pub fn mint_in(&self, user_id: i64, sid: Option<i64>, kind: TokenType) -> String {
+        let now = now_secs();
+        self.sign(&Claims {
+            token_type: kind,
+            exp: now.saturating_add(self.lifetime(kind)),
+            iat: now,
+            jti: new_jti(),
+            user_id,
+            sid,
+        })
+    }
+
+    /// The id and issue time of a session's next refresh token, and when it will expire (Unix
+    /// milliseconds).
+    pub fn next_tokens(&self) -> NewTokens {
+        let issued_at = now_secs();
+        NewTokens {
+            refresh_jti: new_jti(),
+            issued_at,
+            expires_at: issued_at.saturating_add(self.lifetime(TokenType::Refresh)) * 1000,
+        }
+    }
+
+    /// A session's live refresh token and a fresh access token of the session. The same claims
+    /// sign to the same bytes, so the refresh token minted again (a retry within the reuse
+    /// grace) is the one first handed out; the access token is new each time, so that it is
+    /// valid even when its lifetime is shorter than the grace.
+    pub fn mint_pair(&self, user_id: i64, tokens: &SessionTokens) -> TokenPair {
+        let refresh = Claims {
+            token_type: TokenType::Refresh,
+            exp: tokens
+                .issued_at
+                .saturating_add(self.lifetime(TokenType::Refresh)),
+            iat: tokens.issued_at,
+            jti: tokens.refresh_jti.clone(),
+            user_id,
+            sid: Some(tokens.sid),
+        };
+        TokenPair {
+            access: self.mint_in(user_id, Some(tokens.sid), TokenType::Access),
+            refresh: self.sign(&refresh),
+        }
+    }
+
+    /// What a valid, unexpired (and, with `nbf`, already valid) token of `kind` says, or
+    /// `None`. Whether its session or user still stands is the store's to say.
+    pub fn verify(&self, token: &str, kind: TokenType) -> Option<Verified> {
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .ok()?
+            .claims;
+        (claims.token_type == kind).then_some(Verified {
+            user_id: claims.user_id,
+            sid: claims.sid,
+            jti: claims.jti,
+            issued_at: claims.iat,
+            expires_at: claims.exp,
+        })
     }
 }
 

@@ -38,6 +38,30 @@ pub struct Config {
     #[arg(long, env = "CHAT_REFRESH_TOKEN_LIFETIME", default_value = "1d", value_parser = humantime::parse_duration)]
     pub refresh_token_lifetime: Duration,
 
+    /// Whether refreshing with a token of a session rotates it (answers a new refresh token and
+    /// retires the one presented, as simplejwt's ROTATE_REFRESH_TOKENS). `false` keeps refresh
+    /// tokens reusable until they expire, for clients that ignore the new one; logout and
+    /// revocation work either way. Off by default until this project's own clients keep the new
+    /// token (issue 17's client half).
+    #[arg(long, env = "CHAT_ROTATE_REFRESH_TOKENS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub rotate_refresh_tokens: bool,
+
+    /// How long a refresh token retired by a rotation is still answered with its successors
+    /// (two processes sharing a session may both refresh); presented later, it ends its whole
+    /// session as stolen.
+    #[arg(long, env = "CHAT_REFRESH_REUSE_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub refresh_reuse_grace: Duration,
+
+    /// How long an open socket may outlive the access token it was opened (or last renewed with
+    /// `chat.auth`) with: `session` (as long as its session lives and is not revoked) or `token`
+    /// (closed with 4001 at the token's `exp`).
+    #[arg(long, env = "CHAT_SOCKET_EXPIRY", value_enum, default_value_t = SocketExpiry::Session)]
+    pub socket_expiry: SocketExpiry,
+
+    /// How long the name of a deleted account stays taken before anyone may register it.
+    #[arg(long, env = "CHAT_DELETED_NAME_HOLD", default_value = "30days", value_parser = humantime::parse_duration)]
+    pub deleted_name_hold: Duration,
+
     /// Longest message content accepted, in characters.
     #[arg(long, env = "CHAT_MAX_MESSAGE_CHARS", default_value_t = 4000)]
     pub max_message_chars: usize,
@@ -200,6 +224,16 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// How long an open socket may outlive its access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SocketExpiry {
+    /// As long as the token's session lives and is not revoked (a token of no session: until
+    /// its user signs out everywhere).
+    Session,
+    /// Until the token's `exp`, unless renewed in band with `chat.auth`.
+    Token,
 }
 
 /// How log lines are written.

@@ -1,9 +1,10 @@
 //! One connection as the rest of the server sees it: its outgoing queue, bounded in frames and
-//! in bytes, and the switch that closes it when the queue overflows.
+//! in bytes, the switch that closes it when the queue overflows, and the credentials it runs
+//! on, which a revocation closes it for.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::extract::ws::Utf8Bytes;
 use chat_shared::ServerMsg;
@@ -18,9 +19,34 @@ pub struct ConnHandle {
     pub outbox: Arc<Outbox>,
     /// Cancelled when the connection must close because its queue overflowed.
     pub too_slow: CancellationToken,
+    shared: Arc<Shared>,
+}
+
+/// What the connection's task and the rest of the server both change.
+#[derive(Default)]
+struct Shared {
     /// Whether the client said `chat.hello`: only then does it get the frames a client of the
     /// original protocol would not expect (`chat.presence`).
-    greeted: Arc<AtomicBool>,
+    greeted: AtomicBool,
+    /// The credentials the connection runs on: what a revocation is matched against, and when
+    /// they make the connection close.
+    credentials: Mutex<Credentials>,
+    /// Set once the credentials were revoked: why (the close reason).
+    revoked: OnceLock<&'static str>,
+    /// Wakes the connection's reader to close it.
+    revoke: Notify,
+}
+
+/// The token a connection was opened or last renewed with, as far as a revocation cares.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// Its session; `None` for a token minted elsewhere.
+    pub sid: Option<i64>,
+    /// When it was issued, Unix seconds.
+    pub issued_at: i64,
+    /// When the connection must close (or, with `--socket-expiry session`, look again), Unix
+    /// milliseconds; `None`: never by time.
+    pub deadline: Option<i64>,
 }
 
 /// Frames only a client that said `chat.hello` gets, live and in a sync.
@@ -35,18 +61,60 @@ impl ConnHandle {
             user_id,
             outbox: Arc::new(Outbox::new(capacity, max_bytes)),
             too_slow: CancellationToken::new(),
-            greeted: Arc::default(),
+            shared: Arc::default(),
         }
     }
 
     /// The client said `chat.hello`.
     pub fn greet(&self) {
-        self.greeted.store(true, Ordering::Relaxed);
+        self.shared.greeted.store(true, Ordering::Relaxed);
     }
 
     /// Whether the client said `chat.hello`.
     pub fn greeted(&self) -> bool {
-        self.greeted.load(Ordering::Relaxed)
+        self.shared.greeted.load(Ordering::Relaxed)
+    }
+
+    /// The credentials the connection runs on.
+    pub fn credentials(&self) -> Credentials {
+        *self
+            .shared
+            .credentials
+            .lock()
+            .expect("credentials lock poisoned")
+    }
+
+    /// The connection runs on `credentials` from now on (opened, or renewed with `chat.auth`).
+    pub fn set_credentials(&self, credentials: Credentials) {
+        *self
+            .shared
+            .credentials
+            .lock()
+            .expect("credentials lock poisoned") = credentials;
+    }
+
+    /// Its credentials no longer stand: the connection's reader closes it with 4001 and
+    /// `why`, after the frames already queued.
+    pub fn revoke(&self, why: &'static str) {
+        if self.shared.revoked.set(why).is_ok() {
+            tracing::debug!(
+                conn = self.id,
+                user = self.user_id,
+                why,
+                "credentials revoked"
+            );
+            self.shared.revoke.notify_one();
+        }
+    }
+
+    /// Completes, with the reason, once [`ConnHandle::revoke`] was called. Cancel-safe.
+    pub async fn revoked(&self) -> &'static str {
+        loop {
+            if let Some(why) = self.shared.revoked.get() {
+                return why;
+            }
+            self.shared.revoke.notified().await;
+        }
     }
 
     /// Whether a frame of type `kind` is for this connection (see [`AFTER_HELLO`]).

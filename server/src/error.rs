@@ -25,6 +25,12 @@ pub const NO_CONVERSATION: ChatError = ChatError::NotFound("no such conversation
 pub enum AppError {
     #[error("{0}")]
     BadRequest(String),
+    /// A 400 with a `code` of its own (a wrong password, say).
+    #[error("{detail}")]
+    Refused {
+        detail: &'static str,
+        code: &'static str,
+    },
     #[error("{detail}")]
     Unauthorized {
         detail: &'static str,
@@ -82,6 +88,7 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
             AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid"),
+            AppError::Refused { code, .. } => (StatusCode::BAD_REQUEST, *code),
             AppError::Unauthorized { code, .. } => (StatusCode::UNAUTHORIZED, *code),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -133,6 +140,9 @@ pub enum ChatError {
     Forbidden(&'static str),
     #[error("{0}")]
     Unavailable(&'static str),
+    /// A `chat.auth` token that is invalid, expired, revoked or another user's.
+    #[error("{0}")]
+    Unauthorized(&'static str),
     #[error("internal error; nothing was changed")]
     Internal(#[from] StoreError),
 }
@@ -146,6 +156,7 @@ impl ChatError {
             ChatError::InvalidReceiver(_) => ErrorCode::InvalidReceiver,
             ChatError::NotFound(_) => ErrorCode::NotFound,
             ChatError::Forbidden(_) => ErrorCode::Forbidden,
+            ChatError::Unauthorized(_) => ErrorCode::Unauthorized,
             ChatError::Unavailable(_) | ChatError::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -1,5 +1,6 @@
 //! Fan-out: a frame for some users goes to their connections on this instance (the [`Hub`]) and
-//! to the other instances (the bus's [`Link`]), serialized once. Handlers and the message writer
+//! to the other instances (the bus's [`Link`]), serialized once; so does a revocation, which
+//! closes connections instead. Handlers and the message writer
 //! deliver only through here.
 
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use chat_shared::ServerMsg;
 use crate::bus::Link;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use crate::store::Revocation;
 
 /// Delivery to every connection of some users, wherever they are connected.
 #[derive(Clone)]
@@ -39,6 +41,13 @@ impl Fanout {
         let text = serde_json::to_string(&Sequenced { seq, frame: msg })
             .expect("server frames always serialize");
         self.send(user_ids, msg.kind(), text, except);
+    }
+
+    /// Closes the connections of `user_id` that `revocation` covers, here and on the other
+    /// instances (the hub reads it on arrival; see [`Hub::deliver_local`]).
+    pub fn revoke(&self, user_id: i64, revocation: &Revocation) {
+        let text = serde_json::to_string(revocation).expect("a revocation always serializes");
+        self.send(&[user_id], Revocation::KIND, text, None);
     }
 
     fn send(&self, user_ids: &[i64], kind: &'static str, text: String, except: Option<u64>) {

@@ -1,5 +1,5 @@
-//! The router (with CORS on the REST API), and the REST endpoints: register, tokens, who am I,
-//! health.
+//! The router (with CORS on the REST API), and the REST endpoints: register, log in, who am I,
+//! health (sessions and the account's own endpoints are in `account`).
 
 use axum::extract::{FromRequest, FromRequestParts, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
@@ -9,16 +9,18 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chat_shared::UserRef;
-use chat_shared::rest::{AccessToken, Credentials, RefreshRequest, TokenPair, UserInfo};
+use chat_shared::rest::{Credentials, TokenPair, UserInfo};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::account;
 use crate::auth::TokenType;
 use crate::error::AppError;
 use crate::limits::{AttemptLimiter, Limits, PeerIp};
 use crate::names;
+use crate::sessions;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::ws;
@@ -33,8 +35,11 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/register/", post(register))
         .route("/api/token/", post(token))
-        .route("/api/token/refresh/", post(refresh))
-        .route("/api/me/", get(me))
+        .route("/api/token/refresh/", post(account::refresh))
+        .route("/api/logout/", post(account::logout))
+        .route("/api/logout/all/", post(account::logout_all))
+        .route("/api/password/", post(account::change_password))
+        .route("/api/me/", get(me).delete(account::delete_account))
         .route("/api/schema.json", get(schema))
         .layer(cors(&state.config.allowed_origins));
     api.route("/healthz", get(healthz))
@@ -77,12 +82,17 @@ async fn schema() -> impl IntoResponse {
 }
 
 const MIN_PASSWORD_CHARS: usize = 8;
-const MAX_PASSWORD_CHARS: usize = 1024;
+pub(crate) const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// Why a username or password is refused, if it is.
 fn check_credentials(c: &Credentials) -> Result<(), AppError> {
     names::check(&c.username).map_err(|refusal| AppError::BadRequest(refusal.to_string()))?;
-    let password_len = c.password.chars().count();
+    check_password(&c.password)
+}
+
+/// Why a new password is refused, if it is.
+pub(crate) fn check_password(password: &str) -> Result<(), AppError> {
+    let password_len = password.chars().count();
     if password_len < MIN_PASSWORD_CHARS {
         return Err(AppError::BadRequest(format!(
             "Password must be at least {MIN_PASSWORD_CHARS} characters."
@@ -163,15 +173,17 @@ async fn token(
     };
     let user = user.filter(|_| matches).ok_or(REFUSED)?;
     attempt.succeeded();
-    Ok(Json(TokenPair {
-        access: state.keys.mint(user.id, TokenType::Access),
-        refresh: state.keys.mint(user.id, TokenType::Refresh),
-    }))
+    // Every login is a session of its own, which the tokens name.
+    let tokens = state.keys.next_tokens();
+    let session = state.store.create_session(user.id, &tokens).await?;
+    let session = session.ok_or(REFUSED)?;
+    Ok(Json(state.keys.mint_pair(user.id, &session)))
 }
 
-/// One login attempt, counted against the peer's address as a login (kept, success or not)
-/// and as a failure, and against the username as a failure, until it succeeds.
-struct LoginAttempt<'a> {
+/// One login attempt (or password confirmation), counted against the peer's address as a login
+/// (kept, success or not) and as a failure, and against the username as a failure, until it
+/// succeeds.
+pub(crate) struct LoginAttempt<'a> {
     limits: &'a Limits,
     address: Option<String>,
     username: String,
@@ -179,7 +191,11 @@ struct LoginAttempt<'a> {
 
 impl<'a> LoginAttempt<'a> {
     /// Counts the attempt, or refuses it with 429 when the address or the name is over a limit.
-    fn take(limits: &'a Limits, ip: Option<IpAddr>, username: &str) -> Result<Self, AppError> {
+    pub(crate) fn take(
+        limits: &'a Limits,
+        ip: Option<IpAddr>,
+        username: &str,
+    ) -> Result<Self, AppError> {
         let now = Instant::now();
         // Bound the key: longer names cannot exist, so they share one bucket. Folded, as login
         // finds the account: `ALICE` and `ａｌｉｃｅ` try alice's password.
@@ -222,7 +238,7 @@ impl<'a> LoginAttempt<'a> {
     }
 
     /// A successful login counts only toward the address's login allowance.
-    fn succeeded(self) {
+    pub(crate) fn succeeded(self) {
         let now = Instant::now();
         for (limiter, key) in self.counters(false) {
             limiter.refund(key, now);
@@ -230,7 +246,7 @@ impl<'a> LoginAttempt<'a> {
     }
 
     /// An attempt the server could not make (every hasher busy) counts toward nothing.
-    fn not_tried(self) {
+    pub(crate) fn not_tried(self) {
         let now = Instant::now();
         for (limiter, key) in self.counters(true) {
             limiter.refund(key, now);
@@ -238,27 +254,8 @@ impl<'a> LoginAttempt<'a> {
     }
 }
 
-/// POST /api/token/refresh/: a new access token for a valid refresh token.
-async fn refresh(
-    State(state): State<AppState>,
-    AppJson(body): AppJson<RefreshRequest>,
-) -> Result<Json<AccessToken>, AppError> {
-    const INVALID: AppError = AppError::Unauthorized {
-        detail: "Token is invalid or expired",
-        code: "token_not_valid",
-    };
-    let user_id = state
-        .keys
-        .verify(&body.refresh, TokenType::Refresh)
-        .ok_or(INVALID)?;
-    state.store.user_by_id(user_id).await?.ok_or(INVALID)?;
-    Ok(Json(AccessToken {
-        access: state.keys.mint(user_id, TokenType::Access),
-    }))
-}
-
 /// GET /api/me/: the account the bearer token belongs to.
-async fn me(AuthUser(user): AuthUser) -> Json<UserInfo> {
+async fn me(AuthUser { user, .. }: AuthUser) -> Json<UserInfo> {
     Json(UserInfo {
         id: user.id,
         username: user.username,
@@ -286,8 +283,12 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// The user an `Authorization: Bearer <access token>` header names.
-pub struct AuthUser(pub UserRef);
+/// The user an `Authorization: Bearer <access token>` header names, and the session of the token.
+pub struct AuthUser {
+    pub user: UserRef,
+    /// `None` for a token minted elsewhere.
+    pub sid: Option<i64>,
+}
 
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = AppError;
@@ -306,11 +307,11 @@ impl FromRequestParts<AppState> for AuthUser {
                 code: "not_authenticated",
             })?;
         let token = header.strip_prefix("Bearer ").ok_or(INVALID)?;
-        let user_id = state
-            .keys
-            .verify(token.trim(), TokenType::Access)
-            .ok_or(INVALID)?;
-        let user = state.store.user_by_id(user_id).await?.ok_or(INVALID)?;
-        Ok(AuthUser(user))
+        let authorized = sessions::authorize(state, token.trim(), TokenType::Access).await?;
+        let authorized = authorized.ok_or(INVALID)?;
+        Ok(AuthUser {
+            user: authorized.user,
+            sid: authorized.token.sid,
+        })
     }
 }

@@ -1,5 +1,5 @@
-//! Local delivery: which connections each user has open on this instance, and delivery to
-//! their queues.
+//! Local delivery: which connections each user has open on this instance, delivery to their
+//! queues, and closing those whose credentials were revoked.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +12,7 @@ use chat_shared::ServerMsg;
 
 use crate::conn::ConnHandle;
 use crate::metrics::Metrics;
+use crate::store::Revocation;
 
 /// The hub's shared state; `Hub` is a cheap handle to it.
 struct HubInner {
@@ -174,7 +175,8 @@ impl Hub {
     }
 
     /// Sends a serialized frame of type `kind` to the connections of `user_ids` on this
-    /// instance only.
+    /// instance only. A [`Revocation`] is no frame: it closes the connections it covers (it
+    /// comes this way so that the bus carries it to every instance like any frame).
     pub fn deliver_local(
         &self,
         user_ids: &[i64],
@@ -182,6 +184,9 @@ impl Hub {
         frame: &Utf8Bytes,
         except: Option<u64>,
     ) {
+        if kind == Revocation::KIND {
+            return self.revoke(user_ids, frame);
+        }
         let message = kind == ServerMsg::MESSAGE;
         let mut queued = 0;
         {
@@ -198,6 +203,22 @@ impl Hub {
             }
         }
         self.inner.metrics.frames_out(kind, queued);
+    }
+
+    /// Closes the connections of `user_ids` here whose credentials the serialized
+    /// [`Revocation`] covers.
+    fn revoke(&self, user_ids: &[i64], revocation: &Utf8Bytes) {
+        let Ok(revocation) = serde_json::from_str::<Revocation>(revocation.as_str()) else {
+            tracing::warn!("a revocation that does not parse; ignored");
+            return;
+        };
+        let conns = self.conns();
+        for conn in user_ids.iter().filter_map(|id| conns.get(id)).flatten() {
+            let credentials = conn.credentials();
+            if revocation.covers(credentials.sid, credentials.issued_at) {
+                conn.revoke("session ended");
+            }
+        }
     }
 }
 
@@ -218,5 +239,45 @@ mod tests {
         // The connection itself is skipped when it is the one excepted.
         hub.deliver_local(&[7], ServerMsg::MESSAGE, &"{}".into(), Some(conn.id));
         assert_eq!(conn.outbox.messages_queued(), 1);
+    }
+
+    #[test]
+    fn a_revocation_closes_the_connections_it_covers_and_queues_nothing() {
+        let hub = Hub::new(Arc::new(Metrics::default()));
+        let conn = |sid, issued_at| {
+            let conn = ConnHandle::new(hub.next_conn_id(), 7, 16, 1 << 20);
+            conn.set_credentials(crate::conn::Credentials {
+                sid,
+                issued_at,
+                deadline: None,
+            });
+            hub.register(conn.clone());
+            conn
+        };
+        let (ended, kept, old, new) = (
+            conn(Some(1), 0),
+            conn(Some(2), 0),
+            conn(None, 4),
+            conn(None, 5),
+        );
+        let revocation = Revocation {
+            sessions: vec![1],
+            before: Some(5_000),
+        };
+        let frame = serde_json::to_string(&revocation).expect("json").into();
+        hub.deliver_local(&[7], Revocation::KIND, &frame, None);
+        let revoked = |c: &ConnHandle| {
+            let mut revoked = std::pin::pin!(c.revoked());
+            let waker = std::task::Waker::noop();
+            revoked
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(waker))
+                .is_ready()
+        };
+        assert_eq!(
+            [&ended, &kept, &old, &new].map(revoked),
+            [true, false, true, false]
+        );
+        assert!(ended.outbox.try_next().is_none());
     }
 }

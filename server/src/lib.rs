@@ -2,6 +2,7 @@
 //!
 //! `main.rs` wires these to flags and signals; the end-to-end tests call them directly.
 
+pub mod account;
 pub mod auth;
 pub mod bus;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod listen;
 pub mod metrics;
 pub mod names;
 pub mod presence;
+pub mod sessions;
 pub mod state;
 pub mod store;
 pub mod web;
@@ -126,6 +128,13 @@ pub async fn serve(
         state.store.clone(),
         config.sync_retention,
         Duration::from_secs(3600),
+        shutdown.clone(),
+    ));
+    // Names of deleted accounts are freed once held long enough, checked a few times a hold.
+    http_tasks.spawn(store::free_held_names_every(
+        state.store.clone(),
+        config.deleted_name_hold,
+        (config.deleted_name_hold / 4).clamp(Duration::from_millis(100), Duration::from_secs(3600)),
         shutdown.clone(),
     ));
     // Presence watches the hub from before the first connection.

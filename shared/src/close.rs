@@ -10,5 +10,6 @@ pub const TOO_BIG: u16 = 1009;
 /// The server cannot serve this connection now (it read too slowly, or the token could not be
 /// checked): reconnect after a pause.
 pub const TRY_AGAIN_LATER: u16 = 1013;
-/// The token is missing, invalid or expired, or its user is gone: refresh it or log in again.
+/// The token is missing, invalid, expired or revoked, its session ended (logout, a password
+/// change, a reused refresh token), or its user is gone: refresh it or log in again.
 pub const UNAUTHORIZED: u16 = 4001;

@@ -11,6 +11,10 @@ pub struct UserRef {
     pub username: String,
 }
 
+/// The `username` of a deleted account wherever it still appears (its messages, its conversations);
+/// the `id` stays. Not a name anyone can register (it has a space).
+pub const DELETED_USERNAME: &str = "deleted user";
+
 /// A participant inside `chat.conversations`, whose keys the spec spells `user__id`/`user__username`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

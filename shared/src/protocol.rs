@@ -124,6 +124,10 @@ pub enum ClientMsg {
     /// presence (online or not, and when last seen); answered with `chat.presence_set`.
     #[serde(rename = "chat.set_presence")]
     SetPresence { visible: bool },
+    /// Addition: renews the connection's credentials with a fresh access token of the same
+    /// user; answered with `chat.auth_ok`.
+    #[serde(rename = "chat.auth")]
+    Auth { token: String },
     /// Any `type` this enum does not know; never sent.
     #[serde(other, skip_serializing)]
     #[cfg_attr(feature = "schema", schemars(skip))]
@@ -222,6 +226,10 @@ pub enum ServerMsg {
     /// Addition: the answer to `chat.set_presence`, on every connection of the caller.
     #[serde(rename = "chat.presence_set")]
     PresenceSet { visible: bool },
+    /// Addition: the answer to `chat.auth`: the connection now runs on the new token, whose
+    /// expiry is `exp`.
+    #[serde(rename = "chat.auth_ok")]
+    AuthOk { exp: Timestamp },
     /// Addition: the end of a `chat.sync` answer: the caller's events up to `seq` have been
     /// sent; with `has_more`, more follow a `chat.sync` from `seq`.
     #[serde(rename = "chat.synced")]
@@ -275,6 +283,7 @@ impl ServerMsg {
             ServerMsg::SyncHint { .. } => "chat.sync_hint",
             ServerMsg::Presence { .. } => "chat.presence",
             ServerMsg::PresenceSet { .. } => "chat.presence_set",
+            ServerMsg::AuthOk { .. } => "chat.auth_ok",
             ServerMsg::Error { .. } => "chat.error",
         }
     }
@@ -360,6 +369,8 @@ pub enum ErrorCode {
     RateLimited,
     /// The server failed; nothing was stored.
     Internal,
+    /// Addition: the token of a `chat.auth` is invalid, expired or revoked.
+    Unauthorized,
 }
 
 impl ErrorCode {
@@ -376,6 +387,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
+            ErrorCode::Unauthorized => "unauthorized",
         }
     }
 }
@@ -446,6 +458,7 @@ impl ClientMsg {
             ClientMsg::Hello { .. } => "chat.hello",
             ClientMsg::Sync { .. } => "chat.sync",
             ClientMsg::SetPresence { .. } => "chat.set_presence",
+            ClientMsg::Auth { .. } => "chat.auth",
             ClientMsg::Unknown => return None,
         })
     }

@@ -1,4 +1,5 @@
-//! Bodies of the REST endpoints (`/api/register/`, `/api/token/`, `/api/token/refresh/`, `/api/me/`).
+//! Bodies of the REST endpoints (`/api/register/`, `/api/token/`, `/api/token/refresh/`, `/api/me/`,
+//! `/api/logout/`, `/api/password/`).
 
 use serde::{Deserialize, Serialize};
 
@@ -23,16 +24,33 @@ pub struct TokenPair {
     pub refresh: String,
 }
 
-/// `POST /api/token/refresh/` request body.
+/// `POST /api/token/refresh/` and `POST /api/logout/` request body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshRequest {
     pub refresh: String,
 }
 
-/// `POST /api/token/refresh/` answer.
+/// `POST /api/token/refresh/` answer. `refresh` is the presented token's successor (the
+/// presented one is retired); absent when the token names no session (minted elsewhere), which
+/// is not rotated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessToken {
     pub access: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<String>,
+}
+
+/// `POST /api/password/` request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordChange {
+    pub old_password: String,
+    pub new_password: String,
+}
+
+/// `DELETE /api/me/` request body: the account's password, once more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordConfirmation {
+    pub password: String,
 }
 
 /// Every REST error: a human `detail` (as Django REST framework words it) and a snake_case `code`.

@@ -175,6 +175,7 @@ fn error_code() -> impl Strategy<Value = ErrorCode> {
         Just(ErrorCode::Forbidden),
         Just(ErrorCode::RateLimited),
         Just(ErrorCode::Internal),
+        Just(ErrorCode::Unauthorized),
     ]
 }
 

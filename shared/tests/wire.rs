@@ -308,3 +308,32 @@ fn emoji_and_client_id_rules() {
     assert!(client_id_problem("").is_some());
     assert!(client_id_problem(&"é".repeat(65)).is_some());
 }
+
+#[test]
+fn auth_frames_read_and_write_as_documented() {
+    let (kind, msg) = ClientMsg::parse(r#"{"type":"chat.auth","token":"a.b.c"}"#).unwrap();
+    assert_eq!(kind, "chat.auth");
+    assert_eq!(msg.kind(), Some("chat.auth"));
+    assert_eq!(
+        msg,
+        ClientMsg::Auth {
+            token: "a.b.c".into()
+        }
+    );
+    let text = r#"{"type":"chat.auth_ok","exp":"2025-07-07T12:39:56.000Z"}"#;
+    let ok: ServerMsg = serde_json::from_str(text).unwrap();
+    assert_eq!(ok.kind(), "chat.auth_ok");
+    assert_eq!(
+        serde_json::to_value(&ok).unwrap(),
+        serde_json::from_str::<Value>(text).unwrap()
+    );
+    let refused = r#"{"type":"chat.error","code":"unauthorized","message":"the token was revoked","request_type":"chat.auth"}"#;
+    let error: ServerMsg = serde_json::from_str(refused).unwrap();
+    assert!(matches!(
+        error,
+        ServerMsg::Error {
+            code: ErrorCode::Unauthorized,
+            ..
+        }
+    ));
+}

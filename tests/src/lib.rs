@@ -162,8 +162,9 @@ impl TestServer {
         }
     }
 
-    /// Deletes a user's row (and, by cascade, what is theirs) straight in the database, as an
-    /// operator would; no endpoint deletes accounts. The number of rows deleted.
+    /// Deletes a user's row (and, by cascade, what is theirs: sessions, conversations, messages)
+    /// straight in the database, as an operator would; `DELETE /api/me/` keeps a tombstone
+    /// instead. The number of rows deleted.
     pub async fn delete_user(&self, user_id: i64) -> u64 {
         execute_sql(
             &self.database_url,
@@ -312,6 +313,18 @@ pub async fn post_json_at(base: &str, path: &str, body: &serde_json::Value) -> r
         .send()
         .await
         .expect("HTTP request")
+}
+
+/// The status of `GET /api/me/` with `token` as its bearer.
+pub async fn me_status(server: &TestServer, token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{}/api/me/", server.http_url()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
 }
 
 /// `{"username", "password"}`, the body of register and login.

@@ -199,7 +199,8 @@ async fn generated_secret_is_private_and_survives_a_restart() {
     assert_eq!(
         second
             .keys
-            .verify(&token, chat_server::auth::TokenType::Access),
+            .verify(&token, chat_server::auth::TokenType::Access)
+            .map(|token| token.user_id),
         Some(user.id)
     );
 }

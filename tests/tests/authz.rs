@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chat_e2e::server_process::ServerProcess;
 use chat_e2e::tokens::{claims, not_before, now, sign, unsigned};
-use chat_e2e::{PASSWORD, Person, TEST_SECRET, TestServer, WsClient};
+use chat_e2e::{PASSWORD, Person, TEST_SECRET, TestServer, WsClient, me_status};
 use chat_shared::{ClientMsg, ErrorCode, MessageStatus, ServerMsg};
 use chat_tui::api::{Api, Error as ApiError};
 use jsonwebtoken::Algorithm;
@@ -113,17 +113,6 @@ async fn an_outsider_gets_the_same_answer_as_for_nothing_and_changes_nothing() {
 }
 
 /// `GET /api/me/` with `Authorization: Bearer <token>`: the status.
-async fn me_status(server: &TestServer, token: &str) -> u16 {
-    reqwest::Client::new()
-        .get(format!("{}/api/me/", server.http_url()))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request")
-        .status()
-        .as_u16()
-}
-
 async fn refresh_status(server: &TestServer, token: &str) -> u16 {
     chat_e2e::post_json(server, "/api/token/refresh/", &json!({"refresh": token}))
         .await
@@ -231,7 +220,7 @@ async fn a_deleted_users_tokens_are_refused() {
     ));
     client.close().await;
 
-    // No endpoint deletes accounts: remove the row directly.
+    // An operator removes the row directly (`DELETE /api/me/` would keep a tombstone).
     assert_eq!(server.delete_user(gone.id).await, 1);
 
     assert_eq!(me_status(&server, &gone.tokens.access).await, 401);

@@ -69,11 +69,11 @@ async fn hello_is_answered_with_who_the_server_is_its_limits_and_the_caller() {
 async fn every_feature_the_welcome_names_works() {
     let server = TestServer::start().await;
     let Pair {
+        alice,
         bob,
         mut a,
         mut b,
         conversation,
-        ..
     } = pair(&server).await;
     let ServerMsg::Welcome { features, .. } = welcome(&mut a).await else {
         panic!("expected chat.welcome")
@@ -83,6 +83,7 @@ async fn every_feature_the_welcome_names_works() {
     assert_eq!(
         sorted,
         [
+            "auth",
             "delivered",
             "groups",
             "history_paging",
@@ -231,6 +232,14 @@ async fn every_feature_the_welcome_names_works() {
                     })
                     .await;
                 assert_eq!(heard, (bob.id, None), "bob hid his presence from alice");
+            }
+            "auth" => {
+                a.send(&ClientMsg::Auth {
+                    token: alice.tokens.access.clone(),
+                })
+                .await;
+                a.recv_until(|f| matches!(f, ServerMsg::AuthOk { .. }).then_some(()))
+                    .await;
             }
             other => panic!("no probe for feature {other:?}"),
         }

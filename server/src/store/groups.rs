@@ -99,13 +99,13 @@ pub(super) fn conversation_of(
 }
 
 impl Store {
-    /// The accounts among `ids` (each once, in no particular order).
+    /// The accounts among `ids` (each once, in no particular order), deleted ones left out.
     pub async fn users_by_ids(&self, ids: &[i64]) -> Result<Vec<UserRef>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let rows: Vec<(i64, String)> = on!(self, read pool => {
-            let mut select = sqlx::QueryBuilder::new("SELECT id, username FROM users WHERE id IN (");
+            let mut select = sqlx::QueryBuilder::new("SELECT id, username FROM users WHERE deleted_at IS NULL AND id IN (");
             let mut list = select.separated(", ");
             for id in ids {
                 list.push_bind(*id);

@@ -9,8 +9,7 @@ use crate::names::NameKeys;
 /// Taken by every registration on PostgreSQL (released at its end): one at a time, each sees the
 /// names the others stored, on every instance. SQLite has one writer already. Keyed by schema,
 /// as the events' lock is.
-const SERIALIZE_NAMES: &str =
-    "SELECT pg_advisory_xact_lock(7400133, hashtext(current_schema()))";
+const SERIALIZE_NAMES: &str = "SELECT pg_advisory_xact_lock(7400133, hashtext(current_schema()))";
 
 /// Rows keyed per transaction at start.
 const KEYING_BATCH: i64 = 500;
@@ -100,8 +99,10 @@ impl Store {
     /// `username` in lower case (the rule they were made under) wins, else the oldest.
     pub async fn credentials(&self, username: &str) -> Result<Option<(UserRef, String)>> {
         let rows: Vec<(i64, String, String)> = on!(self, read pool => {
+            // A deleted account's tombstone holds its name but never logs in.
             sqlx::query_as(
-                "SELECT id, username, password_hash FROM users WHERE username_fold = $1
+                "SELECT id, username, password_hash FROM users
+                 WHERE username_fold = $1 AND deleted_at IS NULL
                  ORDER BY id LIMIT $2",
             )
             .bind(crate::names::fold(username))
@@ -180,9 +181,10 @@ impl Store {
         Ok(collisions)
     }
 
+    /// The account `id`, unless it was deleted.
     pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRef>> {
         let row: Option<(i64, String)> = on!(self, read pool => {
-            sqlx::query_as("SELECT id, username FROM users WHERE id = $1")
+            sqlx::query_as("SELECT id, username FROM users WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id)
                 .fetch_optional(pool)
                 .await?
@@ -196,7 +198,7 @@ impl Store {
         let rows: Vec<(i64, String)> = on!(self, read pool => {
             sqlx::query_as(
                 "SELECT id, username FROM users
-                 WHERE username_key LIKE $1 ESCAPE '\\' AND id <> $2
+                 WHERE username_key LIKE $1 ESCAPE '\\' AND id <> $2 AND deleted_at IS NULL
                  ORDER BY username_key, id LIMIT 20",
             )
             .bind(&pattern)

@@ -12,6 +12,7 @@ use crate::state::AppState;
 use crate::store::{Audience, NewMessage, Page};
 use crate::writer::Submitted;
 
+use super::auth;
 use super::caller::{Caller, Outcome};
 use super::groups;
 use super::hello;
@@ -217,6 +218,7 @@ async fn handle(state: &AppState, s: &Caller, msg: ClientMsg) -> Outcome {
         ClientMsg::Hello { client, version } => hello::hello(state, s, &client, &version).await,
         ClientMsg::Sync { since } => sync::sync(state, s, since).await,
         ClientMsg::SetPresence { visible } => presence::set_presence(state, s, visible).await,
+        ClientMsg::Auth { token } => auth::renew(state, s, &token).await,
         ClientMsg::Edit {
             message_id,
             content,

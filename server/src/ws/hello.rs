@@ -24,6 +24,7 @@ pub const FEATURES: &[&str] = &[
     "lifecycle",
     "sync",
     "presence",
+    "auth",
 ];
 
 /// Longest `client` and `version` a hello may carry, in characters.

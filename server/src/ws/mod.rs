@@ -1,6 +1,9 @@
-//! One WebSocket connection: authenticate, register with the hub, read frames, write frames.
+//! One WebSocket connection: authenticate, register with the hub, read frames, write frames,
+//! close when its credentials are revoked or run out.
 
+mod auth;
 mod caller;
+mod expiry;
 mod groups;
 pub mod handle;
 mod hello;
@@ -30,8 +33,10 @@ use crate::conn::{ConnHandle, Outbox};
 use crate::error::MESSAGE;
 use crate::hub::Hub;
 use crate::limits::{ConnectionSlot, FrameLimiter, FrameVerdict};
+use crate::sessions::{self, Authorized};
 use crate::state::AppState;
 use caller::Caller;
+use expiry::Expiry;
 use handle::Pipeline;
 use keepalive::Ending;
 pub use keepalive::Heartbeat;
@@ -69,14 +74,15 @@ pub async fn upgrade(
     // The place is taken before the upgrade, so that simultaneous attempts cannot all get one.
     let admission = match user {
         Err(refusal) => Err(refusal),
-        Ok(user) => match state
+        Ok(authorized) => match state
             .limits
             .connections
-            .acquire(user.id, config.max_connections_per_user)
+            .acquire(authorized.user.id, config.max_connections_per_user)
         {
-            Some(slot) => Ok((user, slot)),
+            Some(slot) => Ok((authorized, slot)),
             None => {
-                tracing::info!(user = user.id, "too many connections; refusing one more");
+                let user = authorized.user.id;
+                tracing::info!(user, "too many connections; refusing one more");
                 Err((close::POLICY, "too many connections for this user"))
             }
         },
@@ -84,20 +90,22 @@ pub async fn upgrade(
     // Registered with the hub before the handshake answer goes out, so a client never misses a
     // frame sent after its handshake completed; frames wait in the queue until the socket is up.
     // If the upgrade never completes, dropping the registration unregisters.
-    let admission = admission.map(|(user, slot)| {
+    let admission = admission.map(|(authorized, slot)| {
         let conn = ConnHandle::new(
             state.hub.next_conn_id(),
-            user.id,
+            authorized.user.id,
             config.send_queue as usize,
             usize::try_from(config.send_queue_bytes).unwrap_or(usize::MAX),
         );
+        // Before it is registered, so that no revocation misses it.
+        conn.set_credentials(authorized.credentials(config.socket_expiry));
         state.hub.register(conn.clone());
         let registration = Registration {
             hub: state.hub.clone(),
             conn,
             _slot: slot,
         };
-        (user, registration)
+        (authorized.user, registration)
     });
     let tracker = state.connections.clone();
     ws.max_message_size(config.max_frame_bytes)
@@ -136,13 +144,13 @@ fn origin_allowed(headers: &HeaderMap, config: &Config) -> bool {
             .any(|allowed| allowed.trim_end_matches('/') == origin)
 }
 
-/// The user a token names, or the close that refuses it: 4001 for a bad token or a deleted
-/// user (log in again), 1013 when the database could not say (try again later, same token).
-async fn authenticate(state: &AppState, token: &str) -> Result<UserRef, (u16, &'static str)> {
+/// Who a token acts as, or the close that refuses it: 4001 for a bad or revoked token or a
+/// deleted user (log in again), 1013 when the database could not say (try again later, same
+/// token).
+async fn authenticate(state: &AppState, token: &str) -> Result<Authorized, (u16, &'static str)> {
     const INVALID: (u16, &str) = (close::UNAUTHORIZED, "invalid or expired token");
-    let user_id = state.keys.verify(token, TokenType::Access).ok_or(INVALID)?;
-    match state.store.user_by_id(user_id).await {
-        Ok(user) => user.ok_or(INVALID),
+    match sessions::authorize(state, token, TokenType::Access).await {
+        Ok(authorized) => authorized.ok_or(INVALID),
         Err(e) => {
             tracing::error!(error = %e, "looking up a connecting user");
             Err((
@@ -224,6 +232,8 @@ async fn run_connection(
 
     let caller = Caller { user, conn };
     let mut pipeline = Pipeline::default();
+    let mut expiry = Expiry::default();
+    expiry.follow(caller.conn.credentials().deadline);
     loop {
         tokio::select! {
             // In this order, so that receipts wait only while more frames are ready.
@@ -235,6 +245,20 @@ async fn run_connection(
             }
             _ = too_slow.cancelled() => break,
             _ = state.shutdown.cancelled() => break,
+            // Logged out, signed out everywhere, password changed, account deleted, a stolen
+            // refresh token used, or another user's token in `chat.auth`.
+            why = caller.conn.revoked() => {
+                let _ = ending.set((close::UNAUTHORIZED, why));
+                break;
+            }
+            // Boxed like a request, for the same reason.
+            () = expiry.passed() => match Box::pin(expiry::recheck(&state, &caller)).await {
+                Ok(()) => expiry.follow(caller.conn.credentials().deadline),
+                Err(why) => {
+                    let _ = ending.set((close::UNAUTHORIZED, why));
+                    break;
+                }
+            },
             // The socket writer gave up on the peer (no pongs, or the socket failed): stop
             // reading.
             _ = &mut socket_writer => {
@@ -274,7 +298,9 @@ async fn run_connection(
                         // an idle connection's task stays small.
                         Message::Text(text) => {
                             Box::pin(handle::dispatch(&state, &caller, &mut pipeline, text.as_str()))
-                                .await
+                                .await;
+                            // A `chat.auth` may have moved the deadline.
+                            expiry.follow(caller.conn.credentials().deadline);
                         }
                         _ => caller.conn.send(&ServerMsg::Error {
                             code: ErrorCode::InvalidFrame,

@@ -30,6 +30,8 @@ pub(super) fn server(app: &mut App, frame: ServerMsg, now: Instant, out: &mut Ve
             last_seen,
         } => presence::changed(app, user_id, status, last_seen),
         ServerMsg::PresenceSet { visible } => presence::visible(app, visible, now),
+        // The answer to `chat.auth`, which this client does not send yet.
+        ServerMsg::AuthOk { .. } => {}
         ServerMsg::Synced { seq, has_more } => sync::synced(app, seq, has_more, now, out),
         ServerMsg::ResyncRequired { seq } => sync::resync(app, seq, now, out),
         ServerMsg::SyncHint { since } => sync::hint(app, since, out),
