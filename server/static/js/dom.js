@@ -23,6 +23,7 @@ export const ui = {
   mePresence: $('me-presence'),
   presenceButton: $('presence-button'),
   logout: $('logout-button'),
+  logoutAll: $('logout-all-button'),
   searchForm: $('search-form'),
   searchInput: $('search-input'),
   searchResults: $('search-results'),

@@ -26,7 +26,17 @@ import { onConnectionLost as outboxConnectionLost, resendPending, takeRefused } 
 import { closeReaders, initReaders, onReceipts } from './readers.js';
 import { flushAllDelivered, markReadIfVisible, resetReceipts } from './receipts.js';
 import { clearSearch, initSearch, renderSearchResults } from './search.js';
-import { TOKENS_KEY, api, authedApi, clearTokens, loadTokens, saveTokens, tokenClaims } from './session.js';
+import {
+  TOKENS_KEY,
+  api,
+  authedApi,
+  clearTokens,
+  loadTokens,
+  logout,
+  logoutEverywhere,
+  saveTokens,
+  tokenClaims,
+} from './session.js';
 import { connect, disconnect, initSocket, isConnected, send } from './socket.js';
 import { forgetUser, state } from './state.js';
 import {
@@ -44,7 +54,7 @@ import {
 import { renderOpenConversation, renderPresence } from './thread.js';
 import { onPeerTyping, resetTyping, stopOwnTyping } from './typing.js';
 
-const SESSION_ENDED = 'Your session has ended. Please log in again.';
+const SESSION_ENDED = 'Your session was ended (signed out elsewhere or password changed). Please sign in again.';
 const CLOCK_MS = 60_000; // how often "last seen 5 min ago" is read again
 
 // ---- Log in, register, log out --------------------------------------------------------------
@@ -86,9 +96,24 @@ ui.authForm.addEventListener('submit', async (event) => {
   }
 });
 
-ui.logout.addEventListener('click', () => {
-  clearTokens();
+ui.logout.addEventListener('click', async () => {
+  ui.logout.disabled = ui.logoutAll.disabled = true;
+  disconnect();
+  await logout();
+  ui.logout.disabled = ui.logoutAll.disabled = false;
   showAuth('You are logged out.');
+});
+
+ui.logoutAll.addEventListener('click', async () => {
+  ui.logout.disabled = ui.logoutAll.disabled = true;
+  try {
+    await logoutEverywhere();
+    showAuth('You are logged out on every device.');
+  } catch (e) {
+    setChatError(`Could not log out everywhere: ${e.message}`);
+  } finally {
+    ui.logout.disabled = ui.logoutAll.disabled = false;
+  }
 });
 
 // ---- Our own presence: hidden or shown to the people we share a conversation with ----------

@@ -1,7 +1,12 @@
-// The session: the tokens kept in localStorage, and REST calls that refresh them when needed.
+// The session: the tokens kept in localStorage (shared by the page's tabs), and REST calls that
+// refresh them when needed. The server rotates refresh tokens: every refresh answers a new one
+// and retires the old, and a retired one presented again later ends the whole session, so tabs
+// refresh one at a time (a Web Lock) and each re-reads storage first.
 
 export const TOKENS_KEY = 'chat.tokens';
-const TOKEN_SKEW_S = 15; // refresh an access token this close to its expiry
+const REFRESH_LOCK = 'chat.refresh';
+const RENEW_AT = 0.8; // renew an access token once this share of its lifetime has passed
+const TOKEN_SKEW_S = 15; // when its lifetime cannot be read: renew this close to its expiry
 
 export function loadTokens() {
   try {
@@ -32,10 +37,15 @@ export function tokenClaims(token) {
   }
 }
 
-/** Seconds since the epoch at which a JWT expires, or 0 when it cannot be read. */
-function tokenExpiry(token) {
-  const { exp } = tokenClaims(token);
-  return typeof exp === 'number' ? exp : 0;
+/**
+ * Milliseconds since the epoch at which an access token should be renewed: at RENEW_AT of its
+ * lifetime (from its `iat` and `exp`), or TOKEN_SKEW_S before `exp`; 0 when it cannot be read.
+ */
+export function renewalDue(token) {
+  const { exp, iat } = tokenClaims(token);
+  if (typeof exp !== 'number') return 0;
+  const at = typeof iat === 'number' && iat < exp ? iat + (exp - iat) * RENEW_AT : exp - TOKEN_SKEW_S;
+  return at * 1000;
 }
 
 class ApiError extends Error {
@@ -75,27 +85,47 @@ export async function api(method, path, body, access) {
   return data;
 }
 
-/** Exchanges the refresh token for a new access token; false when the session is over. */
+/**
+ * Exchanges the refresh token for a new access token and keeps the new refresh token the server
+ * rotates in; false when the session is over (the tokens are then cleared). Throws when offline.
+ * One tab at a time: a tab that waited finds the tokens another tab got and uses them.
+ */
 export async function refreshAccess() {
-  const tokens = loadTokens();
-  if (!tokens) return false;
-  try {
-    const data = await api('POST', '/api/token/refresh/', { refresh: tokens.refresh });
+  const seen = loadTokens();
+  if (!seen) return false;
+  return withRefreshLock(async () => {
+    const tokens = loadTokens();
+    if (!tokens) return false; // logged out meanwhile
+    if (tokens.refresh !== seen.refresh) return true; // another tab refreshed meanwhile
+    let data;
+    try {
+      data = await api('POST', '/api/token/refresh/', { refresh: tokens.refresh });
+    } catch (e) {
+      if (e.status === 0) throw e; // offline: not a verdict on the session
+      if (e.status !== 401) return false;
+      clearTokens(); // ended: signed out elsewhere, password changed, or expired
+      return false;
+    }
     if (!data || typeof data.access !== 'string') return false;
-    // Keep a rotated refresh token if the server sends one.
+    // `refresh` is absent only when the server does not rotate (or for a token of no session).
     saveTokens({ access: data.access, refresh: typeof data.refresh === 'string' ? data.refresh : tokens.refresh });
     return true;
-  } catch (e) {
-    if (e.status === 0) throw e; // offline: not a verdict on the session
-    return false;
-  }
+  });
 }
 
-/** An access token that is not about to expire, refreshing first when needed; null if none. */
+/** Runs `task` while no other tab of this origin refreshes (without the Web Locks API: at once). */
+function withRefreshLock(task) {
+  if (navigator.locks && typeof navigator.locks.request === 'function') {
+    return navigator.locks.request(REFRESH_LOCK, task);
+  }
+  return task();
+}
+
+/** An access token that is not due for renewal, refreshing first when needed; null if none. */
 export async function freshAccess() {
   const tokens = loadTokens();
   if (!tokens) return null;
-  if (tokenExpiry(tokens.access) > Date.now() / 1000 + TOKEN_SKEW_S) return tokens.access;
+  if (renewalDue(tokens.access) > Date.now()) return tokens.access;
   return (await refreshAccess()) ? loadTokens().access : null;
 }
 
@@ -110,4 +140,25 @@ export async function authedApi(method, path) {
     access = loadTokens().access;
     return api(method, path, undefined, access);
   }
+}
+
+/**
+ * Ends this tab's session on the server (`POST /api/logout/`), then forgets the tokens, even when
+ * the server could not be told.
+ */
+export async function logout() {
+  const tokens = loadTokens();
+  try {
+    if (tokens) await api('POST', '/api/logout/', { refresh: tokens.refresh });
+  } catch (_) {
+    /* offline, or already ended: forget the tokens all the same */
+  } finally {
+    clearTokens();
+  }
+}
+
+/** Ends every session of the user, on every device (`POST /api/logout/all/`), then forgets ours. */
+export async function logoutEverywhere() {
+  await authedApi('POST', '/api/logout/all/'); // on failure nothing ended: keep the session
+  clearTokens();
 }

@@ -73,7 +73,7 @@ describe('logging in', () => {
       await page.reload();
       await waitConnected(page);
       assert.equal(await page.textContent('#me-name'), name);
-      await page.getByRole('button', { name: 'Log out' }).click();
+      await page.getByRole('button', { name: 'Log out', exact: true }).click();
       await page.locator('#auth-view').waitFor({ state: 'visible' });
       assert.equal(await page.evaluate(() => localStorage.getItem('chat.tokens')), null);
       await page.reload();
@@ -100,7 +100,7 @@ describe('logging in', () => {
       assert.equal(await page.textContent('#me-name'), user.username);
       const stored = await page.evaluate(() => JSON.parse(localStorage.getItem('chat.tokens')));
       assert.notEqual(stored.access, 'expired');
-      assert.equal(stored.refresh, user.refresh);
+      assert.notEqual(stored.refresh, user.refresh, 'the refresh token was rotated');
       assert.ok(urls.slice(before).some((u) => u.endsWith('/api/token/refresh/')));
       assert.deepEqual(problems, [], 'no request was refused on the way');
     } finally {
@@ -117,7 +117,7 @@ describe('logging in', () => {
       );
       await page.reload();
       await page.locator('#auth-view').waitFor({ state: 'visible' });
-      await page.locator('#auth-notice', { hasText: 'session has ended' }).waitFor();
+      await page.locator('#auth-notice', { hasText: 'session was ended' }).waitFor();
     } finally {
       await context.close();
     }
@@ -208,7 +208,7 @@ describe('a connection that drops', () => {
     await waitConnected(page);
     const afterTokens = await page.evaluate(() => JSON.parse(localStorage.getItem('chat.tokens')));
     assert.notEqual(afterTokens.access, forge(before.access), 'the forged token was replaced');
-    assert.equal(afterTokens.refresh, before.refresh);
+    assert.notEqual(afterTokens.refresh, before.refresh, 'the refresh token was rotated');
     assert.ok(await page.isVisible('#chat-view'));
     await bobClient.say(conversationId, 'after the refresh');
     await waitForMessage(page, 'after the refresh');
@@ -224,7 +224,7 @@ describe('a connection that drops', () => {
     proxy.cut();
     proxy.restore();
     await page.locator('#auth-view').waitFor({ state: 'visible' });
-    await page.locator('#auth-notice', { hasText: 'session has ended' }).waitFor();
+    await page.locator('#auth-notice', { hasText: 'session was ended' }).waitFor();
     assert.equal(await page.evaluate(() => localStorage.getItem('chat.tokens')), null);
     assert.deepEqual(view.problems.filter((p) => !p.includes('401') && !p.includes('WebSocket')), []);
   });
