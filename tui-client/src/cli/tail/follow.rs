@@ -315,6 +315,7 @@ mod tests {
             },
             limits,
             seq,
+            presence_visible: true,
         })
     }
 

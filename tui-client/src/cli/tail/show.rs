@@ -358,6 +358,8 @@ mod tests {
                 id,
                 username: name.into(),
                 role: None,
+                online: None,
+                last_seen: None,
             })
             .collect();
         ConversationListItem {
