@@ -253,7 +253,7 @@ async fn tokens_and_passwords_never_reach_the_log() {
         matches!(refused, Err(ApiError::Unauthorized(_))),
         "{refused:?}"
     );
-    let new_access = api.refresh(&tokens.refresh).await.expect("refresh");
+    let new_access = api.refresh(&tokens.refresh).await.expect("refresh").access;
     let me = api.me(&new_access).await.expect("me");
     assert_eq!(me.id, user.id);
     let mut client = server.connect(&tokens).await;

@@ -1,8 +1,11 @@
-//! REST calls to the server: register, log in, refresh, who am I; and the WebSocket URL.
+//! REST calls to the server: register, log in, refresh, log out, change the password, who am I;
+//! and the WebSocket URL.
 
 use std::time::Duration;
 
-use chat_shared::rest::{AccessToken, ApiError, Credentials, RefreshRequest, TokenPair, UserInfo};
+use chat_shared::rest::{
+    AccessToken, ApiError, Credentials, PasswordChange, RefreshRequest, TokenPair, UserInfo,
+};
 use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 
@@ -79,15 +82,53 @@ impl Api {
             .await
     }
 
-    /// `POST /api/token/refresh/`: a fresh access token from a refresh token.
-    pub async fn refresh(&self, refresh: &str) -> Result<String, Error> {
+    /// `POST /api/token/refresh/`: a fresh access token from a refresh token, and its successor
+    /// when the server rotates refresh tokens (the one presented is then retired: store the new
+    /// one; [`crate::session::Refresher`] does).
+    pub async fn refresh(&self, refresh: &str) -> Result<AccessToken, Error> {
         let body = RefreshRequest {
             refresh: refresh.to_owned(),
         };
-        let answer: AccessToken = self
-            .call(self.http.post(self.url("api/token/refresh/")?).json(&body))
-            .await?;
-        Ok(answer.access)
+        self.call(self.http.post(self.url("api/token/refresh/")?).json(&body))
+            .await
+    }
+
+    /// `POST /api/logout/`: ends the session `refresh` belongs to (its sockets close).
+    pub async fn logout(&self, refresh: &str) -> Result<(), Error> {
+        let body = RefreshRequest {
+            refresh: refresh.to_owned(),
+        };
+        self.call::<serde_json::Value>(self.http.post(self.url("api/logout/")?).json(&body))
+            .await
+            .map(drop)
+    }
+
+    /// `POST /api/logout/all/`: ends every session of the account `access` belongs to.
+    pub async fn logout_all(&self, access: &str) -> Result<(), Error> {
+        let request = self
+            .http
+            .post(self.url("api/logout/all/")?)
+            .bearer_auth(access);
+        self.call::<serde_json::Value>(request).await.map(drop)
+    }
+
+    /// `POST /api/password/`: changes the password; every other session ends, this one goes on.
+    pub async fn change_password(
+        &self,
+        access: &str,
+        old_password: &str,
+        new_password: &str,
+    ) -> Result<(), Error> {
+        let body = PasswordChange {
+            old_password: old_password.to_owned(),
+            new_password: new_password.to_owned(),
+        };
+        let request = self
+            .http
+            .post(self.url("api/password/")?)
+            .bearer_auth(access)
+            .json(&body);
+        self.call::<serde_json::Value>(request).await.map(drop)
     }
 
     /// `GET /api/me/`: the account an access token belongs to.

@@ -19,6 +19,9 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8000";
 
 const CONFIG_FILE: &str = "config.toml";
 const SESSION_FILE: &str = "session.toml";
+/// Locked while a refresh token is used and replaced. Not `session.toml` itself: that file is
+/// replaced by a rename, which would leave a waiting process locking the old copy.
+const LOCK_FILE: &str = "session.lock";
 
 /// Why settings or the session could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -68,15 +71,82 @@ pub struct StoredSession {
     pub refresh: String,
 }
 
-impl StoredSession {
-    /// A fresh access token from the stored refresh token. A rejected refresh token (expired,
-    /// or signed by another server secret) comes back as [`Error::NotLoggedIn`].
-    pub async fn access_token(&self, api: &Api) -> Result<String, Error> {
-        match api.refresh(&self.refresh).await {
-            Ok(access) => Ok(access),
-            Err(api::Error::Unauthorized(_)) => Err(Error::NotLoggedIn),
-            Err(e) => Err(e.into()),
+/// Gets access tokens for one session and keeps its refresh token current.
+///
+/// The server rotates refresh tokens: each refresh answers a successor and retires the token
+/// presented, and presenting a retired one again (after a short grace) ends the whole session.
+/// Several processes share `session.toml` (the UI beside `chat send`), so a refresh runs under an
+/// exclusive lock on `session.lock` beside it and re-reads the file inside the lock: another
+/// process may have rotated the token already, and then its successor is the one to present.
+/// The new token is written back before the lock is released.
+#[derive(Debug, Clone)]
+pub struct Refresher {
+    api: Api,
+    /// Where the session is stored; `None` keeps it in memory only.
+    dir: Option<ConfigDir>,
+    session: StoredSession,
+}
+
+impl Refresher {
+    /// A refresher for `session`, stored in `dir` (or nowhere).
+    pub fn new(api: Api, dir: Option<ConfigDir>, session: StoredSession) -> Self {
+        Refresher { api, dir, session }
+    }
+
+    /// The session as last seen (its refresh token is the newest this process knows).
+    pub fn session(&self) -> &StoredSession {
+        &self.session
+    }
+
+    /// The REST client it refreshes with.
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+
+    /// A fresh access token. A refused refresh token (expired, retired, its session ended, or
+    /// signed by another server secret) comes back as [`Error::NotLoggedIn`].
+    pub async fn access_token(&mut self) -> Result<String, Error> {
+        let Some(dir) = self.dir.clone() else {
+            return self.refresh_with(None).await;
+        };
+        let lock = dir.lock_session().await?;
+        // Another process may have rotated the token while we were not looking.
+        let stored = dir
+            .load_session()?
+            .filter(|s| same_server(&s.server, &self.session.server))
+            .filter(|s| s.user_id == self.session.user_id);
+        if let Some(stored) = &stored {
+            self.session.refresh.clone_from(&stored.refresh);
         }
+        let result = self.refresh_with(stored.is_some().then_some(&dir)).await;
+        drop(lock);
+        result
+    }
+
+    /// Refreshes with the current token; stores a successor in `dir`, when given.
+    async fn refresh_with(&mut self, dir: Option<&ConfigDir>) -> Result<String, Error> {
+        let answer = match self.api.refresh(&self.session.refresh).await {
+            Ok(answer) => answer,
+            Err(api::Error::Unauthorized(_)) => return Err(Error::NotLoggedIn),
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(next) = answer.refresh.filter(|next| *next != self.session.refresh) {
+            self.session.refresh = next;
+            if let Some(dir) = dir {
+                dir.save_session(&self.session)?;
+            }
+        }
+        Ok(answer.access)
+    }
+}
+
+/// An exclusive lock on the session, held until dropped (the lock file stays).
+#[derive(Debug)]
+pub struct SessionLock(fs::File);
+
+impl Drop for SessionLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
     }
 }
 
@@ -144,6 +214,34 @@ impl ConfigDir {
     /// Stores the session in `session.toml`, readable by the owner only.
     pub fn save_session(&self, session: &StoredSession) -> Result<(), Error> {
         self.write_toml(SESSION_FILE, session)
+    }
+
+    /// Waits for the exclusive lock on the session (see [`Refresher`]) without blocking the runtime.
+    pub async fn lock_session(&self) -> Result<SessionLock, Error> {
+        let path = self.path.join(LOCK_FILE);
+        fs::create_dir_all(&self.path).map_err(|source| Error::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        let task = tokio::task::spawn_blocking(move || {
+            let mut options = fs::OpenOptions::new();
+            options.write(true).create(true).truncate(false);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let file = options.open(&path).and_then(|file| {
+                file.lock()?;
+                Ok(file)
+            });
+            file.map(SessionLock)
+                .map_err(|source| Error::Io { path, source })
+        });
+        task.await.map_err(|e| Error::Io {
+            path: self.path.join(LOCK_FILE),
+            source: std::io::Error::other(e),
+        })?
     }
 
     /// Forgets the stored session; no error when there is none.
@@ -249,6 +347,20 @@ mod tests {
         dir.clear_session().unwrap();
         assert_eq!(dir.load_session().unwrap(), None);
         dir.clear_session().unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_session_lock_is_exclusive() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = ConfigDir::at(temp.path().join("chat"));
+        let lock = dir.lock_session().await.unwrap();
+        let other = fs::File::open(dir.path().join(LOCK_FILE)).unwrap();
+        assert!(matches!(
+            other.try_lock(),
+            Err(fs::TryLockError::WouldBlock)
+        ));
+        drop(lock);
+        other.try_lock().unwrap();
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `chat register`, `login`, `logout`, `whoami`: accounts and the stored session.
+//! `chat register`, `login`, `logout`, `password`, `whoami`: accounts and the stored session.
 
 use std::io::{BufRead, IsTerminal};
 
@@ -6,7 +6,8 @@ use anyhow::{Context as _, bail};
 use serde_json::json;
 
 use super::{Context, PasswordSource, print_json};
-use crate::session::StoredSession;
+use crate::api::{self, Api};
+use crate::session::{Refresher, StoredSession};
 use crate::text::sanitize;
 
 /// The environment variable a password may come from.
@@ -89,21 +90,120 @@ pub async fn login(ctx: &Context, username: &str, source: &PasswordSource) -> an
     print_account(ctx, "logged in as", &session)
 }
 
-/// `chat logout`.
-pub fn logout(ctx: &Context) -> anyhow::Result<()> {
+/// `chat logout [--all]`: ends the session on the server (with `--all`, every session of the
+/// account), then forgets it here, even when the server cannot be told.
+pub async fn logout(ctx: &Context, all: bool) -> anyhow::Result<()> {
+    let told = match ctx.dir.load_session()? {
+        None => Ok(()),
+        Some(session) => end_on_server(ctx, session, all).await,
+    };
     ctx.dir.clear_session()?;
+    let warning = match &told {
+        Ok(()) => None,
+        Err(e) if all => bail!("forgot the session here, but could not end the others: {e:#}"),
+        Err(e) => Some(format!(
+            "forgot the session here, but the server was not told ({e:#}): its tokens work until they expire"
+        )),
+    };
+    if let Some(warning) = &warning {
+        eprintln!("chat: {warning}");
+    }
     if ctx.json {
-        print_json(&json!({ "logged_out": true }))
+        print_json(&json!({ "logged_out": true, "server_told": warning.is_none(), "all": all }))
     } else {
-        println!("logged out");
+        println!(
+            "{}",
+            if all {
+                "logged out everywhere"
+            } else {
+                "logged out"
+            }
+        );
         Ok(())
     }
+}
+
+/// `POST /api/logout/` (or `/api/logout/all/`) for the stored session, at the server it is for.
+/// A token the server refuses already needs no ending.
+async fn end_on_server(ctx: &Context, session: StoredSession, all: bool) -> anyhow::Result<()> {
+    let api = Api::new(&session.server)?;
+    if all {
+        let mut refresher = Refresher::new(api.clone(), Some(ctx.dir.clone()), session);
+        let access = refresher.access_token().await?;
+        return Ok(api.logout_all(&access).await?);
+    }
+    // Under the lock, so no other process rotates the token while it is being retired.
+    let _lock = ctx.dir.lock_session().await?;
+    let refresh = ctx
+        .dir
+        .load_session()?
+        .map_or(session.refresh, |s| s.refresh);
+    match api.logout(&refresh).await {
+        Ok(()) | Err(api::Error::Unauthorized(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `chat password`: changes the password; this session goes on, every other one ends.
+pub async fn password(ctx: &Context, source: &PasswordSource) -> anyhow::Result<()> {
+    let session = ctx.dir.session_for(&ctx.settings.server)?;
+    let (old, new) = read_password_change(source)?;
+    let mut refresher = Refresher::new(ctx.api.clone(), Some(ctx.dir.clone()), session);
+    let access = refresher.access_token().await?;
+    match ctx.api.change_password(&access, &old, &new).await {
+        Ok(()) => {}
+        Err(api::Error::BadRequest(detail)) => bail!("password not changed: {detail}"),
+        Err(e) => return Err(e.into()),
+    }
+    if ctx.json {
+        print_json(&json!({ "password_changed": true }))
+    } else {
+        println!("password changed; every other session was signed out");
+        Ok(())
+    }
+}
+
+/// The current and the new password: two lines of standard input with `--password-stdin`, else
+/// prompts on the terminal (the new one twice).
+fn read_password_change(source: &PasswordSource) -> anyhow::Result<(String, String)> {
+    let (old, new) = if source.password_stdin {
+        let mut stdin = std::io::stdin().lock();
+        let mut line = || -> anyhow::Result<String> {
+            let mut line = String::new();
+            stdin
+                .read_line(&mut line)
+                .context("cannot read a password from standard input")?;
+            Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+        };
+        (line()?, line()?)
+    } else if std::io::stdin().is_terminal() {
+        let old =
+            rpassword::prompt_password("Current password: ").context("cannot read the password")?;
+        let new = rpassword::prompt_password("New password (8 characters or more): ")
+            .context("cannot read the password")?;
+        let again = rpassword::prompt_password("New password again: ")
+            .context("cannot read the password")?;
+        if new != again {
+            bail!("the new passwords differ");
+        }
+        (old, new)
+    } else {
+        bail!(
+            "no passwords: use --password-stdin (the current one, then the new one, a line each), or run in a terminal to be asked"
+        );
+    };
+    if old.is_empty() || new.is_empty() {
+        bail!("a password is empty: give the current one, then the new one, a line each");
+    }
+    Ok((old, new))
 }
 
 /// `chat whoami`: the stored session, confirmed by the server.
 pub async fn whoami(ctx: &Context) -> anyhow::Result<()> {
     let session = ctx.dir.session_for(&ctx.settings.server)?;
-    let access = session.access_token(&ctx.api).await?;
+    let mut refresher = Refresher::new(ctx.api.clone(), Some(ctx.dir.clone()), session);
+    let access = refresher.access_token().await?;
+    let session = refresher.session().clone();
     let me = ctx.api.me(&access).await?;
     let confirmed = StoredSession {
         username: me.username,

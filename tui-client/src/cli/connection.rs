@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::Context;
 use super::socket::{Incoming, Socket, SocketError};
-use crate::session::StoredSession;
+use crate::session::{Refresher, StoredSession};
 use crate::text::sanitize;
 
 /// The most results `chat.search_user` returns.
@@ -25,7 +25,9 @@ pub(super) struct Connection {
 impl Connection {
     pub async fn open(ctx: &Context, wait: Duration) -> anyhow::Result<Connection> {
         let me = ctx.dir.session_for(&ctx.settings.server)?;
-        let access = me.access_token(&ctx.api).await?;
+        let access = Refresher::new(ctx.api.clone(), Some(ctx.dir.clone()), me.clone())
+            .access_token()
+            .await?;
         let socket = Socket::connect(&ctx.api.ws_url(&access)).await?;
         Ok(Connection { me, socket, wait })
     }

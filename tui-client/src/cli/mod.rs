@@ -69,7 +69,7 @@ pub struct Global {
     pub json: bool,
 }
 
-/// How a password reaches `register` and `login`: never as an argument.
+/// How a password reaches `register`, `login` and `password`: never as an argument.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PasswordSource {
     /// Read the password from the first line of standard input.
@@ -95,8 +95,19 @@ pub enum Command {
         #[command(flatten)]
         password: PasswordSource,
     },
-    /// Forget the stored session.
-    Logout,
+    /// End the session on the server, then forget it here (even when the server cannot be
+    /// reached, saying so).
+    Logout {
+        /// End every session of the account, on every device, instead of this one only.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Change the password (asked for, or two lines of `--password-stdin`: the current one,
+    /// then the new one). This session goes on; every other one is signed out.
+    Password {
+        #[command(flatten)]
+        password: PasswordSource,
+    },
     /// Show the logged-in account, checked with the server.
     Whoami,
     /// Send a message to USER (starting the conversation if needed) or to a GROUP of yours;
@@ -378,7 +389,8 @@ pub async fn run(global: Global, command: Command) -> anyhow::Result<Outcome> {
             account::register(&ctx, &username, &password).await?
         }
         Command::Login { username, password } => account::login(&ctx, &username, &password).await?,
-        Command::Logout => account::logout(&ctx)?,
+        Command::Logout { all } => account::logout(&ctx, all).await?,
+        Command::Password { password } => account::password(&ctx, &password).await?,
         Command::Whoami => account::whoami(&ctx).await?,
         Command::Send {
             to,

@@ -17,7 +17,7 @@ use super::net::Net;
 use super::update::update;
 use super::view;
 use crate::api::{self, Api};
-use crate::session::{ConfigDir, StoredSession};
+use crate::session::{ConfigDir, Refresher, StoredSession};
 
 /// Events waiting for the UI: network frames and sign-in answers.
 const EVENTS: usize = 1024;
@@ -56,9 +56,16 @@ impl Driver {
         config: Option<ConfigDir>,
     ) -> Result<Self, api::Error> {
         let api = Api::new(server)?;
+        let session = StoredSession {
+            server: server.to_owned(),
+            username: user.username.clone(),
+            user_id: user.id,
+            refresh,
+        };
+        let refresher = Refresher::new(api, config.clone(), session);
         let mut driver = Driver::new(App::signed_in(server, user), config);
         driver.load_cursor();
-        driver.net = Some(Net::spawn(api, refresh, driver.events_tx.clone()));
+        driver.net = Some(Net::spawn(refresher, driver.events_tx.clone()));
         Ok(driver)
     }
 
@@ -81,8 +88,14 @@ impl Driver {
         match &event {
             Event::Auth(Ok(signed_in)) => match Api::new(&signed_in.server) {
                 Ok(api) => {
-                    let refresh = signed_in.refresh.clone();
-                    self.net = Some(Net::spawn(api, refresh, self.events_tx.clone()));
+                    let session = StoredSession {
+                        server: signed_in.server.clone(),
+                        username: signed_in.user.username.clone(),
+                        user_id: signed_in.user.id,
+                        refresh: signed_in.refresh.clone(),
+                    };
+                    let refresher = Refresher::new(api, self.config.clone(), session);
+                    self.net = Some(Net::spawn(refresher, self.events_tx.clone()));
                 }
                 Err(e) => {
                     let event = Event::Auth(Err(e.to_string()));

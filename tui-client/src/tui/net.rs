@@ -11,7 +11,8 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::event::{Event, NetStatus};
-use crate::api::{self, Api};
+use crate::api::Api;
+use crate::session::{self, Refresher};
 
 /// Frames waiting to go out; the UI never blocks on a full queue, it reports it.
 const OUTBOX: usize = 256;
@@ -37,10 +38,10 @@ pub struct Net {
 }
 
 impl Net {
-    /// Starts the task for the server `api` talks to, signing in with `refresh`.
-    pub fn spawn(api: Api, refresh: String, events: mpsc::Sender<Event>) -> Net {
+    /// Starts the task for the session `refresher` keeps current.
+    pub fn spawn(refresher: Refresher, events: mpsc::Sender<Event>) -> Net {
         let (outbox, rx) = mpsc::channel(OUTBOX);
-        let task = tokio::spawn(run(api, refresh, rx, events));
+        let task = tokio::spawn(run(refresher, rx, events));
         Net { outbox, task }
     }
 
@@ -103,8 +104,7 @@ enum End {
 }
 
 async fn run(
-    api: Api,
-    refresh: String,
+    mut refresher: Refresher,
     mut outbox: mpsc::Receiver<ClientMsg>,
     events: mpsc::Sender<Event>,
 ) {
@@ -124,7 +124,7 @@ async fn run(
             .map(|(token, _)| token.clone());
         let reason = match fresh {
             Some(token) => {
-                let (end, lived) = connect(&api, &token, &mut outbox, &events).await;
+                let (end, lived) = connect(refresher.api(), &token, &mut outbox, &events).await;
                 backoff.connection_ended(lived);
                 match end {
                     End::Stopped => return,
@@ -135,13 +135,13 @@ async fn run(
                     End::Lost(reason) => reason,
                 }
             }
-            None => match api.refresh(&refresh).await {
+            None => match refresher.access_token().await {
                 Ok(token) => {
                     access = Some((token, Instant::now()));
                     // Connect straight away with the new token.
                     continue;
                 }
-                Err(api::Error::Unauthorized(_)) => {
+                Err(session::Error::NotLoggedIn) => {
                     let _ = events.send(Event::Net(NetStatus::AuthExpired)).await;
                     return;
                 }
