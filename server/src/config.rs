@@ -41,9 +41,8 @@ pub struct Config {
     /// Whether refreshing with a token of a session rotates it (answers a new refresh token and
     /// retires the one presented, as simplejwt's ROTATE_REFRESH_TOKENS). `false` keeps refresh
     /// tokens reusable until they expire, for clients that ignore the new one; logout and
-    /// revocation work either way. Off by default until this project's own clients keep the new
-    /// token (issue 17's client half).
-    #[arg(long, env = "CHAT_ROTATE_REFRESH_TOKENS", default_value_t = false, action = clap::ArgAction::Set)]
+    /// revocation work either way.
+    #[arg(long, env = "CHAT_ROTATE_REFRESH_TOKENS", default_value_t = true, action = clap::ArgAction::Set)]
     pub rotate_refresh_tokens: bool,
 
     /// How long a refresh token retired by a rotation is still answered with its successors

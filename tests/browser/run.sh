@@ -47,8 +47,7 @@ if [[ -z "${CHAT_URL:-}" ]]; then
   export CHAT_RATE_LIMIT_BURST=1000
   export CHAT_SERVER_BIN="$bin"
   # A closed page shows as "last seen" 300 ms later, not after the default 5 s of grace. Refresh
-  # tokens rotate (off by default in the server until every client of ours keeps the new one;
-  # the page does).
+  # tokens rotate (the default, stated).
   JWT_SECRET="browser-tests-$(date +%s%N)" RUST_LOG="${RUST_LOG:-info}" \
     "$bin" --bind "127.0.0.1:$port" --database-url "sqlite://$workdir/chat.db" \
     --presence-grace 300ms --rotate-refresh-tokens true >"$workdir/server.log" 2>&1 &

@@ -16,7 +16,7 @@ use jsonwebtoken::Algorithm;
 use serde_json::json;
 use tokio::time::Instant;
 
-/// Rotation is off by default until the project's own clients keep the new refresh token.
+/// Rotation (the default), stated so that these tests do not depend on the default.
 const ROTATING: &[&str] = &["--rotate-refresh-tokens", "true"];
 
 /// `POST /api/token/refresh/` with `refresh`.
