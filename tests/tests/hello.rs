@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chat_e2e::schema::{check_client_frame, check_server_frame};
 use chat_e2e::{Pair, Person, TestServer, WsClient, pair};
-use chat_shared::{ClientMsg, ErrorCode, ServerMsg};
+use chat_shared::{ClientMsg, ErrorCode, PresenceStatus, ServerMsg};
 use serde_json::json;
 
 const QUIET: Duration = Duration::from_millis(300);
@@ -223,15 +223,22 @@ async fn every_feature_the_welcome_names_works() {
             }
             "presence" => {
                 b.send(&ClientMsg::SetPresence { visible: false }).await;
+                // bob's arrival (with a last_seen) may come first: the hiding is the one without.
                 let heard = a
                     .recv_until(|f| match f {
                         ServerMsg::Presence {
-                            user_id, last_seen, ..
-                        } => Some((user_id, last_seen)),
+                            user_id,
+                            last_seen: None,
+                            status,
+                        } => Some((user_id, status)),
                         _ => None,
                     })
                     .await;
-                assert_eq!(heard, (bob.id, None), "bob hid his presence from alice");
+                assert_eq!(
+                    heard,
+                    (bob.id, PresenceStatus::Offline),
+                    "bob hid his presence from alice"
+                );
             }
             "auth" => {
                 a.send(&ClientMsg::Auth {
