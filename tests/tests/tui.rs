@@ -447,9 +447,10 @@ async fn a_burst_of_300_messages_keeps_the_receiver_connected_and_ends_seen_and_
                 .conversation(with_carol)
                 .is_some_and(|c| c.unread == 201)
     };
-    // Alice's client runs while the senders send.
+    // Alice's client runs while the senders send. A liveness bound, not a speed target: CI on
+    // PostgreSQL under load once needed more than 60 s for the 300.
     let (newest, received) = tokio::join!(&mut senders, async {
-        alice.run_until(Duration::from_secs(60), all_in).await
+        alice.run_until(Duration::from_secs(150), all_in).await
     });
     let screen = alice.screen(100, 30);
     assert!(received, "alice did not get all 300 messages:\n{screen}");
