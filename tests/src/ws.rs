@@ -123,6 +123,18 @@ impl WsClient {
         }
     }
 
+    /// Says `chat.hello` (after which presence frames come too) and returns the `chat.welcome`,
+    /// skipping frames that arrive before it.
+    pub async fn hello(&mut self) -> ServerMsg {
+        self.send(&ClientMsg::Hello {
+            client: "e2e".into(),
+            version: "1.0".into(),
+        })
+        .await;
+        self.recv_until(|f| matches!(f, ServerMsg::Welcome { .. }).then_some(f))
+            .await
+    }
+
     /// The next frame as raw JSON.
     pub async fn recv_json(&mut self) -> serde_json::Value {
         serde_json::to_value(self.recv().await).expect("json")

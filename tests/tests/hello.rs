@@ -5,24 +5,11 @@
 use std::time::Duration;
 
 use chat_e2e::schema::{check_client_frame, check_server_frame};
-use chat_e2e::{Pair, Person, TestServer, WsClient, pair};
+use chat_e2e::{Pair, Person, TestServer, pair};
 use chat_shared::{ClientMsg, ErrorCode, PresenceStatus, ServerMsg};
 use serde_json::json;
 
 const QUIET: Duration = Duration::from_millis(300);
-
-async fn welcome(client: &mut WsClient) -> ServerMsg {
-    client
-        .send(&ClientMsg::Hello {
-            client: "e2e".into(),
-            version: "1.0".into(),
-        })
-        .await;
-    // Skipping the presence of a contact that may come first.
-    client
-        .recv_until(|f| (!matches!(f, ServerMsg::Presence { .. })).then_some(f))
-        .await
-}
 
 #[tokio::test]
 async fn hello_is_answered_with_who_the_server_is_its_limits_and_the_caller() {
@@ -35,7 +22,7 @@ async fn hello_is_answered_with_who_the_server_is_its_limits_and_the_caller() {
         user,
         limits,
         ..
-    } = welcome(&mut a).await
+    } = a.hello().await
     else {
         panic!("expected chat.welcome")
     };
@@ -75,7 +62,7 @@ async fn every_feature_the_welcome_names_works() {
         mut b,
         conversation,
     } = pair(&server).await;
-    let ServerMsg::Welcome { features, .. } = welcome(&mut a).await else {
+    let ServerMsg::Welcome { features, .. } = a.hello().await else {
         panic!("expected chat.welcome")
     };
     let mut sorted = features.clone();

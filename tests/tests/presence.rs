@@ -15,23 +15,10 @@ use chat_shared::{ClientMsg, ErrorCode, Participant, PresenceStatus, ServerMsg, 
 const GRACE: &str = "1s";
 const AFTER_GRACE: Duration = Duration::from_millis(1500);
 
-/// Says hello (so that presence frames come) and reads the welcome.
-async fn hello(client: &mut WsClient) -> ServerMsg {
-    client
-        .send(&ClientMsg::Hello {
-            client: "e2e".into(),
-            version: "1.0".into(),
-        })
-        .await;
-    client
-        .recv_until(|f| matches!(f, ServerMsg::Welcome { .. }).then_some(f))
-        .await
-}
-
 /// Connects and says hello.
 async fn greeted(person: &Person, server: &TestServer) -> WsClient {
     let mut client = person.connect(server).await;
-    hello(&mut client).await;
+    client.hello().await;
     client
 }
 
@@ -173,7 +160,7 @@ async fn a_hidden_user_shows_neither_status_nor_last_seen() {
     assert_eq!(own.online, Some(true));
     let ServerMsg::Welcome {
         presence_visible, ..
-    } = hello(&mut b).await
+    } = b.hello().await
     else {
         unreachable!()
     };
@@ -225,7 +212,7 @@ async fn presence_events_are_in_the_sync_of_clients_that_said_hello() {
         async move {
             let mut client = alice.connect(server).await;
             if greet {
-                hello(&mut client).await;
+                client.hello().await;
             }
             client
                 .send(&ClientMsg::Sync {
