@@ -106,12 +106,14 @@ async fn every_feature_the_welcome_names_works() {
                     limit: Some(1),
                 })
                 .await;
-                let ServerMsg::Messages {
-                    messages, has_more, ..
-                } = a.recv().await
-                else {
-                    panic!("expected chat.messages")
-                };
+                let (messages, has_more) = a
+                    .recv_until(|f| match f {
+                        ServerMsg::Messages {
+                            messages, has_more, ..
+                        } => Some((messages, has_more)),
+                        _ => None,
+                    })
+                    .await;
                 assert_eq!(messages.len(), 1);
                 assert_eq!(has_more, Some(true));
             }
