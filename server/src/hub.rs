@@ -1,23 +1,33 @@
 //! Local delivery: which connections each user has open on this instance, delivery to their
 //! queues, and closing those whose credentials were revoked.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::Notify;
 
 use chat_shared::ServerMsg;
 
-use crate::conn::ConnHandle;
+use crate::conn::{ConnHandle, Credentials};
 use crate::metrics::Metrics;
 use crate::store::Revocation;
+
+/// How long a revocation is remembered for connections that register after it arrived.
+const REMEMBER_REVOCATIONS: Duration = Duration::from_secs(60);
+/// At most this many remembered revocations (the oldest are forgotten first).
+const MAX_REMEMBERED_REVOCATIONS: usize = 1024;
 
 /// The hub's shared state; `Hub` is a cheap handle to it.
 struct HubInner {
     // A std mutex: held only for map updates and non-blocking pushes, never across an await.
     conns: Mutex<HashMap<i64, Vec<ConnHandle>>>,
+    /// Revocations that arrived lately, each with its user and arrival: a connection whose
+    /// token was checked before a revocation was committed, and that registers (or renews)
+    /// after the revocation arrived here, is closed by it too. Locked only under `conns`.
+    recent_revocations: Mutex<VecDeque<(Instant, i64, Arc<Revocation>)>>,
     next_id: AtomicU64,
     metrics: Arc<Metrics>,
     /// Who is told of arrivals and departures (the Redis bus, presence).
@@ -78,6 +88,7 @@ impl Hub {
         Hub {
             inner: Arc::new(HubInner {
                 conns: Mutex::default(),
+                recent_revocations: Mutex::default(),
                 next_id: AtomicU64::new(0),
                 metrics,
                 watchers: Mutex::default(),
@@ -98,10 +109,13 @@ impl Hub {
         self.inner.conns.lock().expect("hub lock poisoned")
     }
 
+    /// Adds a connection; it is closed at once if a revocation that arrived lately covers its
+    /// credentials (its token was checked before the revocation was committed).
     pub fn register(&self, conn: ConnHandle) {
         let user_id = conn.user_id;
         let first = {
             let mut conns = self.conns();
+            self.close_if_revoked_lately(&conn);
             let list = conns.entry(user_id).or_default();
             list.push(conn);
             list.len() == 1
@@ -205,8 +219,16 @@ impl Hub {
         self.inner.metrics.frames_out(kind, queued);
     }
 
+    /// The connection goes on with `credentials` (renewed with `chat.auth`), unless a
+    /// revocation that arrived lately covers them.
+    pub fn renew(&self, conn: &ConnHandle, credentials: Credentials) {
+        let _conns = self.conns();
+        conn.set_credentials(credentials);
+        self.close_if_revoked_lately(conn);
+    }
+
     /// Closes the connections of `user_ids` here whose credentials the serialized
-    /// [`Revocation`] covers.
+    /// [`Revocation`] covers, and remembers it for those that register or renew later.
     fn revoke(&self, user_ids: &[i64], revocation: &Utf8Bytes) {
         let Ok(revocation) = serde_json::from_str::<Revocation>(revocation.as_str()) else {
             tracing::warn!("a revocation that does not parse; ignored");
@@ -219,6 +241,48 @@ impl Hub {
                 conn.revoke("session ended");
             }
         }
+        let now = Instant::now();
+        let revocation = Arc::new(revocation);
+        let mut recent = self.recent_revocations();
+        forget_old_revocations(&mut recent, now);
+        for &user_id in user_ids {
+            if recent.len() == MAX_REMEMBERED_REVOCATIONS {
+                recent.pop_front();
+            }
+            recent.push_back((now, user_id, revocation.clone()));
+        }
+    }
+
+    /// Closes `conn` if a revocation remembered covers its credentials. Called under `conns`,
+    /// so that a revocation arrives either before (remembered) or after (sees the connection).
+    fn close_if_revoked_lately(&self, conn: &ConnHandle) {
+        let mut recent = self.recent_revocations();
+        forget_old_revocations(&mut recent, Instant::now());
+        let credentials = conn.credentials();
+        let revoked = recent.iter().any(|(_, user_id, revocation)| {
+            *user_id == conn.user_id && revocation.covers(credentials.sid, credentials.issued_at)
+        });
+        if revoked {
+            conn.revoke("session ended");
+        }
+    }
+
+    fn recent_revocations(
+        &self,
+    ) -> std::sync::MutexGuard<'_, VecDeque<(Instant, i64, Arc<Revocation>)>> {
+        self.inner
+            .recent_revocations
+            .lock()
+            .expect("hub lock poisoned")
+    }
+}
+
+fn forget_old_revocations(recent: &mut VecDeque<(Instant, i64, Arc<Revocation>)>, now: Instant) {
+    while recent
+        .front()
+        .is_some_and(|(at, ..)| now.duration_since(*at) > REMEMBER_REVOCATIONS)
+    {
+        recent.pop_front();
     }
 }
 
@@ -279,5 +343,45 @@ mod tests {
             [true, false, true, false]
         );
         assert!(ended.outbox.try_next().is_none());
+    }
+
+    fn is_revoked(conn: &ConnHandle) -> bool {
+        let mut revoked = std::pin::pin!(conn.revoked());
+        revoked
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+            .is_ready()
+    }
+
+    /// A token checked before a revocation was committed, whose connection registers (or
+    /// renews with `chat.auth`) only after the revocation arrived: closed all the same.
+    #[test]
+    fn a_revocation_that_arrived_first_closes_connections_registered_or_renewed_after_it() {
+        let hub = Hub::new(Arc::new(Metrics::default()));
+        let credentials = |sid| crate::conn::Credentials {
+            sid: Some(sid),
+            issued_at: 0,
+            deadline: None,
+        };
+        let revocation = Revocation {
+            sessions: vec![1],
+            before: None,
+        };
+        let frame = serde_json::to_string(&revocation).expect("json").into();
+        hub.deliver_local(&[7], Revocation::KIND, &frame, None);
+        let opened = |user_id, sid| {
+            let conn = ConnHandle::new(hub.next_conn_id(), user_id, 16, 1 << 20);
+            conn.set_credentials(credentials(sid));
+            hub.register(conn.clone());
+            conn
+        };
+        let (late, other_session, other_user) = (opened(7, 1), opened(7, 2), opened(8, 1));
+        assert_eq!(
+            [&late, &other_session, &other_user].map(is_revoked),
+            [true, false, false]
+        );
+        // Renewed onto the revoked session after the revocation arrived.
+        hub.renew(&other_session, credentials(1));
+        assert!(is_revoked(&other_session));
     }
 }

@@ -28,8 +28,9 @@ pub async fn renew(state: &AppState, s: &Caller, token: &str) -> Outcome {
     let authorized = sessions::standing(state, token)
         .await?
         .ok_or(ChatError::Unauthorized("the token was revoked"))?;
-    s.conn
-        .set_credentials(authorized.credentials(state.config.socket_expiry));
+    state
+        .hub
+        .renew(&s.conn, authorized.credentials(state.config.socket_expiry));
     s.conn.send(&ServerMsg::AuthOk {
         exp: Timestamp(authorized.token.expires_at.saturating_mul(1000)),
     });
