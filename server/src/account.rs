@@ -17,6 +17,7 @@ use crate::limits::PeerIp;
 use crate::sessions;
 use crate::state::AppState;
 use crate::store::Rotation;
+use crate::ws::groups;
 
 /// simplejwt's answer to a refresh token it does not take.
 const INVALID_REFRESH: AppError = AppError::Unauthorized {
@@ -151,9 +152,18 @@ pub async fn delete_account(
         "The password is not correct.",
     )
     .await?;
+    // Its groups go on without it, each with an owner; left first, under the name the members
+    // know, so that a failure here deletes nothing.
+    groups::leave_all(&state, &user)
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
     if let Some(revocation) = state.store.delete_account(user.id).await? {
         state.fanout.revoke(user.id, &revocation);
         tracing::info!(user = user.id, "account deleted");
+        // A group that added it back in the meantime (a deleted account cannot be added).
+        if let Err(e) = groups::leave_all(&state, &user).await {
+            tracing::warn!(user = user.id, error = %e, "a deleted account is still in a group");
+        }
     }
     Ok(StatusCode::NO_CONTENT)
 }

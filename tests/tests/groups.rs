@@ -961,3 +961,68 @@ async fn a_group_spread_over_two_instances_acts_as_one() {
         .await;
     assert_eq!(typing, (t.bob.id, Some(t.group)));
 }
+
+/// An owner who deletes their account leaves their groups first, as if they had asked: the
+/// group passes to the longest-standing member, who can manage it, everyone is told, and the
+/// history stays readable (their messages now from `deleted user`).
+#[tokio::test]
+async fn an_owner_deleting_their_account_hands_the_group_on() {
+    let server = TestServer::start().await;
+    let Team {
+        alice,
+        bob,
+        carol,
+        mut a,
+        mut b,
+        mut c,
+        group,
+    } = team(&server).await;
+    a.say(group, "handing over").await;
+    for client in [&mut b, &mut c] {
+        client.recv_message().await;
+    }
+    let deleted = reqwest::Client::new()
+        .delete(format!("{}/api/me/", server.http_url()))
+        .bearer_auth(&alice.tokens.access)
+        .json(&json!({"password": chat_e2e::PASSWORD}))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(deleted.status(), 204);
+    for client in [&mut b, &mut c] {
+        let updated = expect_updated(client).await;
+        assert_eq!(
+            roles(&updated),
+            [(bob.id, Role::Owner), (carol.id, Role::Member)]
+        );
+        let said: Vec<String> = [client.recv_message().await, client.recv_message().await]
+            .into_iter()
+            .map(|m| m.content)
+            .collect();
+        assert_eq!(
+            said,
+            [
+                format!("{} left", alice.name),
+                format!("{} is now the owner", bob.name)
+            ]
+        );
+    }
+    // The new owner manages the group.
+    b.send(&ClientMsg::RenameGroup {
+        conversation_id: group,
+        title: "Releases".into(),
+    })
+    .await;
+    let renamed = expect_updated(&mut c).await;
+    assert_eq!(renamed.info.title(), Some("Releases"));
+    let history = c.history(group).await;
+    let kept = history
+        .iter()
+        .find(|m| m.content == "handing over")
+        .expect("alice's message stayed");
+    assert_eq!(
+        (kept.sender.id, kept.sender.username.as_str()),
+        (alice.id, chat_shared::DELETED_USERNAME)
+    );
+    server.stop().await;
+}

@@ -119,6 +119,21 @@ impl Store {
             .collect())
     }
 
+    /// The groups `user_id` is a member of, oldest first.
+    pub async fn groups_of(&self, user_id: i64) -> Result<Vec<i64>> {
+        Ok(on!(self, read pool => {
+            sqlx::query_scalar(
+                "SELECT p.conversation_id FROM participants p
+                 JOIN conversations c ON c.id = p.conversation_id
+                 WHERE p.user_id = $1 AND c.kind = 'group'
+                 ORDER BY p.conversation_id",
+            )
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
     /// Applies `op` by `by` to the group `conversation_id` (`None` to create one), with at most
     /// `max_members` members afterwards. One transaction: the group's row is locked first, so
     /// changes to one group happen one after the other and each sees the one before.

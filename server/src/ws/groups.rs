@@ -71,6 +71,22 @@ pub async fn change(state: &AppState, s: &Caller, msg: ClientMsg) -> Outcome {
     Ok(())
 }
 
+/// `user` leaves every group they are in, as if they had asked to (an account being deleted):
+/// ownership passes on, the members are told. A group the user left meanwhile is skipped.
+pub async fn leave_all(state: &AppState, user: &chat_shared::UserRef) -> Result<(), ChatError> {
+    let max = state.config.max_group_members as usize;
+    for group in state.store.groups_of(user.id).await? {
+        if let Ok(change) = state
+            .store
+            .change_group(Some(group), user, GroupOp::Leave, max)
+            .await?
+        {
+            announce(state, change, None).await?;
+        }
+    }
+    Ok(())
+}
+
 /// The accounts `ids` name, each once; `not_found` when one does not exist.
 async fn existing_users(
     state: &AppState,

@@ -4,13 +4,14 @@
 mod auth;
 mod caller;
 mod expiry;
-mod groups;
+pub mod groups;
 pub mod handle;
 mod hello;
 mod keepalive;
 mod lifecycle;
 mod presence;
 pub mod receipts;
+mod search;
 pub mod sync;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
