@@ -17,6 +17,7 @@ pub mod listen;
 pub mod metrics;
 pub mod names;
 pub mod presence;
+pub mod search;
 pub mod sessions;
 pub mod state;
 pub mod store;
@@ -49,7 +50,7 @@ use writer::Writer;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connects the database (applying migrations, then computing the name keys of accounts without
-/// them), loads or creates the JWT secret, and joins the Redis bus when `--redis-url` is set.
+/// them and indexing messages without search words), loads or creates the JWT secret, and joins the Redis bus when `--redis-url` is set.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     build_state_on(config, Bus::Local).await
 }
@@ -67,6 +68,11 @@ pub async fn build_state_on(config: Config, bus: Bus) -> anyhow::Result<AppState
             "existing accounts' usernames collide (they keep working; no new name like theirs \
              can be registered)"
         );
+    }
+    // Messages written before search existed are found once this is done.
+    let indexed = store.index_messages().await?;
+    if indexed > 0 {
+        tracing::info!(indexed, "older messages indexed for search");
     }
     let secret = auth::load_or_create_secret(
         config.jwt_secret.as_deref(),

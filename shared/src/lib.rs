@@ -12,9 +12,10 @@ pub mod rest;
 pub mod schema;
 
 pub use model::{
-    ChatMessage, Conversation, ConversationKind, ConversationListItem, DELETED_USERNAME, EventKind,
-    GroupInfo, LastMessage, Limits, MAX_CLIENT_ID_CHARS, MAX_EMOJI_CHARS, MAX_REACTIONS, Member,
-    MessageStatus, Participant, PresenceStatus, REPLY_EXCERPT_CHARS, Reaction, ReplyRef, Role,
-    SystemEvent, Timestamp, UserRef, client_id_problem, emoji_problem,
+    ChatMessage, Conversation, ConversationKind, ConversationListItem, DEFAULT_SEARCH_RESULTS,
+    DELETED_USERNAME, EventKind, GroupInfo, LastMessage, Limits, MAX_CLIENT_ID_CHARS,
+    MAX_EMOJI_CHARS, MAX_REACTIONS, MAX_SEARCH_RESULTS, Member, MessageHit, MessageStatus,
+    Participant, PresenceStatus, REPLY_EXCERPT_CHARS, Reaction, ReplyRef, Role, SystemEvent,
+    Timestamp, UserRef, client_id_problem, emoji_problem,
 };
 pub use protocol::{ClientMsg, ErrorCode, FrameError, Pushed, ServerMsg};

@@ -364,6 +364,25 @@ pub struct Reaction {
     pub user_ids: Vec<i64>,
 }
 
+/// One message a search found: the message as it is now, and a snippet of its content with the
+/// words the query matched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct MessageHit {
+    pub message: ChatMessage,
+    /// The content, or (past 200 characters) a part of it around the first match, with `…`
+    /// where it was cut.
+    pub snippet: String,
+    /// The matched words in `snippet`: `[start, end)` pairs counted in Unicode characters (code
+    /// points, not bytes or UTF-16 units), in order.
+    pub highlights: Vec<[usize; 2]>,
+}
+
+/// The most results one `chat.search_messages` answer holds.
+pub const MAX_SEARCH_RESULTS: i64 = 50;
+/// Results per answer when `limit` is not given.
+pub const DEFAULT_SEARCH_RESULTS: i64 = 20;
+
 /// A conversation as `chat.conversation_started` and `chat.conversation_updated` carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

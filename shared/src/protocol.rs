@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::model::{
-    ChatMessage, Conversation, ConversationListItem, Limits, MessageStatus, PresenceStatus, Role,
-    Timestamp, UserRef,
+    ChatMessage, Conversation, ConversationListItem, Limits, MessageHit, MessageStatus,
+    PresenceStatus, Role, Timestamp, UserRef,
 };
 
 /// The default of `presence_visible`.
@@ -128,6 +128,24 @@ pub enum ClientMsg {
     /// user; answered with `chat.auth_ok`.
     #[serde(rename = "chat.auth")]
     Auth { token: String },
+    /// Addition: full-text search over the messages of the caller's conversations, newest
+    /// first; answered with `chat.message_results`.
+    #[serde(rename = "chat.search_messages")]
+    SearchMessages {
+        query: String,
+        /// Only this conversation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conversation_id: Option<i64>,
+        /// Only messages this user sent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_user_id: Option<i64>,
+        /// Only messages older than this id: the next page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before_id: Option<i64>,
+        /// At most this many results (1 to 50; 20 when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<i64>,
+    },
     /// Any `type` this enum does not know; never sent.
     #[serde(other, skip_serializing)]
     #[cfg_attr(feature = "schema", schemars(skip))]
@@ -250,6 +268,14 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<i64>,
     },
+    /// Addition: the answer to `chat.search_messages`: the messages found, newest first, and
+    /// whether older ones match too (ask again with `before_id` the last result's id).
+    #[serde(rename = "chat.message_results")]
+    MessageResults {
+        query: String,
+        results: Vec<MessageHit>,
+        has_more: bool,
+    },
     /// Addition: the request could not be carried out; the connection stays open.
     #[serde(rename = "chat.error")]
     Error {
@@ -284,6 +310,7 @@ impl ServerMsg {
             ServerMsg::Presence { .. } => "chat.presence",
             ServerMsg::PresenceSet { .. } => "chat.presence_set",
             ServerMsg::AuthOk { .. } => "chat.auth_ok",
+            ServerMsg::MessageResults { .. } => "chat.message_results",
             ServerMsg::Error { .. } => "chat.error",
         }
     }
@@ -459,6 +486,7 @@ impl ClientMsg {
             ClientMsg::Sync { .. } => "chat.sync",
             ClientMsg::SetPresence { .. } => "chat.set_presence",
             ClientMsg::Auth { .. } => "chat.auth",
+            ClientMsg::SearchMessages { .. } => "chat.search_messages",
             ClientMsg::Unknown => return None,
         })
     }

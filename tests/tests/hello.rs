@@ -78,6 +78,7 @@ async fn every_feature_the_welcome_names_works() {
             "mute",
             "presence",
             "receipts",
+            "search",
             "sync",
             "typing_conversation"
         ],
@@ -236,6 +237,25 @@ async fn every_feature_the_welcome_names_works() {
                 .await;
                 a.recv_until(|f| matches!(f, ServerMsg::AuthOk { .. }).then_some(()))
                     .await;
+            }
+            "search" => {
+                a.send(&ClientMsg::SearchMessages {
+                    query: "tw".into(),
+                    conversation_id: Some(conversation),
+                    from_user_id: None,
+                    before_id: None,
+                    limit: None,
+                })
+                .await;
+                let found = a
+                    .recv_until(|f| match f {
+                        ServerMsg::MessageResults { results, .. } => Some(results),
+                        _ => None,
+                    })
+                    .await;
+                let contents: Vec<&str> =
+                    found.iter().map(|h| h.message.content.as_str()).collect();
+                assert_eq!(contents, ["two"]);
             }
             other => panic!("no probe for feature {other:?}"),
         }

@@ -123,13 +123,15 @@ impl Store {
                                 .flatten()
                                 .map(|ids| serde_json::json!(ids).to_string());
                             sqlx::query(
-                                "UPDATE messages SET content = $2, edited_at = $3, mentions = $4
+                                "UPDATE messages SET content = $2, edited_at = $3, mentions = $4,
+                                                     search_text = $5
                                  WHERE id = $1",
                             )
                             .bind(message_id)
                             .bind(content.as_str())
                             .bind(now.0)
                             .bind(encoded)
+                            .bind(crate::search::index_text(content))
                             .execute(&mut *tx)
                             .await?;
                             true
@@ -137,7 +139,7 @@ impl Store {
                         Change::Delete => {
                             sqlx::query(
                                 "UPDATE messages SET content = '', deleted = TRUE, mentions = NULL,
-                                                     reactions = NULL
+                                                     reactions = NULL, search_text = NULL
                                  WHERE id = $1",
                             )
                             .bind(message_id)

@@ -270,10 +270,13 @@ impl Store {
             if !fresh.is_empty() {
                 let mut insert = sqlx::QueryBuilder::new(
                     "INSERT INTO messages
-                       (conversation_id, sender_id, content, created_at, mentions, reply_to_id)
+                       (conversation_id, sender_id, content, created_at, mentions, reply_to_id,
+                        search_text)
                      SELECT v.column1, v.column2, v.column3, ",
                 );
-                insert.push_bind(now.0).push(", v.column5, v.column6 FROM (");
+                insert
+                    .push_bind(now.0)
+                    .push(", v.column5, v.column6, v.column7 FROM (");
                 insert.push_values(&fresh, |mut row, &index| {
                     let m = &messages[index];
                     row.push_bind(m.conversation_id)
@@ -281,7 +284,8 @@ impl Store {
                         .push_bind(m.content.as_str())
                         .push_bind(index as i64)
                         .push_bind(encoded[index].as_deref())
-                        .push_bind(m.reply_to.as_ref().map(|r| r.id));
+                        .push_bind(m.reply_to.as_ref().map(|r| r.id))
+                        .push_bind(crate::search::index_text(&m.content));
                 });
                 // Ordered, so that ids are given in the order the messages came (a join alone
                 // may produce its rows in any order).

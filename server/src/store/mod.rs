@@ -1,7 +1,8 @@
 //! The database: one store over two engines, SQLite (the embedded default) and PostgreSQL (for
 //! scale-out), one file per domain (`users`, `conversations`, `groups` with the rules of
 //! `membership`, `messages`, `lifecycle` (edits, deletes, reactions), `history`, `markers`, `sync`
-//! (events), `presence`, `sessions` (logins, rotation, revocation, deletion)) and one for
+//! (events), `presence`, `search` (messages), `sessions` (logins, rotation, revocation,
+//! deletion)) and one for
 //! SQLite's upkeep (`sqlite`: options, file mode, checkpoints).
 //!
 //! The SQL is written once in the dialect both engines accept (`$n` parameters, `RETURNING`,
@@ -111,6 +112,7 @@ mod markers;
 mod membership;
 mod messages;
 mod presence;
+mod search;
 mod sessions;
 mod sqlite;
 mod users;
@@ -122,6 +124,7 @@ pub use markers::{DeliveredBatch, ReadOutcome, StatusChanges};
 pub use membership::{GroupOp, Refusal};
 pub use messages::{NewMessage, StoredMessage};
 pub use presence::{PRESENCE_BATCH, PresenceChange};
+pub use search::SearchScope;
 pub use sessions::{
     NewTokens, Revocation, Rotation, SessionTokens, Standing, free_held_names_every,
 };

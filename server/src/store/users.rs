@@ -3,7 +3,7 @@
 
 use chat_shared::{Timestamp, UserRef};
 
-use super::{Result, Store, StoreError};
+use super::{Pools, Result, Store, StoreError};
 use crate::names::NameKeys;
 
 /// Taken by every registration on PostgreSQL (released at its end): one at a time, each sees the
@@ -192,19 +192,35 @@ impl Store {
         Ok(row.map(|(id, username)| UserRef { id, username }))
     }
 
-    /// Up to 20 users other than `me` whose name contains `keyword` (any case, `%`/`_` literal).
+    /// Up to 20 users other than `me` whose name contains `keyword` (any case, `%`/`_` literal),
+    /// those whose name starts with it first. Through the trigram index of each engine: FTS5's
+    /// `trigram` table with GLOB on SQLite (its LIKE uses the index only without `ESCAPE`),
+    /// `pg_trgm` with LIKE on PostgreSQL.
     pub async fn search_users(&self, me: i64, keyword: &str) -> Result<Vec<UserRef>> {
-        let pattern = format!("%{}%", escape_like(&keyword.to_lowercase()));
+        let keyword = keyword.to_lowercase();
+        let (sql, contains, starts) = match &self.pools {
+            Pools::Sqlite { .. } => (
+                "SELECT u.id, u.username FROM user_search s JOIN users u ON u.id = s.rowid
+                 WHERE s.username_key GLOB $1 AND u.id <> $2 AND u.deleted_at IS NULL
+                 ORDER BY u.username_key GLOB $3 DESC, u.username_key, u.id LIMIT 20",
+                format!("*{}*", escape_glob(&keyword)),
+                format!("{}*", escape_glob(&keyword)),
+            ),
+            Pools::Postgres(_) => (
+                "SELECT u.id, u.username FROM users u
+                 WHERE u.username_key LIKE $1 ESCAPE '\\' AND u.id <> $2 AND u.deleted_at IS NULL
+                 ORDER BY u.username_key LIKE $3 ESCAPE '\\' DESC, u.username_key, u.id LIMIT 20",
+                format!("%{}%", escape_like(&keyword)),
+                format!("{}%", escape_like(&keyword)),
+            ),
+        };
         let rows: Vec<(i64, String)> = on!(self, read pool => {
-            sqlx::query_as(
-                "SELECT id, username FROM users
-                 WHERE username_key LIKE $1 ESCAPE '\\' AND id <> $2 AND deleted_at IS NULL
-                 ORDER BY username_key, id LIMIT 20",
-            )
-            .bind(&pattern)
-            .bind(me)
-            .fetch_all(pool)
-            .await?
+            sqlx::query_as(sql)
+                .bind(&contains)
+                .bind(me)
+                .bind(&starts)
+                .fetch_all(pool)
+                .await?
         });
         Ok(rows
             .into_iter()
@@ -225,6 +241,22 @@ fn escape_like(text: &str) -> String {
     out
 }
 
+/// Escapes GLOB's wildcards so that they match themselves (each in a one-character class).
+fn escape_glob(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '*' | '?' | '[' => {
+                out.push('[');
+                out.push(c);
+                out.push(']');
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,5 +264,10 @@ mod tests {
     #[test]
     fn like_wildcards_are_escaped() {
         assert_eq!(escape_like("a%b_c\\"), "a\\%b\\_c\\\\");
+    }
+
+    #[test]
+    fn glob_wildcards_are_escaped() {
+        assert_eq!(escape_glob("a*b?c[d]%_"), "a[*]b[?]c[[]d]%_");
     }
 }

@@ -9,7 +9,7 @@ use chat_shared::{ClientMsg, ServerMsg};
 
 use crate::error::{ChatError, MESSAGE, NO_CONVERSATION};
 use crate::state::AppState;
-use crate::store::{Audience, NewMessage, Page};
+use crate::store::{Audience, NewMessage, Page, SearchScope};
 use crate::writer::Submitted;
 
 use super::auth;
@@ -19,6 +19,7 @@ use super::hello;
 use super::lifecycle;
 use super::presence;
 use super::receipts::{DELIVERED, READ, Receipts, TypingTo};
+use super::search;
 use super::sync::{self, Push};
 
 /// Most chat messages of one connection in the writer's hands at once.
@@ -219,6 +220,20 @@ async fn handle(state: &AppState, s: &Caller, msg: ClientMsg) -> Outcome {
         ClientMsg::Sync { since } => sync::sync(state, s, since).await,
         ClientMsg::SetPresence { visible } => presence::set_presence(state, s, visible).await,
         ClientMsg::Auth { token } => auth::renew(state, s, &token).await,
+        ClientMsg::SearchMessages {
+            query,
+            conversation_id,
+            from_user_id,
+            before_id,
+            limit,
+        } => {
+            let scope = SearchScope {
+                conversation_id,
+                from_user_id,
+                before_id,
+            };
+            search::messages(state, s, query, scope, limit).await
+        }
         ClientMsg::Edit {
             message_id,
             content,

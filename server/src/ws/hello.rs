@@ -25,6 +25,7 @@ pub const FEATURES: &[&str] = &[
     "sync",
     "presence",
     "auth",
+    "search",
 ];
 
 /// Longest `client` and `version` a hello may carry, in characters.

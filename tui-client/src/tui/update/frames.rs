@@ -45,6 +45,8 @@ pub(super) fn server(app: &mut App, frame: ServerMsg, now: Instant, out: &mut Ve
             conversation_id,
             reader_id,
         } => on_read(app, conversation_id, reader_id),
+        // The answer to `chat.search_messages`, which this client does not send yet.
+        ServerMsg::MessageResults { .. } => {}
         ServerMsg::SearchResults { mut results } => {
             if let Some(search) = &mut app.search {
                 results.truncate(MAX_RESULTS);
