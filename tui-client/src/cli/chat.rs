@@ -44,7 +44,7 @@ fn partner_name(item: &ConversationListItem, my_id: i64) -> String {
 
 /// How a conversation is named in text: `with bob` for a direct one, `“Deploys” (3 members)`
 /// for a group.
-fn conversation_name(item: &ConversationListItem, my_id: i64) -> String {
+pub(super) fn conversation_name(item: &ConversationListItem, my_id: i64) -> String {
     if !item.info.is_group() {
         return format!("with {}", partner_name(item, my_id));
     }

@@ -13,7 +13,7 @@ use crate::session::{Refresher, StoredSession};
 use crate::text::sanitize;
 
 /// The most results `chat.search_user` returns.
-const SEARCH_PAGE: usize = 20;
+pub(super) const SEARCH_PAGE: usize = 20;
 
 /// The logged-in user and a socket for them.
 pub(super) struct Connection {
@@ -128,17 +128,22 @@ impl Connection {
         }
     }
 
+    /// `chat.search_user`: the users whose names contain `keyword` (case-insensitive), the
+    /// caller left out, at most [`SEARCH_PAGE`].
+    pub async fn search_users(&mut self, keyword: &str) -> anyhow::Result<Vec<UserRef>> {
+        let request = ClientMsg::SearchUser {
+            keyword: keyword.to_owned(),
+        };
+        self.ask(&request, |frame| match frame {
+            ServerMsg::SearchResults { results } => Some(results),
+            _ => None,
+        })
+        .await
+    }
+
     /// The user named `name` (exact, case-insensitive), found with `chat.search_user`.
     pub async fn find_user(&mut self, name: &str) -> anyhow::Result<UserRef> {
-        let request = ClientMsg::SearchUser {
-            keyword: name.to_owned(),
-        };
-        let results = self
-            .ask(&request, |frame| match frame {
-                ServerMsg::SearchResults { results } => Some(results),
-                _ => None,
-            })
-            .await?;
+        let results = self.search_users(name).await?;
         let wanted = name.to_lowercase();
         let found = results.len();
         results

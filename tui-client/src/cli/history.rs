@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use anyhow::anyhow;
-use chat_shared::{ChatMessage, ClientMsg, ServerMsg};
+use chat_shared::{ChatMessage, ClientMsg, ConversationListItem, ServerMsg};
 use serde_json::json;
 
 use super::chat::Target;
@@ -47,7 +47,7 @@ pub async fn history(
     timeout_ms: u64,
 ) -> anyhow::Result<()> {
     let mut conn = Connection::open(ctx, Duration::from_millis(timeout_ms)).await?;
-    let conversation_id = find_conversation(&mut conn, target).await?;
+    let conversation_id = find_conversation(&mut conn, target).await?.id;
     if range.all {
         every_page(ctx, &mut conn, conversation_id, range.before).await?;
         conn.socket.close().await;
@@ -80,12 +80,15 @@ pub async fn history(
     Ok(())
 }
 
-/// The id of the conversation with `target`: a group of ours, or an existing direct
-/// conversation (never started here).
-async fn find_conversation(conn: &mut Connection, target: &Target) -> anyhow::Result<i64> {
+/// The conversation with `target`: a group of ours, or an existing direct conversation (never
+/// started here).
+pub(super) async fn find_conversation(
+    conn: &mut Connection,
+    target: &Target,
+) -> anyhow::Result<ConversationListItem> {
     let my_id = conn.me.user_id;
     match target {
-        Target::Group(group) => Ok(conn.find_group(group).await?.id),
+        Target::Group(group) => conn.find_group(group).await,
         Target::User(with) => {
             let wanted = with.to_lowercase();
             conn.conversations()
@@ -98,7 +101,6 @@ async fn find_conversation(conn: &mut Connection, target: &Target) -> anyhow::Re
                             .iter()
                             .any(|p| p.id != my_id && p.username.to_lowercase() == wanted)
                 })
-                .map(|item| item.id)
                 .ok_or_else(|| anyhow!("you have no conversation with {with}"))
         }
     }
@@ -138,6 +140,29 @@ async fn every_page(
     conversation_id: i64,
     before: Option<i64>,
 ) -> anyhow::Result<()> {
+    let any = each_message(conn, conversation_id, before, |message| {
+        if ctx.json {
+            print_json(message)
+        } else {
+            println!("{}", message_line(message));
+            Ok(())
+        }
+    })
+    .await?;
+    if !any && !ctx.json {
+        eprintln!("no messages yet");
+    }
+    Ok(())
+}
+
+/// Hands every message before `before` to `each`, oldest first, holding at most a page of them
+/// in memory; whether there was any.
+pub(super) async fn each_message(
+    conn: &mut Connection,
+    conversation_id: i64,
+    before: Option<i64>,
+    mut each: impl FnMut(&ChatMessage) -> anyhow::Result<()>,
+) -> anyhow::Result<bool> {
     // First pass, newest to oldest: the oldest id of each page, and the snapshot's top.
     let mut starts = Vec::new();
     let mut top = before;
@@ -156,22 +181,15 @@ async fn every_page(
         }
         cursor = Some(oldest.id);
     }
-    if starts.is_empty() && !ctx.json {
-        eprintln!("no messages yet");
-    }
     // Second pass, oldest to newest: each span [start, end) again, at most a page of messages.
     let ends = std::iter::once(top).chain(starts.iter().map(|&s| Some(s)));
     let spans: Vec<(i64, Option<i64>)> = starts.iter().copied().zip(ends).collect();
     for &(start, end) in spans.iter().rev() {
         for message in span(conn, conversation_id, start, end).await? {
-            if ctx.json {
-                print_json(&message)?;
-            } else {
-                println!("{}", message_line(&message));
-            }
+            each(&message)?;
         }
     }
-    Ok(())
+    Ok(!starts.is_empty())
 }
 
 /// The messages with ids from `start` up to (not including) `end`, oldest first. One request

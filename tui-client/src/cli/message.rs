@@ -80,16 +80,10 @@ pub(super) fn message_id(text: &str) -> Result<i64, String> {
 
 #[cfg(test)]
 mod tests {
-    use chat_shared::{Reaction, ReplyRef, Timestamp, UserRef};
+    use chat_shared::{Reaction, ReplyRef, Timestamp};
 
     use super::*;
-
-    fn by(id: i64, name: &str) -> UserRef {
-        UserRef {
-            id,
-            username: name.into(),
-        }
-    }
+    use crate::cli::fixtures::by;
 
     fn plain(id: i64, sender: &str, content: &str) -> ChatMessage {
         ChatMessage::new(

@@ -6,17 +6,27 @@ mod account;
 mod chat;
 pub mod check;
 mod connection;
+mod export;
 mod group;
 mod history;
 mod input;
 mod lifecycle;
 mod message;
+mod search;
 mod socket;
 mod tail;
 
 #[cfg(test)]
 mod fixtures {
-    use chat_shared::{ConversationKind, GroupInfo};
+    use chat_shared::{ConversationKind, GroupInfo, UserRef};
+
+    /// The user `id` named `name`.
+    pub fn by(id: i64, name: &str) -> UserRef {
+        UserRef {
+            id,
+            username: name.into(),
+        }
+    }
 
     /// A group's additions as the server sends them to a member who has not muted it.
     pub fn group_info(title: &str, member_count: i64) -> GroupInfo {
@@ -177,6 +187,39 @@ pub enum Command {
         #[arg(long, default_value_t = 10_000, value_name = "MS")]
         timeout_ms: u64,
     },
+    /// Search the messages of your conversations, newest first (every word must be in the
+    /// message; the last also as a prefix; "quoted words" together; case and accents do not
+    /// matter), or with --users the people whose names contain TEXT.
+    #[command(
+        after_help = "A line per message, the conversation first: [#3 with bob] [time] #12 alice: \
+                            text. --json: one {message, snippet, highlights} a line. Notices go to \
+                            standard error."
+    )]
+    Search {
+        #[arg(value_name = "TEXT")]
+        text: String,
+        /// Find people instead: `#id name` a line (at most 20, yourself left out).
+        #[arg(long, conflicts_with_all = ["with", "group", "from", "limit", "all"])]
+        users: bool,
+        /// Only your direct conversation with USER (exact, case-insensitive).
+        #[arg(long = "with", value_name = "USER", conflicts_with = "group")]
+        with: Option<String>,
+        /// Only one of your groups, by title or id.
+        #[arg(long, value_name = "GROUP")]
+        group: Option<String>,
+        /// Only messages USER sent.
+        #[arg(long, value_name = "USER")]
+        from: Option<String>,
+        /// At most N messages.
+        #[arg(long, value_name = "N", default_value_t = 20,
+              value_parser = clap::value_parser!(i64).range(1..))]
+        limit: i64,
+        /// Every matching message, page after page.
+        #[arg(long, conflicts_with = "limit")]
+        all: bool,
+        #[arg(long, default_value_t = 10_000, value_name = "MS")]
+        timeout_ms: u64,
+    },
     /// Count unread messages: the total on the first line, then `N #id name` for each
     /// conversation with any (one connection, one request: cheap enough for a status bar).
     Unread {
@@ -201,6 +244,25 @@ pub enum Command {
         /// one message object a line.
         #[arg(long, conflicts_with = "limit")]
         all: bool,
+        #[arg(long, default_value_t = 10_000, value_name = "MS")]
+        timeout_ms: u64,
+    },
+    /// Write a whole conversation, oldest first, as Markdown (for reading or a bug report) or
+    /// as JSON lines (each message object as the server sends it).
+    #[command(
+        after_help = "Reads every page, holding one in memory; messages arriving meanwhile are \
+                            not included. With --out, the file appears only when complete."
+    )]
+    Export {
+        #[command(flatten)]
+        with: HistoryOf,
+        /// md: a heading per day, each message quoted with its sender, time, id, reply,
+        /// edit, reactions and attachment. jsonl: one message object a line.
+        #[arg(long, value_enum, default_value = "md")]
+        format: export::Format,
+        /// Write to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
         #[arg(long, default_value_t = 10_000, value_name = "MS")]
         timeout_ms: u64,
     },
@@ -430,6 +492,24 @@ pub async fn run(global: Global, command: Command) -> anyhow::Result<Outcome> {
         }
         Command::Conversations { timeout_ms } => chat::conversations(&ctx, timeout_ms).await?,
         Command::Unread { timeout_ms } => chat::unread(&ctx, timeout_ms).await?,
+        Command::Search {
+            text,
+            users,
+            with,
+            group,
+            from,
+            limit,
+            all,
+            timeout_ms,
+        } => {
+            let options = search::Options {
+                users,
+                within: (with.is_some() || group.is_some()).then(|| target(with, group)),
+                from,
+                limit: (!all).then_some(limit),
+            };
+            search::search(&ctx, &text, options, timeout_ms).await?
+        }
         Command::History {
             with,
             limit,
@@ -439,6 +519,15 @@ pub async fn run(global: Global, command: Command) -> anyhow::Result<Outcome> {
         } => {
             let range = history::Range { limit, before, all };
             history::history(&ctx, &target(with.with, with.group), range, timeout_ms).await?
+        }
+        Command::Export {
+            with,
+            format,
+            out,
+            timeout_ms,
+        } => {
+            let target = target(with.with, with.group);
+            export::export(&ctx, &target, format, out.as_deref(), timeout_ms).await?
         }
         Command::Group {
             command,
