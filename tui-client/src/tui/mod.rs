@@ -13,7 +13,9 @@ mod fixtures;
 mod input;
 mod layout;
 pub mod lines;
+pub mod markdown;
 pub mod net;
+mod syntax;
 mod terminal;
 pub mod update;
 pub mod view;
@@ -57,6 +59,7 @@ pub async fn run(server: Option<String>) -> anyhow::Result<()> {
     };
     driver.app.bell_enabled = settings.bell;
 
+    syntax::warm_up();
     let mut terminal = terminal::init()?;
     let result = event_loop(&mut terminal, &mut driver).await;
     terminal::restore();

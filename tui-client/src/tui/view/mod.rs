@@ -98,6 +98,8 @@ mod group_tests;
 #[cfg(test)]
 mod lifecycle_tests;
 #[cfg(test)]
+mod markdown_tests;
+#[cfg(test)]
 mod presence_tests;
 #[cfg(test)]
 mod tests;
