@@ -362,6 +362,14 @@ pub fn thread_layout(
     (lines, spans)
 }
 
+/// Which of `total` lines a pane of `height` lines shows, scrolled `scroll` lines up from
+/// the newest (no further than the oldest line).
+pub fn window(total: usize, scroll: u16, height: usize) -> Range<usize> {
+    let scroll = usize::from(scroll).min(total.saturating_sub(height));
+    let end = total - scroll;
+    end.saturating_sub(height)..end
+}
+
 /// What a reply shows of the message it answers: `↳ bob: the start of it`.
 pub fn quote(reply: &ReplyRef) -> String {
     if reply.deleted {

@@ -15,6 +15,7 @@ mod layout;
 pub mod lines;
 pub mod markdown;
 pub mod net;
+mod open;
 mod syntax;
 mod terminal;
 pub mod update;
@@ -29,7 +30,7 @@ use crate::session::ConfigDir;
 use app::App;
 use driver::Driver;
 use effect::Effect;
-use event::Event;
+use event::{Event, NetStatus};
 
 /// How often the clock ticks (typing and notice expiry, search debounce).
 const TICK: Duration = Duration::from_millis(200);
@@ -92,6 +93,13 @@ async fn event_loop(
         for effect in driver.handle(event, Instant::now()) {
             match effect {
                 Effect::Bell => terminal::bell(),
+                Effect::Copy(text) => terminal::copy(&text),
+                Effect::Open(url) => {
+                    if let Err(e) = open::open(&url) {
+                        let text = format!("cannot open the link: {} ({e})", open::OPENER);
+                        driver.handle(Event::Net(NetStatus::Warning(text)), Instant::now());
+                    }
+                }
                 Effect::Quit => return Ok(()),
                 // The driver has carried these out.
                 Effect::Send(_) | Effect::SignIn(_) | Effect::SaveCursor(_) => {}

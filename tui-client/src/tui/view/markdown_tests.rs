@@ -1,15 +1,20 @@
 //! Render tests of message formatting: code blocks highlighted in a box, inline code, bold and
-//! links styled, what lies outside the Markdown subset shown as written, escapes neutralised.
+//! links styled, what lies outside the Markdown subset shown as written, escapes neutralised;
+//! and the link picker, from `o` to the effect that opens or copies.
 
 use std::time::Instant;
 
+use chat_shared::ChatMessage;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::{Terminal, backend::TestBackend};
 
-use super::super::app::App;
+use super::super::app::{App, Focus};
+use super::super::effect::Effect;
+use super::super::event::{Event, KeyCode};
 use super::super::fixtures::*;
 use super::super::lines::thread_lines;
+use super::super::update::update;
 use super::render;
 
 /// Alice's screen with bob's conversation open and one message of his saying `content`.
@@ -233,6 +238,96 @@ fn a_code_line_wider_than_the_pane_goes_on_after_a_mark() {
     let (first, rest) = long.split_at(48);
     assert!(screen.contains(&format!("  │ {first}│")), "{screen}");
     assert!(screen.contains(&format!("  │ ↪{rest}")), "{screen}");
+}
+
+fn links_message(id: i64, content: &str) -> ChatMessage {
+    message(id, 10, &bob(), content)
+}
+
+/// Alice chatting with bob, the messages pane focused, two messages with links.
+fn with_links(now: Instant) -> App {
+    let mut app = chatting(
+        now,
+        vec![
+            links_message(
+                5,
+                "docs: [ratatui](https://docs.rs/ratatui) and https://example.com/a",
+            ),
+            links_message(6, "again https://example.com/a, and `https://not.a/link`"),
+            links_message(7, "last: https://example.com/b"),
+        ],
+    );
+    app.focus = Focus::Messages;
+    app
+}
+
+#[test]
+fn the_picker_lists_the_links_on_screen_numbered_and_opens_the_chosen_one() {
+    let now = Instant::now();
+    let mut app = with_links(now);
+    assert!(update(&mut app, Event::char('o'), now).is_empty());
+    let screen = screen_text(&draw(&app));
+    assert!(
+        screen.contains("› 1 ratatui  https://docs.rs/ratatui"),
+        "{screen}"
+    );
+    assert!(screen.contains("  2 https://example.com/a "), "{screen}");
+    assert!(screen.contains("  3 https://example.com/b "), "{screen}");
+    assert!(
+        !screen.contains("  4 "),
+        "each address once, none in code:\n{screen}"
+    );
+    let out = update(&mut app, Event::char('2'), now);
+    assert_eq!(out, vec![Effect::Open("https://example.com/a".into())]);
+    assert_eq!(app.links, None, "the picker closes");
+    assert!(screen_text(&draw(&app)).contains("opening https://example.com/a"));
+}
+
+#[test]
+fn the_picker_copies_with_y_and_moves_with_the_arrows() {
+    let now = Instant::now();
+    let mut app = with_links(now);
+    update(&mut app, Event::char('o'), now);
+    update(&mut app, Event::key(KeyCode::Down), now);
+    update(&mut app, Event::key(KeyCode::Down), now);
+    update(&mut app, Event::key(KeyCode::Down), now);
+    let out = update(&mut app, Event::char('y'), now);
+    assert_eq!(out, vec![Effect::Copy("https://example.com/b".into())]);
+    update(&mut app, Event::char('o'), now);
+    update(&mut app, Event::key(KeyCode::Down), now);
+    assert!(update(&mut app, Event::key(KeyCode::Esc), now).is_empty());
+    assert_eq!(app.links, None);
+    let out = update(&mut app, Event::char('o'), now);
+    assert!(out.is_empty());
+    let out = update(&mut app, Event::key(KeyCode::Enter), now);
+    assert_eq!(out, vec![Effect::Open("https://docs.rs/ratatui".into())]);
+}
+
+#[test]
+fn with_a_chosen_message_the_picker_has_its_links_only() {
+    let now = Instant::now();
+    let mut app = with_links(now);
+    update(&mut app, Event::key(KeyCode::Up), now);
+    update(&mut app, Event::key(KeyCode::Up), now);
+    assert_eq!(app.selected_message().map(|m| m.id), Some(6));
+    update(&mut app, Event::char('o'), now);
+    let links = app.links.as_ref().map(|p| p.links.len());
+    assert_eq!(links, Some(1), "{:?}", app.links);
+    let out = update(&mut app, Event::char('1'), now);
+    assert_eq!(out, vec![Effect::Open("https://example.com/a".into())]);
+    update(&mut app, Event::key(KeyCode::Up), now);
+    update(&mut app, Event::char('o'), now);
+    assert_eq!(app.links.as_ref().map(|p| p.links.len()), Some(2));
+}
+
+#[test]
+fn without_links_o_says_so() {
+    let now = Instant::now();
+    let mut app = chatting(now, vec![message(5, 10, &bob(), "no links here")]);
+    app.focus = Focus::Messages;
+    assert!(update(&mut app, Event::char('o'), now).is_empty());
+    assert_eq!(app.links, None);
+    assert!(screen_text(&draw(&app)).contains("no links in the messages on screen"));
 }
 
 /// Not a timing test: prints how long loading the grammars takes, then laying out a thread
