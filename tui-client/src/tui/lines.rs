@@ -647,6 +647,44 @@ mod tests {
     }
 
     #[test]
+    fn wrap_keeps_indentation_and_inner_spaces_and_drops_those_at_line_ends() {
+        assert_eq!(wrap("  a  b   \n    c", 20), vec!["  a  b", "    c"]);
+        assert_eq!(wrap("one two three", 7), vec!["one two", "three"]);
+    }
+
+    #[test]
+    fn code_is_broken_only_where_it_is_wider_than_the_line() {
+        let pieces = |code: &str| {
+            [
+                Piece {
+                    text: "run ".into(),
+                    style: Style::default(),
+                    code: false,
+                },
+                Piece {
+                    text: code.into(),
+                    style: markdown::code_style(),
+                    code: true,
+                },
+            ]
+        };
+        let text = |lines: Vec<Vec<Span>>| -> Vec<String> {
+            lines
+                .iter()
+                .map(|l| l.iter().map(|s| s.content.as_ref()).collect())
+                .collect()
+        };
+        assert_eq!(
+            text(wrap_pieces(&pieces("cargo t x"), 10)),
+            ["run", "cargo t x"]
+        );
+        assert_eq!(
+            text(wrap_pieces(&pieces("cargo test x"), 10)),
+            ["run", "cargo test", " x"]
+        );
+    }
+
+    #[test]
     fn truncate_respects_display_width() {
         assert_eq!(truncate("hello world", 6), "hello…");
         assert_eq!(truncate("😀😀😀", 5), "😀😀…");
