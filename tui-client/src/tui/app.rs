@@ -444,6 +444,14 @@ pub struct ReactPicker {
     pub typed: String,
 }
 
+/// The links of the chosen message, or of the messages on screen, numbered (`o`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkPicker {
+    pub links: Vec<super::markdown::Link>,
+    /// Index into `links`.
+    pub highlighted: usize,
+}
+
 /// The answer to `chat.get_receipts`, shown over the chat until closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceiptsView {
@@ -512,6 +520,8 @@ pub struct App {
     pub deleting: Option<i64>,
     /// The reaction picker, open over a message.
     pub reacting: Option<ReactPicker>,
+    /// The link picker, open over the messages on screen.
+    pub links: Option<LinkPicker>,
     /// The start of every `client_id` this app makes: random per run (set by the driver), so
     /// two runs never reuse one (the server would take a new message for a retry).
     pub client_tag: String,
@@ -600,6 +610,7 @@ impl App {
             receipts: None,
             deleting: None,
             reacting: None,
+            links: None,
             client_tag: "t".into(),
             sends: 0,
             list_asked_for: None,
@@ -708,6 +719,7 @@ impl App {
             || self.receipts.is_some()
             || self.deleting.is_some()
             || self.reacting.is_some()
+            || self.links.is_some()
     }
 
     /// A `client_id` not used before by this app.

@@ -1,7 +1,7 @@
 //! The glue between `update` and the outside world, without a terminal: it feeds events to
 //! `update` and carries out the effects it returns: frames go to the network task, sign-ins
-//! run here (and start that task), the sync cursor is saved (and read) here, the bell and
-//! quitting go back to the caller. The terminal loop uses it, and so do the end-to-end tests,
+//! run here (and start that task), the sync cursor is saved (and read) here, the bell,
+//! links to open or copy and quitting go back to the caller. The terminal loop uses it, and so do the end-to-end tests,
 //! which drive two clients through it.
 
 use std::time::{Duration, Instant};
@@ -81,7 +81,7 @@ impl Driver {
     }
 
     /// Applies an event at time `now` and carries out what it asks for; returns the effects
-    /// only a terminal can carry out (the bell, quitting), in order.
+    /// only a terminal can carry out (the bell, opening or copying a link, quitting), in order.
     pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Effect> {
         // The app has no clock: relative times ("last seen 5 min ago") are read against this.
         self.app.wall = Some(Timestamp::now());
@@ -131,7 +131,9 @@ impl Driver {
                 }
                 Effect::SignIn(request) => self.sign_in(request),
                 Effect::SaveCursor(seq) => self.save_cursor(seq, now),
-                Effect::Bell | Effect::Quit => for_terminal.push(effect),
+                Effect::Bell | Effect::Open(_) | Effect::Copy(_) | Effect::Quit => {
+                    for_terminal.push(effect)
+                }
             }
         }
         if signed_in {

@@ -1,5 +1,6 @@
 //! What `update` asks of the world outside the app, as values: frames for the server, a
-//! sign-in to run, the sync cursor to save, the terminal's bell, the end of the program. `update` only returns them;
+//! sign-in to run, the sync cursor to save, the terminal's bell, a link to open or copy, the
+//! end of the program. `update` only returns them;
 //! the driver and the terminal loop carry them out, in order.
 
 use chat_shared::ClientMsg;
@@ -15,6 +16,10 @@ pub enum Effect {
     SaveCursor(i64),
     /// Ring the terminal bell: a message came in a conversation that is not open.
     Bell,
+    /// Open this web address (`http(s)://` only) in the desktop's browser.
+    Open(String),
+    /// Put this text on the clipboard, through the terminal (OSC 52).
+    Copy(String),
     /// Leave the UI.
     Quit,
 }

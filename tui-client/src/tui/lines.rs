@@ -1,7 +1,7 @@
 //! Text laid out into terminal lines: a thread's messages wrapped to a width (the view draws
-//! them; `update` counts them to know when scrolling reaches the top), the composer's hard
-//! wrapping with its cursor, and width-aware truncation. Widths are display columns, so wide
-//! characters and emoji take two.
+//! them; `update` counts them to know when scrolling reaches the top), their Markdown (see
+//! `markdown`) styled, quoted and boxed, the composer's hard wrapping with its cursor, and
+//! width-aware truncation. Widths are display columns, so wide characters and emoji take two.
 
 use std::ops::Range;
 
@@ -12,6 +12,8 @@ use ratatui::text::{Line, Span};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::app::{App, Fetch, Thread, local_time};
+use super::markdown::{self, Block};
+use super::syntax;
 pub use crate::text::sanitize;
 
 /// `text` made safe (see [`sanitize`]) and without emoji presentation selectors (U+FE0F):
@@ -42,22 +44,134 @@ pub fn truncate(text: &str, width: usize) -> String {
     out
 }
 
-/// Wraps message text to `width` columns at word boundaries, breaking words longer than a line.
+/// Wraps plain text to `width` columns at spaces, breaking words longer than a line.
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
-    let width = width.max(1);
-    let mut lines = Vec::new();
-    for paragraph in display(text).split('\n') {
-        if paragraph.is_empty() {
-            lines.push(String::new());
-            continue;
+    let pieces = [Piece {
+        text: display(text),
+        style: Style::default(),
+        code: false,
+    }];
+    wrap_pieces(&pieces, width)
+        .into_iter()
+        .map(|line| line.iter().map(|span| span.content.as_ref()).collect())
+        .collect()
+}
+
+/// Text in one style, to be wrapped; code is broken only where it is too long for a line.
+struct Piece {
+    text: String,
+    style: Style,
+    code: bool,
+}
+
+/// One character of wrapped text and the piece it comes from.
+#[derive(Clone, Copy)]
+struct Cell {
+    c: char,
+    width: usize,
+    piece: usize,
+}
+
+/// Styled text wrapped to `width` columns at the spaces outside code, a `\n` breaking the
+/// line; a word longer than a line is broken where the line ends. Spaces at the end of a
+/// line go; those at the start of a paragraph's line stay (indentation).
+fn wrap_pieces(pieces: &[Piece], width: usize) -> Vec<Vec<Span<'static>>> {
+    let mut lines = Lines {
+        width: width.max(1),
+        done: Vec::new(),
+        line: Vec::new(),
+        used: 0,
+    };
+    // The spaces before the word being read.
+    let mut gap = Vec::new();
+    let mut word = Vec::new();
+    for (index, piece) in pieces.iter().enumerate() {
+        for c in piece.text.chars() {
+            let width = c.width().unwrap_or(0);
+            let cell = Cell {
+                c,
+                width,
+                piece: index,
+            };
+            match c {
+                '\n' => {
+                    lines.place(&mut gap, &mut word);
+                    gap.clear();
+                    lines.end_line();
+                }
+                ' ' if !piece.code => {
+                    if !word.is_empty() {
+                        lines.place(&mut gap, &mut word);
+                    }
+                    gap.push(cell);
+                }
+                _ => word.push(cell),
+            }
         }
-        lines.extend(
-            textwrap::wrap(paragraph, width)
-                .into_iter()
-                .map(|l| l.into_owned()),
-        );
     }
+    lines.place(&mut gap, &mut word);
+    lines.end_line();
     lines
+        .done
+        .iter()
+        .map(|cells| to_spans(cells, pieces))
+        .collect()
+}
+
+/// Lines being filled, first fit.
+struct Lines {
+    width: usize,
+    done: Vec<Vec<Cell>>,
+    line: Vec<Cell>,
+    used: usize,
+}
+
+impl Lines {
+    /// Puts `word` on the line after `gap`, or on the next line without it; a word wider
+    /// than a line is cut. Nothing is placed without a word (the caller drops the spaces
+    /// that end a line).
+    fn place(&mut self, gap: &mut Vec<Cell>, word: &mut Vec<Cell>) {
+        if word.is_empty() {
+            return;
+        }
+        let gap_width: usize = gap.iter().map(|c| c.width).sum();
+        let word_width: usize = word.iter().map(|c| c.width).sum();
+        if self.used + gap_width + word_width <= self.width {
+            self.used += gap_width;
+            self.line.append(gap);
+        } else {
+            gap.clear();
+            if !self.line.is_empty() {
+                self.end_line();
+            }
+        }
+        for cell in word.drain(..) {
+            if self.used + cell.width > self.width && !self.line.is_empty() {
+                self.end_line();
+            }
+            self.line.push(cell);
+            self.used += cell.width;
+        }
+    }
+
+    fn end_line(&mut self) {
+        self.done.push(std::mem::take(&mut self.line));
+        self.used = 0;
+    }
+}
+
+/// Cells back into spans, one per run of cells from the same piece.
+fn to_spans(cells: &[Cell], pieces: &[Piece]) -> Vec<Span<'static>> {
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    let mut last = None;
+    for cell in cells {
+        match spans.last_mut() {
+            Some(span) if last == Some(cell.piece) => span.content.to_mut().push(cell.c),
+            _ => spans.push(Span::styled(cell.c.to_string(), pieces[cell.piece].style)),
+        }
+        last = Some(cell.piece);
+    }
+    spans
 }
 
 /// The composer's text cut at exactly `width` columns (no word wrap, so the cursor maps
@@ -248,6 +362,14 @@ pub fn thread_layout(
     (lines, spans)
 }
 
+/// Which of `total` lines a pane of `height` lines shows, scrolled `scroll` lines up from
+/// the newest (no further than the oldest line).
+pub fn window(total: usize, scroll: u16, height: usize) -> Range<usize> {
+    let scroll = usize::from(scroll).min(total.saturating_sub(height));
+    let end = total - scroll;
+    end.saturating_sub(height)..end
+}
+
 /// What a reply shows of the message it answers: `↳ bob: the start of it`.
 pub fn quote(reply: &ReplyRef) -> String {
     if reply.deleted {
@@ -302,12 +424,14 @@ impl Body {
         self.push_styled(lines, &quote(reply), dim().add_modifier(Modifier::ITALIC));
     }
 
-    /// The text wrapped, the names it mentions highlighted.
+    /// The text read as Markdown and wrapped, the names it mentions highlighted.
     fn push_text(&self, lines: &mut Vec<Line<'static>>, content: &str, mentions: &[Mention]) {
-        for text in wrap(content, self.inner()) {
-            let mut spans = vec![self.gutter.clone()];
-            spans.extend(highlight(&text, mentions));
-            lines.push(Line::from(spans));
+        let mut body = Vec::new();
+        push_blocks(&mut body, &markdown::parse(content), self.inner(), mentions);
+        for spans in body {
+            let mut line = vec![self.gutter.clone()];
+            line.extend(spans);
+            lines.push(Line::from(line));
         }
     }
 
@@ -341,6 +465,101 @@ impl Body {
             lines.push(Line::from(line));
         }
     }
+}
+
+/// The left edge of quoted lines and of code blocks.
+const QUOTE_BAR: &str = "▎ ";
+const CODE_BAR: &str = "│ ";
+/// Starts the rest of a code line too long for the pane.
+const CODE_CONTINUED: &str = "↪";
+
+/// `blocks` laid out at `width` columns, each line as its spans. Every text goes through
+/// [`display`] here, after the Markdown is read.
+fn push_blocks(
+    out: &mut Vec<Vec<Span<'static>>>,
+    blocks: &[Block],
+    width: usize,
+    mentions: &[Mention],
+) {
+    for block in blocks {
+        match block {
+            Block::Blank => out.push(Vec::new()),
+            Block::Text(runs) => {
+                let mut pieces = Vec::new();
+                for run in runs {
+                    let text = display(&run.text);
+                    if run.code || run.url.is_some() {
+                        pieces.push(Piece {
+                            text,
+                            style: run.style,
+                            code: run.code,
+                        });
+                        continue;
+                    }
+                    for span in highlight(&text, mentions) {
+                        pieces.push(Piece {
+                            text: span.content.into_owned(),
+                            style: run.style.patch(span.style),
+                            code: false,
+                        });
+                    }
+                }
+                out.extend(wrap_pieces(&pieces, width));
+            }
+            Block::Quote(inner) => {
+                let mut quoted = Vec::new();
+                push_blocks(&mut quoted, inner, width.saturating_sub(2), mentions);
+                for spans in quoted {
+                    let mut line = vec![Span::styled(QUOTE_BAR, dim())];
+                    line.extend(spans);
+                    out.push(line);
+                }
+            }
+            Block::Code { lang, code } => push_code(out, lang, code, width),
+        }
+    }
+}
+
+/// A fenced code block: a top line with its language, then each line highlighted behind a
+/// bar, never word-wrapped: a line wider than the pane is cut at its edge and goes on in the
+/// next line after `↪`; then a bottom line.
+fn push_code(out: &mut Vec<Vec<Span<'static>>>, lang: &str, code: &str, width: usize) {
+    let lang = display(lang);
+    let top = if lang.is_empty() {
+        "╭─".to_owned()
+    } else {
+        format!("╭─ {lang}")
+    };
+    out.push(vec![Span::styled(truncate(&top, width), dim())]);
+    let inner = width.saturating_sub(2).max(2);
+    for pieces in syntax::highlight(&display(code), &lang).iter() {
+        let mut line = vec![Span::styled(CODE_BAR, dim())];
+        // The spans before the code: the bar, and the mark on a continued line.
+        let mut margin = 1;
+        let mut used = 0;
+        for (text, style) in pieces {
+            for c in text.chars() {
+                let w = c.width().unwrap_or(0);
+                if used + w > inner {
+                    out.push(std::mem::take(&mut line));
+                    line = vec![
+                        Span::styled(CODE_BAR, dim()),
+                        Span::styled(CODE_CONTINUED, dim()),
+                    ];
+                    margin = 2;
+                    used = CODE_CONTINUED.width();
+                }
+                let same = line.len() > margin && line.last().is_some_and(|l| l.style == *style);
+                match line.last_mut() {
+                    Some(last) if same => last.content.to_mut().push(c),
+                    _ => line.push(Span::styled(c.to_string(), *style)),
+                }
+                used += w;
+            }
+        }
+        out.push(line);
+    }
+    out.push(vec![Span::styled("╰─", dim())]);
 }
 
 /// A name a message mentions, lower-cased, and whether it is ours.
@@ -425,6 +644,44 @@ mod tests {
     fn wrap_breaks_long_words_and_keeps_newlines() {
         let lines = wrap("abcdefghij\n\nok", 4);
         assert_eq!(lines, vec!["abcd", "efgh", "ij", "", "ok"]);
+    }
+
+    #[test]
+    fn wrap_keeps_indentation_and_inner_spaces_and_drops_those_at_line_ends() {
+        assert_eq!(wrap("  a  b   \n    c", 20), vec!["  a  b", "    c"]);
+        assert_eq!(wrap("one two three", 7), vec!["one two", "three"]);
+    }
+
+    #[test]
+    fn code_is_broken_only_where_it_is_wider_than_the_line() {
+        let pieces = |code: &str| {
+            [
+                Piece {
+                    text: "run ".into(),
+                    style: Style::default(),
+                    code: false,
+                },
+                Piece {
+                    text: code.into(),
+                    style: markdown::code_style(),
+                    code: true,
+                },
+            ]
+        };
+        let text = |lines: Vec<Vec<Span>>| -> Vec<String> {
+            lines
+                .iter()
+                .map(|l| l.iter().map(|s| s.content.as_ref()).collect())
+                .collect()
+        };
+        assert_eq!(
+            text(wrap_pieces(&pieces("cargo t x"), 10)),
+            ["run", "cargo t x"]
+        );
+        assert_eq!(
+            text(wrap_pieces(&pieces("cargo test x"), 10)),
+            ["run", "cargo test", " x"]
+        );
     }
 
     #[test]

@@ -13,7 +13,10 @@ mod fixtures;
 mod input;
 mod layout;
 pub mod lines;
+pub mod markdown;
 pub mod net;
+mod open;
+mod syntax;
 mod terminal;
 pub mod update;
 pub mod view;
@@ -27,7 +30,7 @@ use crate::session::ConfigDir;
 use app::App;
 use driver::Driver;
 use effect::Effect;
-use event::Event;
+use event::{Event, NetStatus};
 
 /// How often the clock ticks (typing and notice expiry, search debounce).
 const TICK: Duration = Duration::from_millis(200);
@@ -57,6 +60,7 @@ pub async fn run(server: Option<String>) -> anyhow::Result<()> {
     };
     driver.app.bell_enabled = settings.bell;
 
+    syntax::warm_up();
     let mut terminal = terminal::init()?;
     let result = event_loop(&mut terminal, &mut driver).await;
     terminal::restore();
@@ -89,6 +93,13 @@ async fn event_loop(
         for effect in driver.handle(event, Instant::now()) {
             match effect {
                 Effect::Bell => terminal::bell(),
+                Effect::Copy(text) => terminal::copy(&text),
+                Effect::Open(url) => {
+                    if let Err(e) = open::open(&url) {
+                        let text = format!("cannot open the link: {} ({e})", open::OPENER);
+                        driver.handle(Event::Net(NetStatus::Warning(text)), Instant::now());
+                    }
+                }
                 Effect::Quit => return Ok(()),
                 // The driver has carried these out.
                 Effect::Send(_) | Effect::SignIn(_) | Effect::SaveCursor(_) => {}

@@ -1,5 +1,6 @@
 //! The real terminal: raw mode, alternate screen, mouse and bracketed paste on; everything put
-//! back on exit, on error and on panic.
+//! back on exit, on error and on panic. Also what only the terminal can do for us: the bell,
+//! the clipboard.
 
 use std::io::{Write, stdout};
 
@@ -43,5 +44,16 @@ pub fn restore() {
 pub fn bell() {
     let mut out = stdout();
     let _ = out.write_all(b"\x07");
+    let _ = out.flush();
+}
+
+/// Puts `text` on the clipboard with OSC 52, which the terminal carries out (xterm, kitty,
+/// WezTerm, iTerm2, foot…; tmux with `set-clipboard on`), over ssh too. A terminal without it
+/// ignores the sequence. `text` is base64 inside it, so it cannot end the sequence early.
+pub fn copy(text: &str) {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+    let mut out = stdout();
+    let _ = write!(out, "\x1b]52;c;{encoded}\x07");
     let _ = out.flush();
 }

@@ -13,7 +13,7 @@ use super::scroll::scroll;
 use crate::tui::app::{App, Draft, Focus, NoticeKind, QUICK_REACTIONS, ReactPicker};
 use crate::tui::effect::Effect;
 use crate::tui::layout::{chat_areas, screen_area};
-use crate::tui::lines::thread_layout;
+use crate::tui::lines::{thread_layout, window};
 
 /// Moves the selection one message older (`older`) or newer; from none, older picks the
 /// newest. It stops at the newest; past the oldest it scrolls up (loading older messages).
@@ -58,10 +58,9 @@ fn keep_in_view(app: &mut App) {
                 return;
             };
             let total = lines.len();
-            // Lines shown: `total - scroll - height .. total - scroll`.
-            let scroll = usize::from(thread.scroll).min(total.saturating_sub(height));
-            let bottom = total - scroll;
-            let top = bottom.saturating_sub(height);
+            let shown = window(total, thread.scroll, height);
+            let (top, bottom) = (shown.start, shown.end);
+            let scroll = total - bottom;
             if range.start < top || range.len() > height {
                 total.saturating_sub(range.start + height)
             } else if range.end > bottom {

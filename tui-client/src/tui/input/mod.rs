@@ -3,11 +3,13 @@
 //!
 //! `sign_in` has the form's keys, `panes` the list's, the messages' and the search box's,
 //! `composer` the editing and sending, `command` the composer's `/` commands, `scroll` the
-//! message pane's scrolling, `group` the group actions (from commands and keys).
+//! message pane's scrolling, `group` the group actions (from commands and keys), `links` the
+//! link picker.
 
 mod command;
 mod composer;
 mod group;
+mod links;
 mod message;
 mod panes;
 mod scroll;
@@ -58,6 +60,7 @@ pub(super) fn key(app: &mut App, key: KeyEvent, now: Instant, out: &mut Vec<Effe
         }
         Screen::Chat if app.deleting.is_some() => message::confirm_key(app, key, now, out),
         Screen::Chat if app.reacting.is_some() => message::picker_key(app, key, now, out),
+        Screen::Chat if app.links.is_some() => links::picker_key(app, key, now, out),
         Screen::Chat if app.search.is_some() => panes::search_key(app, key, now, out),
         Screen::Chat => chat_key(app, key, now, out),
     }

@@ -6,7 +6,7 @@ use chat_shared::ClientMsg;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::scroll::scroll;
-use super::{group, message};
+use super::{group, links, message};
 use crate::tui::app::{App, Focus, NoticeKind, SEARCH_DEBOUNCE, Search};
 use crate::tui::conversation::open;
 use crate::tui::effect::Effect;
@@ -69,6 +69,7 @@ fn messages_key(app: &mut App, key: KeyEvent, now: Instant, out: &mut Vec<Effect
         KeyCode::Char('e') => message::edit(app, now),
         KeyCode::Char('d') => message::ask_delete(app, now),
         KeyCode::Char('+') => message::open_reactions(app, now),
+        KeyCode::Char('o') => links::open_picker(app, now),
         KeyCode::Up | KeyCode::Char('k') => message::select(app, true, out),
         KeyCode::Down | KeyCode::Char('j') => message::select(app, false, out),
         KeyCode::Char('g') | KeyCode::Home => scroll(app, i32::from(u16::MAX), out),

@@ -13,7 +13,7 @@ use unicode_width::UnicodeWidthStr;
 use super::presence;
 use super::widgets::{pane, placeholder};
 use crate::tui::app::{App, Conn, ConvItem, ConvKind, Draft, Focus, NoticeKind};
-use crate::tui::lines::{hard_wrap, quote, sanitize, thread_lines, truncate};
+use crate::tui::lines::{hard_wrap, quote, sanitize, thread_lines, truncate, window};
 
 pub(super) fn conversation_list(app: &App, frame: &mut Frame, area: Rect) {
     let block = pane(
@@ -120,12 +120,9 @@ pub(super) fn messages(app: &App, frame: &mut Frame, area: Rect) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let lines = thread_lines(app, conv, thread, inner.width);
-    let height = usize::from(inner.height);
-    let max_scroll = lines.len().saturating_sub(height);
-    let scroll = usize::from(thread.scroll).min(max_scroll);
-    let end = lines.len() - scroll;
-    let start = end.saturating_sub(height);
-    let visible: Vec<Line> = lines[start..end].to_vec();
+    let shown = window(lines.len(), thread.scroll, usize::from(inner.height));
+    let scroll = lines.len() - shown.end;
+    let visible: Vec<Line> = lines[shown].to_vec();
     frame.render_widget(Paragraph::new(visible), inner);
     if scroll > 0 {
         let note = format!(" ↓ {scroll} more ");
@@ -199,7 +196,7 @@ pub(super) fn typing(app: &App, frame: &mut Frame, area: Rect) {
                 .add_modifier(Modifier::ITALIC),
         ),
         None if app.focus == Focus::Messages && app.open.is_some() && !app.overlay() => (
-            " ↑↓ · r reply · e edit · d delete · + react · s seen".to_owned(),
+            " ↑↓ · r reply · e edit · d delete · + react · s seen · o links".to_owned(),
             Style::default().fg(Color::DarkGray),
         ),
         None => return,

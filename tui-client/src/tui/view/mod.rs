@@ -2,7 +2,7 @@
 //! only; never waits on anything.
 //!
 //! `chat` draws the chat screen's panes, `overlays` the search box, receipts, the delete
-//! confirmation, the reaction picker and the help, `presence` who is online,
+//! confirmation, the reaction and link pickers and the help, `presence` who is online,
 //! `sign_in` the form; `widgets` has the pieces they share.
 
 mod chat;
@@ -55,6 +55,9 @@ pub fn render(app: &App, frame: &mut Frame) {
             if app.reacting.is_some() {
                 overlays::reactions(app, frame, area);
             }
+            if app.links.is_some() {
+                overlays::links(app, frame, area);
+            }
             if app.help {
                 overlays::help(frame, area);
             }
@@ -97,6 +100,8 @@ pub fn render_to_string(app: &App, width: u16, height: u16) -> String {
 mod group_tests;
 #[cfg(test)]
 mod lifecycle_tests;
+#[cfg(test)]
+mod markdown_tests;
 #[cfg(test)]
 mod presence_tests;
 #[cfg(test)]

@@ -1,13 +1,15 @@
 //! What opens over the chat screen: the search box (also picking a group's members), a
-//! message's receipts, and the help listing every key.
+//! message's receipts, the delete confirmation, the reaction and link pickers, and the help
+//! listing every key.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, List, ListItem, ListState, Paragraph};
+use ratatui::widgets::{Clear, ListItem, Paragraph};
+use unicode_width::UnicodeWidthStr;
 
-use super::widgets::{centered, pane};
+use super::widgets::{centered, choices, pane};
 use chat_shared::ChatMessage;
 
 use crate::tui::app::{App, Pick, PickFor, QUICK_REACTIONS};
@@ -94,14 +96,7 @@ pub(super) fn search(app: &App, frame: &mut Frame, area: Rect) {
             ]))
         })
         .collect();
-    let mut state = ListState::default().with_selected(Some(search.selected));
-    frame.render_stateful_widget(
-        List::new(items)
-            .highlight_style(Style::default().bg(Color::DarkGray))
-            .highlight_symbol("› "),
-        results,
-        &mut state,
-    );
+    choices(frame, items, search.selected, results);
 }
 
 /// Every key, as the help overlay lists it.
@@ -126,7 +121,11 @@ pub const KEYS: &[(&str, &str)] = &[
         "reply to it · edit it · delete it (y)",
     ),
     ("+ (messages)", "react: 1-7, ← → Enter, or type one"),
-    ("s (messages)", "seen by: who read it (else your newest)"),
+    // One line for two keys, so the box fits 24 rows.
+    (
+        "s · o (messages)",
+        "seen by (who read it) · its links: open, y copy",
+    ),
     ("↑ (empty composer)", "edit your last message"),
     ("/group TITLE", "composer: new group, pick its members"),
     (
@@ -331,4 +330,51 @@ pub(super) fn reactions(app: &App, frame: &mut Frame, area: Rect) {
             inner.y + 2,
         ));
     }
+}
+
+/// The link picker: the links numbered, each with its text and, when that differs, where it
+/// goes (a link's text may name another place than its address); the highlighted one marked.
+pub(super) fn links(app: &App, frame: &mut Frame, area: Rect) {
+    let Some(picker) = &app.links else {
+        return;
+    };
+    let height = u16::try_from(picker.links.len()).unwrap_or(u16::MAX);
+    let popup = centered(area, 72, height.saturating_add(2).min(16));
+    frame.render_widget(Clear, popup);
+    let block = pane(
+        " Links · Enter or 1-9 open · y copy · Esc close ".into(),
+        true,
+    );
+    let inner = block.inner(popup);
+    frame.render_widget(block, popup);
+    let width = usize::from(inner.width).saturating_sub(2);
+    let items: Vec<ListItem> = picker
+        .links
+        .iter()
+        .enumerate()
+        .map(|(i, link)| {
+            let number = if i < 9 {
+                format!("{} ", i + 1)
+            } else {
+                "  ".to_owned()
+            };
+            let url = sanitize(&link.url);
+            let text = sanitize(&link.text.split_whitespace().collect::<Vec<_>>().join(" "));
+            let mut spans = vec![Span::styled(number, Style::default().fg(Color::DarkGray))];
+            let room = width.saturating_sub(2);
+            if text == url {
+                spans.push(Span::raw(truncate(&url, room)));
+            } else {
+                let text = truncate(&text, room / 2);
+                let rest = room.saturating_sub(text.width() + 2);
+                spans.push(Span::raw(text));
+                spans.push(Span::styled(
+                    format!("  {}", truncate(&url, rest)),
+                    Style::default().fg(Color::DarkGray),
+                ));
+            }
+            ListItem::new(Line::from(spans))
+        })
+        .collect();
+    choices(frame, items, picker.highlighted, inner);
 }

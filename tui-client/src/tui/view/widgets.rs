@@ -1,9 +1,10 @@
-//! The pieces every screen draws with: a pane's block and a centred box.
+//! The pieces every screen draws with: a pane's block, a centred box, a list to choose from.
 
+use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Span;
-use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Block, BorderType, Borders, List, ListItem, ListState, Paragraph, Wrap};
 
 /// A bordered pane, thick and coloured when it has the keyboard.
 pub(super) fn pane(title: String, focused: bool) -> Block<'static> {
@@ -44,4 +45,16 @@ pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
         width,
         height,
     )
+}
+
+/// Rows to choose from, the `selected` one marked `› ` on grey (scrolled into view).
+pub(super) fn choices(frame: &mut Frame, items: Vec<ListItem>, selected: usize, area: Rect) {
+    let mut state = ListState::default().with_selected(Some(selected));
+    frame.render_stateful_widget(
+        List::new(items)
+            .highlight_style(Style::default().bg(Color::DarkGray))
+            .highlight_symbol("› "),
+        area,
+        &mut state,
+    );
 }
