@@ -29,6 +29,7 @@ import { clearSearch, initSearch, renderSearchResults } from './search.js';
 import {
   TOKENS_KEY,
   api,
+  arrived,
   authedApi,
   clearTokens,
   loadTokens,
@@ -86,7 +87,7 @@ ui.authForm.addEventListener('submit', async (event) => {
   try {
     if (register) await api('POST', '/api/register/', { username, password });
     const tokens = await api('POST', '/api/token/', { username, password });
-    saveTokens({ access: tokens.access, refresh: tokens.refresh });
+    saveTokens(arrived(tokens));
     ui.password.value = '';
     await enterChat();
   } catch (e) {
@@ -149,10 +150,12 @@ async function enterChat() {
   try {
     me = await authedApi('GET', '/api/me/');
   } catch (e) {
-    if (e.status === 0) {
-      // Offline or the server is restarting: keep the session and try again shortly.
+    if (e.status !== 401) {
+      // Offline, or the server is restarting or failing: keep the session and try again shortly.
       showView('loading');
-      ui.loadingView.querySelector('p').textContent = 'The server cannot be reached. Retrying…';
+      ui.loadingView.querySelector('p').textContent = e.status === 0
+        ? 'The server cannot be reached. Retrying…'
+        : `The server answered: ${e.message} Retrying…`;
       setTimeout(enterChat, 3000);
       return;
     }
