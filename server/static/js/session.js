@@ -234,14 +234,14 @@ export async function freshTokens() {
 }
 
 /** An authenticated REST call that refreshes once on 401. */
-export async function authedApi(method, path) {
+export async function authedApi(method, path, body) {
   const tokens = await freshTokens();
   if (!tokens) throw new ApiError(401, 'Please log in.', 'not_authenticated');
   try {
-    return await api(method, path, undefined, tokens.access);
+    return await api(method, path, body, tokens.access);
   } catch (e) {
     if (e.status !== 401 || !(await refreshAccess())) throw e;
-    return api(method, path, undefined, loadTokens().access);
+    return api(method, path, body, loadTokens().access);
   }
 }
 
@@ -263,5 +263,19 @@ export async function logout() {
 /** Ends every session of the user, on every device (`POST /api/logout/all/`), then forgets ours. */
 export async function logoutEverywhere() {
   await authedApi('POST', '/api/logout/all/'); // on failure nothing ended: keep the session
+  clearTokens();
+}
+
+/**
+ * Changes the password (`POST /api/password/`). The server ends every other session of the
+ * user; ours goes on with the tokens it has.
+ */
+export function changePassword(oldPassword, newPassword) {
+  return authedApi('POST', '/api/password/', { old_password: oldPassword, new_password: newPassword });
+}
+
+/** Deletes the account (`DELETE /api/me/`), then forgets the tokens. */
+export async function deleteAccount(password) {
+  await authedApi('DELETE', '/api/me/', { password }); // refused: nothing changed
   clearTokens();
 }
