@@ -168,7 +168,7 @@ describe('renewing in band (--socket-expiry token)', { skip: NO_SERVER_BIN ?? fa
   // used to renew in a tight loop (every token looked expired), one an hour behind not at all
   // (the server closed the socket at `exp`, and the page reconnected).
   for (const skewH of [1, -1]) {
-    test(`a page whose clock is an hour ${skewH > 0 ? 'ahead' : 'behind'} renews on time, and only then`, async () => {
+    test(`a page whose clock is an hour ${skewH > 0 ? 'ahead' : 'behind'} renews on time, and only then`, async (t) => {
       const alice = await registerAndLogin(uniqueName('sku'), PASSWORD, server.url);
       const bob = await registerAndLogin(uniqueName('skb'), PASSWORD, server.url);
       // Bob's node client never renews: it would be closed at its token's `exp`.
@@ -208,6 +208,7 @@ describe('renewing in band (--socket-expiry token)', { skip: NO_SERVER_BIN ?? fa
         assert.ok(!got.frames.some((f) => f.type === 'chat.error'), JSON.stringify(got.frames.filter((f) => f.type === 'chat.error')));
         // One refresh per renewal (the login's tokens are fresh).
         assert.ok(refreshes.length <= auths + 1, `${refreshes.length} refreshes for ${auths} renewals`);
+        t.diagnostic(`${auths} chat.auth and ${refreshes.length} refreshes in ${elapsedS} s`);
         assert.deepEqual(problems, []);
       } finally {
         await context.close();
