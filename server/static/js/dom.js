@@ -22,6 +22,22 @@ export const ui = {
   meName: $('me-name'),
   mePresence: $('me-presence'),
   presenceButton: $('presence-button'),
+  accountButton: $('account-button'),
+  accountDialog: $('account-dialog'),
+  accountClose: $('account-close'),
+  accountName: $('account-name'),
+  passwordForm: $('password-form'),
+  passwordOld: $('password-old'),
+  passwordNew: $('password-new'),
+  passwordConfirm: $('password-confirm'),
+  passwordError: $('password-error'),
+  passwordDone: $('password-done'),
+  passwordSubmit: $('password-submit'),
+  deleteForm: $('delete-form'),
+  deletePassword: $('delete-password'),
+  deleteConfirm: $('delete-confirm'),
+  deleteError: $('delete-error'),
+  deleteSubmit: $('delete-submit'),
   logout: $('logout-button'),
   logoutAll: $('logout-all-button'),
   searchForm: $('search-form'),
@@ -75,14 +91,18 @@ export function showView(name) {
   ui.chatView.hidden = name !== 'chat';
 }
 
+/** Shows `text` in the status or error line `el`, or hides the line when `text` is empty. */
+export function setLine(el, text) {
+  el.textContent = text;
+  el.hidden = !text;
+}
+
 export function setAuthError(text) {
-  ui.authError.textContent = text;
-  ui.authError.hidden = !text;
+  setLine(ui.authError, text);
 }
 
 export function setChatError(text) {
-  ui.chatError.textContent = text;
-  ui.chatError.hidden = !text;
+  setLine(ui.chatError, text);
 }
 
 export function setConnection(text, kind) {

@@ -18,7 +18,7 @@ import {
   onRead,
   requestNewest,
 } from './conversations.js';
-import { setAuthError, setChatError, showView, ui } from './dom.js';
+import { setAuthError, setChatError, setLine, showView, ui } from './dom.js';
 import { initGroups, isCreatingGroup, pickForGroup, resetGroups } from './groups.js';
 import { refreshPresenceDots, renderConversations } from './list.js';
 import { charCount } from './protocol.js';
@@ -29,8 +29,11 @@ import { clearSearch, initSearch, renderSearchResults } from './search.js';
 import {
   TOKENS_KEY,
   api,
+  arrived,
   authedApi,
+  changePassword,
   clearTokens,
+  deleteAccount,
   loadTokens,
   logout,
   logoutEverywhere,
@@ -55,6 +58,7 @@ import { renderOpenConversation, renderPresence } from './thread.js';
 import { onPeerTyping, resetTyping, stopOwnTyping } from './typing.js';
 
 const SESSION_ENDED = 'Your session was ended (signed out elsewhere or password changed). Please sign in again.';
+const ACCOUNT_DELETED = 'Your account was deleted.';
 const CLOCK_MS = 60_000; // how often "last seen 5 min ago" is read again
 
 // ---- Log in, register, log out --------------------------------------------------------------
@@ -86,7 +90,7 @@ ui.authForm.addEventListener('submit', async (event) => {
   try {
     if (register) await api('POST', '/api/register/', { username, password });
     const tokens = await api('POST', '/api/token/', { username, password });
-    saveTokens({ access: tokens.access, refresh: tokens.refresh });
+    saveTokens(arrived(tokens));
     ui.password.value = '';
     await enterChat();
   } catch (e) {
@@ -115,6 +119,91 @@ ui.logoutAll.addEventListener('click', async () => {
     ui.logout.disabled = ui.logoutAll.disabled = false;
   }
 });
+
+// ---- The account dialog: change the password, delete the account ---------------------------
+let deletingAccount = false; // our own deletion closes the socket (4001): its answer tells why
+
+ui.accountButton.addEventListener('click', () => {
+  ui.accountName.textContent = state.me.username;
+  for (const field of ui.accountDialog.querySelectorAll('.account-username')) field.defaultValue = state.me.username;
+  resetAccountForms();
+  ui.accountDialog.showModal();
+  ui.passwordOld.focus();
+});
+ui.accountClose.addEventListener('click', () => ui.accountDialog.close());
+// Closed by the button, by Escape, or by leaving the chat: the passwords typed go with it.
+ui.accountDialog.addEventListener('close', () => {
+  resetAccountForms();
+  if (!ui.chatView.hidden) ui.accountButton.focus();
+});
+
+function resetAccountForms() {
+  ui.passwordForm.reset();
+  ui.deleteForm.reset();
+  for (const line of [ui.passwordError, ui.passwordDone, ui.deleteError]) setLine(line, '');
+  ui.passwordSubmit.disabled = ui.deleteSubmit.disabled = false;
+}
+
+/** Shows `text` in the form's error line and puts the focus on the field to correct. */
+function refuse(errorLine, text, field) {
+  setLine(errorLine, text);
+  field.focus();
+  if (field.select) field.select();
+}
+
+ui.passwordForm.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  setLine(ui.passwordError, '');
+  setLine(ui.passwordDone, '');
+  const oldPassword = ui.passwordOld.value;
+  const newPassword = ui.passwordNew.value;
+  if (!oldPassword) return refuse(ui.passwordError, 'Enter your current password.', ui.passwordOld);
+  if (!newPassword) return refuse(ui.passwordError, 'Enter a new password.', ui.passwordNew);
+  if (ui.passwordConfirm.value !== newPassword) {
+    return refuse(ui.passwordError, 'The new password and its repetition differ.', ui.passwordConfirm);
+  }
+  ui.passwordSubmit.disabled = true;
+  try {
+    await changePassword(oldPassword, newPassword);
+    ui.passwordForm.reset();
+    setLine(ui.passwordDone, 'Password changed. Your other sessions were signed out; this one goes on.');
+  } catch (e) {
+    // The server judges the new password (its rules are those of registration).
+    if (e.code === 'wrong_password') refuse(ui.passwordError, 'The current password is not correct.', ui.passwordOld);
+    else refuse(ui.passwordError, accountFailure(e), e.status === 400 ? ui.passwordNew : ui.passwordOld);
+  } finally {
+    ui.passwordSubmit.disabled = false;
+  }
+});
+
+ui.deleteForm.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  setLine(ui.deleteError, '');
+  const password = ui.deletePassword.value;
+  if (!password) return refuse(ui.deleteError, 'Enter your password.', ui.deletePassword);
+  if (!ui.deleteConfirm.checked) {
+    return refuse(ui.deleteError, 'Tick “Yes, delete my account for good” to confirm.', ui.deleteConfirm);
+  }
+  ui.deleteSubmit.disabled = true;
+  deletingAccount = true;
+  try {
+    await deleteAccount(password);
+    ui.username.value = ''; // the name is no one's now
+    showAuth(ACCOUNT_DELETED);
+  } catch (e) {
+    refuse(ui.deleteError, e.code === 'wrong_password' ? 'The password is not correct.' : accountFailure(e), ui.deletePassword);
+  } finally {
+    deletingAccount = false;
+    ui.deleteSubmit.disabled = false;
+  }
+});
+
+/** What to say when the server refused an account change for another reason than the password. */
+function accountFailure(e) {
+  if (e.status === 429) return `Too many attempts: ${e.message}`;
+  if (e.status === 401) return 'Your session has ended: sign in again first.';
+  return e.message;
+}
 
 // ---- Our own presence: hidden or shown to the people we share a conversation with ----------
 ui.presenceButton.addEventListener('click', () => {
@@ -149,10 +238,12 @@ async function enterChat() {
   try {
     me = await authedApi('GET', '/api/me/');
   } catch (e) {
-    if (e.status === 0) {
-      // Offline or the server is restarting: keep the session and try again shortly.
+    if (e.status !== 401) {
+      // Offline, or the server is restarting or failing: keep the session and try again shortly.
       showView('loading');
-      ui.loadingView.querySelector('p').textContent = 'The server cannot be reached. Retrying…';
+      ui.loadingView.querySelector('p').textContent = e.status === 0
+        ? 'The server cannot be reached. Retrying…'
+        : `The server answered: ${e.message} Retrying…`;
       setTimeout(enterChat, 3000);
       return;
     }
@@ -178,6 +269,7 @@ async function enterChat() {
 /** Forgets everything about the signed-in user and closes the socket. */
 function teardown() {
   disconnect();
+  if (ui.accountDialog.open) ui.accountDialog.close();
   clearInterval(clock);
   clock = null;
   resetTyping();
@@ -319,6 +411,7 @@ initSocket({
     renderPresenceControl();
   },
   sessionEnded() {
+    if (deletingAccount) return; // the deletion's answer shows what happened
     showAuth(SESSION_ENDED);
   },
 });

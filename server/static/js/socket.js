@@ -4,12 +4,14 @@
 // mean is up to the handlers given to `initSocket`.
 import { setConnection } from './dom.js';
 import { CLOSE_UNAUTHORIZED } from './protocol.js';
-import { clearTokens, freshAccess, refreshAccess, renewalDue } from './session.js';
+import { clearTokens, freshTokens, loadTokens, refreshAccess, renewalDelay } from './session.js';
 import { state } from './state.js';
 
 const RECONNECT_BASE_MS = 500;
 const RECONNECT_MAX_MS = 30000;
-const RENEW_RETRY_MS = 1000; // after a chat.auth the server refused, try once more this late
+const RENEW_FLOOR_MS = 2000; // never renew in band more often than this, whatever the tokens say
+const RENEW_RETRY_MS = 1000; // a failed renewal is tried again this late, then twice as late…
+const RENEW_RETRIES = 4; // …this many times; then the server's 4001 at `exp` leads to a reconnect
 
 const socket = {
   ws: null,
@@ -19,7 +21,7 @@ const socket = {
   generation: 0, // bumped by every connect and disconnect: a stale attempt stops
   refreshedForSocket: false, // a 4001 right after a refresh means: log in again
   renewTimer: null, // renews the socket's access token in band (chat.auth) before it expires
-  renewRetried: false, // the last chat.auth was refused once already
+  renewFailures: 0, // renewals failed (refresh or chat.auth) since the last chat.auth_ok
 };
 
 // {opened, up, frame, down, sessionEnded}, set once by initSocket.
@@ -47,23 +49,23 @@ export async function connect() {
   if (!state.me || socket.ws) return;
   const generation = ++socket.generation;
   setConnection('Connecting…', 'connecting');
-  let access;
+  let tokens;
   try {
-    access = await freshAccess();
+    tokens = await freshTokens();
   } catch (_) {
-    if (generation === socket.generation) scheduleReconnect(); // offline
+    if (generation === socket.generation) scheduleReconnect(); // offline, or the server failing
     return;
   }
   // Logged out, or a newer connect started, while we waited.
   if (generation !== socket.generation || !state.me || socket.ws) return;
-  if (!access) {
+  if (!tokens) {
     handlers.sessionEnded();
     return;
   }
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const ws = new WebSocket(`${scheme}//${location.host}/ws/chat/?token=${encodeURIComponent(access)}`);
+  const ws = new WebSocket(`${scheme}//${location.host}/ws/chat/?token=${encodeURIComponent(tokens.access)}`);
   socket.ws = ws;
-  scheduleRenewal(access);
+  scheduleRenewal(tokens);
   ws.onopen = () => {
     if (socket.ws !== ws) return;
     // Wait for the first frame before trusting the token: a bad one is closed with 4001 at once.
@@ -107,7 +109,7 @@ export function disconnect() {
     ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
     ws.close(1000, 'logout');
   }
-  Object.assign(socket, { connected: false, attempt: 0, refreshedForSocket: false, renewRetried: false });
+  Object.assign(socket, { connected: false, attempt: 0, refreshedForSocket: false, renewFailures: 0 });
 }
 
 /** Sends a frame; false when the socket is not open. */
@@ -136,7 +138,7 @@ async function onUnauthorizedClose() {
   try {
     ok = await refreshAccess();
   } catch (_) {
-    scheduleReconnect(); // offline: try again later
+    scheduleReconnect(); // offline, or the server failing: try again later
     return;
   }
   if (!state.me) return;
@@ -150,12 +152,15 @@ async function onUnauthorizedClose() {
 }
 
 // ---- Renewing in band ------------------------------------------------------------------------
-/** Renews the open socket's token when `access` (the one it runs on) is due for renewal. */
-function scheduleRenewal(access) {
+// Timed from when the tokens arrived, by the page's own clock (session.js `renewalDelay`), with a
+// floor, so a browser clock far from the server's neither renews in a loop nor too late.
+
+/** Renews the open socket's token when `tokens` (the ones it runs on) are due for renewal. */
+function scheduleRenewal(tokens) {
   stopRenewal();
-  const due = renewalDue(access);
-  if (!due) return; // unreadable: the server decides (a 4001 leads to a refresh)
-  socket.renewTimer = setTimeout(renew, Math.max(0, due - Date.now()));
+  const delay = renewalDelay(tokens);
+  if (delay === null) return; // unreadable: the server decides (a 4001 leads to a refresh)
+  socket.renewTimer = setTimeout(renew, Math.max(RENEW_FLOOR_MS, delay));
 }
 
 function stopRenewal() {
@@ -163,46 +168,51 @@ function stopRenewal() {
   socket.renewTimer = null;
 }
 
+/** Tries a failed renewal again a few times, each twice as late, with a refresh of its own. */
+function retryRenewal() {
+  stopRenewal();
+  if (socket.renewFailures >= RENEW_RETRIES) return; // given up: the socket closes at its `exp`
+  socket.renewTimer = setTimeout(() => renew(true), RENEW_RETRY_MS * 2 ** socket.renewFailures);
+  socket.renewFailures += 1;
+}
+
 /**
- * Gets a fresh access token over REST (or the one another tab just got) and hands it to the open
- * socket: `chat.auth {token}`, answered with `chat.auth_ok` (or a `chat.error`).
+ * Gets a fresh access token over REST (or the one another tab just got; with `refresh`, a newer
+ * one than the stored one in any case) and hands it to the open socket: `chat.auth {token}`,
+ * answered with `chat.auth_ok` (or a `chat.error`).
  */
-async function renew() {
+async function renew(refresh = false) {
   socket.renewTimer = null;
   const ws = socket.ws;
   if (!ws) return;
-  let access;
+  let tokens;
   try {
-    access = await freshAccess();
+    tokens = refresh ? ((await refreshAccess()) ? loadTokens() : null) : await freshTokens();
   } catch (_) {
-    socket.renewTimer = setTimeout(renew, RENEW_RETRY_MS); // offline for now
+    if (socket.ws === ws) retryRenewal(); // offline, or the server failing
     return;
   }
   if (socket.ws !== ws) return; // closed or replaced meanwhile
-  if (!access) {
+  if (!tokens) {
     disconnect();
     handlers.sessionEnded();
     return;
   }
-  if (!send({ type: 'chat.auth', token: access })) return;
-  // Until the answer comes, renew again when this token is due (no answer: the socket is lost).
-  scheduleRenewal(access);
+  if (!send({ type: 'chat.auth', token: tokens.access })) return;
+  // Until the answer comes, renew again when these are due (no answer: the socket is lost).
+  scheduleRenewal(tokens);
 }
 
 /** Takes the answers to chat.auth; true when `frame` was one. */
 function onRenewalFrame(frame) {
   if (frame.type === 'chat.auth_ok') {
-    socket.renewRetried = false;
+    socket.renewFailures = 0;
     return true;
   }
   if (frame.type === 'chat.error' && frame.request_type === 'chat.auth') {
-    // Refused (expired on the way, say): once more with a fresh token. If the session is over,
-    // the server closes the socket with 4001 and the refresh after it says so.
-    if (!socket.renewRetried) {
-      socket.renewRetried = true;
-      stopRenewal();
-      socket.renewTimer = setTimeout(renew, RENEW_RETRY_MS);
-    }
+    // Refused (expired on the way, say): again with a token refreshed for it. If the session is
+    // over, the server closes the socket with 4001 and the refresh after it says so.
+    retryRenewal();
     return true;
   }
   return false;

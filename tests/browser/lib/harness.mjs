@@ -136,7 +136,7 @@ export function publishScreenshot(name, docsName) {
 export async function registerInPage(page, username, password = PASSWORD, url = BASE_URL) {
   await page.goto(`${url}/`);
   await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(password);
+  await page.getByLabel('Password', { exact: true }).fill(password);
   await page.getByRole('button', { name: 'Register' }).click();
   await page.locator('#chat-view').waitFor({ state: 'visible' });
   await waitConnected(page);
@@ -146,7 +146,7 @@ export async function registerInPage(page, username, password = PASSWORD, url = 
 export async function loginInPage(page, username, password = PASSWORD, url = BASE_URL) {
   await page.goto(`${url}/`);
   await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(password);
+  await page.getByLabel('Password', { exact: true }).fill(password);
   await page.getByRole('button', { name: 'Log in' }).click();
   await waitConnected(page);
 }

@@ -24,7 +24,7 @@ const skip = !limit || limit === 4000
 async function logInAndOpen(page, user, peer) {
   await page.goto(`${BASE_URL}/`);
   await page.getByLabel('Username').fill(user.username);
-  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
   await page.getByRole('button', { name: 'Log in' }).click();
   await waitConnected(page);
   await openConversationWith(page, peer.username);

@@ -41,12 +41,12 @@ describe('logging in', () => {
     try {
       await page.goto(`${BASE_URL}/`);
       await page.getByLabel('Username').fill(name);
-      await page.getByLabel('Password').fill('not-the-password');
-      await page.getByLabel('Password').press('Enter'); // Enter submits as "Log in"
+      await page.getByLabel('Password', { exact: true }).fill('not-the-password');
+      await page.getByLabel('Password', { exact: true }).press('Enter'); // Enter submits as "Log in"
       await page.locator('#auth-error', { hasText: 'Wrong username or password.' }).waitFor();
       assert.ok(await page.isVisible('#auth-view'));
 
-      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
       await page.getByRole('button', { name: 'Register' }).click();
       const error = page.locator('#auth-error');
       await error.waitFor({ state: 'visible' });
