@@ -141,7 +141,7 @@ async fn run(
                     // Connect straight away with the new token.
                     continue;
                 }
-                Err(session::Error::NotLoggedIn) => {
+                Err(session::Error::SessionEnded) => {
                     let _ = events.send(Event::Net(NetStatus::AuthExpired)).await;
                     return;
                 }
