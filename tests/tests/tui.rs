@@ -13,7 +13,7 @@ use chat_tui::tui::app::{App, Conn, Screen};
 use chat_tui::tui::cursor;
 use chat_tui::tui::driver::Driver;
 use chat_tui::tui::effect::Effect;
-use chat_tui::tui::event::{Event, KeyCode};
+use chat_tui::tui::event::{Event, KeyCode, NetStatus};
 use chat_tui::tui::view;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -55,6 +55,19 @@ async fn returning_user(server: &TestServer, base: &str, name: &str) -> Driver {
         username: user.username,
     };
     let mut driver = Driver::resume(base, user, tokens.refresh, None).expect("valid server URL");
+    driver.app.size = (100, 30);
+    driver
+}
+
+/// The UI of `person`, signed in with their refresh token (kept in memory only).
+fn resumed(server: &TestServer, person: &chat_e2e::Person) -> Driver {
+    let me = UserRef {
+        id: person.id,
+        username: person.name.clone(),
+    };
+    let refresh = person.tokens.refresh.clone();
+    let mut driver =
+        Driver::resume(&server.http_url(), me, refresh, None).expect("valid server URL");
     driver.app.size = (100, 30);
     driver
 }
@@ -1054,13 +1067,7 @@ async fn alice_sees_bob_come_online_and_then_when_he_was_last_seen() {
     let mut a = alice.connect(&server).await;
     start_with(&mut a, bob.id).await;
     a.close().await;
-    let me = UserRef {
-        id: alice.id,
-        username: alice.name.clone(),
-    };
-    let mut alice_tui = Driver::resume(&server.http_url(), me, alice.tokens.refresh, None)
-        .expect("valid server URL");
-    alice_tui.app.size = (100, 30);
+    let mut alice_tui = resumed(&server, &alice);
     until(&mut alice_tui, "the conversation with bob listed", |app| {
         app.conversations.len() == 1 && !app.sync.syncing && app.sync.cursor.is_some()
     })
@@ -1098,5 +1105,143 @@ async fn alice_sees_bob_come_online_and_then_when_he_was_last_seen() {
         gone,
         "bob last seen within 5 s of leaving (grace 300 ms):\n{}",
         alice_tui.screen(100, 30)
+    );
+}
+
+/// A new access token for the session of `refresh`, whose successor is kept (the server
+/// rotates refresh tokens).
+async fn refreshed(server: &TestServer, refresh: &mut String) -> String {
+    let answer = chat_e2e::post_json(
+        server,
+        "/api/token/refresh/",
+        &serde_json::json!({ "refresh": refresh }),
+    )
+    .await;
+    assert_eq!(answer.status().as_u16(), 200, "refresh");
+    let tokens: serde_json::Value = answer.json().await.expect("tokens");
+    if let Some(next) = tokens["refresh"].as_str() {
+        *refresh = next.to_owned();
+    }
+    tokens["access"]
+        .as_str()
+        .expect("an access token")
+        .to_owned()
+}
+
+/// Handles `driver`'s events (and ticks) for `time`; the connection changes among them (none
+/// while the socket stays up).
+async fn pump(driver: &mut Driver, time: Duration) -> Vec<NetStatus> {
+    let deadline = tokio::time::Instant::now() + time;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut changes = Vec::new();
+    loop {
+        let event = tokio::select! {
+            event = driver.next_event() => event,
+            _ = tick.tick() => Event::Tick,
+            () = tokio::time::sleep_until(deadline) => return changes,
+        };
+        if let Event::Net(status) = &event
+            && !matches!(status, NetStatus::Warning(_))
+        {
+            changes.push(status.clone());
+        }
+        driver.handle(event, Instant::now());
+    }
+}
+
+#[tokio::test]
+async fn in_token_mode_the_socket_outlives_three_token_lifetimes_renewed_in_band() {
+    // Each socket is closed (4001) at its token's `exp` unless renewed with chat.auth.
+    let server =
+        TestServer::start_with(&["--access-token-lifetime", "2s", "--socket-expiry", "token"])
+            .await;
+    let alice = chat_e2e::Person::new(&server, "alice").await;
+    let bob = chat_e2e::Person::new(&server, "bob").await;
+    let mut bob_refresh = bob.tokens.refresh.clone();
+    let access = refreshed(&server, &mut bob_refresh).await;
+    let mut b = chat_e2e::WsClient::connect(&server.ws_url(&access)).await;
+    let conversation = start_with(&mut b, alice.id).await;
+    b.close().await;
+
+    let mut tui = resumed(&server, &alice);
+    until(&mut tui, "the conversation with bob listed", |app| {
+        app.is_connected() && app.conversations.len() == 1 && !app.sync.syncing
+    })
+    .await;
+    press(&mut tui, KeyCode::Enter);
+    until(&mut tui, "the conversation open", |app| {
+        app.open_thread().is_some()
+    })
+    .await;
+
+    // Bob writes every 0.7 s for more than three lifetimes, each time from a new socket (his
+    // own would need renewing too).
+    let connected = Instant::now();
+    let mut sent = Vec::new();
+    for i in 0..10 {
+        let access = refreshed(&server, &mut bob_refresh).await;
+        let mut b = chat_e2e::WsClient::connect(&server.ws_url(&access)).await;
+        let text = format!("still here #{i}.");
+        say(&mut b, conversation, &text).await;
+        b.close().await;
+        sent.push(text);
+        let changes = pump(&mut tui, Duration::from_millis(700)).await;
+        assert_eq!(changes, [], "alice's socket stays open (message {i})");
+    }
+    assert!(
+        connected.elapsed() > Duration::from_secs(6),
+        "three lifetimes"
+    );
+    let changes = pump(&mut tui, Duration::from_secs(1)).await;
+    assert_eq!(changes, [], "alice's socket stays open");
+    for text in &sent {
+        assert_eq!(count_of(&tui.app, text), 1, "{text:?} shown once");
+    }
+    assert_eq!(tui.app.screen, Screen::Chat);
+    assert!(tui.app.is_connected());
+}
+
+#[tokio::test]
+async fn a_password_changed_elsewhere_sends_the_ui_to_sign_in_saying_why() {
+    let server = TestServer::start().await;
+    let alice = chat_e2e::Person::new(&server, "alice").await;
+    let mut tui = resumed(&server, &alice);
+    until(&mut tui, "alice connected", |app| app.is_connected()).await;
+
+    // Elsewhere: she logs in again and changes her password, which ends every other session.
+    let login = chat_e2e::post_json(
+        &server,
+        "/api/token/",
+        &chat_e2e::credentials(&alice.name, PASSWORD),
+    )
+    .await;
+    assert_eq!(login.status().as_u16(), 200);
+    let tokens: serde_json::Value = login.json().await.expect("tokens");
+    let change = reqwest::Client::new()
+        .post(format!("{}/api/password/", server.http_url()))
+        .bearer_auth(tokens["access"].as_str().expect("access"))
+        .json(&serde_json::json!({
+            "old_password": PASSWORD,
+            "new_password": "another long password",
+        }))
+        .send()
+        .await
+        .expect("password change");
+    assert_eq!(change.status().as_u16(), 200);
+
+    until(&mut tui, "the sign-in screen", |app| {
+        app.screen == Screen::SignIn
+    })
+    .await;
+    assert!(!tui.is_online(), "the network task has stopped");
+    assert_eq!(
+        tui.app.sign_in.message.as_deref(),
+        Some("Your session was ended (signed out elsewhere or password changed). Sign in again.")
+    );
+    let screen = tui.screen(100, 30);
+    assert!(screen.contains("Your session was ended"), "{screen}");
+    assert!(
+        screen.contains(&format!("Username  {}", alice.name)),
+        "{screen}"
     );
 }

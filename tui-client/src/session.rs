@@ -37,6 +37,12 @@ pub enum Error {
     Invalid { path: PathBuf, reason: String },
     #[error("not logged in: run `chat login` first")]
     NotLoggedIn,
+    /// The server refused the refresh token: the session was ended (signed out elsewhere, the
+    /// password changed) or expired.
+    #[error(
+        "the session has ended (signed out elsewhere, password changed, or expired): run `chat login` again"
+    )]
+    SessionEnded,
     #[error("the saved session is for {saved}, not {wanted}: run `chat login --server {wanted}`")]
     OtherServer { saved: String, wanted: String },
     #[error(transparent)]
@@ -104,7 +110,7 @@ impl Refresher {
     }
 
     /// A fresh access token. A refused refresh token (expired, retired, its session ended, or
-    /// signed by another server secret) comes back as [`Error::NotLoggedIn`].
+    /// signed by another server secret) comes back as [`Error::SessionEnded`].
     pub async fn access_token(&mut self) -> Result<String, Error> {
         let Some(dir) = self.dir.clone() else {
             return self.refresh_with(None).await;
@@ -127,7 +133,7 @@ impl Refresher {
     async fn refresh_with(&mut self, dir: Option<&ConfigDir>) -> Result<String, Error> {
         let answer = match self.api.refresh(&self.session.refresh).await {
             Ok(answer) => answer,
-            Err(api::Error::Unauthorized(_)) => return Err(Error::NotLoggedIn),
+            Err(api::Error::Unauthorized(_)) => return Err(Error::SessionEnded),
             Err(e) => return Err(e.into()),
         };
         if let Some(next) = answer.refresh.filter(|next| *next != self.session.refresh) {

@@ -13,6 +13,8 @@ use super::input::within_limit;
 use super::message::message_line;
 use super::socket::Incoming;
 use super::{Context, print_json};
+use crate::renewal::Renewed;
+use crate::session;
 use crate::text::sanitize;
 
 /// The longest line `chat pipe` accepts from standard input.
@@ -286,6 +288,9 @@ fn list_line(item: &ConversationListItem, my_id: i64) -> String {
 ///
 /// Lines are sent as they are (invalid JSON included: that is for poking at error handling);
 /// blank lines are skipped. Server frames that are JSON are printed compactly on one line.
+/// The socket's token is renewed in band as it goes ([`crate::renewal`]; those `chat.auth`
+/// frames and their answers are not printed); a session ended elsewhere ends the pipe with an
+/// error saying so.
 pub async fn pipe(ctx: &Context, linger_ms: u64) -> anyhow::Result<()> {
     let mut conn = Connection::open(ctx, Duration::from_millis(linger_ms)).await?;
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
@@ -313,11 +318,31 @@ pub async fn pipe(ctx: &Context, linger_ms: u64) -> anyhow::Result<()> {
                     Some(line) => conn.socket.send_text(line.trim_end_matches('\r')).await?,
                 }
             }
+            () = conn.renewal.due() => match conn.renewal.renew().await {
+                Renewed::Send(frame) => {
+                    conn.socket.send_text(&serde_json::to_string(&frame)?).await?;
+                }
+                Renewed::Later(why) => eprintln!("chat: {why}"),
+                Renewed::Ended => return Err(session::Error::SessionEnded.into()),
+            },
             incoming = conn.socket.recv_until(deadline) => {
                 match incoming? {
                     Incoming::Text(text) => {
-                        quiet_until = Instant::now() + linger;
-                        println!("{}", frame_line(&text));
+                        let ours = serde_json::from_str::<ServerMsg>(&text)
+                            .is_ok_and(|frame| conn.renewal.answered(&frame));
+                        if !ours {
+                            quiet_until = Instant::now() + linger;
+                            println!("{}", frame_line(&text));
+                        }
+                    }
+                    Incoming::Closed { code: Some(chat_shared::close::UNAUTHORIZED), reason } => {
+                        // Over its token: a refresh tells an expired one from an ended session.
+                        conn.renewal.forget();
+                        conn.renewal.token().await?;
+                        bail!(
+                            "the server closed the connection over its access token (close \
+                             4001 {reason}); the session is still valid"
+                        );
                     }
                     Incoming::Closed { code, reason } => {
                         if input_open || code.is_some_and(|c| c != 1000) {

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::Context;
 use super::socket::{Incoming, Socket, SocketError};
+use crate::renewal::Renewal;
 use crate::session::{Refresher, StoredSession};
 use crate::text::sanitize;
 
@@ -19,17 +20,24 @@ pub(super) const SEARCH_PAGE: usize = 20;
 pub(super) struct Connection {
     pub me: StoredSession,
     pub socket: Socket,
+    /// Keeps the socket's token fresh, for the commands that stay connected (`tail`, `pipe`).
+    pub renewal: Renewal,
     wait: Duration,
 }
 
 impl Connection {
     pub async fn open(ctx: &Context, wait: Duration) -> anyhow::Result<Connection> {
         let me = ctx.dir.session_for(&ctx.settings.server)?;
-        let access = Refresher::new(ctx.api.clone(), Some(ctx.dir.clone()), me.clone())
-            .access_token()
-            .await?;
+        let refresher = Refresher::new(ctx.api.clone(), Some(ctx.dir.clone()), me.clone());
+        let mut renewal = Renewal::new(refresher);
+        let access = renewal.token().await?;
         let socket = Socket::connect(&ctx.api.ws_url(&access)).await?;
-        Ok(Connection { me, socket, wait })
+        Ok(Connection {
+            me,
+            socket,
+            renewal,
+            wait,
+        })
     }
 
     /// Sends `request`, then returns the first frame `pick` accepts. Other frames (messages from

@@ -102,7 +102,7 @@ impl Driver {
                     return self.handle(event, now);
                 }
             },
-            Event::Net(NetStatus::AuthExpired) => {
+            Event::Net(NetStatus::AuthExpired | NetStatus::SessionEnded) => {
                 self.net = None;
                 if let Some(config) = &self.config {
                     // A refused refresh token is useless; a failure to delete it only means

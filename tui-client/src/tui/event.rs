@@ -66,8 +66,13 @@ pub enum NetStatus {
     Connected,
     /// The socket closed or could not be opened; the task tries again after `retry_in`.
     Disconnected { reason: String, retry_in: Duration },
-    /// The stored refresh token was refused: the user must sign in again. The task has ended.
+    /// The stored refresh token was refused at start: the user must sign in again. The task
+    /// has ended.
     AuthExpired,
+    /// The session was ended while in use (signed out elsewhere, the password changed): the
+    /// socket was closed (4001) or a renewal refused, and a refresh was refused. The task has
+    /// ended.
+    SessionEnded,
     /// Something to show in the status bar (an unreadable frame, a full send queue).
     Warning(String),
 }

@@ -1,6 +1,9 @@
 //! The network task: gets access tokens with the refresh token, keeps one WebSocket open, turns
 //! frames into `Event::Server` (or `Event::Pushed`, with their `seq`), sends the `ClientMsg`s it
-//! is handed, and reconnects with backoff. Nothing else in the UI touches the socket, so drawing never waits on the network.
+//! is handed, renews the socket's token in band before it expires (`renewal`), and reconnects
+//! with backoff. Nothing else in the UI touches the socket, so drawing never waits on the
+//! network. A refused refresh token ends the task with `AuthExpired` (at start) or
+//! `SessionEnded` (once a connection has worked).
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::event::{Event, NetStatus};
-use crate::api::Api;
+use crate::renewal::{Renewal, Renewed};
 use crate::session::{self, Refresher};
 
 /// Frames waiting to go out; the UI never blocks on a full queue, it reports it.
@@ -19,8 +22,6 @@ const OUTBOX: usize = 256;
 /// First and largest wait between connection attempts.
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
-/// Access tokens live 5 minutes; get a new one before connecting when ours is older than this.
-const ACCESS_MAX_AGE: Duration = Duration::from_secs(240);
 /// A ping goes out after this long without any frame; the socket is dropped after `DEAD`.
 const PING_EVERY: Duration = Duration::from_secs(20);
 const DEAD: Duration = Duration::from_secs(50);
@@ -29,6 +30,8 @@ const GRACE: Duration = Duration::from_millis(150);
 /// A connection that stayed open this long was healthy: the next attempt starts from the
 /// shortest wait again (shorter ones, e.g. closed by a rate limit, keep doubling it).
 const STABLE: Duration = Duration::from_secs(60);
+/// A socket open this long before a 4001 had been working: connect again without waiting.
+const AT_ONCE: Duration = Duration::from_secs(1);
 
 /// Handle to the network task; dropping it stops the task.
 #[derive(Debug)]
@@ -98,18 +101,23 @@ impl Backoff {
 enum End {
     /// The UI is gone: stop.
     Stopped,
-    /// The server refused the access token.
+    /// The server closed the socket over its token (4001): expired, or its session ended.
     Unauthorized,
+    /// A renewal's refresh token was refused: the session is over.
+    Ended,
     Lost(String),
 }
 
 async fn run(
-    mut refresher: Refresher,
+    refresher: Refresher,
     mut outbox: mpsc::Receiver<ClientMsg>,
     events: mpsc::Sender<Event>,
 ) {
     let mut backoff = Backoff::new();
-    let mut access: Option<(String, Instant)> = None;
+    let mut renewal = Renewal::new(refresher);
+    // Once a connection has opened, a refused refresh token means the session was ended while
+    // we were using it (signed out elsewhere, password changed), not that it had expired.
+    let mut worked = false;
     loop {
         if events
             .send(Event::Net(NetStatus::Connecting))
@@ -118,35 +126,39 @@ async fn run(
         {
             return;
         }
-        let fresh = access
-            .as_ref()
-            .filter(|(_, at)| at.elapsed() < ACCESS_MAX_AGE)
-            .map(|(token, _)| token.clone());
-        let reason = match fresh {
-            Some(token) => {
-                let (end, lived) = connect(refresher.api(), &token, &mut outbox, &events).await;
+        let reason = match renewal.token().await {
+            Ok(token) => {
+                let (end, lived) = connect(&token, &mut renewal, &mut outbox, &events).await;
                 backoff.connection_ended(lived);
+                worked |= lived > Duration::ZERO;
                 match end {
                     End::Stopped => return,
+                    End::Ended => {
+                        let _ = events.send(Event::Net(NetStatus::SessionEnded)).await;
+                        return;
+                    }
                     End::Unauthorized => {
-                        access = None;
+                        renewal.forget();
+                        // A socket that worked was closed: its token expired or its session
+                        // ended, and a refresh at once tells which. One closed at once waits.
+                        if lived >= AT_ONCE {
+                            continue;
+                        }
                         "the server refused the access token".to_owned()
                     }
                     End::Lost(reason) => reason,
                 }
             }
-            None => match refresher.access_token().await {
-                Ok(token) => {
-                    access = Some((token, Instant::now()));
-                    // Connect straight away with the new token.
-                    continue;
-                }
-                Err(session::Error::NotLoggedIn) => {
-                    let _ = events.send(Event::Net(NetStatus::AuthExpired)).await;
-                    return;
-                }
-                Err(e) => e.to_string(),
-            },
+            Err(session::Error::SessionEnded) => {
+                let status = if worked {
+                    NetStatus::SessionEnded
+                } else {
+                    NetStatus::AuthExpired
+                };
+                let _ = events.send(Event::Net(status)).await;
+                return;
+            }
+            Err(e) => e.to_string(),
         };
         let wait = backoff.next();
         let status = NetStatus::Disconnected {
@@ -171,17 +183,18 @@ async fn run(
 /// One connection, from opening the socket until it ends: why it ended, and how long it was
 /// open (zero when it never opened, so a slow failure to connect does not count as healthy).
 async fn connect(
-    api: &Api,
     token: &str,
+    renewal: &mut Renewal,
     outbox: &mut mpsc::Receiver<ClientMsg>,
     events: &mpsc::Sender<Event>,
 ) -> (End, Duration) {
-    let (socket, _) = match tokio_tungstenite::connect_async(api.ws_url(token)).await {
+    let url = renewal.api().ws_url(token);
+    let (socket, _) = match tokio_tungstenite::connect_async(url).await {
         Ok(pair) => pair,
         Err(e) => return (End::Lost(format!("cannot connect: {e}")), Duration::ZERO),
     };
     let opened = Instant::now();
-    let end = session(socket, outbox, events).await;
+    let end = session(socket, renewal, outbox, events).await;
     (end, opened.elapsed())
 }
 
@@ -190,6 +203,7 @@ async fn session(
     socket: tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
     >,
+    renewal: &mut Renewal,
     outbox: &mut mpsc::Receiver<ClientMsg>,
     events: &mpsc::Sender<Event>,
 ) -> End {
@@ -215,10 +229,12 @@ async fn session(
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     loop {
-        tokio::select! {
+        let out = tokio::select! {
             frame = stream.next() => {
                 last_heard = Instant::now();
                 match incoming(frame) {
+                    // The renewal's own answers stay here.
+                    Ok(Some(Event::Server(frame))) if renewal.answered(&frame) => {}
                     Ok(Some(event)) => {
                         if events.send(event).await.is_err() {
                             return End::Stopped;
@@ -227,23 +243,18 @@ async fn session(
                     Ok(None) => {}
                     Err(end) => return end,
                 }
+                continue;
             }
-            msg = outbox.recv() => {
-                let Some(msg) = msg else { return End::Stopped };
-                let text = match serde_json::to_string(&msg) {
-                    Ok(text) => text,
-                    Err(e) => {
-                        let warning = NetStatus::Warning(format!("cannot encode a frame: {e}"));
-                        if events.send(Event::Net(warning)).await.is_err() {
-                            return End::Stopped;
-                        }
-                        continue;
-                    }
-                };
-                if let Err(e) = sink.send(Message::text(text)).await {
-                    return End::Lost(e.to_string());
-                }
-            }
+            msg = outbox.recv() => match msg {
+                Some(msg) => msg,
+                None => return End::Stopped,
+            },
+            () = renewal.due() => match renewal.renew().await {
+                Renewed::Send(msg) => msg,
+                // Tried again by itself; the socket works on until the token expires.
+                Renewed::Later(_) => continue,
+                Renewed::Ended => return End::Ended,
+            },
             _ = ping.tick() => {
                 if last_heard.elapsed() > DEAD {
                     return End::Lost("no answer from the server".into());
@@ -251,7 +262,21 @@ async fn session(
                 if let Err(e) = sink.send(Message::Ping(Vec::new().into())).await {
                     return End::Lost(e.to_string());
                 }
+                continue;
             }
+        };
+        let text = match serde_json::to_string(&out) {
+            Ok(text) => text,
+            Err(e) => {
+                let warning = NetStatus::Warning(format!("cannot encode a frame: {e}"));
+                if events.send(Event::Net(warning)).await.is_err() {
+                    return End::Stopped;
+                }
+                continue;
+            }
+        };
+        if let Err(e) = sink.send(Message::text(text)).await {
+            return End::Lost(e.to_string());
         }
     }
 }

@@ -1,11 +1,14 @@
 //! `chat tail`: follows events as they happen, one line each, until Ctrl-C or until its
 //! output's reader goes away.
 //!
-//! It connects as every command does, then keeps going: when the connection drops it connects
+//! It connects as every command does, then keeps going: it renews the socket's access token in
+//! band before it expires ([`crate::renewal`]), and when the connection drops it connects
 //! again (a fresh access token from the session each time, waits doubling up to
 //! [`RETRY_MAX`]) and syncs from the last event handled, so nothing is missed or shown twice
-//! (see [`follow`]). It answers each message from others that it shows with `chat.delivered`,
-//! as the terminal UI does.
+//! (see [`follow`]). A socket closed over its token (4001) is reconnected at once: the refresh
+//! tells an expired token from an ended session, which ends `tail` with an error (exit 2). It
+//! answers each message from others that it shows with `chat.delivered`, as the terminal UI
+//! does.
 
 mod follow;
 mod output;
@@ -26,6 +29,7 @@ use super::chat::{Target, open_conversation};
 use super::connection::{Connection, closed_message};
 use super::socket::{Incoming, SocketError};
 use crate::api;
+use crate::renewal::Renewed;
 use crate::session;
 
 /// First and longest wait before connecting again.
@@ -33,6 +37,8 @@ const RETRY_MIN: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(30);
 /// A connection that lasted this long was healthy: the next wait starts from the shortest.
 const STABLE: Duration = Duration::from_secs(60);
+/// A connection that lasted this long before a 4001 had been working: connect again at once.
+const AT_ONCE: Duration = Duration::from_secs(1);
 /// A ping goes out after this long without a word from the server; the connection counts as
 /// lost after [`DEAD`] (the server pings every 30 s by default).
 const PING_AFTER: Duration = Duration::from_secs(20);
@@ -110,28 +116,56 @@ async fn follow_events(
             wait,
         };
         let lost = session.run(&mut resumed).await?;
-        if opened.elapsed() >= STABLE {
+        let lived = opened.elapsed();
+        if lived >= STABLE {
             retry = Retry::default();
         }
-        conn = reconnect(ctx, wait, &mut retry, lost).await?;
+        conn = reconnect(ctx, wait, &mut retry, lost, lived).await?;
     }
 }
 
-/// Connects again after `why`, waiting longer after each failure; an error only when trying
-/// again cannot help (the session is gone or unusable).
+/// Why a connection was lost.
+enum Lost {
+    /// The server closed it over its token (4001): expired, or its session ended.
+    Token,
+    Other(String),
+}
+
+impl From<String> for Lost {
+    fn from(why: String) -> Lost {
+        Lost::Other(why)
+    }
+}
+
+/// Connects again after losing a connection that lived `lived`, waiting longer after each
+/// failure (but not before the first try after a working socket's 4001); an error only when
+/// trying again cannot help (the session is gone or unusable).
 async fn reconnect(
     ctx: &Context,
     wait: Duration,
     retry: &mut Retry,
-    mut why: String,
+    lost: Lost,
+    lived: Duration,
 ) -> anyhow::Result<Connection> {
+    let token_closed = closed_message(Some(chat_shared::close::UNAUTHORIZED), "");
+    let (mut why, mut at_once) = match lost {
+        Lost::Token => (token_closed, lived >= AT_ONCE),
+        Lost::Other(why) => (why, false),
+    };
     loop {
-        let pause = retry.next();
-        notice(&format!(
-            "{why}; connecting again in {:.1} s",
-            pause.as_secs_f64()
-        ));
-        tokio::time::sleep(pause).await;
+        if at_once {
+            notice(
+                "the server closed the connection over its access token (4001); connecting again",
+            );
+            at_once = false;
+        } else {
+            let pause = retry.next();
+            notice(&format!(
+                "{why}; connecting again in {:.1} s",
+                pause.as_secs_f64()
+            ));
+            tokio::time::sleep(pause).await;
+        }
         match Connection::open(ctx, wait).await {
             Ok(conn) => return Ok(conn),
             Err(e) if worth_retrying(&e) => why = format!("{e:#}"),
@@ -164,41 +198,65 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
-    /// Why the connection was lost; an error when output failed.
-    async fn run(&mut self, resumed: &mut bool) -> anyhow::Result<String> {
+    /// Why the connection was lost; an error when output failed or the session ended.
+    async fn run(&mut self, resumed: &mut bool) -> anyhow::Result<Lost> {
         let hello = self.follow.connected();
         if let Err(e) = self.send(&[hello]).await {
-            return Ok(e);
+            return Ok(e.into());
         }
         let mut asked = Instant::now();
         loop {
             let quiet = self.conn.socket.heard_at().elapsed();
             if quiet >= DEAD {
-                return Ok(format!("no word from the server for {} s", quiet.as_secs()));
+                return Ok(format!("no word from the server for {} s", quiet.as_secs()).into());
             }
             if self.follow.waiting() && asked.elapsed() >= self.wait {
-                return Ok(format!("no answer to chat.sync within {:?}", self.wait));
+                return Ok(format!("no answer to chat.sync within {:?}", self.wait).into());
             }
             if quiet >= PING_AFTER
                 && let Err(e) = self.conn.socket.ping().await
             {
-                return Ok(e.to_string());
+                return Ok(e.to_string().into());
             }
-            let text = match self.conn.socket.recv_until(Instant::now() + TICK).await {
-                Err(e) => return Ok(e.to_string()),
-                Ok(Incoming::Closed { code, reason }) => return Ok(closed_message(code, &reason)),
+            let incoming = tokio::select! {
+                incoming = self.conn.socket.recv_until(Instant::now() + TICK) => incoming,
+                () = self.conn.renewal.due() => {
+                    match self.conn.renewal.renew().await {
+                        Renewed::Send(frame) => {
+                            if let Err(e) = self.send(&[frame]).await {
+                                return Ok(e.into());
+                            }
+                        }
+                        Renewed::Later(why) => notice(&why),
+                        Renewed::Ended => return Err(session::Error::SessionEnded.into()),
+                    }
+                    continue;
+                }
+            };
+            let text = match incoming {
+                Err(e) => return Ok(e.to_string().into()),
+                Ok(Incoming::Closed {
+                    code: Some(chat_shared::close::UNAUTHORIZED),
+                    ..
+                }) => return Ok(Lost::Token),
+                Ok(Incoming::Closed { code, reason }) => {
+                    return Ok(closed_message(code, &reason).into());
+                }
                 Ok(Incoming::Timeout) => continue,
                 Ok(Incoming::Text(text)) => text,
             };
             let Some(received) = Received::parse(text) else {
                 continue;
             };
+            if self.conn.renewal.answered(&received.frame) {
+                continue;
+            }
             let step = self.follow.on_frame(received);
             if !step.send.is_empty() {
                 asked = Instant::now();
             }
             if let Some(lost) = self.handle(step, resumed).await? {
-                return Ok(lost);
+                return Ok(lost.into());
             }
         }
     }

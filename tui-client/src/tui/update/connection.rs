@@ -64,18 +64,28 @@ pub(super) fn net(app: &mut App, status: NetStatus, now: Instant, out: &mut Vec<
             pending::connection_lost(app);
         }
         NetStatus::AuthExpired => {
-            let (size, offset, server) = (app.size, app.utc_offset, app.server.clone());
-            let (tag, sends) = (std::mem::take(&mut app.client_tag), app.sends);
-            let username = app.me.take().map(|u| u.username).unwrap_or_default();
-            *app = App::new(&server);
-            app.size = size;
-            app.utc_offset = offset;
-            app.client_tag = tag;
-            app.sends = sends;
-            app.sign_in.username = username;
-            app.sign_in.field = Field::Password;
-            app.sign_in.message = Some("Your session has expired: please sign in again.".into());
+            signed_out(app, "Your session has expired: please sign in again.")
         }
+        NetStatus::SessionEnded => signed_out(app, SESSION_ENDED),
         NetStatus::Warning(text) => app.notify(NoticeKind::Error, text, now),
     }
+}
+
+/// What the sign-in screen says when the session was ended while in use.
+const SESSION_ENDED: &str =
+    "Your session was ended (signed out elsewhere or password changed). Sign in again.";
+
+/// Back to the sign-in screen, the username filled in, with `message`.
+fn signed_out(app: &mut App, message: &str) {
+    let (size, offset, server) = (app.size, app.utc_offset, app.server.clone());
+    let (tag, sends) = (std::mem::take(&mut app.client_tag), app.sends);
+    let username = app.me.take().map(|u| u.username).unwrap_or_default();
+    *app = App::new(&server);
+    app.size = size;
+    app.utc_offset = offset;
+    app.client_tag = tag;
+    app.sends = sends;
+    app.sign_in.username = username;
+    app.sign_in.field = Field::Password;
+    app.sign_in.message = Some(message.into());
 }

@@ -584,6 +584,21 @@ fn an_expired_session_goes_back_to_sign_in() {
 }
 
 #[test]
+fn a_session_ended_elsewhere_goes_back_to_sign_in_saying_so() {
+    let now = Instant::now();
+    let mut app = connected(now);
+    let out = step(&mut app, Event::Net(NetStatus::SessionEnded), now);
+    assert_eq!(out, vec![]);
+    assert_eq!(app.screen, Screen::SignIn);
+    assert_eq!(app.sign_in.username, "alice");
+    assert!(app.conversations.is_empty());
+    assert_eq!(
+        app.sign_in.message.as_deref(),
+        Some("Your session was ended (signed out elsewhere or password changed). Sign in again.")
+    );
+}
+
+#[test]
 fn the_sign_in_form_checks_fields_and_asks_for_a_sign_in() {
     let now = Instant::now();
     let mut app = super::super::app::App::new("http://127.0.0.1:9");

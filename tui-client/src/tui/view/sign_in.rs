@@ -1,7 +1,7 @@
 //! The sign-in screen: the server, username and password fields, and what went wrong.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Position, Rect};
+use ratatui::layout::{Constraint, Layout, Margin, Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
@@ -76,19 +76,18 @@ pub(super) fn form(app: &App, frame: &mut Frame, area: Rect) {
         "register instead"
     };
     let mut text = vec![Line::styled(
-        format!(" Enter {action} · Ctrl-R {other} · Tab next · Esc quit"),
+        format!("Enter {action} · Ctrl-R {other} · Tab next · Esc quit"),
         Style::default().fg(Color::DarkGray),
     )];
     if form.busy {
-        text.push(Line::styled(
-            " working…",
-            Style::default().fg(Color::Yellow),
-        ));
+        text.push(Line::styled("working…", Style::default().fg(Color::Yellow)));
     } else if let Some(message) = &form.message {
         text.push(Line::styled(
-            format!(" {}", sanitize(message)),
+            sanitize(message),
             Style::default().fg(Color::Red),
         ));
     }
-    frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), rows[6]);
+    // One column in, so that a long message's wrapped lines line up with its first.
+    let notes = rows[6].inner(Margin::new(1, 0));
+    frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), notes);
 }

@@ -257,6 +257,23 @@ fn the_sign_in_screen_shows_why_it_failed() {
 }
 
 #[test]
+fn a_long_sign_in_message_wraps_in_line_with_its_first_line() {
+    let now = Instant::now();
+    let mut app = App::new("http://127.0.0.1:9");
+    update(&mut app, Event::Net(NetStatus::SessionEnded), now);
+    let text = screen(&app);
+    let first = rows_with(&text, "Your session was ended");
+    let second = rows_with(&text, "Sign in again.");
+    assert_eq!(first.len(), 1, "{text}");
+    assert_eq!(second.len(), 1, "{text}");
+    assert!(
+        first[0].contains("┃ Your session was ended (signed out elsewhere or password"),
+        "{text}"
+    );
+    assert!(second[0].contains("┃ changed). Sign in again."), "{text}");
+}
+
+#[test]
 fn help_lists_every_key_and_search_shows_results() {
     let now = Instant::now();
     let mut app = connected(now);
