@@ -18,8 +18,9 @@ const FAVICON_SVG: &str = include_str!("../static/favicon.svg");
 
 /// The client's ES modules, served at `/js/NAME`; `app.js` imports `main.js`, which imports
 /// the rest.
-const MODULES: [(&str, &str); 18] = [
+const MODULES: [(&str, &str); 19] = [
     ("main.js", include_str!("../static/js/main.js")),
+    ("account.js", include_str!("../static/js/account.js")),
     ("dom.js", include_str!("../static/js/dom.js")),
     ("protocol.js", include_str!("../static/js/protocol.js")),
     ("state.js", include_str!("../static/js/state.js")),

@@ -2,6 +2,7 @@
 // All text from users or the server goes into the page through textContent, never as HTML.
 // This module signs in and out, hides or shows our presence, keeps relative times fresh and
 // routes the server's frames; the others each own one part.
+import { closeAccount, initAccount, isDeletingAccount } from './account.js';
 import { closePopup, initActions } from './actions.js';
 import { initComposer, restoreUnsent, updateComposer } from './composer.js';
 import {
@@ -18,7 +19,7 @@ import {
   onRead,
   requestNewest,
 } from './conversations.js';
-import { setAuthError, setChatError, setLine, showView, ui } from './dom.js';
+import { setAuthError, setChatError, showView, ui } from './dom.js';
 import { initGroups, isCreatingGroup, pickForGroup, resetGroups } from './groups.js';
 import { refreshPresenceDots, renderConversations } from './list.js';
 import { charCount } from './protocol.js';
@@ -31,9 +32,7 @@ import {
   api,
   arrived,
   authedApi,
-  changePassword,
   clearTokens,
-  deleteAccount,
   loadTokens,
   logout,
   logoutEverywhere,
@@ -120,91 +119,6 @@ ui.logoutAll.addEventListener('click', async () => {
   }
 });
 
-// ---- The account dialog: change the password, delete the account ---------------------------
-let deletingAccount = false; // our own deletion closes the socket (4001): its answer tells why
-
-ui.accountButton.addEventListener('click', () => {
-  ui.accountName.textContent = state.me.username;
-  for (const field of ui.accountDialog.querySelectorAll('.account-username')) field.defaultValue = state.me.username;
-  resetAccountForms();
-  ui.accountDialog.showModal();
-  ui.passwordOld.focus();
-});
-ui.accountClose.addEventListener('click', () => ui.accountDialog.close());
-// Closed by the button, by Escape, or by leaving the chat: the passwords typed go with it.
-ui.accountDialog.addEventListener('close', () => {
-  resetAccountForms();
-  if (!ui.chatView.hidden) ui.accountButton.focus();
-});
-
-function resetAccountForms() {
-  ui.passwordForm.reset();
-  ui.deleteForm.reset();
-  for (const line of [ui.passwordError, ui.passwordDone, ui.deleteError]) setLine(line, '');
-  ui.passwordSubmit.disabled = ui.deleteSubmit.disabled = false;
-}
-
-/** Shows `text` in the form's error line and puts the focus on the field to correct. */
-function refuse(errorLine, text, field) {
-  setLine(errorLine, text);
-  field.focus();
-  if (field.select) field.select();
-}
-
-ui.passwordForm.addEventListener('submit', async (event) => {
-  event.preventDefault();
-  setLine(ui.passwordError, '');
-  setLine(ui.passwordDone, '');
-  const oldPassword = ui.passwordOld.value;
-  const newPassword = ui.passwordNew.value;
-  if (!oldPassword) return refuse(ui.passwordError, 'Enter your current password.', ui.passwordOld);
-  if (!newPassword) return refuse(ui.passwordError, 'Enter a new password.', ui.passwordNew);
-  if (ui.passwordConfirm.value !== newPassword) {
-    return refuse(ui.passwordError, 'The new password and its repetition differ.', ui.passwordConfirm);
-  }
-  ui.passwordSubmit.disabled = true;
-  try {
-    await changePassword(oldPassword, newPassword);
-    ui.passwordForm.reset();
-    setLine(ui.passwordDone, 'Password changed. Your other sessions were signed out; this one goes on.');
-  } catch (e) {
-    // The server judges the new password (its rules are those of registration).
-    if (e.code === 'wrong_password') refuse(ui.passwordError, 'The current password is not correct.', ui.passwordOld);
-    else refuse(ui.passwordError, accountFailure(e), e.status === 400 ? ui.passwordNew : ui.passwordOld);
-  } finally {
-    ui.passwordSubmit.disabled = false;
-  }
-});
-
-ui.deleteForm.addEventListener('submit', async (event) => {
-  event.preventDefault();
-  setLine(ui.deleteError, '');
-  const password = ui.deletePassword.value;
-  if (!password) return refuse(ui.deleteError, 'Enter your password.', ui.deletePassword);
-  if (!ui.deleteConfirm.checked) {
-    return refuse(ui.deleteError, 'Tick “Yes, delete my account for good” to confirm.', ui.deleteConfirm);
-  }
-  ui.deleteSubmit.disabled = true;
-  deletingAccount = true;
-  try {
-    await deleteAccount(password);
-    ui.username.value = ''; // the name is no one's now
-    showAuth(ACCOUNT_DELETED);
-  } catch (e) {
-    refuse(ui.deleteError, e.code === 'wrong_password' ? 'The password is not correct.' : accountFailure(e), ui.deletePassword);
-  } finally {
-    deletingAccount = false;
-    ui.deleteSubmit.disabled = false;
-  }
-});
-
-/** What to say when the server refused an account change for another reason than the password. */
-function accountFailure(e) {
-  if (e.status === 429) return `Too many attempts: ${e.message}`;
-  if (e.status === 401) return 'Your session has ended: sign in again first.';
-  return e.message;
-}
-
 // ---- Our own presence: hidden or shown to the people we share a conversation with ----------
 ui.presenceButton.addEventListener('click', () => {
   if (state.presenceAsked) return;
@@ -269,7 +183,7 @@ async function enterChat() {
 /** Forgets everything about the signed-in user and closes the socket. */
 function teardown() {
   disconnect();
-  if (ui.accountDialog.open) ui.accountDialog.close();
+  closeAccount();
   clearInterval(clock);
   clock = null;
   resetTyping();
@@ -411,12 +325,16 @@ initSocket({
     renderPresenceControl();
   },
   sessionEnded() {
-    if (deletingAccount) return; // the deletion's answer shows what happened
+    if (isDeletingAccount()) return; // the deletion's answer shows what happened
     showAuth(SESSION_ENDED);
   },
 });
 initComposer();
 initActions();
+initAccount(() => {
+  ui.username.value = ''; // the name is no one's now
+  showAuth(ACCOUNT_DELETED);
+});
 // Someone found in "Find people" joins the group being created, or else a conversation starts.
 initSearch(
   (user) => (isCreatingGroup() ? pickForGroup(user) : send({ type: 'chat.start_conversation', receiver_id: user.id })),
