@@ -192,7 +192,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         let end = (written + ROWS_PER_TX as u64).min(args.messages);
         for chunk in chunk_ranges(written, end - 1, ROWS_PER_STATEMENT as u64) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO messages (conversation_id, sender_id, content, created_at) ",
+                "INSERT INTO messages (conversation_id, sender_id, content, created_at, search_text) ",
             );
             q.push_values(chunk, |mut b, n| {
                 let c = if n < args.big_messages {
@@ -202,10 +202,13 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
                 };
                 let (low, high) = pair_of(c);
                 let sender = if n % 2 == 0 { low } else { high };
+                let content = format!("seeded message {n} with some ordinary chat text");
+                let words = chat_server::search::index_text(&content);
                 b.push_bind(c as i64)
                     .push_bind(sender)
-                    .push_bind(format!("seeded message {n} with some ordinary chat text"))
-                    .push_bind(now + n as i64);
+                    .push_bind(content)
+                    .push_bind(now + n as i64)
+                    .push_bind(words);
             });
             q.build().execute(&mut *tx).await?;
         }

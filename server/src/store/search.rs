@@ -99,14 +99,16 @@ impl Store {
             if rows.is_empty() {
                 return Ok(indexed);
             }
+            // One statement per batch (`UPDATE … FROM (VALUES …)`, which both engines take).
             transaction!(self, tx => {
-                for (id, content) in &rows {
-                    sqlx::query("UPDATE messages SET search_text = $1 WHERE id = $2")
-                        .bind(index_text(content))
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                let mut update = sqlx::QueryBuilder::new(
+                    "UPDATE messages SET search_text = v.column2 FROM (",
+                );
+                update.push_values(&rows, |mut row, (id, content)| {
+                    row.push_bind(*id).push_bind(index_text(content));
+                });
+                update.push(") AS v WHERE messages.id = v.column1");
+                update.build().persistent(false).execute(&mut *tx).await?;
             });
             indexed += rows.len() as u64;
             tracing::info!(indexed, "indexing older messages for search");
