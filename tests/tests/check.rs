@@ -366,16 +366,19 @@ async fn trace_shows_each_frame_sent_and_received_with_its_actor_and_time() {
     let run = user.chat(&["check", &script, "--trace"], "").await;
     assert_eq!(run.code, 0, "{run:?}");
     let lines: Vec<&str> = run.stderr.lines().collect();
-    let find = |actor: &str, arrow: &str, start: &str| {
+    // A line of ACTOR with ARROW and a frame of type KIND (sent frames have their keys sorted).
+    let find = |actor: &str, arrow: &str, kind: &str| {
+        let head = format!(" {script} {actor} {arrow} {{");
+        let kind = format!(r#""type":"{kind}""#);
         lines
             .iter()
-            .find(|l| l.contains(&format!(" {script} {actor} {arrow} {start}")))
-            .unwrap_or_else(|| panic!("no {actor} {arrow} {start} in:\n{}", run.stderr))
+            .find(|l| l.contains(&head) && l.contains(&kind))
+            .unwrap_or_else(|| panic!("no {head} {kind} in:\n{}", run.stderr))
             .to_string()
     };
-    let sent = find("alice", ">", r#"{"type":"chat.typing""#);
-    let received = find("bob", "<", r#"{"type":"chat.typing""#);
-    find("bob", ">", r#"{"type":"chat.search_user""#);
+    let sent = find("alice", ">", "chat.typing");
+    let received = find("bob", "<", "chat.typing");
+    find("bob", ">", "chat.search_user");
     for line in [&sent, &received] {
         // 2026-01-02T03:04:05.678Z FILE ACTOR …
         let time = line.split(' ').next().unwrap_or_default();
