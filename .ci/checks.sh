@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Protocol checks against a real server: builds `chat-server` and `chat`, starts the server on a
-# free loopback port with a temporary database, runs `chat check examples/checks/*` twice (the
-# second run proves the scripts can re-run against the same server), proves that a deliberately
+# free loopback port with a temporary database, runs `chat check --jobs 2 examples/checks/` twice
+# (the second run proves the scripts can re-run against the same server), proves that a deliberately
 # wrong script fails naming its step, and stops the server. Exits non-zero on any failure.
 # The JUnit report is left at $CHECKS_JUNIT (default: <target>/checks-junit.xml). Prebuilt
 # binaries may be given as $CHAT_SERVER_BIN and $CHAT_BIN.
@@ -66,10 +66,10 @@ fi
 export CHAT_SERVER="http://127.0.0.1:$port"
 echo "checks.sh: server up at $CHAT_SERVER"
 
-echo "checks.sh: running examples/checks/* (first run)"
-"$chat_bin" check examples/checks/* --junit "$junit"
-echo "checks.sh: running examples/checks/* again on the same server"
-"$chat_bin" check examples/checks/* >"$work/second-run.txt" || {
+echo "checks.sh: running examples/checks/ (first run, 2 scripts at a time)"
+"$chat_bin" check --jobs 2 examples/checks/ --junit "$junit"
+echo "checks.sh: running examples/checks/ again on the same server"
+"$chat_bin" check --jobs 2 examples/checks/ >"$work/second-run.txt" || {
   cat "$work/second-run.txt"
   echo "checks.sh: the second run failed" >&2
   exit 1
@@ -96,5 +96,5 @@ grep -qF "/is_typing: expected false, got true" "$work/wrong.txt" ||
   fail "the failure does not say what differed"
 echo "checks.sh: the wrong script failed as it should, naming step 3 at line 15"
 echo "checks.sh: JUnit report at $junit"
-scripts=(examples/checks/*)
+scripts=(examples/checks/*.toml)
 echo "checks: $((${#scripts[@]} + 1)) passed, 0 failed"

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+pub mod cli;
 pub mod proxy;
 pub mod schema;
 pub mod server_process;

@@ -4,156 +4,13 @@
 //! The binary is `$CHAT_BIN` when set; otherwise it is built once with the `cargo` that runs
 //! these tests, into the same target directory.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use chat_e2e::cli::{Run, User, chat_binary, workspace_root};
 use chat_e2e::{PASSWORD, TestServer, register_and_login, unique_name};
 use serde_json::Value;
-
-/// How long one run of the binary may take.
-const RUN_LIMIT: Duration = Duration::from_secs(120);
-
-/// The `chat` binary (`$CHAT_BIN`, or built on first use).
-fn chat_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| chat_e2e::workspace_binary("chat-tui", "chat", "CHAT_BIN"))
-}
-
-/// What one run of `chat` did.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}): {self:?}"))
-    }
-
-    fn lines(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect()
-    }
-}
-
-/// One person at the command line: their own config directory, pointed at one server.
-struct User {
-    config: tempfile::TempDir,
-    server: String,
-}
-
-impl User {
-    fn new(server: &TestServer) -> User {
-        User {
-            config: tempfile::tempdir().expect("config dir"),
-            server: server.http_url(),
-        }
-    }
-
-    /// Runs `chat ARGS` with `stdin` as standard input.
-    async fn chat(&self, args: &[&str], stdin: &str) -> Run {
-        self.chat_env(args, stdin, &[]).await
-    }
-
-    /// `program ARGS` (`chat` itself, or a shell around it) as this user, its standard
-    /// streams piped.
-    fn command(&self, program: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut command = Command::new(program);
-        command
-            .args(args)
-            .env("CHAT_CONFIG_DIR", self.config.path())
-            .env("CHAT_SERVER", &self.server)
-            .env_remove("CHAT_PASSWORD")
-            .env_remove("CHAT_USERNAME")
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        command
-    }
-
-    /// Runs `chat ARGS` with extra environment variables; kills it past [`RUN_LIMIT`].
-    async fn chat_env(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
-        self.run(self.command(chat_binary(), args, env), stdin)
-            .await
-    }
-
-    /// Runs `command` to its end with `stdin` as standard input; kills it past [`RUN_LIMIT`].
-    async fn run(&self, mut command: Command, stdin: &str) -> Run {
-        let stdin = stdin.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let mut child = command.spawn().expect("start chat");
-            let mut input = child.stdin.take().expect("stdin");
-            let writer = std::thread::spawn(move || {
-                let _ = input.write_all(stdin.as_bytes());
-            });
-            let started = Instant::now();
-            // Poll for exit so a hung child fails the test instead of hanging it.
-            while child.try_wait().expect("wait for chat").is_none() {
-                if started.elapsed() > RUN_LIMIT {
-                    let _ = child.kill();
-                    panic!(
-                        "chat {args:?} ran longer than {RUN_LIMIT:?}",
-                        args = command.get_args().collect::<Vec<_>>()
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = writer.join();
-            let output = child.wait_with_output().expect("chat output");
-            Run {
-                code: output.status.code().unwrap_or(-1),
-                stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            }
-        })
-        .await
-        .expect("chat runner")
-    }
-
-    /// Runs `chat --json ARGS`, which must succeed, and returns the one JSON value it printed.
-    async fn json(&self, args: &[&str]) -> Value {
-        let args: Vec<&str> = std::iter::once("--json")
-            .chain(args.iter().copied())
-            .collect();
-        let run = self.chat(&args, "").await;
-        assert_eq!(run.code, 0, "{run:?}");
-        run.json()
-    }
-
-    /// A new user of `server`, registered as `prefix…`; the username.
-    async fn registered(server: &TestServer, prefix: &str) -> (User, String) {
-        let (user, name) = (User::new(server), unique_name(prefix));
-        user.register(&name).await;
-        (user, name)
-    }
-
-    async fn register(&self, name: &str) -> Value {
-        let run = self
-            .chat(
-                &["--json", "register", name, "--password-stdin"],
-                "a-long-password\n",
-            )
-            .await;
-        assert_eq!(run.code, 0, "{run:?}");
-        run.json()
-    }
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accounts_register_login_whoami_and_logout() {
@@ -1309,10 +1166,10 @@ struct Tail {
     notices: Vec<String>,
 }
 
-impl User {
-    /// Starts `chat ARGS` (a `tail`) and waits until it follows.
-    async fn tail(&self, args: &[&str]) -> Tail {
-        let mut child = self
+impl Tail {
+    /// Starts `chat ARGS` (a `tail`) as `user` and waits until it follows.
+    async fn start(user: &User, args: &[&str]) -> Tail {
+        let mut child = user
             .command(chat_binary(), args, &[])
             .spawn()
             .expect("start chat tail");
@@ -1340,9 +1197,7 @@ impl User {
         tail.notice("following events after seq").await;
         tail
     }
-}
 
-impl Tail {
     /// The next line of output.
     async fn line(&mut self) -> String {
         match tokio::time::timeout(TAIL_WAIT, self.stdout.recv()).await {
@@ -1433,8 +1288,8 @@ async fn tail_prints_a_message_from_another_and_its_sender_sees_it_delivered() {
     let (alice, _) = User::registered(&server, "alice").await;
     let (bob, bob_name) = User::registered(&server, "bob").await;
 
-    let mut bob_tail = bob.tail(&["--json", "tail"]).await;
-    let mut alice_tail = alice.tail(&["--json", "tail"]).await;
+    let mut bob_tail = Tail::start(&bob, &["--json", "tail"]).await;
+    let mut alice_tail = Tail::start(&alice, &["--json", "tail"]).await;
     let sent = alice
         .json(&["send", "--to", &bob_name, "hello", "bob"])
         .await;
@@ -1478,7 +1333,7 @@ async fn tail_catches_up_after_its_connection_is_cut_printing_each_message_once_
     let bob_name = unique_name("bob");
     bob.register(&bob_name).await;
 
-    let mut tail = bob.tail(&["--json", "tail", "--with", &alice_name]).await;
+    let mut tail = Tail::start(&bob, &["--json", "tail", "--with", &alice_name]).await;
     alice.json(&["send", "--to", &bob_name, "one"]).await;
     let mut seen = vec![tail.message().await];
 
@@ -1523,14 +1378,14 @@ async fn tail_from_start_replays_earlier_messages_and_since_goes_on_after_a_seq(
         alice.json(&["send", "--to", &bob_name, text]).await;
     }
 
-    let mut all = bob.tail(&["--json", "tail", "--from-start"]).await;
+    let mut all = Tail::start(&bob, &["--json", "tail", "--from-start"]).await;
     let first = all.message().await;
     assert_eq!(first["message"]["content"], "first");
     assert_eq!(all.message().await["message"]["content"], "second");
     assert_eq!(all.interrupt().await.code, 0);
 
     let seq = first["seq"].as_i64().expect("seq").to_string();
-    let mut after = bob.tail(&["tail", "--since", &seq]).await;
+    let mut after = Tail::start(&bob, &["tail", "--since", &seq]).await;
     let line = after.line().await;
     assert!(
         line.ends_with(&format!("{alice_name}: second (delivered)")),
@@ -1583,8 +1438,8 @@ async fn tail_with_a_user_shows_only_that_conversation_and_all_names_each() {
     let (bob, bob_name) = User::registered(&server, "bob").await;
     let (carol, carol_name) = User::registered(&server, "carol").await;
 
-    let mut with_alice = bob.tail(&["tail", "--with", &alice_name]).await;
-    let mut everything = bob.tail(&["tail"]).await;
+    let mut with_alice = Tail::start(&bob, &["tail", "--with", &alice_name]).await;
+    let mut everything = Tail::start(&bob, &["tail"]).await;
     carol.json(&["send", "--to", &bob_name, "from carol"]).await;
     let sent = alice.json(&["send", "--to", &bob_name, "from alice"]).await;
     let id = sent["id"].as_i64().expect("id");

@@ -1,10 +1,11 @@
-//! REST calls to the server: register, log in, refresh, log out, change the password, who am I;
-//! and the WebSocket URL.
+//! REST calls to the server: register, log in, refresh, log out, change the password, who am I,
+//! delete the account; and the WebSocket URL.
 
 use std::time::Duration;
 
 use chat_shared::rest::{
-    AccessToken, ApiError, Credentials, PasswordChange, RefreshRequest, TokenPair, UserInfo,
+    AccessToken, ApiError, Credentials, PasswordChange, PasswordConfirmation, RefreshRequest,
+    TokenPair, UserInfo,
 };
 use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
@@ -137,6 +138,19 @@ impl Api {
             .await
     }
 
+    /// `DELETE /api/me/`: deletes the account `access` belongs to; `password` confirms it.
+    pub async fn delete_account(&self, access: &str, password: &str) -> Result<(), Error> {
+        let body = PasswordConfirmation {
+            password: password.to_owned(),
+        };
+        let request = self
+            .http
+            .delete(self.url("api/me/")?)
+            .bearer_auth(access)
+            .json(&body);
+        self.call::<serde_json::Value>(request).await.map(drop)
+    }
+
     /// `GET /healthz`: fails only when the server cannot be reached at all (any HTTP answer
     /// means it can), so callers can tell "no server" from a failed request.
     pub async fn reachable(&self) -> Result<(), Error> {
@@ -194,7 +208,9 @@ impl Api {
             reason: describe(&e),
         })?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|e| Error::Other {
+            // `204 No Content` has no body: read it as JSON `null`.
+            let body: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+            return serde_json::from_slice(body).map_err(|e| Error::Other {
                 status: status.as_u16(),
                 detail: format!("unreadable answer: {e}"),
             });

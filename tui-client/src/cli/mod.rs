@@ -315,14 +315,26 @@ pub enum Command {
         shell: clap_complete::Shell,
     },
     /// Run protocol check scripts (TOML) against the server: exit 1 if a step fails, 2 if a
-    /// script is not valid.
+    /// script is not valid (then nothing runs) or the server cannot be reached.
     Check {
-        /// Script files.
-        #[arg(required = true, value_name = "FILE")]
-        files: Vec<PathBuf>,
-        /// Also write a JUnit XML report here.
+        /// Script files, or directories (each meaning the *.toml files in it, in name order).
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Also write a JUnit XML report here (also when the server cannot be reached).
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+        /// Run only the scripts whose file path or `name` contains TEXT (plain text, case
+        /// sensitive, no wildcards).
+        #[arg(long, value_name = "TEXT")]
+        filter: Option<String>,
+        /// Run up to N scripts at once; the report keeps the order the scripts were given in.
+        #[arg(long, default_value_t = 1, value_name = "N",
+              value_parser = clap::value_parser!(u64).range(1..=256))]
+        jobs: u64,
+        /// Print every frame sent (>) and received (<) on standard error, with the time, the
+        /// script and the actor.
+        #[arg(long)]
+        trace: bool,
     },
 }
 
@@ -551,8 +563,22 @@ pub async fn run(global: Global, command: Command) -> anyhow::Result<Outcome> {
         }
         Command::Pipe { linger_ms } => chat::pipe(&ctx, linger_ms).await?,
         Command::Completions { .. } => unreachable!("answered before the context is made"),
-        Command::Check { files, junit } => {
-            return check::run_files(&ctx.api, &files, junit.as_deref(), ctx.json).await;
+        Command::Check {
+            paths,
+            junit,
+            filter,
+            jobs,
+            trace,
+        } => {
+            let options = check::Options {
+                paths,
+                junit,
+                filter,
+                jobs: usize::try_from(jobs).unwrap_or(1),
+                trace,
+                json: ctx.json,
+            };
+            return check::run_files(&ctx.api, &options).await;
         }
     }
     Ok(Outcome::Ok)

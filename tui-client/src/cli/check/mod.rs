@@ -1,259 +1,236 @@
-//! `chat check FILE...`: runs protocol check scripts and reports as text, JSON or JUnit XML.
+//! `chat check PATH...`: runs protocol check scripts and reports as text, JSON or JUnit XML.
 //!
-//! The format is documented in `docs/cli.md` and in [`script`].
+//! The order of work: find the script files (a directory means its `*.toml`), read and check
+//! every one (all mistakes of all of them, before anything runs), pick those `--filter` names,
+//! make sure the server answers, run them (`--jobs` at a time), and report them in the order
+//! they were given. The format is documented in `docs/cli.md` and in [`script`].
 
 mod pattern;
+mod report;
 pub mod runner;
 pub mod script;
+mod trace;
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::Context as _;
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
-use serde_json::json;
+use anyhow::{Context as _, bail};
+use futures_util::StreamExt as _;
 
-use self::runner::{Outcome as StepOutcome, ScriptReport};
+use self::report::{FileReport, Verdict};
+use self::script::{Invalid, Problem, Script};
+use self::trace::Trace;
 use super::Outcome;
 use crate::api::Api;
 
-/// One file's result: the parsed name, or why it could not be read or parsed.
-struct FileReport {
+/// What `chat check` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Script files and directories (each meaning the `*.toml` files in it, sorted).
+    pub paths: Vec<PathBuf>,
+    /// Also write a JUnit XML report here.
+    pub junit: Option<PathBuf>,
+    /// Run only scripts whose file path or name contains this text.
+    pub filter: Option<String>,
+    /// How many scripts run at once (at least 1).
+    pub jobs: usize,
+    /// Print every frame sent and received on standard error.
+    pub trace: bool,
+    /// Print the report as JSON.
+    pub json: bool,
+}
+
+/// One script file, read and checked.
+struct Loaded {
     path: PathBuf,
+    /// Its `name`, else its path.
     name: String,
-    run: String,
-    result: Result<ScriptReport, String>,
+    script: Result<Script, Vec<Problem>>,
 }
 
-impl FileReport {
-    fn passed(&self) -> bool {
-        self.result.as_ref().is_ok_and(ScriptReport::passed)
-    }
-}
-
-/// A value unique to this invocation, so scripts can register fresh users on every run.
-fn run_id() -> String {
+/// The prefix of every `{run}` of this invocation: `chk`, then the time and process id, so
+/// the accounts a run registers are easy to recognise (and to find, and to delete).
+fn invocation_id() -> String {
     let millis = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or_default();
-    format!("{millis:x}{:x}", std::process::id())
+    format!("chk{millis:x}{:x}", std::process::id())
 }
 
-/// Runs every file in order, prints the report, and writes JUnit XML when asked.
-pub async fn run_files(
-    api: &Api,
-    files: &[PathBuf],
-    junit: Option<&Path>,
-    json: bool,
-) -> anyhow::Result<Outcome> {
-    // No server is a connection error (exit 2), not a failed check.
-    api.reachable().await?;
-    let base = run_id();
-    let mut reports = Vec::with_capacity(files.len());
-    for (i, path) in files.iter().enumerate() {
-        let run = format!("{base}x{i}");
-        let parsed = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))
-            .and_then(|text| script::parse(&text).map_err(|e| format!("{}: {e}", path.display())));
-        let report = match parsed {
-            Err(e) => FileReport {
-                path: path.clone(),
-                name: path.display().to_string(),
-                run,
-                result: Err(e),
-            },
-            Ok(script) => {
-                let name = script
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| path.display().to_string());
-                let result = runner::run(api, &script, &run).await;
-                FileReport {
-                    path: path.clone(),
-                    name,
-                    run,
-                    result: Ok(result),
-                }
+/// Runs the scripts, prints the report, and writes JUnit XML when asked.
+pub async fn run_files(api: &Api, options: &Options) -> anyhow::Result<Outcome> {
+    let files = script_files(&options.paths)?;
+    let loaded: Vec<Loaded> = files.into_iter().map(load).collect();
+    let chosen: Vec<Loaded> = match &options.filter {
+        None => loaded,
+        Some(pattern) => {
+            let count = loaded.len();
+            let chosen: Vec<Loaded> = loaded
+                .into_iter()
+                .filter(|l| {
+                    l.path.display().to_string().contains(pattern) || l.name.contains(pattern)
+                })
+                .collect();
+            if chosen.is_empty() {
+                bail!("no script matches --filter {pattern:?} (of {count})");
             }
+            chosen
+        }
+    };
+    let base = invocation_id();
+    let runs: Vec<String> = (0..chosen.len()).map(|i| format!("{base}x{i}")).collect();
+
+    // An invalid script stops everything before a connection: nothing half-runs.
+    let invalid = chosen.iter().filter(|l| l.script.is_err()).count();
+    if invalid > 0 {
+        let reason = format!("not run: {invalid} script(s) are not valid");
+        let reports = not_run(&chosen, &runs, &reason);
+        let shown: Vec<&FileReport> = reports
+            .iter()
+            .filter(|r| matches!(r.verdict, Verdict::Invalid(_)))
+            .collect();
+        if options.json {
+            super::print_json(&report::json(&reports))?;
+        } else {
+            for report in shown {
+                print!("{}", report::text(report));
+            }
+            println!("check: {reason}, nothing was run");
+        }
+        write_junit(options.junit.as_deref(), &reports)?;
+        return Ok(Outcome::InvalidScript);
+    }
+
+    // No server is a connection error (exit 2), not a failed check; the JUnit report still
+    // says why each test did not run.
+    if let Err(e) = api.reachable().await {
+        let reports = not_run(&chosen, &runs, &format!("not run: {e}"));
+        write_junit(options.junit.as_deref(), &reports)?;
+        return Err(e.into());
+    }
+
+    let jobs = chosen.iter().zip(&runs).map(|(loaded, run)| async move {
+        let Ok(script) = &loaded.script else {
+            unreachable!("invalid scripts stop the run above")
         };
-        if !json {
-            print_text(&report);
+        let trace = if options.trace {
+            Trace::to_stderr(&loaded.path.display().to_string())
+        } else {
+            Trace::off()
+        };
+        FileReport {
+            path: loaded.path.clone(),
+            name: loaded.name.clone(),
+            run: run.clone(),
+            verdict: Verdict::Ran(runner::run(api, script, run, &trace).await),
+        }
+    });
+    // `buffered` runs up to `jobs` scripts at once and yields them in the order given, so
+    // each script's lines are printed together and in the same order as with one job.
+    let mut running = futures_util::stream::iter(jobs).buffered(options.jobs.max(1));
+    let mut reports = Vec::with_capacity(chosen.len());
+    while let Some(report) = running.next().await {
+        if !options.json {
+            let mut out = std::io::stdout().lock();
+            out.write_all(report::text(&report).as_bytes())?;
+            out.flush()?;
         }
         reports.push(report);
     }
+
     let passed = reports.iter().filter(|r| r.passed()).count();
     let failed = reports.len() - passed;
-    if json {
-        super::print_json(&json_report(&reports))?;
+    if options.json {
+        super::print_json(&report::json(&reports))?;
     } else {
         println!("check: {passed} passed, {failed} failed");
     }
-    if let Some(junit) = junit {
-        let xml = junit_report(&reports)
-            .to_string()
-            .context("cannot build the JUnit report")?;
-        std::fs::write(junit, xml).with_context(|| format!("cannot write {}", junit.display()))?;
-    }
-    Ok(if reports.iter().any(|r| r.result.is_err()) {
-        Outcome::InvalidScript
-    } else if failed == 0 {
+    write_junit(options.junit.as_deref(), &reports)?;
+    Ok(if failed == 0 {
         Outcome::Ok
     } else {
         Outcome::CheckFailed
     })
 }
 
-fn indent(text: &str, by: &str) -> String {
-    text.lines()
-        .map(|l| format!("{by}{l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn print_text(report: &FileReport) {
-    let path = report.path.display();
-    println!("{path}: {} (run {})", report.name, report.run);
-    let script = match &report.result {
-        Err(e) => {
-            println!("  ERROR {e}");
-            println!("FAIL {path}: the script is not valid\n");
-            return;
+/// The script files `paths` stand for: a file as given, a directory as its `*.toml` files in
+/// name order (not its subdirectories).
+fn script_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            // Read (or found missing) later, and reported with the other mistakes.
+            files.push(path.clone());
+            continue;
         }
-        Ok(script) => script,
-    };
-    if let Some(e) = &script.setup_error {
-        println!("  ERROR setting up actors: {e}");
-    }
-    let mut failure = None;
-    for step in &script.steps {
-        match &step.outcome {
-            StepOutcome::Passed => println!(
-                "  ok    {:>3} {} ({} ms)",
-                step.number,
-                step.title,
-                step.elapsed.as_millis()
-            ),
-            StepOutcome::Skipped => println!("  skip  {:>3} {}", step.number, step.title),
-            StepOutcome::Failed(message) => {
-                println!(
-                    "  FAIL  {:>3} {} ({path}:{})",
-                    step.number, step.title, step.line
-                );
-                println!("{}", indent(message, "          "));
-                failure = Some(step);
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(path)
+            .with_context(|| format!("cannot read the directory {}", path.display()))?
+        {
+            let entry = entry.with_context(|| format!("cannot read {}", path.display()))?;
+            let file = entry.path();
+            if file.extension().is_some_and(|e| e == "toml") && file.is_file() {
+                found.push(file);
             }
         }
+        if found.is_empty() {
+            bail!("no *.toml script in the directory {}", path.display());
+        }
+        found.sort();
+        files.extend(found);
     }
-    match (failure, &script.setup_error) {
-        (Some(step), _) => println!(
-            "FAIL {path}: step {} of {} (line {}) \"{}\" failed\n",
-            step.number,
-            script.steps.len(),
-            step.line,
-            step.title
-        ),
-        (None, Some(_)) => println!("FAIL {path}: setup failed\n"),
-        (None, None) => println!(
-            "PASS {path}: {} steps in {} ms\n",
-            script.steps.len(),
-            script.elapsed.as_millis()
-        ),
-    }
+    Ok(files)
 }
 
-fn json_report(reports: &[FileReport]) -> serde_json::Value {
-    let files: Vec<_> = reports
-        .iter()
-        .map(|report| {
-            let mut file = json!({
-                "file": report.path.display().to_string(),
-                "name": report.name,
-                "run": report.run,
-                "passed": report.passed(),
-            });
-            match &report.result {
-                Err(e) => file["error"] = json!(e),
-                Ok(script) => {
-                    file["setup_error"] = json!(script.setup_error);
-                    file["elapsed_ms"] = json!(script.elapsed.as_millis() as u64);
-                    file["steps"] = script
-                        .steps
-                        .iter()
-                        .map(|s| {
-                            let (status, message) = match &s.outcome {
-                                StepOutcome::Passed => ("passed", None),
-                                StepOutcome::Skipped => ("skipped", None),
-                                StepOutcome::Failed(m) => ("failed", Some(m.as_str())),
-                            };
-                            json!({
-                                "step": s.number,
-                                "line": s.line,
-                                "title": s.title,
-                                "status": status,
-                                "message": message,
-                                "elapsed_ms": s.elapsed.as_millis() as u64,
-                            })
-                        })
-                        .collect();
-                }
-            }
-            file
+/// Reads and checks one script file.
+fn load(path: PathBuf) -> Loaded {
+    let parsed = std::fs::read_to_string(&path)
+        .map_err(|e| Invalid {
+            name: None,
+            problems: vec![Problem {
+                step: None,
+                line: None,
+                message: format!("cannot read {}: {e}", path.display()),
+            }],
         })
-        .collect();
-    let passed = reports.iter().filter(|r| r.passed()).count();
-    json!({ "passed": passed, "failed": reports.len() - passed, "files": files })
+        .and_then(|text| script::parse(&text));
+    let (name, script) = match parsed {
+        Ok(script) => (script.name.clone(), Ok(script)),
+        Err(invalid) => (invalid.name, Err(invalid.problems)),
+    };
+    Loaded {
+        name: name.unwrap_or_else(|| path.display().to_string()),
+        path,
+        script,
+    }
 }
 
-fn junit_report(reports: &[FileReport]) -> Report {
-    let mut report = Report::new("chat check");
-    for file in reports {
-        let path = file.path.display().to_string();
-        let mut suite = TestSuite::new(file.name.as_str());
-        match &file.result {
-            Err(e) => {
-                let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-                status.set_message(e.as_str());
-                let mut case = TestCase::new("parse", status);
-                case.set_classname(path.as_str());
-                suite.add_test_case(case);
-            }
-            Ok(script) => {
-                suite.set_time(script.elapsed);
-                if let Some(e) = &script.setup_error {
-                    let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-                    status.set_message(e.as_str());
-                    let mut case = TestCase::new("setup", status);
-                    case.set_classname(path.as_str());
-                    suite.add_test_case(case);
-                }
-                for step in &script.steps {
-                    let status = match &step.outcome {
-                        StepOutcome::Passed => TestCaseStatus::success(),
-                        StepOutcome::Skipped => TestCaseStatus::skipped(),
-                        StepOutcome::Failed(message) => {
-                            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                            status
-                                .set_message(format!(
-                                    "step {} (line {}): {}",
-                                    step.number,
-                                    step.line,
-                                    message.lines().next().unwrap_or_default()
-                                ))
-                                .set_description(format!("{path}:{}\n{message}", step.line));
-                            status
-                        }
-                    };
-                    let mut case = TestCase::new(
-                        format!("{:03} {}", step.number, step.title).as_str(),
-                        status,
-                    );
-                    case.set_classname(path.as_str()).set_time(step.elapsed);
-                    suite.add_test_case(case);
-                }
-            }
-        }
-        report.add_test_suite(suite);
-    }
-    report
+/// Reports for scripts that were not run: their mistakes, or `reason`.
+fn not_run(loaded: &[Loaded], runs: &[String], reason: &str) -> Vec<FileReport> {
+    loaded
+        .iter()
+        .zip(runs)
+        .map(|(l, run)| FileReport {
+            path: l.path.clone(),
+            name: l.name.clone(),
+            run: run.clone(),
+            verdict: match &l.script {
+                Err(problems) => Verdict::Invalid(problems.clone()),
+                Ok(script) => Verdict::NotRun {
+                    reason: reason.to_owned(),
+                    steps: script.steps.iter().map(|s| (s.number, s.title())).collect(),
+                },
+            },
+        })
+        .collect()
+}
+
+fn write_junit(path: Option<&Path>, reports: &[FileReport]) -> anyhow::Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    let xml = report::junit(reports)
+        .to_string()
+        .context("cannot build the JUnit report")?;
+    std::fs::write(path, xml).with_context(|| format!("cannot write {}", path.display()))
 }

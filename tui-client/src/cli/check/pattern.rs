@@ -64,6 +64,36 @@ pub fn fill_string(text: &str, vars: &Vars) -> Result<Value, String> {
     Ok(Value::String(out))
 }
 
+/// The variable names `value` refers to, in order, as [`fill`] would look them up.
+pub fn references(value: &Value) -> Vec<String> {
+    let mut names = Vec::new();
+    collect_references(value, &mut names);
+    names
+}
+
+fn collect_references(value: &Value, names: &mut Vec<String>) {
+    match value {
+        Value::String(text) => names.extend(string_references(text)),
+        Value::Array(items) => items.iter().for_each(|v| collect_references(v, names)),
+        Value::Object(map) => map.values().for_each(|v| collect_references(v, names)),
+        _ => {}
+    }
+}
+
+/// The variable names one string refers to, as [`fill_string`] would look them up.
+pub fn string_references(text: &str) -> Vec<String> {
+    if text == ANY || text == NULL {
+        return Vec::new();
+    }
+    split(text)
+        .into_iter()
+        .filter_map(|piece| match piece {
+            Piece::Var(name) => Some(name),
+            Piece::Text(_) => None,
+        })
+        .collect()
+}
+
 fn lookup<'a>(name: &str, vars: &'a Vars) -> Result<&'a Value, String> {
     vars.get(name).ok_or_else(|| {
         let known: Vec<&str> = vars.keys().map(String::as_str).collect();
@@ -234,6 +264,14 @@ mod tests {
             error.contains("{conv}") && error.contains("bob.id"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn references_are_the_names_fill_would_look_up() {
+        let value = json!({"a": ["{x}", "hi {y.id} {{z}}"], "b": "{*}", "c": "{null}", "d": 1});
+        assert_eq!(references(&value), vec!["x", "y.id"]);
+        assert_eq!(string_references("{run}-{run}"), vec!["run", "run"]);
+        assert!(string_references(r#"{"type": 1"#).is_empty());
     }
 
     #[test]

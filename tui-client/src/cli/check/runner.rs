@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::pattern::{self, Vars};
 use super::script::{Check, Login, Outgoing, Script, Step};
+use super::trace::{Direction, Trace};
 use crate::api::Api;
 use crate::cli::socket::{Incoming, Socket};
 
@@ -47,21 +48,33 @@ pub struct ScriptReport {
     /// Why the actors could not be set up; the steps were then all skipped.
     pub setup_error: Option<String>,
     pub steps: Vec<StepReport>,
+    /// Why some accounts to clean up could not be deleted.
+    pub cleanup_error: Option<String>,
     pub elapsed: Duration,
 }
 
 impl ScriptReport {
-    /// Whether setup and every step passed.
+    /// Whether setup, every step and the cleanup passed.
     pub fn passed(&self) -> bool {
-        self.setup_error.is_none() && self.steps.iter().all(|s| s.outcome == Outcome::Passed)
+        self.setup_error.is_none()
+            && self.cleanup_error.is_none()
+            && self.steps.iter().all(|s| s.outcome == Outcome::Passed)
     }
+}
+
+/// An account the run registered and is to delete at the end (`cleanup = true`).
+struct Registered {
+    username: String,
+    password: String,
 }
 
 /// One actor's live connection.
 struct Live {
+    actor: String,
     socket: Socket,
     inbox: VecDeque<Value>,
     closed: Option<(Option<u16>, String)>,
+    trace: Trace,
 }
 
 impl Live {
@@ -73,16 +86,28 @@ impl Live {
         match self.socket.recv_until(deadline).await {
             Err(e) => {
                 self.closed = Some((None, e.to_string()));
+                self.trace_closed();
                 Ok(None)
             }
             Ok(Incoming::Timeout) => Ok(None),
             Ok(Incoming::Closed { code, reason }) => {
                 self.closed = Some((code, reason));
+                self.trace_closed();
                 Ok(None)
             }
-            Ok(Incoming::Text(text)) => Ok(Some(
-                serde_json::from_str(&text).unwrap_or_else(|_| json!({ "non_json_frame": text })),
-            )),
+            Ok(Incoming::Text(text)) => {
+                self.trace.frame(&self.actor, Direction::Received, &text);
+                Ok(Some(
+                    serde_json::from_str(&text)
+                        .unwrap_or_else(|_| json!({ "non_json_frame": text })),
+                ))
+            }
+        }
+    }
+
+    fn trace_closed(&self) {
+        if let Some(closed) = self.closed_text() {
+            self.trace.closed(&self.actor, &closed);
         }
     }
 
@@ -104,12 +129,13 @@ impl Live {
     }
 }
 
-/// Runs `script` with `run` as the unique `{run}` value.
-pub async fn run(api: &Api, script: &Script, run: &str) -> ScriptReport {
+/// Runs `script` with `run` as the unique `{run}` value; frames go to `trace`.
+pub async fn run(api: &Api, script: &Script, run: &str, trace: &Trace) -> ScriptReport {
     let started = Instant::now();
     let mut vars = Vars::new();
     vars.insert("run".to_owned(), json!(run));
     let mut live = HashMap::new();
+    let mut registered = Vec::new();
     let mut setup = Ok(());
     for (name, value) in &script.vars {
         match pattern::fill(value, &vars) {
@@ -123,29 +149,42 @@ pub async fn run(api: &Api, script: &Script, run: &str) -> ScriptReport {
         }
     }
     if setup.is_ok() {
-        setup = set_up(api, script, &mut vars, &mut live).await;
+        setup = set_up(api, script, trace, &mut vars, &mut live, &mut registered).await;
     }
-    if let Err(e) = setup {
-        for actor in live.into_values() {
-            actor.socket.close().await;
-        }
-        return ScriptReport {
-            setup_error: Some(e),
-            steps: script.steps.iter().map(|s| skipped(s, &vars)).collect(),
-            elapsed: started.elapsed(),
-        };
+    let steps = match &setup {
+        Err(_) => script.steps.iter().map(|s| skipped(s, &vars)).collect(),
+        Ok(()) => play_all(script, &mut vars, &mut live).await,
+    };
+    for actor in live.into_values() {
+        actor.socket.close().await;
     }
+    // After a failure too: the accounts must not outlive the run.
+    let cleanup_error = clean_up(api, &registered).await.err();
+    ScriptReport {
+        setup_error: setup.err(),
+        steps,
+        cleanup_error,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Plays the steps in order; after a failed step the rest are skipped.
+async fn play_all(
+    script: &Script,
+    vars: &mut Vars,
+    live: &mut HashMap<String, Live>,
+) -> Vec<StepReport> {
     let mut steps = Vec::with_capacity(script.steps.len());
     let mut failed = false;
     for step in &script.steps {
         if failed {
-            steps.push(skipped(step, &vars));
+            steps.push(skipped(step, vars));
             continue;
         }
         let step_started = Instant::now();
-        let title = title(step, &vars);
+        let title = title(step, vars);
         let outcome = match live.get_mut(&step.actor) {
-            Some(actor) => match play(step, actor, &mut vars).await {
+            Some(actor) => match play(step, actor, vars).await {
                 Ok(()) => Outcome::Passed,
                 Err(message) => Outcome::Failed(message),
             },
@@ -160,13 +199,26 @@ pub async fn run(api: &Api, script: &Script, run: &str) -> ScriptReport {
             elapsed: step_started.elapsed(),
         });
     }
-    for actor in live.into_values() {
-        actor.socket.close().await;
+    steps
+}
+
+/// Deletes the accounts the run registered for cleanup (`DELETE /api/me/`, confirmed with the
+/// password after a fresh login: the set-up's access token may have expired meanwhile).
+async fn clean_up(api: &Api, registered: &[Registered]) -> Result<(), String> {
+    let mut errors = Vec::new();
+    for account in registered {
+        let deleted = match api.login(&account.username, &account.password).await {
+            Ok(tokens) => api.delete_account(&tokens.access, &account.password).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = deleted {
+            errors.push(format!("cannot delete {:?}: {e}", account.username));
+        }
     }
-    ScriptReport {
-        setup_error: None,
-        steps,
-        elapsed: started.elapsed(),
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
     }
 }
 
@@ -200,8 +252,10 @@ fn text_of(template: &str, vars: &Vars) -> Result<String, String> {
 async fn set_up(
     api: &Api,
     script: &Script,
+    trace: &Trace,
     vars: &mut Vars,
     live: &mut HashMap<String, Live>,
+    registered: &mut Vec<Registered>,
 ) -> Result<(), String> {
     let mut credentials: HashMap<&str, (String, String)> = HashMap::new();
     let accounts_first = script
@@ -222,6 +276,7 @@ async fn set_up(
                 username,
                 password,
                 register,
+                cleanup,
             } => {
                 let username = text_of(username, vars)?;
                 let password = text_of(password, vars)?;
@@ -229,6 +284,12 @@ async fn set_up(
                     api.register(&username, &password).await.map_err(|e| {
                         format!("actor {name}: cannot register {username:?}: {e} (put {{run}} in usernames so each run is new)")
                     })?;
+                    if *cleanup {
+                        registered.push(Registered {
+                            username: username.clone(),
+                            password: password.clone(),
+                        });
+                    }
                 }
                 let access = log_in(api, name, &username, &password, vars).await?;
                 credentials.insert(name, (username, password));
@@ -246,9 +307,11 @@ async fn set_up(
             .await
             .map_err(|e| format!("actor {name}: {e}"))?;
         let mut connection = Live {
+            actor: name.to_owned(),
             socket,
             inbox: VecDeque::new(),
             closed: None,
+            trace: trace.clone(),
         };
         if !matches!(actor.login, Login::Token(_)) {
             handshake(&mut connection)
@@ -262,11 +325,12 @@ async fn set_up(
 
 /// One request and its answer, so the server is surely serving this connection (and will
 /// deliver broadcasts to it) before step 1: the upgrade's answer can come before the server
-/// has registered the connection. An empty search is answered only to the asker.
+/// has registered the connection. A search is answered only to the asker; its results are
+/// not looked at (ours finds nobody for an empty keyword, other servers may find everyone).
 async fn handshake(actor: &mut Live) -> Result<(), String> {
     let request = json!({ "type": "chat.search_user", "keyword": "" });
     send(actor, &request.to_string()).await?;
-    let answer = json!({ "type": "chat.search_results", "results": [] });
+    let answer = json!({ "type": "chat.search_results" });
     let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     while let Some(frame) = actor.next(deadline).await? {
         if pattern::mismatch(&answer, &frame).is_none() {
@@ -346,6 +410,7 @@ async fn send(actor: &mut Live, text: &str) -> Result<(), String> {
     if let Some(closed) = actor.closed_text() {
         return Err(format!("cannot send: {closed}"));
     }
+    actor.trace.frame(&actor.actor, Direction::Sent, text);
     actor
         .socket
         .send_text(text)
