@@ -4,7 +4,7 @@
 //! The binary is `$CHAT_BIN` when set; otherwise it is built once with the `cargo` that runs
 //! the tests, into the same target directory.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -122,6 +122,16 @@ impl User {
             let writer = std::thread::spawn(move || {
                 let _ = input.write_all(stdin.as_bytes());
             });
+            // Read while it runs: a child whose output fills the pipe waits for a reader.
+            let drain = |stream: Box<dyn std::io::Read + Send>| {
+                std::thread::spawn(move || {
+                    let mut bytes = Vec::new();
+                    let _ = std::io::BufReader::new(stream).read_to_end(&mut bytes);
+                    String::from_utf8_lossy(&bytes).into_owned()
+                })
+            };
+            let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+            let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
             let started = Instant::now();
             // Poll for exit so a hung child fails the test instead of hanging it.
             while child.try_wait().expect("wait for chat").is_none() {
@@ -135,11 +145,11 @@ impl User {
                 std::thread::sleep(Duration::from_millis(20));
             }
             let _ = writer.join();
-            let output = child.wait_with_output().expect("chat output");
+            let status = child.wait().expect("chat's exit");
             Run {
-                code: output.status.code().unwrap_or(-1),
-                stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+                code: status.code().unwrap_or(-1),
+                stdout: stdout.join().expect("stdout reader"),
+                stderr: stderr.join().expect("stderr reader"),
             }
         })
         .await
@@ -172,6 +182,31 @@ impl User {
         (user, name)
     }
 
+    /// `chat login NAME --password-stdin` with `password`.
+    pub async fn login(&self, name: &str, password: &str) -> Run {
+        self.chat(
+            &["login", name, "--password-stdin"],
+            &format!("{password}\n"),
+        )
+        .await
+    }
+
+    /// `chat password --password-stdin` with these lines (old, new).
+    pub async fn password(&self, lines: &str) -> Run {
+        self.chat(&["password", "--password-stdin"], lines).await
+    }
+
+    /// The `refresh = "…"` line of the session file.
+    pub fn stored_refresh(&self) -> String {
+        let text =
+            std::fs::read_to_string(self.config.path().join("session.toml")).expect("session file");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("refresh"))
+            .expect("a refresh line");
+        line.to_owned()
+    }
+
     /// `chat --json register NAME` with [`CLI_PASSWORD`], which must succeed.
     pub async fn register(&self, name: &str) -> Value {
         let run = self
@@ -182,5 +217,130 @@ impl User {
             .await;
         assert_eq!(run.code, 0, "{run:?}");
         run.json()
+    }
+}
+
+/// A `chat` command left running: its output and notices, a line at a time, as they come.
+pub struct Running {
+    child: std::process::Child,
+    stdout: tokio::sync::mpsc::UnboundedReceiver<String>,
+    stderr: tokio::sync::mpsc::UnboundedReceiver<String>,
+    /// Every line of output read so far, and every notice.
+    output: Vec<String>,
+    notices: Vec<String>,
+}
+
+/// How long a running command may take to print what a test waits for.
+pub const RUNNING_WAIT: Duration = Duration::from_secs(20);
+
+impl User {
+    /// Starts `chat ARGS`, standard input closed.
+    pub fn start(&self, args: &[&str]) -> Running {
+        let mut child = self
+            .command(chat_binary(), args, &[])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start chat");
+        let stdout = read_lines(child.stdout.take().expect("stdout"));
+        let stderr = read_lines(child.stderr.take().expect("stderr"));
+        Running {
+            child,
+            stdout,
+            stderr,
+            output: Vec::new(),
+            notices: Vec::new(),
+        }
+    }
+}
+
+/// The lines of `stream`, read on a thread of their own.
+fn read_lines(
+    stream: impl std::io::Read + Send + 'static,
+) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stream)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if sender.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    receiver
+}
+
+/// Reads `lines` into `seen` until `done` holds for them; fails when they end or stop coming.
+async fn read_until(
+    lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    seen: &mut Vec<String>,
+    done: impl Fn(&[String]) -> bool,
+) {
+    while !done(seen) {
+        match tokio::time::timeout(RUNNING_WAIT, lines.recv()).await {
+            Ok(Some(line)) => seen.push(line),
+            other => panic!("no line came ({other:?}) after {seen:?}"),
+        }
+    }
+}
+
+impl Running {
+    /// Waits for a notice (a line on standard error) containing `text`.
+    pub async fn notice(&mut self, text: &str) {
+        read_until(&mut self.stderr, &mut self.notices, |seen| {
+            seen.iter().any(|line| line.contains(text))
+        })
+        .await;
+    }
+
+    /// Waits until, for each of `texts`, a line of output contains it; all the output so far.
+    pub async fn output_with(&mut self, texts: &[String]) -> &[String] {
+        read_until(&mut self.stdout, &mut self.output, |seen| {
+            texts
+                .iter()
+                .all(|text| seen.iter().any(|line| line.contains(text.as_str())))
+        })
+        .await;
+        &self.output
+    }
+
+    /// Every notice printed so far.
+    pub fn notices_now(&mut self) -> &[String] {
+        while let Ok(line) = self.stderr.try_recv() {
+            self.notices.push(line);
+        }
+        &self.notices
+    }
+
+    /// Waits for the command to end by itself: its exit code and every notice.
+    pub async fn exit(mut self) -> (i32, Vec<String>) {
+        let started = tokio::time::Instant::now();
+        let code = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for chat") {
+                break status.code().unwrap_or(-1);
+            }
+            if started.elapsed() > RUNNING_WAIT {
+                let _ = self.child.kill();
+                panic!("chat did not end; notices: {:?}", self.notices_now());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        // Standard error to its end (the reading thread ends with it).
+        while let Some(line) = self.stderr.recv().await {
+            self.notices.push(line);
+        }
+        (code, self.notices)
+    }
+
+    /// Ctrl-C, then the exit code and every notice.
+    pub async fn interrupt(self) -> (i32, Vec<String>) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -INT");
+        self.exit().await
     }
 }

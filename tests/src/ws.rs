@@ -238,6 +238,29 @@ impl WsClient {
         .await
     }
 
+    /// One page of a conversation (`chat.get_messages` with `before_id` and `limit`), other
+    /// frames skipped: its messages, oldest first, and `has_more`.
+    pub async fn page(
+        &mut self,
+        conversation_id: i64,
+        before_id: Option<i64>,
+        limit: Option<i64>,
+    ) -> (Vec<ChatMessage>, Option<bool>) {
+        self.send(&ClientMsg::GetMessages {
+            conversation_id,
+            before_id,
+            limit,
+        })
+        .await;
+        self.recv_until(|f| match f {
+            ServerMsg::Messages {
+                messages, has_more, ..
+            } => Some((messages, has_more)),
+            _ => None,
+        })
+        .await
+    }
+
     /// Sends one message and waits for its echo; the round trip.
     pub async fn round_trip(&mut self, conversation_id: i64, content: &str) -> Duration {
         let sent = std::time::Instant::now();

@@ -278,3 +278,70 @@ async fn completions_are_printed_for_bash_zsh_and_fish_without_any_setup() {
     let bad = shell.chat(&["completions", "tcsh"], "").await;
     assert_eq!(bad.code, 2, "{bad:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_messages_of_ones_conversations_and_people_by_name() {
+    let server = TestServer::start().await;
+    let (alice, _) = User::registered(&server, "alice").await;
+    let bob = Person::new(&server, "bob").await;
+    let sent = alice
+        .json_lines(&["send", "--to", &bob.name, "The deploy script is ready"])
+        .await;
+    let conversation = sent[0]["conversation_id"].as_i64().expect("id");
+    let mut b = bob.connect(&server).await;
+    b.say(conversation, "Le café: déploie-le").await;
+    b.recv_message().await;
+    b.say(conversation, "deployed, thanks").await;
+    b.recv_message().await;
+
+    // Newest first, the conversation named; the last word as a prefix (`déploie` is no
+    // `deploy…`: accents aside, it is `deploie`).
+    let found = alice.chat(&["search", "deploy"], "").await;
+    assert_eq!(found.code, 0, "{found:?}");
+    let lines: Vec<&str> = found.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{found:?}");
+    let head = format!("[#{conversation} with {}] ", bob.name);
+    assert!(lines.iter().all(|l| l.starts_with(&head)), "{found:?}");
+    assert!(lines[0].contains(": deployed, thanks"), "{found:?}");
+    assert!(
+        lines[1].contains(": The deploy script is ready"),
+        "{found:?}"
+    );
+    // One at most: the notice says more match.
+    let one = alice.chat(&["search", "deploy", "--limit", "1"], "").await;
+    assert_eq!(one.stdout.lines().count(), 1, "{one:?}");
+    assert!(one.stderr.contains("more messages match"), "{one:?}");
+    // JSON: the result with its snippet and highlights, by character.
+    let hits = alice.json_lines(&["search", "CAFE"]).await;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0]["snippet"], "Le café: déploie-le");
+    assert_eq!(hits[0]["highlights"], serde_json::json!([[3, 7]]));
+    // Only what bob sent, only this conversation.
+    let from = alice
+        .json_lines(&["search", "deploy", "--from", &bob.name, "--with", &bob.name])
+        .await;
+    let said: Vec<&str> = from
+        .iter()
+        .map(|h| h["message"]["content"].as_str().expect("content"))
+        .collect();
+    assert_eq!(said, ["deployed, thanks"]);
+    let none = alice.chat(&["search", "nowhere-to-be-found"], "").await;
+    assert_eq!((none.code, none.stdout.as_str()), (0, ""), "{none:?}");
+    assert!(none.stderr.contains("no message matches"), "{none:?}");
+    let stranger = alice
+        .chat(&["search", "x", "--with", "nobody-at-all"], "")
+        .await;
+    assert_eq!(stranger.code, 2, "{stranger:?}");
+    // A query with no words is the server's invalid_field.
+    let empty = alice.chat(&["search", "!!"], "").await;
+    assert_eq!(empty.code, 2, "{empty:?}");
+    assert!(empty.stderr.contains("invalid_field"), "{empty:?}");
+
+    // People: `#id name`.
+    let people = alice.chat(&["search", "--users", &bob.name], "").await;
+    assert_eq!(
+        people.stdout,
+        format!("#{} {}\n", bob.id, bob.name),
+        "{people:?}"
+    );
+}

@@ -101,20 +101,7 @@ async fn every_feature_the_welcome_names_works() {
     for feature in &features {
         match feature.as_str() {
             "history_paging" => {
-                a.send(&ClientMsg::GetMessages {
-                    conversation_id: conversation,
-                    before_id: None,
-                    limit: Some(1),
-                })
-                .await;
-                let (messages, has_more) = a
-                    .recv_until(|f| match f {
-                        ServerMsg::Messages {
-                            messages, has_more, ..
-                        } => Some((messages, has_more)),
-                        _ => None,
-                    })
-                    .await;
+                let (messages, has_more) = a.page(conversation, None, Some(1)).await;
                 assert_eq!(messages.len(), 1);
                 assert_eq!(has_more, Some(true));
             }
