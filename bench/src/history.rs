@@ -232,7 +232,7 @@ impl Client {
 }
 
 /// Access tokens for the seeded users: minted with the secret, else by logging in.
-async fn tokens_for(
+pub(crate) async fn tokens_for(
     target: &Target,
     m: &Manifest,
     ids: &[i64],

@@ -11,6 +11,7 @@ mod net;
 mod pace;
 mod pairs;
 mod report;
+mod search;
 mod seed;
 mod sync;
 mod tagged;
@@ -45,6 +46,9 @@ enum Command {
     /// One user away while `--events` messages arrive, then `chat.sync` from its cursor: time
     /// to replay them all, each once and in order.
     Sync(sync::SyncArgs),
+    /// `chat.search_messages` (a common word, its prefix, a rare word) and `chat.search_user`
+    /// latencies on a seeded database, one request at a time.
+    Search(search::SearchArgs),
     /// The store's raw insert rate: the server's own Store into a fresh SQLite file, no server.
     BaselineInsert(baseline::InsertArgs),
     /// Serve a no-database WebSocket relay on the server's stack (for `pairs`, `handshake`, `conns`).
@@ -65,6 +69,7 @@ async fn main() {
         Command::Handshake(a) => handshake::run(a).await,
         Command::LoginFlood(a) => logins::run(a).await,
         Command::Sync(a) => sync::run(a).await,
+        Command::Search(a) => search::run(a).await,
         Command::BaselineInsert(a) => baseline::insert(a).await,
         Command::BaselineRelay(a) => baseline::relay(a).await,
         Command::BaselineHold(a) => baseline::hold(a).await,
