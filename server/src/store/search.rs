@@ -22,16 +22,15 @@ pub struct SearchScope {
 }
 
 /// The conditions after the match: the caller's current conversations, the scope, no deleted
-/// or system message; newest first. Parameters: `$2` the caller, `$3` conversation, `$4`
-/// sender, `$5` before, `$6` rows.
+/// or system message. Parameters: `$2` the caller, `$3` conversation, `$4` sender, `$5`
+/// before; each engine adds its order (newest first) and `$6` rows.
 macro_rules! scope_sql {
     () => {
         " AND m.conversation_id IN (SELECT conversation_id FROM participants WHERE user_id = $2)
           AND (CAST($3 AS BIGINT) IS NULL OR m.conversation_id = $3)
           AND (CAST($4 AS BIGINT) IS NULL OR m.sender_id = $4)
           AND m.id < $5
-          AND NOT m.deleted AND NOT m.is_system
-        ORDER BY m.id DESC LIMIT $6"
+          AND NOT m.deleted AND NOT m.is_system "
     };
 }
 
@@ -47,10 +46,14 @@ impl Store {
     ) -> Result<(Vec<ChatMessage>, bool)> {
         let (sql, matched) = match &self.pools {
             Pools::Sqlite { .. } => (
+                // Ordered by the FTS table's own rowid: FTS5 then walks its matches newest
+                // first and stops at the limit, where `m.id` would sort every match first (a
+                // word in 200,000 messages: 63 ms against 0.5 ms).
                 concat!(
                     "SELECT m.id FROM message_search s JOIN messages m ON m.id = s.rowid
                      WHERE message_search MATCH $1",
-                    scope_sql!()
+                    scope_sql!(),
+                    "ORDER BY s.rowid DESC LIMIT $6"
                 ),
                 query.fts5(),
             ),
@@ -58,7 +61,8 @@ impl Store {
                 concat!(
                     "SELECT m.id FROM messages m
                      WHERE m.search_vector @@ to_tsquery('simple', $1)",
-                    scope_sql!()
+                    scope_sql!(),
+                    "ORDER BY m.id DESC LIMIT $6"
                 ),
                 query.tsquery(),
             ),
