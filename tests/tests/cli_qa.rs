@@ -345,3 +345,52 @@ async fn search_finds_messages_of_ones_conversations_and_people_by_name() {
         "{people:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profiles_keep_accounts_and_servers_apart_in_one_config_directory() {
+    let (home, work) = (TestServer::start().await, TestServer::start().await);
+    // One config directory; the default profile on one server, `work` on the other.
+    let (user, alice) = User::registered(&home, "alice").await;
+    let bob = chat_e2e::unique_name("bob");
+    let work_url = work.http_url();
+    let at_work = ["--profile", "work", "--server", work_url.as_str()];
+    let run = user
+        .chat(
+            &[&at_work[..], &["register", &bob, "--password-stdin"]].concat(),
+            &format!("{}\n", chat_e2e::cli::CLI_PASSWORD),
+        )
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let me = user.json(&["whoami"]).await;
+    assert_eq!(
+        (me["username"].as_str(), me["server"].as_str()),
+        (Some(alice.as_str()), Some(home.http_url().as_str()))
+    );
+    let whoami = [&at_work[..], &["--json", "whoami"]].concat();
+    let run = user.chat(&whoami, "").await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["username"].as_str(), Some(bob.as_str()));
+    // Each profile keeps its own session file; logging out of one leaves the other.
+    let profile_dir = user.config.path().join("profiles").join("work");
+    assert!(profile_dir.join("session.toml").exists());
+    let logout = [&at_work[..], &["logout"]].concat();
+    assert_eq!(user.chat(&logout, "").await.code, 0);
+    assert!(!profile_dir.join("session.toml").exists());
+    assert_eq!(
+        user.json(&["whoami"]).await["username"].as_str(),
+        Some(alice.as_str())
+    );
+    // CHAT_PROFILE names it too; a name that is not one folder is refused before anything.
+    let run = user
+        .chat_env(&["whoami"], "", &[("CHAT_PROFILE", "work")])
+        .await;
+    assert_eq!(run.code, 2, "logged out of work: {run:?}");
+    for bad in ["../escape", ".hidden", "a/b", ""] {
+        let run = user.chat(&["--profile", bad, "whoami"], "").await;
+        assert_eq!(run.code, 2, "{bad:?}: {run:?}");
+        assert!(
+            run.stderr.contains("not a profile name"),
+            "{bad:?}: {run:?}"
+        );
+    }
+}

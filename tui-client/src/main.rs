@@ -18,12 +18,13 @@ fn main() -> ExitCode {
     };
     let outcome = match args.command {
         None => runtime
-            .block_on(chat_tui::tui::run(args.server))
+            .block_on(chat_tui::tui::run(args.server, args.profile))
             .map(|()| Outcome::Ok),
         Some(command) => {
             let global = cli::Global {
                 server: args.server,
                 json: args.json,
+                profile: args.profile,
             };
             runtime.block_on(cli::run(global, command))
         }

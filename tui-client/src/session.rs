@@ -14,6 +14,29 @@ use crate::api::{self, Api};
 
 /// The environment variable that relocates the config directory (tests use it).
 pub const CONFIG_DIR_ENV: &str = "CHAT_CONFIG_DIR";
+/// The folder of the config directory that holds one folder per profile.
+const PROFILES_DIR: &str = "profiles";
+/// Most characters of a profile's name.
+pub const MAX_PROFILE_CHARS: usize = 64;
+
+/// Checks a profile's name (`--profile`, `CHAT_PROFILE`): 1 to 64 ASCII letters, digits, `-`,
+/// `_` and `.`, not starting with `.` (so that it names one folder and nothing else).
+pub fn profile_name(name: &str) -> Result<String, String> {
+    let fine = !name.is_empty()
+        && name.len() <= MAX_PROFILE_CHARS
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if fine {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "not a profile name: {name:?} (1 to {MAX_PROFILE_CHARS} letters, digits, -, _ and ., \
+             not starting with .)"
+        ))
+    }
+}
 /// The server used when neither `--server`, `CHAT_SERVER` nor the config file names one.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8000";
 
@@ -163,14 +186,20 @@ pub struct ConfigDir {
 }
 
 impl ConfigDir {
-    /// `$CHAT_CONFIG_DIR`, else `chat/` under the platform config directory.
-    pub fn locate() -> Result<Self, Error> {
-        if let Some(dir) = std::env::var_os(CONFIG_DIR_ENV).filter(|d| !d.is_empty()) {
-            return Ok(ConfigDir::at(dir));
-        }
-        dirs::config_dir()
-            .map(|d| ConfigDir::at(d.join("chat")))
-            .ok_or(Error::NoConfigDir)
+    /// `$CHAT_CONFIG_DIR`, else `chat/` under the platform config directory; with a `profile`,
+    /// its own directory `profiles/NAME` inside that (its settings, session and cursor apart
+    /// from the default profile's and every other's).
+    pub fn locate(profile: Option<&str>) -> Result<Self, Error> {
+        let base = match std::env::var_os(CONFIG_DIR_ENV).filter(|d| !d.is_empty()) {
+            Some(dir) => PathBuf::from(dir),
+            None => dirs::config_dir()
+                .map(|d| d.join("chat"))
+                .ok_or(Error::NoConfigDir)?,
+        };
+        Ok(match profile {
+            Some(name) => ConfigDir::at(base.join(PROFILES_DIR).join(name)),
+            None => ConfigDir::at(base),
+        })
     }
 
     /// A config directory at an explicit path (it need not exist yet).
@@ -323,6 +352,27 @@ fn read_toml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, Err
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_profile_name_is_one_plain_folder() {
+        for good in ["work", "home-2", "a.b_c", &"x".repeat(MAX_PROFILE_CHARS)] {
+            assert_eq!(profile_name(good).as_deref(), Ok(good));
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            ".hidden",
+            "a/b",
+            "../x",
+            "a b",
+            "ü",
+            &"x".repeat(65),
+        ] {
+            assert!(profile_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
     use super::*;
 
     fn session() -> StoredSession {

@@ -68,6 +68,11 @@ pub struct Args {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Use the profile NAME: its own settings, session and cursor (`profiles/NAME` in the config
+    /// directory), so that several accounts and servers live side by side.
+    #[arg(long, global = true, env = "CHAT_PROFILE", value_name = "NAME",
+          value_parser = crate::session::profile_name)]
+    pub profile: Option<String>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -77,6 +82,7 @@ pub struct Args {
 pub struct Global {
     pub server: Option<String>,
     pub json: bool,
+    pub profile: Option<String>,
 }
 
 /// How a password reaches `register`, `login` and `password`: never as an argument.
@@ -438,7 +444,7 @@ pub(crate) struct Context {
 
 impl Context {
     fn new(global: &Global) -> anyhow::Result<Self> {
-        let dir = ConfigDir::locate()?;
+        let dir = ConfigDir::locate(global.profile.as_deref())?;
         let settings = dir.settings(global.server.as_deref())?;
         let api = Api::new(&settings.server)?;
         Ok(Context {

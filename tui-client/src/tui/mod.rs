@@ -36,9 +36,10 @@ use event::{Event, NetStatus};
 const TICK: Duration = Duration::from_millis(200);
 
 /// Runs the terminal UI against `server` (else the stored session's server, the config file's,
-/// or the default) until the user quits.
-pub async fn run(server: Option<String>) -> anyhow::Result<()> {
-    let config = ConfigDir::locate()?;
+/// or the default), in the config directory of `profile` (else the default one), until the
+/// user quits.
+pub async fn run(server: Option<String>, profile: Option<String>) -> anyhow::Result<()> {
+    let config = ConfigDir::locate(profile.as_deref())?;
     let settings = config.settings(server.as_deref())?;
     // An explicit --server wins; otherwise the server we were last signed in to.
     let stored = match &server {
