@@ -75,7 +75,9 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
     };
     for _ in 0..args.requests {
         let n = rand::random::<u64>() % m.big_messages;
-        let (hits, took) = messages(&mut big, &n.to_string(), Some(m.big_conversation)).await?;
+        // Quoted: a bare last word is also a prefix (`2427` would find `24270` too).
+        let query = format!("\"{n}\"");
+        let (hits, took) = messages(&mut big, &query, Some(m.big_conversation)).await?;
         let want = format!("seeded message {n} with some ordinary chat text");
         ensure!(
             hits.len() == 1 && hits[0].message.content == want,

@@ -1,7 +1,7 @@
 //! Read and delivery markers: `chat.read` and `chat.delivered` move them, and a message's
 //! status (sent, delivered, seen) follows from the other participants' markers.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chat_shared::MessageStatus;
 
@@ -59,6 +59,38 @@ impl Store {
                 delivered,
             })
             .collect())
+    }
+
+    /// The markers of several conversations at once (one query), by conversation; a
+    /// conversation without members is left out.
+    pub(super) async fn markers_of(
+        &self,
+        conversation_ids: &[i64],
+    ) -> Result<HashMap<i64, Vec<Marker>>> {
+        let mut found: HashMap<i64, Vec<Marker>> = HashMap::new();
+        if conversation_ids.is_empty() {
+            return Ok(found);
+        }
+        let rows: Vec<(i64, i64, i64, i64)> = on!(self, read pool => {
+            let mut select = sqlx::QueryBuilder::new(
+                "SELECT conversation_id, user_id, last_read_id, last_delivered_id FROM participants
+                 WHERE conversation_id IN (",
+            );
+            let mut list = select.separated(", ");
+            for id in conversation_ids {
+                list.push_bind(*id);
+            }
+            select.push(") ORDER BY conversation_id, user_id");
+            select.build_query_as().persistent(false).fetch_all(pool).await?
+        });
+        for (conversation_id, user_id, read, delivered) in rows {
+            found.entry(conversation_id).or_default().push(Marker {
+                user_id,
+                read,
+                delivered,
+            });
+        }
+        Ok(found)
     }
 
     /// The members of a conversation (none when there is no such conversation).

@@ -655,15 +655,14 @@ impl Store {
                 })
                 .collect::<std::result::Result<_, sqlx::Error>>()?
         });
-        let mut markers: HashMap<i64, Vec<Marker>> = HashMap::new();
+        // Every conversation's markers in one query (a search's page spans many).
+        let mut conversations: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+        conversations.sort_unstable();
+        conversations.dedup();
+        let markers = self.markers_of(&conversations).await?;
         let mut messages = Vec::with_capacity(rows.len());
         for (conversation_id, row) in rows {
-            let known = match markers.entry(conversation_id) {
-                std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(self.markers(conversation_id).await?)
-                }
-            };
+            let known = markers.get(&conversation_id).map_or(&[][..], Vec::as_slice);
             messages.push(message_from(row, conversation_id, known)?);
         }
         Ok(messages)

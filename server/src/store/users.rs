@@ -193,35 +193,63 @@ impl Store {
     }
 
     /// Up to 20 users other than `me` whose name contains `keyword` (any case, `%`/`_` literal),
-    /// those whose name starts with it first. Through the trigram index of each engine: FTS5's
-    /// `trigram` table with GLOB on SQLite (its LIKE uses the index only without `ESCAPE`),
-    /// `pg_trgm` with LIKE on PostgreSQL.
+    /// those whose name starts with it first (by name, then id). Two steps, each on an index:
+    /// names starting with it are a range of the unique `username_key` (so a keyword every name
+    /// starts with costs 20 rows, not a sort of them all); the rest, when fewer than 20 do,
+    /// come from the trigram index of each engine: FTS5's `trigram` table with GLOB on SQLite
+    /// (its LIKE uses the index only without `ESCAPE`), `pg_trgm` with LIKE on PostgreSQL.
     pub async fn search_users(&self, me: i64, keyword: &str) -> Result<Vec<UserRef>> {
+        const PAGE: i64 = 20;
         let keyword = keyword.to_lowercase();
-        let (sql, contains, starts) = match &self.pools {
-            Pools::Sqlite { .. } => (
-                "SELECT u.id, u.username FROM user_search s JOIN users u ON u.id = s.rowid
-                 WHERE s.username_key GLOB $1 AND u.id <> $2 AND u.deleted_at IS NULL
-                 ORDER BY u.username_key GLOB $3 DESC, u.username_key, u.id LIMIT 20",
-                format!("*{}*", escape_glob(&keyword)),
-                format!("{}*", escape_glob(&keyword)),
-            ),
-            Pools::Postgres(_) => (
-                "SELECT u.id, u.username FROM users u
-                 WHERE u.username_key LIKE $1 ESCAPE '\\' AND u.id <> $2 AND u.deleted_at IS NULL
-                 ORDER BY u.username_key LIKE $3 ESCAPE '\\' DESC, u.username_key, u.id LIMIT 20",
-                format!("%{}%", escape_like(&keyword)),
-                format!("{}%", escape_like(&keyword)),
-            ),
-        };
-        let rows: Vec<(i64, String)> = on!(self, read pool => {
-            sqlx::query_as(sql)
-                .bind(&contains)
-                .bind(me)
-                .bind(&starts)
-                .fetch_all(pool)
-                .await?
+        // Byte order on both engines (SQLite's BINARY, PostgreSQL's "C"): every name that
+        // starts with the keyword lies in [keyword, keyword + U+10FFFF).
+        let past = format!("{keyword}\u{10FFFF}");
+        let mut rows: Vec<(i64, String)> = on!(self, read pool => {
+            sqlx::query_as(
+                "SELECT id, username FROM users
+                 WHERE username_key >= $1 AND username_key < $2 AND id <> $3
+                   AND deleted_at IS NULL
+                 ORDER BY username_key, id LIMIT $4",
+            )
+            .bind(&keyword)
+            .bind(&past)
+            .bind(me)
+            .bind(PAGE)
+            .fetch_all(pool)
+            .await?
         });
+        let left = PAGE - rows.len() as i64;
+        if left > 0 {
+            let (sql, contains, starts) = match &self.pools {
+                Pools::Sqlite { .. } => (
+                    "SELECT u.id, u.username FROM user_search s JOIN users u ON u.id = s.rowid
+                     WHERE s.username_key GLOB $1 AND NOT u.username_key GLOB $3
+                       AND u.id <> $2 AND u.deleted_at IS NULL
+                     ORDER BY u.username_key, u.id LIMIT $4",
+                    format!("*{}*", escape_glob(&keyword)),
+                    format!("{}*", escape_glob(&keyword)),
+                ),
+                Pools::Postgres(_) => (
+                    "SELECT u.id, u.username FROM users u
+                     WHERE u.username_key LIKE $1 ESCAPE '\\'
+                       AND NOT u.username_key LIKE $3 ESCAPE '\\'
+                       AND u.id <> $2 AND u.deleted_at IS NULL
+                     ORDER BY u.username_key, u.id LIMIT $4",
+                    format!("%{}%", escape_like(&keyword)),
+                    format!("{}%", escape_like(&keyword)),
+                ),
+            };
+            let rest: Vec<(i64, String)> = on!(self, read pool => {
+                sqlx::query_as(sql)
+                    .bind(&contains)
+                    .bind(me)
+                    .bind(&starts)
+                    .bind(left)
+                    .fetch_all(pool)
+                    .await?
+            });
+            rows.extend(rest);
+        }
         Ok(rows
             .into_iter()
             .map(|(id, username)| UserRef { id, username })
