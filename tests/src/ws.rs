@@ -261,16 +261,21 @@ impl WsClient {
         .await
     }
 
-    /// Sends one message and waits for its echo; the round trip.
-    pub async fn round_trip(&mut self, conversation_id: i64, content: &str) -> Duration {
-        let sent = std::time::Instant::now();
+    /// Sends one message and waits for its echo (known by its content; other frames skipped).
+    pub async fn said(&mut self, conversation_id: i64, content: &str) -> ChatMessage {
         self.send(&ClientMsg::message(conversation_id, content))
             .await;
         self.recv_until(|frame| match frame {
-            ServerMsg::Message { message } if message.content == content => Some(()),
+            ServerMsg::Message { message } if message.content == content => Some(message),
             _ => None,
         })
-        .await;
+        .await
+    }
+
+    /// Sends one message and waits for its echo; the round trip.
+    pub async fn round_trip(&mut self, conversation_id: i64, content: &str) -> Duration {
+        let sent = std::time::Instant::now();
+        self.said(conversation_id, content).await;
         sent.elapsed()
     }
 

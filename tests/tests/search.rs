@@ -62,13 +62,7 @@ fn marked(hit: &MessageHit) -> Vec<String> {
 
 /// Says `text` in `conversation` and waits for its echo (other messages skipped); its id.
 async fn said(client: &mut WsClient, conversation: i64, text: &str) -> i64 {
-    client.say(conversation, text).await;
-    client
-        .recv_until(|f| match f {
-            ServerMsg::Message { message } if message.content == text => Some(message.id),
-            _ => None,
-        })
-        .await
+    client.said(conversation, text).await.id
 }
 
 #[tokio::test]
